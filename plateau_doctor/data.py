@@ -1,0 +1,518 @@
+"""Data stage: load, check, split, scale, audit. Pure: pandas, numpy, scikit-learn only.
+
+Task inference rule (``data.task: auto``):
+
+* a target that is not numeric (text, category) or boolean is classification;
+* a numeric target whose values are all whole numbers with at most
+  ``MAX_CLASSES_FOR_INFERENCE`` (20) distinct values is classification;
+* anything else is regression.
+
+Classification with two classes is ``binary``, with more ``multiclass``. An explicit
+``data.task`` always wins (an integer 0..5 rating can then be regression).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from plateau_doctor.config import DataConfig, PreprocessingConfig
+from plateau_doctor.errors import DataError
+from plateau_doctor.schema import DataAudit, FeatureStats
+
+MAX_CLASSES_FOR_INFERENCE = 20
+# The reference model is a yardstick, not a contender: a sample keeps it cheap on big tables.
+REFERENCE_MAX_ROWS = 20_000
+_PROB_EPS = 1e-7
+
+
+# --------------------------------------------------------------------------- loading
+def load_table(path: str | Path) -> pd.DataFrame:
+    """Read a .csv file, a .parquet file, or a folder of .parquet files."""
+    source = Path(path)
+    if not source.exists():
+        raise DataError(
+            f"data.path: {source} does not exist; point data.path at a .csv file, a .parquet file "
+            "or a folder of .parquet files"
+        )
+    if source.is_dir():
+        frame = _read_parquet(source, folder=True)
+    elif source.suffix.lower() == ".csv":
+        frame = _read_csv(source)
+    elif source.suffix.lower() in (".parquet", ".pq"):
+        frame = _read_parquet(source, folder=False)
+    else:
+        raise DataError(
+            f"data.path: {source} has the suffix {source.suffix!r}; use a .csv file, a .parquet file "
+            "or a folder of .parquet files"
+        )
+    if frame.shape[0] == 0:
+        raise DataError(f"data.path: {source} has no rows; give a table with a header and data rows")
+    if frame.shape[1] == 0:
+        raise DataError(f"data.path: {source} has no columns; give a table with a header and data rows")
+    return frame
+
+
+def _read_csv(source: Path) -> pd.DataFrame:
+    if source.stat().st_size == 0:
+        raise DataError(f"data.path: {source} is empty (0 bytes); give a CSV with a header and data rows")
+    try:
+        return pd.read_csv(source)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data.path: {source} is empty; give a CSV with a header and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"data.path: {source} could not be read as CSV ({_first_line(error)}); check the file") from None
+
+
+def _read_parquet(source: Path, folder: bool) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        dataset = ds.dataset(str(source), format="parquet")
+        if folder and not dataset.files:
+            raise DataError(f"data.path: the folder {source} holds no .parquet files")
+        return dataset.to_table().to_pandas()
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(
+            f"data.path: {source} could not be read as Parquet ({_first_line(error)}); check the file"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else error.__class__.__name__
+
+
+# --------------------------------------------------------------------------- checking
+def infer_task(target: pd.Series) -> str:
+    """Return binary, multiclass or regression by the module's documented rule."""
+    values = target.dropna()
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return "binary" if values.nunique() <= 2 else "multiclass"
+    numbers = values.to_numpy(dtype=float)
+    distinct = np.unique(numbers[np.isfinite(numbers)])
+    if distinct.size <= MAX_CLASSES_FOR_INFERENCE and np.all(distinct == np.round(distinct)):
+        return "binary" if distinct.size <= 2 else "multiclass"
+    return "regression"
+
+
+def select_columns(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """Pick the feature and target columns and check them; raise DataError naming columns."""
+    columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis(columns, axis=1)
+    if data.target not in columns:
+        raise DataError(
+            f"data.target: column {data.target!r} is not in the table; its columns are {_name_list(columns)}"
+        )
+    features = data.features if data.features is not None else [c for c in columns if c != data.target]
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise DataError(f"data.features: {_name_list(missing)} not in the table; its columns are {_name_list(columns)}")
+    if data.target in features:
+        raise DataError(f"data.features: lists the target {data.target!r}; drop it from data.features")
+    if not features:
+        raise DataError(f"data.features: the table has no column besides the target {data.target!r}")
+
+    x = frame[features]
+    non_numeric = [
+        f"{c!r} ({x[c].dtype}, e.g. {x[c].dropna().iloc[0]!r})" if x[c].notna().any() else f"{c!r} ({x[c].dtype})"
+        for c in features
+        if not (pd.api.types.is_numeric_dtype(x[c]) or pd.api.types.is_bool_dtype(x[c]))
+    ]
+    if non_numeric:
+        raise DataError(
+            f"feature columns must be numeric; not numeric: {', '.join(non_numeric)}. Encode them as numbers "
+            "or leave them out with data.features"
+        )
+    x = x.astype(float)
+    _check_finite(pd.concat([x, frame[[data.target]]], axis=1), data.target)
+    return x, frame[data.target]
+
+
+def _check_finite(frame: pd.DataFrame, target: str) -> None:
+    problems = []
+    for column in frame.columns:
+        series = frame[column]
+        n_missing = int(series.isna().sum())
+        n_infinite = 0
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            n_infinite = int(np.isinf(series.to_numpy(dtype=float, na_value=np.nan)).sum())
+        parts = [f"{n_missing} missing"] if n_missing else []
+        parts += [f"{n_infinite} infinite"] if n_infinite else []
+        if parts:
+            role = " (the target)" if column == target else ""
+            problems.append(f"{column!r}{role}: {', '.join(parts)}")
+    if problems:
+        raise DataError(
+            f"the table has missing (NaN) or infinite values: {'; '.join(problems)}. Fill or drop those rows first"
+        )
+
+
+def _name_list(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def resolve_task(target: pd.Series, data: DataConfig) -> str:
+    """The task to run: the explicit ``data.task``, else the inferred one; checks the target fits it."""
+    task = infer_task(target) if data.task == "auto" else data.task
+    distinct = target.nunique()
+    if distinct < 2:
+        raise DataError(
+            f"data.target: column {data.target!r} has a single value ({target.iloc[0]!r}) in all {len(target)} "
+            "rows; there is nothing to learn. Check the target column or the rows selected"
+        )
+    if task == "regression" and not pd.api.types.is_numeric_dtype(target):
+        raise DataError(
+            f"data.task: regression needs a numeric target, but {data.target!r} holds {target.dtype} values "
+            f"(e.g. {target.iloc[0]!r}); set data.task to binary/multiclass or auto"
+        )
+    if task == "binary" and distinct != 2:
+        raise DataError(
+            f"data.task: binary needs exactly 2 classes, but {data.target!r} has {distinct}; "
+            "set data.task to multiclass, regression or auto"
+        )
+    return task
+
+
+# --------------------------------------------------------------------------- split and scale
+@dataclass
+class Preprocessor:
+    """Learned preprocessing; fit on the training split only (attributes end in ``_``)."""
+
+    task: str
+    features: list[str]
+    target: str
+    scale_features: bool
+    scale_target: bool
+    feature_mean_: list[float] = field(default_factory=list)
+    feature_scale_: list[float] = field(default_factory=list)
+    target_mean_: float = 0.0
+    target_scale_: float = 1.0
+    classes_: list[Any] = field(default_factory=list)
+
+    def fit(self, x_train: pd.DataFrame, y_train: pd.Series) -> "Preprocessor":
+        from sklearn.preprocessing import StandardScaler
+
+        if self.scale_features:
+            scaler = StandardScaler().fit(x_train.to_numpy(dtype=float))
+            self.feature_mean_ = scaler.mean_.tolist()
+            self.feature_scale_ = scaler.scale_.tolist()  # a constant feature gets scale 1 (sklearn)
+        if self.task == "regression":
+            if self.scale_target:
+                values = y_train.to_numpy(dtype=float)
+                self.target_mean_ = float(values.mean())
+                std = float(values.std())
+                self.target_scale_ = std if std > 0 else 1.0
+        else:
+            self.classes_ = sorted(pd.unique(y_train).tolist(), key=_sort_key)
+        return self
+
+    def transform_features(self, x: pd.DataFrame) -> np.ndarray:
+        values = x[self.features].to_numpy(dtype=np.float32)
+        if self.scale_features:
+            values = (values - np.asarray(self.feature_mean_, dtype=np.float32)) / np.asarray(
+                self.feature_scale_, dtype=np.float32
+            )
+        return values.astype(np.float32)
+
+    def transform_target(self, y: pd.Series) -> np.ndarray:
+        """Class labels to codes 0..k-1; regression targets to the network's scale."""
+        if self.task == "regression":
+            return ((y.to_numpy(dtype=float) - self.target_mean_) / self.target_scale_).astype(np.float32)
+        index = {label: code for code, label in enumerate(self.classes_)}
+        unknown = sorted({label for label in y.tolist() if label not in index}, key=_sort_key)
+        if unknown:
+            raise DataError(f"data.target: labels {unknown!r} were not seen in the training split")
+        return np.asarray([index[label] for label in y.tolist()], dtype=np.int64)
+
+    def inverse_target(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=float) * self.target_scale_ + self.target_mean_
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "target": self.target,
+            "features": self.features,
+            "feature_scaler": (
+                {"kind": "StandardScaler", "mean": self.feature_mean_, "scale": self.feature_scale_}
+                if self.scale_features
+                else None
+            ),
+            "target_scaler": (
+                {"kind": "StandardScaler", "mean": self.target_mean_, "scale": self.target_scale_}
+                if self.task == "regression" and self.scale_target
+                else None
+            ),
+            "classes": [_json_label(c) for c in self.classes_],
+        }
+
+
+def _sort_key(label: Any) -> tuple[int, Any]:
+    return (0, label) if isinstance(label, (int, float, np.integer, np.floating)) else (1, str(label))
+
+
+def _json_label(label: Any) -> Any:
+    return label.item() if isinstance(label, np.generic) else label
+
+
+@dataclass
+class PreparedData:
+    """Arrays as the network sees them, plus what is needed to judge it on the original scale."""
+
+    task: str
+    feature_names: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    y_val_original: np.ndarray
+    preprocessor: Preprocessor
+    class_weight: dict[int, float] | None
+    audit: DataAudit | None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.preprocessor.classes_)
+
+
+def split_rows(
+    x: pd.DataFrame, y: pd.Series, task: str, data: DataConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """Shuffled split by ``data.seed``; stratified for classification."""
+    from sklearn.model_selection import train_test_split
+
+    n_rows = len(y)
+    n_val = math.ceil(n_rows * data.validation_fraction)
+    stratify = None
+    if task != "regression":
+        counts = y.value_counts()
+        n_classes = len(counts)
+        if counts.min() < 2:
+            rare = counts[counts < 2].index.tolist()
+            raise DataError(
+                f"data.target: class(es) {rare!r} have a single row; a stratified split needs at least 2 rows "
+                "per class. Add rows or drop those classes"
+            )
+        if n_val < n_classes or n_rows - n_val < n_classes:
+            raise DataError(
+                f"the table has {n_rows} rows: too few to put each of the {n_classes} classes in both splits "
+                f"with data.validation_fraction={data.validation_fraction}; add rows or change the fraction"
+            )
+        stratify = y
+    minimum = 10
+    if n_rows - n_val < minimum or n_val < 2:
+        raise DataError(
+            f"the table has {n_rows} rows: too few for a training split of at least {minimum} rows and a "
+            f"validation split of at least 2 with data.validation_fraction={data.validation_fraction}; add rows"
+        )
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=n_val, random_state=data.seed, shuffle=True, stratify=stratify
+    )
+    return x_train, x_val, y_train, y_val
+
+
+def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat minority-class rows (drawn with replacement) up to the majority count."""
+    from sklearn.utils import resample
+
+    rng_seed = seed
+    classes, counts = np.unique(y, return_counts=True)
+    target = counts.max()
+    xs, ys = [], []
+    for label, count in zip(classes, counts):
+        rows = np.flatnonzero(y == label)
+        if count < target:
+            rows = np.concatenate([rows, resample(rows, n_samples=target - count, random_state=rng_seed)])
+        xs.append(x[rows])
+        ys.append(y[rows])
+    order = np.random.default_rng(seed).permutation(sum(len(part) for part in ys))
+    return np.concatenate(xs)[order], np.concatenate(ys)[order]
+
+
+def prepare_data(
+    frame: pd.DataFrame, data: DataConfig, preprocessing: PreprocessingConfig, audit: bool = True
+) -> PreparedData:
+    """Select, check, split, scale and (unless ``audit=False``) audit the table."""
+    x, y = select_columns(frame, data)
+    task = resolve_task(y, data)
+    if task != "regression" and preprocessing.scale_target:
+        preprocessing = preprocessing.model_copy(update={"scale_target": False})
+    x_train_df, x_val_df, y_train_s, y_val_s = split_rows(x, y, task, data)
+    prep = Preprocessor(
+        task=task,
+        features=list(x.columns),
+        target=data.target,
+        scale_features=preprocessing.scale_features,
+        scale_target=preprocessing.scale_target,
+    ).fit(x_train_df, y_train_s)
+    x_train, x_val = prep.transform_features(x_train_df), prep.transform_features(x_val_df)
+    y_train, y_val = prep.transform_target(y_train_s), prep.transform_target(y_val_s)
+    y_val_original = y_val_s.to_numpy(dtype=float) if task == "regression" else y_val
+
+    # Audited before any resampling: the audit describes the data, not a remedy.
+    audit_result = audit_data(x_train_df, y_train, x_val_df, y_val, prep, data.seed, n_rows=len(y)) if audit else None
+    class_weight = None
+    if task != "regression":
+        if preprocessing.class_weight == "balanced":
+            from sklearn.utils.class_weight import compute_class_weight
+
+            codes = np.arange(len(prep.classes_))
+            weights = compute_class_weight("balanced", classes=codes, y=y_train)
+            class_weight = {int(c): float(w) for c, w in zip(codes, weights)}
+        if preprocessing.resample == "oversample":
+            x_train, y_train = oversample(x_train, y_train, data.seed)
+
+    return PreparedData(
+        task=task,
+        feature_names=list(x.columns),
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        y_val_original=y_val_original,
+        preprocessor=prep,
+        class_weight=class_weight,
+        audit=audit_result,
+    )
+
+
+# --------------------------------------------------------------------------- audit
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    return {
+        "val_accuracy": float(accuracy_score(y_true, y_pred)),
+        "val_balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    if not np.all(np.isfinite(y_pred)):
+        return {"val_r2": float("nan"), "val_mae": float("nan")}
+    return {"val_r2": float(r2_score(y_true, y_pred)), "val_mae": float(mean_absolute_error(y_true, y_pred))}
+
+
+def cross_entropy(codes: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean categorical cross-entropy of class codes under predicted probabilities (k columns)."""
+    chosen = np.clip(probabilities[np.arange(len(codes)), codes], _PROB_EPS, 1.0)
+    return float(-np.log(chosen).mean())
+
+
+def audit_data(
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_val: pd.DataFrame,
+    y_val: np.ndarray,
+    prep: Preprocessor,
+    seed: int,
+    n_rows: int,
+) -> DataAudit:
+    """Raw feature statistics, class balance, the trivial predictor and a reference model."""
+    from sklearn.preprocessing import StandardScaler
+
+    raw = x_train.to_numpy(dtype=float)
+    features = [
+        FeatureStats(name=name, mean=float(col.mean()), std=float(col.std()), min=float(col.min()), max=float(col.max()))
+        for name, col in zip(x_train.columns, raw.T)
+    ]
+    # The reference model always sees scaled features: it measures what the data allows,
+    # not what the user's preprocessing allows.
+    scaler = StandardScaler().fit(raw)
+    xs_train, xs_val = scaler.transform(raw), scaler.transform(x_val.to_numpy(dtype=float))
+    if len(y_train) > REFERENCE_MAX_ROWS:
+        rows = np.random.default_rng(seed).choice(len(y_train), REFERENCE_MAX_ROWS, replace=False)
+        xs_fit, y_fit = xs_train[rows], y_train[rows]
+    else:
+        xs_fit, y_fit = xs_train, y_train
+
+    common = dict(
+        task=prep.task,
+        n_rows=int(n_rows),
+        n_train=int(len(y_train)),
+        n_val=int(len(y_val)),
+        n_features=len(features),
+        features=features,
+        scaled_features=prep.scale_features,
+        scaled_target=prep.task == "regression" and prep.scale_target,
+    )
+    if prep.task == "regression":
+        return _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed)
+    return _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed)
+
+
+def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed) -> DataAudit:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    k = len(prep.classes_)
+    counts = np.bincount(y_train, minlength=k)
+    prior = counts / counts.sum()
+    trivial_probs = np.tile(prior, (len(y_val), 1))
+    majority = int(np.argmax(prior))
+    trivial_metrics = classification_metrics(y_val, np.full(len(y_val), majority))
+
+    candidates = {
+        "logistic_regression": LogisticRegression(max_iter=1000),
+        "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=100, random_state=seed),
+    }
+    scored = []
+    for name, estimator in candidates.items():
+        estimator.fit(xs_fit, y_fit)
+        probs = np.zeros((len(y_val), k))
+        probs[:, estimator.classes_] = estimator.predict_proba(xs_val)
+        metrics = classification_metrics(y_val, np.argmax(probs, axis=1))
+        metrics["val_loss"] = cross_entropy(y_val, probs)
+        scored.append((name, metrics))
+    best_name, best = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
+    return DataAudit(
+        **common,
+        trivial_val_loss=cross_entropy(y_val, trivial_probs),
+        trivial_metrics=trivial_metrics,
+        reference_model=best_name,
+        reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
+        reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
+        classes=[str(_json_label(c)) for c in prep.classes_],
+        class_balance={str(_json_label(c)): float(p) for c, p in zip(prep.classes_, prior)},
+        majority_share=float(prior.max()),
+    )
+
+
+def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed) -> DataAudit:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import Ridge
+
+    y_train_orig = prep.inverse_target(y_train)
+    y_val_orig = prep.inverse_target(y_val)
+    mean = float(y_train.mean())
+    trivial_metrics = regression_metrics(y_val_orig, np.full(len(y_val), float(y_train_orig.mean())))
+    candidates = {
+        "ridge": Ridge(alpha=1.0),
+        "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=100, random_state=seed),
+    }
+    scored = []
+    for name, estimator in candidates.items():
+        estimator.fit(xs_fit, y_fit)
+        predicted = estimator.predict(xs_val)
+        metrics = regression_metrics(y_val_orig, prep.inverse_target(predicted))
+        metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
+        scored.append((name, metrics))
+    best_name, best = max(scored, key=lambda item: item[1]["val_r2"])
+    return DataAudit(
+        **common,
+        trivial_val_loss=float(np.mean((y_val - mean) ** 2)),
+        trivial_metrics=trivial_metrics,
+        reference_model=best_name,
+        reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
+        reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
+        target_mean=float(y_train_orig.mean()),
+        target_std=float(y_train_orig.std()),
+    )

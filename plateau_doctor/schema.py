@@ -1,0 +1,166 @@
+"""Names and plain records shared by every stage. Pure: no Keras, no Prefect.
+
+The names are the public contract (``shared/CONTRACT.md``): do not rename them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SYMPTOMS: tuple[str, ...] = (
+    "diverged",
+    "stuck_at_trivial",
+    "plateau",
+    "slow_convergence",
+    "oscillation",
+    "overfitting",
+    "converged",
+)
+SICK_SYMPTOMS: tuple[str, ...] = tuple(name for name in SYMPTOMS if name != "converged")
+
+CAUSES: tuple[str, ...] = (
+    "learning_rate_too_high",
+    "learning_rate_too_low",
+    "unscaled_features",
+    "unscaled_target",
+    "class_imbalance",
+    "insufficient_capacity",
+    "overfitting",
+    "output_activation_mismatch",
+    "loss_mismatch",
+    "dead_relu",
+    "vanishing_gradients",
+    "exploding_gradients",
+    "bad_initialization",
+    "no_learnable_signal",
+)
+
+REMEDIES: tuple[str, ...] = ("learning_rate", "preprocessing", "capacity", "early_stopping", "architecture")
+
+CLASSIFICATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_balanced_accuracy")
+REGRESSION_METRICS: tuple[str, ...] = ("val_r2", "val_mae")
+
+# One row per branch and epoch in the ``history`` dataset. Every column is a float
+# (NaN where a signal does not apply, e.g. dead_fraction in a net without ReLU units).
+HISTORY_SIGNALS: dict[str, str] = {
+    "loss": "training loss, mean over the epoch (includes class weights and penalties)",
+    "val_loss": "validation loss, in the same scale as loss",
+    "learning_rate": "the optimizer's learning rate at the end of the epoch",
+    "val_accuracy": "classification: accuracy on the validation split",
+    "val_balanced_accuracy": "classification: balanced accuracy on the validation split",
+    "val_r2": "regression: R^2 on the validation split, original target scale",
+    "val_mae": "regression: mean absolute error, original target scale",
+    "grad_norm": "global L2 norm of the loss gradient on a fixed training batch",
+    "grad_norm_first": "L2 norm of the first Dense layer's gradient (kernel and bias)",
+    "grad_norm_last": "L2 norm of the output layer's gradient (kernel and bias)",
+    "grad_ratio_first_last": "grad_norm_first / grad_norm_last: << 1 vanishing, >> 1 exploding",
+    "dead_fraction": "share of ReLU-family hidden units that output 0 on every validation row",
+    "saturated_fraction": "share of sigmoid/tanh hidden activations within 1% of a bound",
+    "symmetric_fraction": "share of hidden units whose incoming weights duplicate another unit's",
+    "update_ratio": "||W_t - W_(t-1)|| / ||W_(t-1)|| over all kernels, this epoch",
+    "pred_majority_share": "classification: share of validation predictions that are the most predicted class",
+    "output_std": "std of the network's raw validation outputs (collapsed output ~ 0)",
+}
+HISTORY_COLUMNS: tuple[str, ...] = ("branch", "epoch", *HISTORY_SIGNALS)
+
+
+@dataclass
+class Finding:
+    """One symptom or cause, with the numbers behind it."""
+
+    kind: Literal["symptom", "cause"]
+    name: str
+    confidence: float
+    evidence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FeatureStats:
+    name: str
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+@dataclass
+class DataAudit:
+    """What the data allows, measured before any network is trained.
+
+    Losses here are in the scale of the task's default loss on the target as the network
+    sees it (cross-entropy for classification; MSE on the scaled target when
+    ``scaled_target``), so they compare directly with the baseline's ``val_loss`` when
+    the loss is the task's default.
+    """
+
+    task: str
+    n_rows: int
+    n_train: int
+    n_val: int
+    n_features: int
+    features: list[FeatureStats]
+    scaled_features: bool
+    scaled_target: bool
+    trivial_val_loss: float
+    trivial_metrics: dict[str, float]
+    reference_model: str
+    reference_val_loss: float
+    reference_metrics: dict[str, float]
+    classes: list[str] = field(default_factory=list)
+    class_balance: dict[str, float] = field(default_factory=dict)
+    majority_share: float = float("nan")
+    target_mean: float = float("nan")
+    target_std: float = float("nan")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def max_feature_std(self) -> float:
+        return max((f.std for f in self.features), default=float("nan"))
+
+    @property
+    def feature_std_ratio(self) -> float:
+        """Largest feature std over the smallest non-zero one: ~1 for scaled data."""
+        stds = [f.std for f in self.features if f.std > 0]
+        return max(stds) / min(stds) if stds else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["n_classes"] = self.n_classes
+        data["feature_std_ratio"] = self.feature_std_ratio
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DataAudit":
+        data = dict(data)
+        data.pop("n_classes", None)
+        data.pop("feature_std_ratio", None)
+        data["features"] = [FeatureStats(**f) for f in data["features"]]
+        return cls(**data)
+
+
+@dataclass
+class ResolvedSetup:
+    """The training set-up with every ``auto`` replaced by what was actually built."""
+
+    task: str
+    n_classes: int
+    output_units: int
+    output_activation: str
+    loss: str
+    hidden_units: list[int]
+    hidden_activation: str
+    kernel_initializer: str
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    from_saved_model: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,187 @@
+"""Build, compile or load the user's Keras model, with Keras 3's own API only.
+
+Whatever must be backend-specific (gradients) lives in ``plateau_doctor.backends``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from plateau_doctor.config import DoctorConfig
+from plateau_doctor.errors import ConfigError
+from plateau_doctor.schema import ResolvedSetup
+
+AUTO_OUTPUT_ACTIVATION = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
+AUTO_LOSS = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy", "regression": "mean_squared_error"}
+# Losses that take class codes; every other loss on a multi-unit output gets one-hot labels.
+SPARSE_LOSSES = {"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"}
+RELU_FAMILY = {"relu", "leaky_relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "mish", "softplus"}
+
+
+def keras():
+    """Import Keras lazily: the pure stages must not pay for TensorFlow's start-up."""
+    import keras as _keras
+
+    return _keras
+
+
+def check_identifiers(config: DoctorConfig) -> None:
+    """Check every Keras identifier in the config against Keras itself; raise ConfigError naming the field."""
+    k = keras()
+    checks = [
+        ("model.activation", config.model.activation, k.activations.get),
+        ("training.optimizer", config.training.optimizer, lambda name: k.optimizers.get(name)),
+        ("model.kernel_initializer", config.model.kernel_initializer, k.initializers.get),
+    ]
+    if config.model.output_activation != "auto":
+        checks.append(("model.output_activation", config.model.output_activation, k.activations.get))
+    if config.training.loss != "auto":
+        checks.append(("training.loss", config.training.loss, k.losses.get))
+    for field, value, getter in checks:
+        try:
+            resolved = getter(value)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ConfigError(
+                f"{field}: {value!r} is not a Keras identifier Keras knows ({_first_line(error)}); "
+                "use a name such as those in the Keras docs (e.g. relu, adam, he_uniform, mean_squared_error)"
+            ) from None
+        if resolved is None:
+            raise ConfigError(f"{field}: {value!r} is not a Keras identifier Keras knows")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:160] if lines else error.__class__.__name__
+
+
+def initializer_name(identifier: str | dict[str, Any]) -> str:
+    if isinstance(identifier, dict):
+        return str(identifier.get("class_name", identifier))
+    return identifier
+
+
+def resolve_setup(config: DoctorConfig, task: str, n_classes: int, n_features: int) -> ResolvedSetup:
+    """Replace every ``auto`` with what will be built."""
+    output_units = n_classes if task == "multiclass" else 1
+    output_activation = (
+        AUTO_OUTPUT_ACTIVATION[task] if config.model.output_activation == "auto" else config.model.output_activation
+    )
+    loss = AUTO_LOSS[task] if config.training.loss == "auto" else config.training.loss
+    return ResolvedSetup(
+        task=task,
+        n_classes=n_classes,
+        output_units=output_units,
+        output_activation=output_activation,
+        loss=loss,
+        hidden_units=list(config.model.hidden_units),
+        hidden_activation=config.model.activation,
+        kernel_initializer=initializer_name(config.model.kernel_initializer),
+        optimizer=config.training.optimizer,
+        learning_rate=config.training.learning_rate,
+        batch_size=config.training.batch_size,
+    )
+
+
+def build_model(config: DoctorConfig, setup: ResolvedSetup, n_features: int):
+    """The user's dense network. Activations are separate layers so that probes can read them."""
+    k = keras()
+    m = config.model
+    regularizer = k.regularizers.L2(m.l2) if m.l2 > 0 else None
+    inputs = k.Input(shape=(n_features,), name="features")
+    x = inputs
+    for index, units in enumerate(m.hidden_units, start=1):
+        x = k.layers.Dense(
+            units,
+            kernel_initializer=k.initializers.get(m.kernel_initializer),
+            kernel_regularizer=regularizer,
+            use_bias=not m.batch_norm,
+            name=f"hidden_{index}",
+        )(x)
+        if m.batch_norm:
+            x = k.layers.BatchNormalization(name=f"batch_norm_{index}")(x)
+        x = k.layers.Activation(m.activation, name=f"activation_{index}")(x)
+        if m.dropout > 0:
+            x = k.layers.Dropout(m.dropout, seed=config.data.seed + index, name=f"dropout_{index}")(x)
+    outputs = k.layers.Dense(
+        setup.output_units,
+        activation=setup.output_activation,
+        kernel_initializer=k.initializers.get(m.kernel_initializer),
+        kernel_regularizer=regularizer,
+        name="output",
+    )(x)
+    return k.Model(inputs, outputs, name="user_model")
+
+
+def make_optimizer(config: DoctorConfig):
+    k = keras()
+    settings: dict[str, Any] = {"learning_rate": config.training.learning_rate}
+    if config.training.clipnorm is not None:
+        settings["clipnorm"] = config.training.clipnorm
+    template = k.optimizers.get(config.training.optimizer)
+    return template.__class__(**settings)
+
+
+def compile_model(model, config: DoctorConfig, setup: ResolvedSetup) -> None:
+    model.compile(optimizer=make_optimizer(config), loss=setup.loss)
+
+
+def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features: int):
+    """Load ``model.path`` with Keras' safe mode on, and describe what it is."""
+    k = keras()
+    path = config.model.path
+    try:
+        model = k.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many kinds here; all mean "this file is not usable"
+        raise ConfigError(f"model.path: {path} could not be loaded as a Keras model ({_first_line(error)})") from None
+    if model.inputs and model.inputs[0].shape[-1] != n_features:
+        raise ConfigError(
+            f"model.path: the model takes {model.inputs[0].shape[-1]} features but the data has {n_features}; "
+            "point data.features at the columns the model was trained on"
+        )
+    dense = [layer for layer in model.layers if isinstance(layer, k.layers.Dense)]
+    if not dense:
+        raise ConfigError(f"model.path: {path} has no Dense layer; plateau-doctor diagnoses dense networks")
+    last = dense[-1]
+    hidden = dense[:-1]
+    activation = _activation_name(hidden[0]) if hidden else config.model.activation
+    setup = ResolvedSetup(
+        task=task,
+        n_classes=n_classes,
+        output_units=int(last.units),
+        output_activation=_activation_name(last),
+        loss=AUTO_LOSS[task] if config.training.loss == "auto" else config.training.loss,
+        hidden_units=[int(layer.units) for layer in hidden],
+        hidden_activation=activation,
+        kernel_initializer="loaded",
+        optimizer=config.training.optimizer,
+        learning_rate=config.training.learning_rate,
+        batch_size=config.training.batch_size,
+        from_saved_model=True,
+    )
+    return model, setup
+
+
+def _activation_name(layer) -> str:
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", str(activation))
+
+
+def labels_for_loss(codes: np.ndarray, setup: ResolvedSetup) -> np.ndarray:
+    """Shape the target for the loss: codes, one-hot, or a column."""
+    if setup.task == "multiclass" and setup.loss not in SPARSE_LOSSES and setup.output_units > 1:
+        return np.eye(setup.output_units, dtype=np.float32)[codes]
+    if setup.task == "multiclass":
+        return codes.astype(np.int64)
+    return np.asarray(codes, dtype=np.float32).reshape(-1, 1)
+
+
+def probe_layers(model) -> list:
+    """Layers whose outputs are hidden-unit activations (for dead/saturated unit counts)."""
+    k = keras()
+    probes = [layer for layer in model.layers if isinstance(layer, k.layers.Activation)]
+    if probes:
+        return probes
+    dense = [layer for layer in model.layers if isinstance(layer, k.layers.Dense)]
+    return [layer for layer in dense[:-1] if _activation_name(layer) != "linear"]

@@ -1,0 +1,115 @@
+"""Fit one branch (the baseline or a remedy) and return its recorded history."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from plateau_doctor.backends import make_deterministic
+from plateau_doctor.config import DoctorConfig
+from plateau_doctor.data import PreparedData
+from plateau_doctor.modeling import (
+    build_model,
+    compile_model,
+    keras,
+    labels_for_loss,
+    load_user_model,
+    resolve_setup,
+)
+from plateau_doctor.recorder import Evaluator, TrainingRecorder
+from plateau_doctor.schema import HISTORY_COLUMNS, Finding, ResolvedSetup
+
+log = logging.getLogger("plateau_doctor")
+
+
+@dataclass
+class FitResult:
+    branch: str
+    model: object
+    setup: ResolvedSetup
+    history: pd.DataFrame
+    metrics: dict[str, float]
+    epochs: int
+    wall_seconds: float
+    stopped_by: Finding | None = None
+
+    def save_model(self, path: str | Path) -> None:
+        self.model.save(str(path))
+
+
+def make_model(config: DoctorConfig, data: PreparedData, use_saved: bool = True):
+    """The user's model: loaded from ``model.path`` when set (and allowed), else built from ``model:``."""
+    n_features = data.x_train.shape[1]
+    if config.model.path and use_saved:
+        model, setup = load_user_model(config, data.task, data.n_classes, n_features)
+    else:
+        setup = resolve_setup(config, data.task, data.n_classes, n_features)
+        model = build_model(config, setup, n_features)
+    compile_model(model, config, setup)
+    return model, setup
+
+
+def keras_callbacks(config: DoctorConfig) -> list:
+    """The Keras callbacks that the config asks for (remedies switch these on)."""
+    k = keras()
+    callbacks = []
+    if config.training.reduce_lr_on_plateau:
+        callbacks.append(
+            k.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=max(2, config.detection.patience // 2), min_lr=1e-6
+            )
+        )
+    if config.training.early_stopping_patience is not None:
+        callbacks.append(
+            k.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.training.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    return callbacks
+
+
+def fit_branch(
+    config: DoctorConfig,
+    data: PreparedData,
+    branch: str = "baseline",
+    monitor: Callable[[dict[str, list[float]]], Finding | None] | None = None,
+    use_saved_model: bool = True,
+) -> FitResult:
+    """Seed, build, fit with the recorder, and score on the validation split."""
+    keras().utils.set_random_seed(config.data.seed)
+    make_deterministic()
+    started = time.perf_counter()
+    model, setup = make_model(config, data, use_saved=use_saved_model)
+    recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
+    model.fit(
+        data.x_train,
+        labels_for_loss(data.y_train, setup),
+        validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
+        epochs=config.training.epochs,
+        batch_size=config.training.batch_size,
+        class_weight=data.class_weight,
+        shuffle=True,
+        verbose=0,
+        callbacks=[recorder, *keras_callbacks(config)],
+    )
+    history = pd.DataFrame(recorder.records)
+    history.insert(0, "branch", branch)
+    history["epoch"] = history["epoch"].astype(np.int64)
+    history = history[list(HISTORY_COLUMNS)]
+    metrics = Evaluator(data, setup).evaluate(model)
+    return FitResult(
+        branch=branch,
+        model=model,
+        setup=setup,
+        history=history,
+        metrics=metrics,
+        epochs=len(history),
+        wall_seconds=time.perf_counter() - started,
+        stopped_by=recorder.stopped_by,
+    )

@@ -1,0 +1,103 @@
+"""The recorder on tiny real Keras fits: every signal present, NaN recorded instead of a crash."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import make_classification_frame, make_regression_frame
+from plateau_doctor.config import validate_config
+from plateau_doctor.data import prepare_data
+from plateau_doctor.schema import HISTORY_COLUMNS
+from plateau_doctor.training import fit_branch
+
+
+def _fit(frame, **sections):
+    config = validate_config(sections)
+    data = prepare_data(frame, config.data, config.preprocessing)
+    return fit_branch(config, data)
+
+
+def test_every_signal_is_recorded_on_a_classification_fit():
+    result = _fit(make_classification_frame(300), training={"epochs": 3, "batch_size": 32},
+                  model={"hidden_units": [16, 8]})
+    history = result.history
+    assert list(history.columns) == list(HISTORY_COLUMNS)
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert (history["branch"] == "baseline").all()
+    for column in ("loss", "val_loss", "learning_rate", "val_accuracy", "val_balanced_accuracy", "grad_norm",
+                   "grad_norm_first", "grad_norm_last", "grad_ratio_first_last", "dead_fraction",
+                   "symmetric_fraction", "update_ratio", "pred_majority_share", "output_std"):
+        assert np.isfinite(history[column]).all(), column
+    assert history[["val_r2", "val_mae", "saturated_fraction"]].isna().all().all()  # not applicable here
+    assert np.allclose(history["learning_rate"], 0.001)
+    assert (history["update_ratio"] > 0).all()
+    assert history["symmetric_fraction"].max() == 0.0  # glorot init: no two units alike
+    assert 0.0 <= history["dead_fraction"].min() <= history["dead_fraction"].max() <= 1.0
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert set(result.metrics) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
+    assert math.isclose(result.metrics["val_loss"], history["val_loss"].iloc[-1], rel_tol=1e-3)
+
+
+def test_regression_metrics_are_on_the_original_scale():
+    frame = make_regression_frame(300, noise=1.0)
+    frame["target"] = frame["target"] * 1000 + 5000
+    result = _fit(frame, preprocessing={"scale_target": True}, training={"epochs": 30, "batch_size": 32},
+                  model={"activation": "tanh", "hidden_units": [16]})
+    history = result.history
+    assert np.isfinite(history[["val_r2", "val_mae", "saturated_fraction"]]).all().all()
+    assert history[["val_accuracy", "pred_majority_share", "dead_fraction"]].isna().all().all()
+    assert result.metrics["val_r2"] > 0.8
+    # MAE in target units (thousands), while the loss is in units of the scaled target.
+    assert result.metrics["val_mae"] > 10 * result.metrics["val_loss"]
+
+
+def test_symmetric_units_from_constant_initialization():
+    result = _fit(make_classification_frame(200), training={"epochs": 2},
+                  model={"kernel_initializer": "zeros", "hidden_units": [8, 8]})
+    assert result.history["symmetric_fraction"].iloc[-1] == 1.0
+
+
+def test_a_diverging_fit_records_nan_instead_of_crashing():
+    frame = make_regression_frame(200)
+    frame["target"] = frame["target"] * 1e6
+    result = _fit(frame, preprocessing={"scale_features": False}, training={"optimizer": "sgd",
+                  "learning_rate": 10.0, "epochs": 4}, model={"hidden_units": [8]})
+    loss = result.history["loss"].to_numpy()
+    assert len(loss) == 4
+    assert not np.isfinite(loss).all()
+    assert math.isnan(result.metrics["val_r2"]) or not math.isfinite(result.metrics["val_loss"])
+
+
+def test_monitor_stops_the_fit_and_is_remembered():
+    from plateau_doctor.schema import Finding
+
+    frame = make_classification_frame(200)
+    config = validate_config({"training": {"epochs": 20}})
+    data = prepare_data(frame, config.data, config.preprocessing)
+    stop = Finding("symptom", "stuck_at_trivial", 0.9, "test stop at epoch 3")
+    result = fit_branch(config, data, monitor=lambda records: stop if len(records["loss"]) >= 3 else None)
+    assert result.epochs == 3
+    assert result.stopped_by is stop
+
+
+def test_same_seed_same_result():
+    frame = make_classification_frame(200)
+    a = _fit(frame, training={"epochs": 3})
+    b = _fit(frame, training={"epochs": 3})
+    assert np.array_equal(a.history["loss"].to_numpy(), b.history["loss"].to_numpy())
+    c = _fit(frame, training={"epochs": 3}, data={"seed": 1})
+    assert not np.array_equal(a.history["loss"].to_numpy(), c.history["loss"].to_numpy())
+
+
+@pytest.mark.parametrize("field, value", [("model.activation", "relux"), ("training.optimizer", "adamz"),
+                                          ("training.loss", "not_a_loss"), ("model.kernel_initializer", "zeroes")])
+def test_unknown_keras_identifiers_name_the_field(field, value):
+    from plateau_doctor.errors import ConfigError
+    from plateau_doctor.modeling import check_identifiers
+
+    section, name = field.split(".")
+    with pytest.raises(ConfigError, match=field):
+        check_identifiers(validate_config({section: {name: value}}))

@@ -383,6 +383,11 @@ def prepare_data(
     )
 
 
+def check_data(config) -> None:
+    """Every check the data stage makes (load, columns, values, task, split), without training or audit."""
+    prepare_data(load_table(config.data.path), config.data, config.preprocessing, audit=False)
+
+
 # --------------------------------------------------------------------------- audit
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, balanced_accuracy_score

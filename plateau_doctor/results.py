@@ -106,7 +106,13 @@ class RunWriter:
 
     def path(self, name: str) -> Path:
         """A file inside the staged run folder (for writers that need a path, e.g. Keras)."""
+        (self.staging / "run").mkdir(parents=True, exist_ok=True)
         return self.staging / "run" / name
+
+    def scratch(self, name: str) -> Path:
+        """A file for intermediate results (branch models): removed, never published."""
+        (self.staging / "scratch").mkdir(parents=True, exist_ok=True)
+        return self.staging / "scratch" / name
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.path(name)

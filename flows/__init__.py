@@ -1,0 +1,1 @@
+"""Prefect flows: they compose the tasks, nothing more."""

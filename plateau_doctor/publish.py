@@ -1,0 +1,152 @@
+"""Assemble a finished run into the contract's files: summary, report, Parquet rows, model.
+
+Pure of Prefect; the only Keras use is copying saved model files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from plateau_doctor.config import DoctorConfig
+from plateau_doctor.report import render_report
+from plateau_doctor.results import RunWriter, to_jsonable
+from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
+from plateau_doctor.verdict import BranchOutcome, beats_baseline, main_metric
+
+
+@dataclass
+class RunRecord:
+    """Everything one doctor run found and produced, in plain data."""
+
+    run_id: str
+    config: DoctorConfig
+    audit: DataAudit
+    setup: ResolvedSetup
+    preprocessing: dict[str, Any]
+    preflight: list[Finding]
+    baseline_history: pd.DataFrame
+    baseline_metrics: dict[str, float]
+    baseline_epochs: int
+    baseline_model_path: str
+    stopped_by: Finding | None
+    symptoms: list[Finding]
+    causes: list[Finding]
+    status: str = "healthy"
+    outcomes: list[BranchOutcome] = field(default_factory=list)
+    winner: BranchOutcome | None = None
+    winner_reason: str = ""
+    final_history: pd.DataFrame | None = None
+    final_metrics: dict[str, float] | None = None
+    final_epochs: int = 0
+    final_model_path: str | None = None
+    final_preprocessing: dict[str, Any] | None = None
+    wall_seconds: float = 0.0
+
+    @property
+    def dataset(self) -> str:
+        return Path(self.config.data.path).stem or Path(self.config.data.path).name
+
+    @property
+    def epochs_trained_total(self) -> int:
+        return self.baseline_epochs + sum(o.epochs for o in self.outcomes) + self.final_epochs
+
+
+def build_summary(record: RunRecord) -> dict[str, Any]:
+    """The contract's summary.json, plus documented extras."""
+    chosen = record.winner.remedy if record.winner else None
+    final_metrics = record.final_metrics if record.final_metrics is not None else record.baseline_metrics
+    final_epochs = record.final_epochs or (record.winner.epochs if record.winner else record.baseline_epochs)
+    return to_jsonable(
+        {
+            "run_id": record.run_id,
+            "status": record.status,
+            "task": record.audit.task,
+            "dataset": record.dataset,
+            "target": record.config.data.target,
+            "symptoms": [s.name for s in record.symptoms],
+            "causes": [{"cause": c.name, "confidence": round(c.confidence, 4), "evidence": c.evidence} for c in record.causes],
+            "chosen_remedy": chosen,
+            "chosen_params": record.winner.params if record.winner else None,
+            "baseline": {"epochs": record.baseline_epochs, "metrics": record.baseline_metrics},
+            "final": {"epochs": final_epochs, "metrics": final_metrics},
+            "epochs_trained_total": record.epochs_trained_total,
+            "wall_seconds": round(record.wall_seconds, 2),
+            "main_metric": main_metric(record.audit.task),
+            "diagnosis_epochs": record.baseline_epochs,
+            "early_stopped": record.stopped_by is not None,
+            "early_stop_reason": record.stopped_by.evidence if record.stopped_by else None,
+            "preflight": [f.to_dict() for f in record.preflight],
+            "winner_reason": record.winner_reason,
+            "setup": record.setup.to_dict(),
+            "config": record.config.model_dump(mode="json"),
+        }
+    )
+
+
+def findings_frame(record: RunRecord) -> pd.DataFrame:
+    rows = [f.to_dict() for f in (*record.symptoms, *record.causes)]
+    return pd.DataFrame(rows, columns=["kind", "name", "confidence", "evidence"]).astype({"confidence": float})
+
+
+def remedies_frame(record: RunRecord) -> pd.DataFrame:
+    """One row per remedy branch tried; metric columns for the task."""
+    metrics = ["val_loss", *(("val_r2", "val_mae") if record.audit.task == "regression" else ("val_accuracy", "val_balanced_accuracy"))]
+    rows = []
+    for outcome in record.outcomes:
+        rows.append(
+            {
+                "remedy": outcome.remedy,
+                "params": json.dumps(to_jsonable(outcome.params), sort_keys=True),
+                "epochs": int(outcome.epochs),
+                **{m: float(outcome.metrics.get(m, float("nan"))) for m in metrics},
+                "improved": beats_baseline(record.audit.task, record.baseline_metrics, outcome, record.config.remedies.margin),
+                "chosen": record.winner is outcome,
+                "status": outcome.status,
+                "error": outcome.error,
+                "reason": outcome.reason,
+                "wall_seconds": float(outcome.wall_seconds),
+            }
+        )
+    columns = ["remedy", "params", "epochs", *metrics, "improved", "chosen", "status", "error", "reason", "wall_seconds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def history_frame(record: RunRecord) -> pd.DataFrame:
+    parts = [record.baseline_history, *(o.history for o in record.outcomes if o.history is not None)]
+    if record.final_history is not None:
+        parts.append(record.final_history)
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_run(record: RunRecord, writer: RunWriter) -> dict[str, Any]:
+    """Stage every file of the run in ``writer``; returns the summary. The caller publishes."""
+    summary = build_summary(record)
+    history = history_frame(record)
+    findings = findings_frame(record)
+    remedies = remedies_frame(record)
+    writer.add_dataset("history", history)
+    writer.add_dataset("diagnosis", findings)
+    writer.add_dataset("remedies", remedies)
+    chosen_model = record.final_model_path or record.baseline_model_path
+    shutil.copyfile(chosen_model, writer.path("model.keras"))
+    if Path(record.baseline_model_path).resolve() != writer.path("baseline.keras").resolve():
+        shutil.copyfile(record.baseline_model_path, writer.path("baseline.keras"))
+    writer.write_json("preprocessing.json", record.final_preprocessing or record.preprocessing)
+    writer.write_json("audit.json", record.audit.to_dict())
+    writer.write_json("summary.json", summary)
+    markdown, html = render_report(
+        summary,
+        record.audit.to_dict(),
+        history,
+        [f.to_dict() for f in (*record.symptoms, *record.causes)],
+        remedies,
+    )
+    writer.write_text("report.md", markdown)
+    writer.write_text("report.html", html)
+    return summary

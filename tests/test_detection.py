@@ -1,0 +1,573 @@
+"""Symptom detection fed hand-written curves, as Keras' callback tests do: no training."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from plateau_doctor.config import DetectionConfig
+from plateau_doctor.detection import (
+    canonical_activation,
+    canonical_loss,
+    check_early_stop,
+    detect_symptoms,
+    ema,
+    loss_in_audit_scale,
+    reference_gap,
+    reference_has_signal,
+    relative_improvement,
+    smoothed_progress,
+)
+from plateau_doctor.schema import DataAudit, FeatureStats, ResolvedSetup
+
+NAN = float("nan")
+INF = float("inf")
+
+DETECTION = DetectionConfig()  # patience 5, min_delta 0.01, start_from_epoch 3, smoothing 0.5, trivial_tolerance 0.03
+
+
+def make_audit(task: str = "binary", **overrides) -> DataAudit:
+    """A small audit: a balanced binary task whose reference model reaches 0.95 balanced accuracy."""
+    if task == "regression":
+        fields = dict(
+            trivial_val_loss=1.0,
+            trivial_metrics={"val_r2": 0.0, "val_mae": 0.8},
+            reference_val_loss=0.3,
+            reference_metrics={"val_r2": 0.7, "val_mae": 0.4},
+            scaled_target=True,
+            target_mean=10.0,
+            target_std=2.0,
+        )
+    else:
+        k = 3 if task == "multiclass" else 2
+        fields = dict(
+            trivial_val_loss=math.log(k),
+            trivial_metrics={"val_accuracy": 1 / k, "val_balanced_accuracy": 1 / k},
+            reference_val_loss=0.12,
+            reference_metrics={"val_accuracy": 0.96, "val_balanced_accuracy": 0.95},
+            classes=[str(i) for i in range(k)],
+            class_balance={str(i): 1 / k for i in range(k)},
+            majority_share=1 / k,
+            scaled_target=False,
+        )
+    fields.update(
+        task=task,
+        n_rows=500,
+        n_train=400,
+        n_val=100,
+        n_features=2,
+        features=[FeatureStats("a", 0.0, 1.0, -3.0, 3.0), FeatureStats("b", 0.0, 1.0, -3.0, 3.0)],
+        scaled_features=True,
+        reference_model="hist_gradient_boosting",
+    )
+    fields.update(overrides)
+    return DataAudit(**fields)
+
+
+def make_setup(task: str = "binary", **overrides) -> ResolvedSetup:
+    defaults = {
+        "binary": (2, 1, "sigmoid", "binary_crossentropy"),
+        "multiclass": (3, 3, "softmax", "sparse_categorical_crossentropy"),
+        "regression": (0, 1, "linear", "mse"),
+    }
+    n_classes, units, activation, loss = defaults[task]
+    fields = dict(
+        task=task,
+        n_classes=n_classes,
+        output_units=units,
+        output_activation=activation,
+        loss=loss,
+        hidden_units=[64, 32],
+        hidden_activation="relu",
+        kernel_initializer="glorot_uniform",
+        optimizer="adam",
+        learning_rate=0.001,
+        batch_size=32,
+    )
+    fields.update(overrides)
+    return ResolvedSetup(**fields)
+
+
+# --- hand-written curves ---------------------------------------------------------------
+
+CONVERGED = {
+    "loss": [0.69, 0.4, 0.2, 0.1, 0.05, 0.03, 0.02, 0.015, 0.012, 0.011, 0.0105, 0.0103],
+    "val_loss": [0.68, 0.42, 0.25, 0.15, 0.12, 0.11, 0.105, 0.1, 0.1, 0.1, 0.1, 0.1],
+    "val_balanced_accuracy": [0.5, 0.8, 0.9, 0.93, 0.95, 0.95, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96],
+}
+STUCK = {
+    "loss": [0.70, 0.695, 0.694, 0.6932, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931],
+    "val_loss": [0.70, 0.694, 0.6935, 0.6932, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931],
+    "val_balanced_accuracy": [0.5] * 10,
+    "pred_majority_share": [1.0] * 10,
+}
+PLATEAU = {
+    "loss": [0.69, 0.55, 0.48, 0.46, 0.455, 0.452, 0.451, 0.4505, 0.4502, 0.45, 0.45, 0.45],
+    "val_loss": [0.69, 0.56, 0.5, 0.48, 0.475, 0.472, 0.471, 0.47, 0.47, 0.47, 0.47, 0.47],
+    "val_balanced_accuracy": [0.5, 0.65, 0.7, 0.73, 0.74, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75],
+}
+SLOW = {
+    "loss": [0.69, 0.676, 0.663, 0.649, 0.636, 0.624, 0.611, 0.599, 0.587, 0.575, 0.564, 0.552],
+    "val_loss": [0.69, 0.678, 0.665, 0.652, 0.64, 0.628, 0.616, 0.604, 0.593, 0.582, 0.571, 0.56],
+    "val_balanced_accuracy": [0.5, 0.55, 0.58, 0.6, 0.62, 0.64, 0.65, 0.66, 0.67, 0.68, 0.69, 0.7],
+}
+OSCILLATING = {
+    "loss": [0.69, 0.5, 0.4, 0.35, 0.6, 0.3, 0.7, 0.32, 0.65, 0.3, 0.68, 0.33, 0.66],
+    "val_loss": [0.69, 0.52, 0.42, 0.38, 0.62, 0.33, 0.72, 0.35, 0.66, 0.33, 0.7, 0.36, 0.68],
+    "val_balanced_accuracy": [0.5, 0.7, 0.8, 0.82, 0.7, 0.84, 0.6, 0.83, 0.65, 0.84, 0.62, 0.82, 0.64],
+}
+OVERFITTING = {
+    "loss": [0.69, 0.5, 0.4, 0.33, 0.28, 0.24, 0.2, 0.17, 0.14, 0.12, 0.1, 0.08, 0.065, 0.05],
+    "val_loss": [0.68, 0.52, 0.43, 0.38, 0.36, 0.35, 0.36, 0.38, 0.41, 0.44, 0.47, 0.5, 0.53, 0.56],
+    "val_balanced_accuracy": [0.5, 0.8, 0.88, 0.9, 0.91, 0.92, 0.92, 0.91, 0.91, 0.9, 0.9, 0.9, 0.9, 0.9],
+}
+DIVERGED_NAN = {"loss": [0.69, 0.5, 3.0, NAN, NAN], "val_loss": [0.68, 0.6, 5.0, NAN, NAN]}
+DIVERGED_INF = {"loss": [0.69, 0.5, INF], "val_loss": [0.68, 0.6, 0.7]}
+BLOWN_UP = {
+    "loss": [0.69, 0.5, 0.4, 0.35, 0.6, 1.5, 4.0, 12.0, 40.0],
+    "val_loss": [0.68, 0.52, 0.42, 0.4, 0.7, 1.8, 5.0, 15.0, 50.0],
+}
+# A noisy target: the reference model reaches r2 0.3 only, and so does the network.
+NOISE_CEILING = {
+    "loss": [1.0, 0.85, 0.78, 0.75, 0.74, 0.735, 0.733, 0.732, 0.731, 0.731, 0.7305, 0.7302],
+    "val_loss": [1.0, 0.85, 0.77, 0.72, 0.71, 0.705, 0.7, 0.7, 0.701, 0.7, 0.7, 0.7],
+    "val_r2": [0.0, 0.15, 0.23, 0.28, 0.29, 0.295, 0.3, 0.3, 0.299, 0.3, 0.3, 0.3],
+}
+NOISY_AUDIT = dict(reference_val_loss=0.69, reference_metrics={"val_r2": 0.31, "val_mae": 0.7})
+
+
+def names(findings) -> list[str]:
+    return [finding.name for finding in findings]
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def test_ema_weights_the_newest_epoch():
+    assert ema([10.0, 0.0, 0.0], 0.5).tolist() == [10.0, 5.0, 2.5]
+    assert ema([10.0, 9.0, 8.0], 1.0).tolist() == [10.0, 9.0, 8.0]
+
+
+def test_ema_carries_the_average_over_non_finite_epochs():
+    assert ema([NAN, 4.0, NAN, 2.0], 0.5).tolist()[1:] == [4.0, 4.0, 3.0]
+    assert math.isnan(ema([NAN, 4.0], 0.5)[0])
+
+
+@pytest.mark.parametrize("weight", [0.0, -0.1, 1.5])
+def test_ema_refuses_a_weight_outside_0_1(weight):
+    with pytest.raises(ValueError, match="weight"):
+        ema([1.0, 2.0], weight)
+
+
+@pytest.mark.parametrize(
+    "before, after, expected",
+    [(10.0, 9.0, 0.1), (0.5, 0.5, 0.0), (2.0, 3.0, -0.5), (-4.0, -5.0, 0.25), (1e-4, 5e-5, 0.5)],
+)
+def test_relative_improvement_is_scale_free(before, after, expected):
+    assert relative_improvement(before, after) == pytest.approx(expected)
+
+
+def test_relative_improvement_of_zero_loss_is_zero():
+    assert relative_improvement(0.0, 0.0) == 0.0
+
+
+def test_smoothed_progress_skips_warm_up_and_needs_patience_plus_one_epochs():
+    detection = DetectionConfig(patience=2, start_from_epoch=1, smoothing=1.0)
+    assert smoothed_progress([100.0, 10.0, 9.0, 8.1], detection) == pytest.approx(0.19)
+    assert smoothed_progress([100.0, 10.0, 9.0], detection) is None
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({}, True),
+        ({"reference_val_loss": 0.6925, "reference_metrics": {"val_balanced_accuracy": 0.51}}, False),
+        ({"reference_val_loss": 0.6925, "reference_metrics": {"val_balanced_accuracy": 0.8}}, True),
+        ({"reference_val_loss": 0.3, "reference_metrics": {"val_balanced_accuracy": 0.52}}, True),
+        ({"reference_val_loss": 0.7, "reference_metrics": {}}, False),
+    ],
+)
+def test_reference_has_signal(overrides, expected):
+    assert reference_has_signal(make_audit(**overrides)) is expected
+
+
+def test_reference_without_signal_in_regression():
+    audit = make_audit("regression", reference_val_loss=1.01, reference_metrics={"val_r2": -0.01})
+    assert not reference_has_signal(audit)
+
+
+@pytest.mark.parametrize(
+    "task, overrides, expected",
+    [
+        ("binary", {}, True),
+        ("binary", {"loss": "BinaryCrossentropy"}, True),
+        ("binary", {"loss": "mse"}, False),
+        ("binary", {"output_activation": "linear"}, False),
+        ("multiclass", {"loss": "categorical_crossentropy"}, True),
+        ("regression", {"loss": "MeanSquaredError"}, True),
+        ("regression", {"loss": "mae"}, False),
+    ],
+)
+def test_loss_in_audit_scale(task, overrides, expected):
+    assert loss_in_audit_scale(make_setup(task, **overrides)) is expected
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("mse", "mean_squared_error"),
+        ("Huber", "huber"),
+        ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
+    ],
+)
+def test_canonical_loss(name, expected):
+    assert canonical_loss(name) == expected
+
+
+@pytest.mark.parametrize(
+    "name, expected", [(None, "linear"), ("", "linear"), ("HardSigmoid", "hard_sigmoid"), ("ReLU", "relu")]
+)
+def test_canonical_activation(name, expected):
+    assert canonical_activation(name) == expected
+
+
+def test_reference_gap_prefers_the_metric():
+    gap = reference_gap(PLATEAU, make_audit(), DETECTION)
+    assert gap.measure == "val_balanced_accuracy"
+    assert gap.network == pytest.approx(0.75)
+    assert gap.far
+
+
+def test_reference_gap_falls_back_on_the_loss_in_the_audit_scale():
+    history = {key: PLATEAU[key] for key in ("loss", "val_loss")}
+    assert reference_gap(history, make_audit(), DETECTION).measure == "val_loss"
+    assert reference_gap(history, make_audit(), DETECTION, setup=make_setup(loss="mse")) is None
+
+
+# --- symptoms ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "history, expected",
+    [
+        (STUCK, "stuck_at_trivial"),
+        (PLATEAU, "plateau"),
+        (SLOW, "slow_convergence"),
+        (OSCILLATING, "oscillation"),
+        (OVERFITTING, "overfitting"),
+        (DIVERGED_NAN, "diverged"),
+        (DIVERGED_INF, "diverged"),
+        (BLOWN_UP, "diverged"),
+        (CONVERGED, "converged"),
+    ],
+    ids=["stuck", "plateau", "slow", "oscillating", "overfitting", "nan", "inf", "blown_up", "converged"],
+)
+def test_each_curve_shows_its_symptom_first(history, expected):
+    findings = detect_symptoms(history, make_audit(), DETECTION)
+    assert findings[0].name == expected
+    assert all(finding.kind == "symptom" for finding in findings)
+    assert all(0.0 <= finding.confidence <= 1.0 for finding in findings)
+
+
+@pytest.mark.parametrize("history", [CONVERGED, STUCK, PLATEAU, SLOW, OVERFITTING])
+def test_converged_is_reported_only_alone(history):
+    found = names(detect_symptoms(history, make_audit(), DETECTION))
+    assert "converged" not in found or found == ["converged"]
+
+
+def test_findings_are_ranked_by_confidence():
+    findings = detect_symptoms(OSCILLATING, make_audit(), DETECTION)
+    confidences = [finding.confidence for finding in findings]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_nan_loss_is_diverged_with_full_confidence_and_alone():
+    findings = detect_symptoms(DIVERGED_NAN, make_audit(), DETECTION)
+    assert names(findings) == ["diverged"]
+    assert findings[0].confidence == 1.0
+    assert "epoch 4" in findings[0].evidence
+
+
+def test_a_loss_all_nan_from_epoch_1_is_diverged():
+    assert names(detect_symptoms({"loss": [NAN, NAN], "val_loss": [NAN, NAN]}, make_audit(), DETECTION)) == ["diverged"]
+
+
+def test_a_validation_loss_never_measured_is_not_a_divergence():
+    history = {"loss": CONVERGED["loss"], "val_loss": [NAN] * len(CONVERGED["loss"])}
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["converged"]
+
+
+def test_near_zero_loss_wobble_is_not_a_divergence():
+    history = {"loss": [0.69, 0.1, 0.01, 0.001, 0.0002, 0.0001, 0.0003, 0.0004, 0.0003, 0.0004]}
+    assert "diverged" not in names(detect_symptoms(history, make_audit(), DETECTION))
+
+
+def test_stuck_evidence_quotes_the_numbers():
+    evidence = detect_symptoms(STUCK, make_audit(), DETECTION)[0].evidence
+    assert "0.6931" in evidence and "trivial" in evidence and "epochs 6-10" in evidence
+    assert "prior entropy" in evidence and "0.12" in evidence
+
+
+def test_stuck_replaces_plateau():
+    assert "plateau" not in names(detect_symptoms(STUCK, make_audit(), DETECTION))
+
+
+def test_stuck_by_collapsed_metric_when_the_loss_has_another_scale():
+    """mse on a sigmoid output: the loss sits at 0.25, not at the prior entropy."""
+    history = {
+        "loss": [0.26, 0.252, 0.2505, 0.2501, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25],
+        "val_loss": [0.26, 0.251, 0.2502, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25],
+        "val_balanced_accuracy": [0.5] * 10,
+    }
+    findings = detect_symptoms(history, make_audit(), DETECTION, setup=make_setup(loss="mse"))
+    assert names(findings) == ["stuck_at_trivial"]
+    assert "chance" in findings[0].evidence
+
+
+def test_collapsed_predictions_are_stuck_even_while_a_mismatched_loss_falls():
+    """Softmax on one unit: Keras trains the logits, so the loss falls; the output is always 1.0."""
+    history = {
+        "loss": [0.52, 0.3, 0.2, 0.15, 0.11, 0.09, 0.075, 0.06, 0.05, 0.043, 0.037, 0.032],
+        "val_loss": [0.39, 0.25, 0.18, 0.15, 0.14, 0.12, 0.11, 0.105, 0.1, 0.1, 0.1, 0.1],
+        "val_balanced_accuracy": [0.5] * 12,
+        "pred_majority_share": [1.0] * 12,
+    }
+    setup = make_setup(output_activation="softmax")
+    assert names(detect_symptoms(history, make_audit(), DETECTION, setup=setup))[0] == "stuck_at_trivial"
+    assert check_early_stop(history, make_audit(), DETECTION, setup=setup).name == "stuck_at_trivial"
+    assert "stuck_at_trivial" not in names(detect_symptoms(history, make_audit(), DETECTION))
+
+
+def test_an_overconfident_net_above_the_trivial_loss_is_not_stuck():
+    """Cross-entropy is unbounded: a net can score 0.9 balanced accuracy with val_loss above the prior entropy."""
+    history = {
+        "loss": [0.6, 0.3, 0.15, 0.08, 0.04, 0.02, 0.01, 0.005, 0.003, 0.002, 0.0015, 0.001],
+        "val_loss": [0.6, 0.4, 0.35, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95],
+        "val_balanced_accuracy": [0.7, 0.85, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+    }
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["overfitting"]
+
+
+def test_stuck_in_regression_by_r2():
+    history = {
+        "loss": [1.2, 1.05, 1.01, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        "val_r2": [-0.2, -0.05, -0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    }
+    assert names(detect_symptoms(history, make_audit("regression"), DETECTION))[0] == "stuck_at_trivial"
+
+
+def test_stuck_without_signal_in_the_data_has_lower_confidence():
+    no_signal = make_audit(reference_val_loss=0.6925, reference_metrics={"val_balanced_accuracy": 0.51})
+    with_signal = detect_symptoms(STUCK, make_audit(), DETECTION)[0]
+    without = detect_symptoms(STUCK, no_signal, DETECTION)[0]
+    assert without.name == "stuck_at_trivial"
+    assert without.confidence < with_signal.confidence
+    assert "no learnable signal" in without.evidence
+
+
+def test_noisy_regression_at_the_reference_ceiling_is_converged_not_plateau():
+    findings = detect_symptoms(NOISE_CEILING, make_audit("regression", **NOISY_AUDIT), DETECTION)
+    assert names(findings) == ["converged"]
+    assert "val_r2 0.2998" in findings[0].evidence and "0.31 (close)" in findings[0].evidence
+
+
+def test_the_same_flat_curve_is_a_plateau_when_the_reference_does_much_better():
+    findings = detect_symptoms(NOISE_CEILING, make_audit("regression"), DETECTION)
+    assert names(findings) == ["plateau"]
+    assert "val_r2" in findings[0].evidence and "0.7" in findings[0].evidence
+
+
+def test_plateau_evidence_quotes_progress_and_gap():
+    evidence = detect_symptoms(PLATEAU, make_audit(), DETECTION)[0].evidence
+    assert "improved" in evidence and "0.75" in evidence and "0.95" in evidence
+
+
+def test_a_flat_curve_at_the_reference_level_is_converged():
+    history = {
+        "loss": [0.69, 0.3, 0.15, 0.12, 0.115, 0.114, 0.114, 0.114, 0.114, 0.114],
+        "val_loss": [0.69, 0.3, 0.16, 0.13, 0.125, 0.124, 0.124, 0.124, 0.124, 0.124],
+        "val_balanced_accuracy": [0.5, 0.85, 0.92, 0.94, 0.94, 0.94, 0.94, 0.94, 0.94, 0.94],
+    }
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["converged"]
+
+
+def test_slow_convergence_is_not_a_plateau():
+    found = names(detect_symptoms(SLOW, make_audit(), DETECTION))
+    assert "slow_convergence" in found and "plateau" not in found
+
+
+def test_the_same_flat_plateau_progress_is_judged_relative_to_the_loss_level():
+    """A loss 100x larger with the same shape gives the same symptom: min_delta is relative."""
+    scaled = {
+        "loss": [100 * value for value in PLATEAU["loss"]],
+        "val_balanced_accuracy": PLATEAU["val_balanced_accuracy"],
+    }
+    assert names(detect_symptoms(scaled, make_audit(), DETECTION, setup=make_setup(loss="mse"))) == ["plateau"]
+
+
+def test_overfitting_evidence_names_the_best_epoch():
+    finding = next(f for f in detect_symptoms(OVERFITTING, make_audit(), DETECTION) if f.name == "overfitting")
+    assert "epoch 6" in finding.evidence and "kept falling" in finding.evidence
+
+
+def test_a_mild_but_sustained_rise_of_val_loss_is_overfitting():
+    """A noisy regression: val_loss creeps up 10-15% over 15 epochs while the training loss keeps falling."""
+    history = {
+        "loss": [0.91, 0.61, 0.45, 0.39, 0.36, 0.35, 0.34, 0.33, 0.32, 0.31, 0.3, 0.29, 0.28, 0.27, 0.26, 0.25, 0.24,
+                 0.23, 0.22, 0.21],
+        "val_loss": [0.72, 0.54, 0.47, 0.466, 0.472, 0.47, 0.47, 0.473, 0.476, 0.48, 0.485, 0.49, 0.496, 0.502, 0.51,
+                     0.52, 0.525, 0.53, 0.535, 0.54],
+    }
+    audit = make_audit("regression", trivial_val_loss=0.93, reference_val_loss=0.42)
+    finding = detect_symptoms(history, audit, DETECTION)[0]
+    assert finding.name == "overfitting"
+    assert "epoch 4" in finding.evidence and "lowest 0.52" in finding.evidence
+
+
+def test_oscillation_needs_no_net_progress():
+    falling_bumpy = {"loss": [1.0, 0.8, 0.85, 0.6, 0.65, 0.45, 0.5, 0.3, 0.35, 0.2, 0.25, 0.12]}
+    assert "oscillation" not in names(detect_symptoms(falling_bumpy, make_audit(), DETECTION))
+
+
+def test_small_noise_is_not_oscillation():
+    noisy = {
+        "loss": [0.69, 0.3, 0.15, 0.12, 0.121, 0.119, 0.12, 0.119, 0.121, 0.12, 0.119, 0.12],
+        "val_balanced_accuracy": [0.5, 0.85, 0.92, 0.94, 0.94, 0.94, 0.94, 0.94, 0.94, 0.94, 0.94, 0.94],
+    }
+    assert names(detect_symptoms(noisy, make_audit(), DETECTION)) == ["converged"]
+
+
+def test_a_noisy_validation_loss_near_its_floor_is_converged():
+    """A small validation split: val_loss wobbles by ~10% of itself at the reference level."""
+    history = {
+        "loss": [0.69, 0.35, 0.2, 0.14, 0.11, 0.095, 0.085, 0.078, 0.072, 0.067, 0.063, 0.06, 0.057, 0.055, 0.053,
+                 0.051],
+        "val_loss": [0.68, 0.36, 0.22, 0.16, 0.13, 0.11, 0.1, 0.09, 0.082, 0.09, 0.078, 0.088, 0.08, 0.09, 0.079,
+                     0.088],
+        "val_balanced_accuracy": [0.5, 0.85, 0.9, 0.93, 0.94, 0.95, 0.94, 0.95, 0.96, 0.94, 0.96, 0.95, 0.96, 0.94,
+                                  0.96, 0.95],
+    }
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["converged"]
+
+
+def test_too_short_a_run_is_converged_with_low_confidence():
+    findings = detect_symptoms({"loss": [0.69, 0.5, 0.4]}, make_audit(), DETECTION)
+    assert names(findings) == ["converged"]
+    assert findings[0].confidence <= 0.5
+
+
+def test_missing_signals_are_not_measured():
+    history = dict(PLATEAU, grad_norm=[NAN] * 12)
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["plateau"]
+
+
+def test_a_history_without_losses_is_refused_with_the_column_names():
+    with pytest.raises(ValueError, match="'loss' or 'val_loss'"):
+        detect_symptoms({"val_accuracy": [0.5]}, make_audit(), DETECTION)
+
+
+def test_a_pandas_dataframe_works_as_the_history():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(PLATEAU)
+    assert names(detect_symptoms(frame, make_audit(), DETECTION)) == ["plateau"]
+
+
+@pytest.mark.parametrize("patience", [3, 5, 8])
+def test_stuck_needs_patience_flat_epochs(patience):
+    detection = DetectionConfig(patience=patience)
+    enough = {"loss": [0.6931] * (3 + patience + 1), "val_balanced_accuracy": [0.5] * (3 + patience + 1)}
+    short = {key: values[:-1] for key, values in enough.items()}
+    assert names(detect_symptoms(enough, make_audit(), detection)) == ["stuck_at_trivial"]
+    assert "stuck_at_trivial" not in names(detect_symptoms(short, make_audit(), detection))
+
+
+# --- check_early_stop -----------------------------------------------------------------
+
+
+def test_early_stop_on_nan_at_once_even_during_warm_up():
+    finding = check_early_stop({"loss": [0.69, NAN], "val_loss": [0.68, NAN]}, make_audit(), DETECTION)
+    assert finding is not None and finding.name == "diverged" and finding.confidence == 1.0
+
+
+def test_early_stop_when_stuck_for_patience_epochs():
+    losses = [0.6931] * 12
+    history = {"loss": losses, "val_loss": losses, "val_balanced_accuracy": [0.5] * 12}
+    first = next(
+        epoch for epoch in range(1, 13)
+        if check_early_stop({k: v[:epoch] for k, v in history.items()}, make_audit(), DETECTION) is not None
+    )
+    assert first == DETECTION.start_from_epoch + DETECTION.patience + 1
+    assert check_early_stop(history, make_audit(), DETECTION).name == "stuck_at_trivial"
+
+
+def test_early_stop_never_triggers_on_a_healthy_run_that_starts_near_trivial():
+    history = {
+        "loss": [0.694, 0.693, 0.693, 0.692, 0.69, 0.68, 0.65, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.18, 0.17],
+        "val_loss": [0.694, 0.693, 0.693, 0.692, 0.69, 0.681, 0.655, 0.61, 0.52, 0.42, 0.33, 0.28, 0.24, 0.22, 0.21],
+        "val_balanced_accuracy": [0.5, 0.5, 0.5, 0.5, 0.5, 0.52, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.92],
+        "pred_majority_share": [1.0, 1.0, 1.0, 1.0, 0.98, 0.9, 0.8, 0.7, 0.6, 0.55, 0.52, 0.5, 0.5, 0.5, 0.5],
+    }
+    for epoch in range(1, 16):
+        partial = {key: values[:epoch] for key, values in history.items()}
+        assert check_early_stop(partial, make_audit(), DETECTION) is None, f"stopped at epoch {epoch}"
+
+
+def test_early_stop_never_triggers_on_a_slow_start_on_imbalanced_data():
+    """The net first learns the prior: balanced accuracy stays at chance while the loss keeps falling."""
+    history = {
+        "loss": [0.69, 0.62, 0.56, 0.51, 0.47, 0.44, 0.41, 0.39, 0.37, 0.35],
+        "val_balanced_accuracy": [0.5] * 10,
+    }
+    audit = make_audit(majority_share=0.9, trivial_val_loss=0.325)
+    for epoch in range(1, 11):
+        assert check_early_stop({k: v[:epoch] for k, v in history.items()}, audit, DETECTION) is None
+
+
+@pytest.mark.parametrize("history", [CONVERGED, PLATEAU, SLOW, OVERFITTING, OSCILLATING])
+def test_early_stop_leaves_other_symptoms_to_the_full_detection(history):
+    assert check_early_stop(history, make_audit(), DETECTION) is None
+
+
+def test_early_stop_agrees_with_the_full_detection():
+    losses = [0.6931] * 9
+    partial = {"loss": losses, "val_loss": losses}
+    stopped = check_early_stop(partial, make_audit(), DETECTION)
+    assert stopped.name == detect_symptoms(partial, make_audit(), DETECTION)[0].name
+
+
+# --- purity -----------------------------------------------------------------------------
+
+
+def test_detection_and_diagnosis_import_no_framework():
+    code = (
+        "import sys, plateau_doctor.detection, plateau_doctor.diagnosis; "
+        "loaded = [m for m in ('tensorflow', 'keras', 'prefect', 'jax', 'torch') if m in sys.modules]; "
+        "print(','.join(loaded)); sys.exit(1 if loaded else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"imported {result.stdout.strip()} {result.stderr[-500:]}"
+
+
+@pytest.mark.parametrize(
+    "losses, accuracies, expected",
+    [
+        ([0.79, 0.76, 0.74, 0.73, 0.71, 0.70], [0.5] * 6, "slow_convergence"),  # falling, still at chance
+        ([0.70, 0.70, 0.70, 0.70], [0.5] * 4, "plateau"),  # flat, at chance
+    ],
+)
+def test_a_run_too_short_to_judge_is_not_called_healthy_when_far_from_the_reference(losses, accuracies, expected):
+    history = {"loss": losses, "val_loss": losses, "val_balanced_accuracy": accuracies}
+    (finding,) = detect_symptoms(history, make_audit(trivial_val_loss=0.6), DETECTION)
+    assert finding.name == expected
+    assert finding.confidence == 0.5
+    assert f"only {len(losses)} epoch(s)" in finding.evidence
+
+
+def test_a_short_run_close_to_the_reference_is_converged():
+    losses = [0.4, 0.2, 0.15, 0.13]
+    history = {"loss": losses, "val_loss": losses, "val_balanced_accuracy": [0.9, 0.94, 0.95, 0.95]}
+    (finding,) = detect_symptoms(history, make_audit(), DETECTION)
+    assert finding.name == "converged"

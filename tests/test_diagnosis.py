@@ -1,0 +1,569 @@
+"""Cause diagnosis fed hand-written curves and training signals: no training."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from plateau_doctor.config import DetectionConfig, DoctorConfig
+from plateau_doctor.detection import detect_symptoms
+from plateau_doctor.diagnosis import CAUSE_RULES, check_setup, diagnose
+from plateau_doctor.schema import CAUSES, DataAudit, FeatureStats, Finding, ResolvedSetup
+
+DETECTION = DetectionConfig()  # patience 5, min_delta 0.01, start_from_epoch 3, smoothing 0.5, trivial_tolerance 0.03
+
+
+def make_audit(task: str = "binary", **overrides) -> DataAudit:
+    """A balanced binary task (or a standardized regression) that the reference model learns well."""
+    if task == "regression":
+        fields = dict(
+            trivial_val_loss=1.0,
+            trivial_metrics={"val_r2": 0.0, "val_mae": 0.8},
+            reference_val_loss=0.3,
+            reference_metrics={"val_r2": 0.7, "val_mae": 0.4},
+            scaled_target=True,
+            target_mean=10.0,
+            target_std=2.0,
+        )
+    else:
+        k = 3 if task == "multiclass" else 2
+        fields = dict(
+            trivial_val_loss=math.log(k),
+            trivial_metrics={"val_accuracy": 1 / k, "val_balanced_accuracy": 1 / k},
+            reference_val_loss=0.12,
+            reference_metrics={"val_accuracy": 0.96, "val_balanced_accuracy": 0.95},
+            classes=[str(i) for i in range(k)],
+            class_balance={str(i): 1 / k for i in range(k)},
+            majority_share=1 / k,
+            scaled_target=False,
+        )
+    fields.update(
+        task=task,
+        n_rows=500,
+        n_train=400,
+        n_val=100,
+        n_features=2,
+        features=[FeatureStats("a", 0.0, 1.0, -3.0, 3.0), FeatureStats("b", 0.0, 1.0, -3.0, 3.0)],
+        scaled_features=True,
+        reference_model="hist_gradient_boosting",
+    )
+    fields.update(overrides)
+    return DataAudit(**fields)
+
+
+def make_setup(task: str = "binary", **overrides) -> ResolvedSetup:
+    defaults = {
+        "binary": (2, 1, "sigmoid", "binary_crossentropy"),
+        "multiclass": (3, 3, "softmax", "sparse_categorical_crossentropy"),
+        "regression": (0, 1, "linear", "mean_squared_error"),
+    }
+    n_classes, units, activation, loss = defaults[task]
+    fields = dict(
+        task=task,
+        n_classes=n_classes,
+        output_units=units,
+        output_activation=activation,
+        loss=loss,
+        hidden_units=[64, 32],
+        hidden_activation="relu",
+        kernel_initializer="glorot_uniform",
+        optimizer="adam",
+        learning_rate=0.001,
+        batch_size=32,
+    )
+    fields.update(overrides)
+    return ResolvedSetup(**fields)
+
+
+def with_signals(curves: dict, **signals) -> dict:
+    """The curves plus training signals; a number is repeated for every epoch."""
+    n = len(curves["loss"])
+    history = dict(curves)
+    for name, value in signals.items():
+        history[name] = list(value) if isinstance(value, (list, tuple)) else [value] * n
+    return history
+
+
+HEALTHY = dict(update_ratio=0.02, grad_ratio_first_last=1.0, dead_fraction=0.05, symmetric_fraction=0.0, output_std=1.5)
+
+CONVERGED = {
+    "loss": [0.69, 0.4, 0.2, 0.1, 0.05, 0.03, 0.02, 0.015, 0.012, 0.011, 0.0105, 0.0103],
+    "val_loss": [0.68, 0.42, 0.25, 0.15, 0.12, 0.11, 0.105, 0.1, 0.1, 0.1, 0.1, 0.1],
+    "val_balanced_accuracy": [0.5, 0.8, 0.9, 0.93, 0.95, 0.95, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96],
+}
+STUCK = {
+    "loss": [0.70, 0.695, 0.694, 0.6932, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931],
+    "val_loss": [0.70, 0.694, 0.6935, 0.6932, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931],
+    "val_balanced_accuracy": [0.5] * 10,
+    "pred_majority_share": [1.0] * 10,
+}
+PLATEAU = {
+    "loss": [0.69, 0.55, 0.48, 0.46, 0.455, 0.452, 0.451, 0.4505, 0.4502, 0.45, 0.45, 0.45],
+    "val_loss": [0.69, 0.56, 0.5, 0.48, 0.475, 0.472, 0.471, 0.47, 0.47, 0.47, 0.47, 0.47],
+    "val_balanced_accuracy": [0.5, 0.65, 0.7, 0.73, 0.74, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75],
+}
+SLOW = {
+    "loss": [0.69, 0.676, 0.663, 0.649, 0.636, 0.624, 0.611, 0.599, 0.587, 0.575, 0.564, 0.552],
+    "val_loss": [0.69, 0.678, 0.665, 0.652, 0.64, 0.628, 0.616, 0.604, 0.593, 0.582, 0.571, 0.56],
+    "val_balanced_accuracy": [0.5, 0.55, 0.58, 0.6, 0.62, 0.64, 0.65, 0.66, 0.67, 0.68, 0.69, 0.7],
+}
+OSCILLATING = {
+    "loss": [0.69, 0.5, 0.4, 0.35, 0.6, 0.3, 0.7, 0.32, 0.65, 0.3, 0.68, 0.33, 0.66],
+    "val_loss": [0.69, 0.52, 0.42, 0.38, 0.62, 0.33, 0.72, 0.35, 0.66, 0.33, 0.7, 0.36, 0.68],
+    "val_balanced_accuracy": [0.5, 0.7, 0.8, 0.82, 0.7, 0.84, 0.6, 0.83, 0.65, 0.84, 0.62, 0.82, 0.64],
+}
+OVERFITTING = {
+    "loss": [0.69, 0.5, 0.4, 0.33, 0.28, 0.24, 0.2, 0.17, 0.14, 0.12, 0.1, 0.08, 0.065, 0.05],
+    "val_loss": [0.68, 0.52, 0.43, 0.38, 0.36, 0.35, 0.36, 0.38, 0.41, 0.44, 0.47, 0.5, 0.53, 0.56],
+    "val_balanced_accuracy": [0.5, 0.8, 0.88, 0.9, 0.91, 0.92, 0.92, 0.91, 0.91, 0.9, 0.9, 0.9, 0.9, 0.9],
+}
+BLOWN_UP = {
+    "loss": [0.69, 0.5, 0.4, 0.35, 0.6, 1.5, 4.0, 12.0, 40.0],
+    "val_loss": [0.68, 0.52, 0.42, 0.4, 0.7, 1.8, 5.0, 15.0, 50.0],
+}
+# Softmax on one unit outputs 1.0: the binary cross-entropy of the negatives is clipped at ~16.1.
+SOFTMAX_ONE_UNIT = {
+    "loss": [8.06] * 10,
+    "val_loss": [8.06] * 10,
+    "val_balanced_accuracy": [0.5] * 10,
+    "pred_majority_share": [1.0] * 10,
+}
+# categorical_crossentropy on one unit is always 0.
+CCE_ONE_UNIT = {"loss": [0.0] * 10, "val_loss": [0.0] * 10, "val_balanced_accuracy": [0.5] * 10}
+# A raw target (mean 2e5, std 5e4) learned with MSE: huge, slowly falling loss; r2 far below 0.
+UNSCALED_TARGET = {
+    "loss": [4.2e10, 4.12e10, 4.04e10, 3.96e10, 3.88e10, 3.8e10, 3.73e10, 3.66e10, 3.59e10, 3.52e10, 3.45e10, 3.38e10],
+    "val_r2": [-15.8, -15.5, -15.2, -14.9, -14.6, -14.3, -14.0, -13.7, -13.4, -13.2, -12.9, -12.6],
+}
+# 90% majority: the prior entropy is 0.325, and the net predicts the majority only.
+IMBALANCED = {
+    "loss": [0.5, 0.4, 0.34, 0.326, 0.325, 0.325, 0.325, 0.325, 0.325, 0.325],
+    "val_loss": [0.5, 0.39, 0.335, 0.326, 0.325, 0.325, 0.325, 0.325, 0.325, 0.325],
+    "val_balanced_accuracy": [0.5] * 10,
+    "pred_majority_share": [1.0] * 10,
+}
+IMBALANCED_AUDIT = dict(
+    majority_share=0.9,
+    class_balance={"0": 0.9, "1": 0.1},
+    trivial_val_loss=0.325,
+    reference_val_loss=0.2,
+    reference_metrics={"val_accuracy": 0.93, "val_balanced_accuracy": 0.8},
+)
+NO_SIGNAL_AUDIT = dict(
+    reference_val_loss=0.6925, reference_metrics={"val_accuracy": 0.51, "val_balanced_accuracy": 0.51}
+)
+UNSCALED_FEATURES_AUDIT = dict(
+    scaled_features=False,
+    features=[FeatureStats("age", 40.0, 12.0, 18.0, 90.0), FeatureStats("income", 5e4, 3e4, 0.0, 4e5)],
+)
+UNSCALED_TARGET_AUDIT = dict(
+    scaled_target=False,
+    target_mean=2e5,
+    target_std=5e4,
+    trivial_val_loss=2.5e9,
+    reference_val_loss=5e8,
+    reference_metrics={"val_r2": 0.8, "val_mae": 1.5e4},
+)
+
+CASES = [
+    (
+        "lr_high_oscillation",
+        with_signals(OSCILLATING, update_ratio=2.0),
+        "binary",
+        {},
+        {"learning_rate": 0.1},
+        "learning_rate_too_high",
+    ),
+    ("lr_high_diverged", BLOWN_UP, "binary", {}, {"learning_rate": 0.5}, "learning_rate_too_high"),
+    (
+        "lr_low_slow",
+        with_signals(SLOW, update_ratio=1e-4),
+        "binary",
+        {},
+        {"learning_rate": 1e-6},
+        "learning_rate_too_low",
+    ),
+    (
+        "lr_low_plateau",
+        with_signals(PLATEAU, update_ratio=5e-5),
+        "binary",
+        {},
+        {"optimizer": "SGD", "learning_rate": 1e-5},
+        "learning_rate_too_low",
+    ),
+    (
+        "unscaled_features",
+        with_signals(STUCK, saturated_fraction=0.8),
+        "binary",
+        UNSCALED_FEATURES_AUDIT,
+        {"hidden_activation": "tanh"},
+        "unscaled_features",
+    ),
+    ("unscaled_target", UNSCALED_TARGET, "regression", UNSCALED_TARGET_AUDIT, {}, "unscaled_target"),
+    ("class_imbalance", IMBALANCED, "binary", IMBALANCED_AUDIT, {}, "class_imbalance"),
+    (
+        "insufficient_capacity",
+        with_signals(PLATEAU, **HEALTHY),
+        "binary",
+        {},
+        {"hidden_units": [4]},
+        "insufficient_capacity",
+    ),
+    ("overfitting", with_signals(OVERFITTING, **HEALTHY), "binary", {}, {}, "overfitting"),
+    (
+        "output_activation_mismatch",
+        SOFTMAX_ONE_UNIT,
+        "binary",
+        {},
+        {"output_activation": "softmax"},
+        "output_activation_mismatch",
+    ),
+    ("loss_mismatch", CCE_ONE_UNIT, "binary", {}, {"loss": "categorical_crossentropy"}, "loss_mismatch"),
+    ("dead_relu", with_signals(PLATEAU, dead_fraction=0.85, update_ratio=0.02), "binary", {}, {}, "dead_relu"),
+    (
+        "vanishing_gradients",
+        with_signals(PLATEAU, grad_ratio_first_last=1e-5),
+        "binary",
+        {},
+        {"hidden_units": [32] * 5, "hidden_activation": "sigmoid"},
+        "vanishing_gradients",
+    ),
+    (
+        "exploding_gradients",
+        with_signals(BLOWN_UP, grad_norm=[1.0, 3.0, 10.0, 30.0, 100.0, 1e3, 1e4, 1e5, 1e6]),
+        "binary",
+        {},
+        {"hidden_units": [64] * 4},
+        "exploding_gradients",
+    ),
+    (
+        "bad_initialization",
+        with_signals(STUCK, symmetric_fraction=1.0),
+        "binary",
+        {},
+        {"kernel_initializer": "Zeros"},
+        "bad_initialization",
+    ),
+    ("no_learnable_signal", STUCK, "binary", NO_SIGNAL_AUDIT, {}, "no_learnable_signal"),
+]
+
+CASE_PARAMS = [case[1:] for case in CASES]
+CASE_IDS = [case[0] for case in CASES]
+
+
+def run_diagnosis(history, task="binary", audit=None, setup=None, **kwargs) -> list[Finding]:
+    audit = audit or {}
+    setup = setup or {}
+    return diagnose(history, make_audit(task, **audit), make_setup(task, **setup), DETECTION, **kwargs)
+
+
+def names(findings) -> list[str]:
+    return [finding.name for finding in findings]
+
+
+def confidence_of(findings, name: str) -> float:
+    return {finding.name: finding.confidence for finding in findings}[name]
+
+
+@pytest.mark.parametrize("history, task, audit, setup, expected", CASE_PARAMS, ids=CASE_IDS)
+def test_each_case_ranks_its_cause_first(history, task, audit, setup, expected):
+    causes = run_diagnosis(history, task, audit, setup)
+    assert causes, "no cause found"
+    assert causes[0].name == expected, [(c.name, c.confidence) for c in causes]
+
+
+@pytest.mark.parametrize("history, task, audit, setup, expected", CASE_PARAMS, ids=CASE_IDS)
+def test_causes_are_well_formed_and_ranked(history, task, audit, setup, expected):
+    causes = run_diagnosis(history, task, audit, setup)
+    assert all(cause.kind == "cause" and cause.name in CAUSES for cause in causes)
+    assert all(0.0 <= cause.confidence <= 1.0 for cause in causes)
+    assert all(re.search(r"\d", cause.evidence) for cause in causes), "evidence must quote numbers"
+    assert [c.confidence for c in causes] == sorted((c.confidence for c in causes), reverse=True)
+    assert len(set(names(causes))) == len(causes)
+
+
+def test_every_cause_has_a_rule():
+    assert set(CAUSE_RULES) == set(CAUSES)
+
+
+@pytest.mark.parametrize("history", [CONVERGED, with_signals(CONVERGED, **HEALTHY)])
+def test_a_healthy_run_has_no_cause(history):
+    assert run_diagnosis(history) == []
+
+
+def test_converged_symptom_alone_gives_no_cause_even_with_a_bad_setup():
+    converged = [Finding("symptom", "converged", 0.9, "no sick symptom")]
+    assert run_diagnosis(STUCK, setup={"output_activation": "softmax"}, symptoms=converged) == []
+
+
+def test_noisy_regression_at_the_reference_ceiling_has_no_cause():
+    history = {
+        "loss": [1.0, 0.85, 0.78, 0.75, 0.74, 0.735, 0.733, 0.732, 0.731, 0.731, 0.7305, 0.7302],
+        "val_loss": [1.0, 0.85, 0.77, 0.72, 0.71, 0.705, 0.7, 0.7, 0.701, 0.7, 0.7, 0.7],
+        "val_r2": [0.0, 0.15, 0.23, 0.28, 0.29, 0.295, 0.3, 0.3, 0.299, 0.3, 0.3, 0.3],
+    }
+    audit = dict(reference_val_loss=0.69, reference_metrics={"val_r2": 0.31, "val_mae": 0.7})
+    assert run_diagnosis(history, "regression", audit) == []
+
+
+def test_symptoms_given_are_used_instead_of_recomputed():
+    symptoms = [Finding("symptom", "overfitting", 0.7, "val_loss bottomed at 0.35 at epoch 6")]
+    assert names(run_diagnosis(CONVERGED, symptoms=symptoms)) == ["overfitting"]
+
+
+def test_learning_rate_too_high_evidence_quotes_rate_and_update_ratio():
+    cause = run_diagnosis(with_signals(OSCILLATING, update_ratio=2.0), setup={"learning_rate": 0.1})[0]
+    assert "learning_rate 0.1 is large" in cause.evidence and "update_ratio typically 2" in cause.evidence
+    assert "oscillation" in cause.evidence
+    assert cause.confidence >= 0.8
+
+
+def test_a_stall_after_a_large_rate_that_killed_the_units():
+    causes = run_diagnosis(with_signals(STUCK, dead_fraction=0.95), setup={"learning_rate": 0.5})
+    assert names(causes)[:2] == ["learning_rate_too_high", "dead_relu"]
+    assert "killed" in causes[1].evidence
+
+
+def test_a_net_frozen_by_a_large_rate_is_not_blamed_on_a_low_rate():
+    """Adam at 1.0: the first epochs move the weights 27x their norm, then every unit is frozen."""
+    history = with_signals(
+        PLATEAU,
+        update_ratio=[27.1, 5.2, 0.22, 0.0016, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        grad_ratio_first_last=1e-8,
+        dead_fraction=0.3,
+    )
+    causes = run_diagnosis(history, setup={"learning_rate": 1.0})
+    assert names(causes)[0] == "learning_rate_too_high"
+    assert "learning_rate_too_low" not in names(causes)
+    assert "at most 27.1" in causes[0].evidence
+    assert "vanishing_gradients" not in names(causes)  # a consequence of the frozen net, below the report bar
+
+
+def test_dead_units_and_vanishing_gradients_of_a_zeros_initialization_rank_below_it():
+    history = with_signals(STUCK, symmetric_fraction=1.0, dead_fraction=1.0, grad_ratio_first_last=0.0)
+    causes = run_diagnosis(history, setup={"kernel_initializer": "zeros"})
+    assert names(causes)[0] == "bad_initialization"
+    assert confidence_of(causes, "dead_relu") <= causes[0].confidence - 0.2
+    assert "symmetric initialization" in next(c for c in causes if c.name == "dead_relu").evidence
+    assert "vanishing_gradients" not in names(causes)
+
+
+def test_unstable_curves_with_an_ordinary_rate_still_suggest_a_lower_rate():
+    causes = run_diagnosis(with_signals(OSCILLATING, **HEALTHY))
+    assert names(causes) == ["learning_rate_too_high"]
+    assert causes[0].confidence < 0.6
+
+
+def test_scaled_features_are_never_blamed():
+    audit = dict(UNSCALED_FEATURES_AUDIT, scaled_features=True)
+    assert "unscaled_features" not in names(run_diagnosis(with_signals(STUCK, saturated_fraction=0.8), audit=audit))
+
+
+def test_unscaled_features_evidence_names_the_widest_feature():
+    cause = next(c for c in run_diagnosis(STUCK, audit=UNSCALED_FEATURES_AUDIT) if c.name == "unscaled_features")
+    assert "income" in cause.evidence and "3e+04" in cause.evidence and "2500" in cause.evidence
+
+
+def test_a_scaled_target_is_never_blamed():
+    audit = dict(UNSCALED_TARGET_AUDIT, scaled_target=True)
+    assert "unscaled_target" not in names(run_diagnosis(UNSCALED_TARGET, "regression", audit))
+
+
+@pytest.mark.parametrize("preprocessing", [{"class_weight": "balanced"}, {"resample": "oversample"}])
+def test_class_imbalance_already_treated_is_not_blamed(preprocessing):
+    config = DoctorConfig(preprocessing=preprocessing)
+    assert "class_imbalance" not in names(run_diagnosis(IMBALANCED, audit=IMBALANCED_AUDIT, config=config))
+
+
+def test_a_balanced_task_is_not_imbalanced():
+    assert "class_imbalance" not in names(run_diagnosis(STUCK))
+
+
+@pytest.mark.parametrize("hidden_units", [[64, 32], [128]])
+def test_a_large_network_is_not_short_of_capacity(hidden_units):
+    causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"hidden_units": hidden_units})
+    assert "insufficient_capacity" not in names(causes)
+
+
+@pytest.mark.parametrize("hidden_units", [[], [8], [3, 3], [64, 1, 64]])
+def test_small_networks_are_short_of_capacity(hidden_units):
+    causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"hidden_units": hidden_units})
+    assert "insufficient_capacity" in names(causes)
+
+
+def test_capacity_is_not_blamed_when_units_are_dead():
+    causes = run_diagnosis(with_signals(PLATEAU, **dict(HEALTHY, dead_fraction=0.8)), setup={"hidden_units": [4]})
+    assert "insufficient_capacity" not in names(causes) and "dead_relu" in names(causes)
+
+
+def test_overfitting_cause_quotes_the_best_epoch():
+    cause = run_diagnosis(OVERFITTING)[0]
+    assert cause.name == "overfitting" and "epoch 6" in cause.evidence
+
+
+def test_dead_relu_is_not_reported_for_a_net_without_relu_units():
+    assert "dead_relu" not in names(run_diagnosis(with_signals(PLATEAU, dead_fraction=float("nan"))))
+
+
+def test_vanishing_gradients_in_a_shallow_net_are_less_certain():
+    history = with_signals(PLATEAU, grad_ratio_first_last=1e-3)
+    deep = run_diagnosis(history, setup={"hidden_units": [32] * 5, "hidden_activation": "tanh"})
+    shallow = run_diagnosis(history, setup={"hidden_units": [32]})
+    assert confidence_of(deep, "vanishing_gradients") > confidence_of(shallow, "vanishing_gradients")
+
+
+def test_exploding_gradients_need_unstable_curves():
+    history = with_signals(PLATEAU, grad_norm=[1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e5, 1e5, 1e5, 1e5, 1e5, 1e5])
+    assert "exploding_gradients" not in names(run_diagnosis(history))
+
+
+def test_exploding_gradients_by_layer_ratio():
+    history = with_signals(OSCILLATING, grad_ratio_first_last=500.0)
+    assert "exploding_gradients" in names(run_diagnosis(history, setup={"hidden_units": [64] * 4}))
+
+
+def test_exploding_gradients_by_an_overflow_before_the_loss():
+    history = with_signals(BLOWN_UP, grad_norm=[1.0, 2.0, 3.0, 5.0, 20.0, float("nan"), float("nan"), 1e3, 1e3])
+    cause = next(c for c in run_diagnosis(history) if c.name == "exploding_gradients")
+    assert "epoch 6" in cause.evidence
+
+
+@pytest.mark.parametrize(
+    "initializer, signals, expected",
+    [
+        ("Zeros", {"symmetric_fraction": 1.0}, 0.9),
+        ("zeros", {}, 0.75),
+        ("Constant", {}, 0.75),
+        ("glorot_uniform", {"symmetric_fraction": 0.95}, 0.75),
+        ("glorot_uniform", {"output_std": 0.0}, 0.4),
+    ],
+)
+def test_bad_initialization_confidence(initializer, signals, expected):
+    causes = run_diagnosis(with_signals(STUCK, **signals), setup={"kernel_initializer": initializer})
+    assert confidence_of(causes, "bad_initialization") == pytest.approx(expected)
+
+
+def test_a_constant_initializer_without_hidden_layers_is_fine():
+    causes = run_diagnosis(STUCK, setup={"kernel_initializer": "zeros", "hidden_units": []})
+    assert "bad_initialization" not in names(causes)
+
+
+def test_no_learnable_signal_outranks_generic_causes():
+    causes = run_diagnosis(with_signals(STUCK, update_ratio=1e-4), audit=NO_SIGNAL_AUDIT, setup={"learning_rate": 1e-6})
+    assert causes[0].name == "no_learnable_signal"
+    assert "learning_rate_too_low" in names(causes)
+    assert "0.6925" in causes[0].evidence and "0.51" in causes[0].evidence
+
+
+def test_a_net_memorizing_shuffled_labels_is_stuck_with_no_learnable_signal():
+    """Training loss falls, val_loss drifts above the prior entropy, balanced accuracy ~chance."""
+    history = {
+        "loss": [0.68, 0.65, 0.63, 0.626, 0.615, 0.604, 0.594, 0.584, 0.575, 0.566, 0.556, 0.547],
+        "val_loss": [0.63, 0.645, 0.655, 0.665, 0.675, 0.683, 0.69, 0.697, 0.704, 0.71, 0.716, 0.722],
+        "val_balanced_accuracy": [0.52, 0.537, 0.54, 0.535, 0.54, 0.533, 0.53, 0.533, 0.528, 0.526, 0.53, 0.524],
+    }
+    audit = dict(trivial_val_loss=0.6582, reference_val_loss=0.7064, reference_metrics={"val_balanced_accuracy": 0.535})
+    symptoms = detect_symptoms(history, make_audit(**audit), DETECTION)
+    assert names(symptoms) == ["stuck_at_trivial"]
+    assert "no better than the trivial loss" in symptoms[0].evidence
+    assert names(run_diagnosis(history, audit=audit))[0] == "no_learnable_signal"
+
+
+def test_no_learnable_signal_needs_a_flagged_run():
+    symptoms = [Finding("symptom", "slow_convergence", 0.6, "still falling")]
+    assert "no_learnable_signal" not in names(run_diagnosis(SLOW, audit=NO_SIGNAL_AUDIT, symptoms=symptoms))
+
+
+def test_no_learnable_signal_is_not_claimed_when_the_reference_learns():
+    assert "no_learnable_signal" not in names(run_diagnosis(STUCK))
+
+
+def test_structural_causes_outrank_the_learning_rate():
+    history = with_signals(STUCK, symmetric_fraction=1.0)
+    causes = run_diagnosis(history, setup={"kernel_initializer": "zeros", "learning_rate": 0.1})
+    assert names(causes)[0] == "bad_initialization"
+    assert "learning_rate_too_high" in names(causes)
+
+
+def test_preflight_findings_are_boosted_when_the_curves_are_sick():
+    preflight = [Finding("cause", "loss_mismatch", 0.5, "loss mean_squared_error on a sigmoid class probability")]
+    causes = run_diagnosis(STUCK, preflight=preflight)
+    assert confidence_of(causes, "loss_mismatch") == pytest.approx(0.6)
+
+
+def test_preflight_is_recomputed_when_not_given():
+    causes = run_diagnosis(SOFTMAX_ONE_UNIT, setup={"output_activation": "softmax"})
+    assert causes[0].name == "output_activation_mismatch" and causes[0].confidence == 1.0
+
+
+# --- check_setup -------------------------------------------------------------------------
+
+UNIT_INTERVAL_TARGET = {"scaled_target": False, "target_mean": 0.4, "target_std": 0.2}
+
+
+@pytest.mark.parametrize(
+    "task, setup, audit, expected",
+    [
+        ("binary", {}, None, []),
+        ("multiclass", {}, None, []),
+        ("multiclass", {"loss": "categorical_crossentropy"}, None, []),
+        ("regression", {}, None, []),
+        ("regression", {"loss": "MeanSquaredError"}, None, []),
+        ("regression", {"loss": "huber"}, None, []),
+        ("binary", {"output_activation": "softmax"}, None, ["output_activation_mismatch"]),
+        ("binary", {"output_activation": "linear"}, None, ["output_activation_mismatch"]),
+        ("binary", {"output_activation": "tanh"}, None, ["output_activation_mismatch"]),
+        ("multiclass", {"output_activation": "linear"}, None, ["output_activation_mismatch"]),
+        ("multiclass", {"output_activation": "sigmoid"}, None, ["output_activation_mismatch"]),
+        ("regression", {"output_activation": "sigmoid"}, None, ["output_activation_mismatch"]),
+        ("regression", {"output_activation": "softmax"}, None, ["output_activation_mismatch"]),
+        ("regression", {"output_activation": "relu"}, None, []),
+        ("regression", {"output_activation": "relu"}, {}, ["output_activation_mismatch"]),
+        ("regression", {"output_activation": "relu"}, {"scaled_target": False}, []),
+        ("regression", {"output_activation": "tanh"}, {"scaled_target": False}, ["output_activation_mismatch"]),
+        ("regression", {"output_activation": "sigmoid"}, UNIT_INTERVAL_TARGET, []),
+        ("binary", {"loss": "categorical_crossentropy"}, None, ["loss_mismatch"]),
+        ("binary", {"loss": "sparse_categorical_crossentropy"}, None, ["loss_mismatch"]),
+        ("binary", {"loss": "mse"}, None, ["loss_mismatch"]),
+        ("multiclass", {"loss": "binary_crossentropy"}, None, ["loss_mismatch"]),
+        ("multiclass", {"loss": "mse"}, None, ["loss_mismatch"]),
+        ("regression", {"loss": "sparse_categorical_crossentropy"}, None, ["loss_mismatch"]),
+        ("regression", {"loss": "binary_crossentropy"}, None, ["loss_mismatch"]),
+        ("regression", {"loss": "binary_crossentropy"}, UNIT_INTERVAL_TARGET, []),
+        (
+            "binary",
+            {"output_activation": "softmax", "loss": "categorical_crossentropy"},
+            None,
+            ["output_activation_mismatch", "loss_mismatch"],
+        ),
+    ],
+)
+def test_check_setup(task, setup, audit, expected):
+    found = check_setup(make_setup(task, **setup), None if audit is None else make_audit(task, **audit))
+    assert sorted(names(found)) == sorted(expected)
+    assert all(finding.kind == "cause" and 0.0 <= finding.confidence <= 1.0 for finding in found)
+
+
+def test_softmax_on_one_unit_says_what_fits():
+    finding = check_setup(make_setup(output_activation="softmax"))[0]
+    assert finding.confidence >= 0.9
+    assert "softmax on 1 output unit always outputs 1.0" in finding.evidence and "sigmoid on 1 unit" in finding.evidence
+
+
+def test_linear_output_with_cross_entropy_names_from_logits():
+    finding = check_setup(make_setup(output_activation="linear"))[0]
+    assert "from_logits=False" in finding.evidence and "binary_crossentropy on 1 sigmoid unit" in finding.evidence
+
+
+def test_bounded_regression_output_quotes_the_target_range():
+    audit = make_audit("regression", scaled_target=False, target_mean=200.0, target_std=50.0)
+    finding = check_setup(make_setup("regression", output_activation="sigmoid"), audit)[0]
+    assert "(0, 1)" in finding.evidence and "150..250" in finding.evidence and "linear" in finding.evidence
+
+
+def test_mse_on_class_probabilities_is_a_moderate_mismatch():
+    finding = check_setup(make_setup(loss="mse"))[0]
+    assert finding.name == "loss_mismatch" and 0.4 <= finding.confidence <= 0.6
+    assert "binary_crossentropy" in finding.evidence

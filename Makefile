@@ -26,3 +26,29 @@ scenarios: $(STAMP)
 
 clean:
 	rm -rf results .pytest_cache
+
+# ---- Prefect server, work pool, deployments, worker (see README "Deployments") ----
+# Only these targets talk to a server; `make demo` and `make test` use embedded Prefect.
+PREFECT_PORT ?= 4200
+SERVER_TARGETS := server pool deploy worker run-deployment
+$(SERVER_TARGETS): export PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
+$(SERVER_TARGETS): export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+$(SERVER_TARGETS): export PREFECT_LOGGING_EXTRA_LOGGERS ?= plateau_doctor
+
+.PHONY: $(SERVER_TARGETS)
+
+server: $(STAMP)
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+pool: $(STAMP)
+	$(VENV)/bin/prefect work-pool inspect local-process >/dev/null 2>&1 || \
+		$(VENV)/bin/prefect work-pool create local-process --type process
+
+deploy: pool
+	$(VENV)/bin/prefect deploy --all --no-prompt
+
+worker: $(STAMP)
+	$(VENV)/bin/prefect worker start --pool local-process
+
+run-deployment: $(STAMP)
+	$(VENV)/bin/prefect deployment run 'plateau-doctor/demo' --watch

@@ -15,7 +15,7 @@ import pandas as pd
 
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.report import render_report
-from plateau_doctor.results import RunWriter, to_jsonable
+from plateau_doctor.results import METRIC_COLUMNS, RunWriter, to_jsonable
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
 from plateau_doctor.verdict import BranchOutcome, beats_baseline, main_metric
 
@@ -96,7 +96,7 @@ def findings_frame(record: RunRecord) -> pd.DataFrame:
 
 def remedies_frame(record: RunRecord) -> pd.DataFrame:
     """One row per remedy branch tried; metric columns for the task."""
-    metrics = ["val_loss", *(("val_r2", "val_mae") if record.audit.task == "regression" else ("val_accuracy", "val_balanced_accuracy"))]
+    metrics = list(METRIC_COLUMNS)  # every task's columns, NaN where they do not apply
     rows = []
     for outcome in record.outcomes:
         rows.append(

@@ -27,6 +27,36 @@ import numpy as np
 import pandas as pd
 
 DATASETS = ("history", "diagnosis", "remedies")
+METRIC_COLUMNS = ("val_loss", "val_accuracy", "val_balanced_accuracy", "val_r2", "val_mae")
+
+
+def dataset_schema(name: str):
+    """Fixed column types per dataset: runs of every task and outcome must read back as one table.
+
+    Without them pyarrow infers ``null`` for a column that is empty or all-None in one run
+    and ``string`` in the next, and reading the folder fails.
+    """
+    import pyarrow as pa
+
+    from plateau_doctor.schema import HISTORY_SIGNALS
+
+    text, number, integer, flag = pa.string(), pa.float64(), pa.int64(), pa.bool_()
+    fields = {
+        "history": [("branch", text), ("epoch", integer), *((signal, number) for signal in HISTORY_SIGNALS)],
+        "diagnosis": [("kind", text), ("name", text), ("confidence", number), ("evidence", text)],
+        "remedies": [
+            ("remedy", text), ("params", text), ("epochs", integer), *((m, number) for m in METRIC_COLUMNS),
+            ("improved", flag), ("chosen", flag), ("status", text), ("error", text), ("reason", text),
+            ("wall_seconds", number),
+        ],
+        "retraining": [
+            ("retrain_id", text), ("date", text), ("dataset", text), ("target", text), ("data_fingerprint", text),
+            ("recipe_run_id", text), ("recipe", text), ("status", text), ("reason", text), ("main_metric", text),
+            ("previous_metric", number), ("metric", number), ("val_loss", number), ("symptoms", text),
+            ("doctor_run_id", text), ("doctor_status", text),
+        ],
+    }[name]
+    return pa.schema(fields)
 
 
 def new_run_id(dataset: str, now: datetime | None = None) -> str:
@@ -73,7 +103,8 @@ def atomic_write_json(path: str | Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
 
 
-def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+def write_parquet(frame: pd.DataFrame, path: str | Path, schema=None) -> None:
+    """Atomic Parquet write; ``schema`` (pyarrow) fixes column order and types."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -81,7 +112,9 @@ def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
     try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
+        if schema is not None:
+            frame = frame[schema.names]
+        pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), temporary)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -129,7 +162,7 @@ class RunWriter:
         if name not in DATASETS:
             raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
         frame = frame.drop(columns=["run_id"], errors="ignore")
-        write_parquet(frame, self.staging / "datasets" / name / "part-0.parquet")
+        write_parquet(frame, self.staging / "datasets" / name / "part-0.parquet", dataset_schema(name))
         self._datasets.append(name)
 
     def publish(self) -> Path:

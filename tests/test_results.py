@@ -7,14 +7,44 @@ import json
 import pandas as pd
 import pytest
 
-from plateau_doctor.results import RunWriter, atomic_write_json, new_run_id, read_dataset
+from plateau_doctor.results import RunWriter, atomic_write_json, dataset_schema, new_run_id, read_dataset
+from plateau_doctor.schema import HISTORY_COLUMNS
+
+
+def _history(value):
+    frame = pd.DataFrame({column: [float("nan")] * 2 for column in HISTORY_COLUMNS})
+    frame["branch"], frame["epoch"], frame["loss"] = "baseline", [1, 2], [value, 0.5]
+    return frame
 
 
 def _stage(out, run_id, value):
     writer = RunWriter(out, run_id)
     writer.write_json("summary.json", {"run_id": run_id, "value": value, "nan": float("nan")})
-    writer.add_dataset("history", pd.DataFrame({"branch": ["baseline"] * 2, "epoch": [1, 2], "loss": [value, 0.5]}))
+    writer.add_dataset("history", _history(value))
     return writer
+
+
+def test_runs_with_and_without_remedies_read_back_together(tmp_path):
+    out = tmp_path / "results"
+    empty = pd.DataFrame(columns=list(dataset_schema("remedies").names))
+    tried = pd.DataFrame([{
+        "remedy": "learning_rate", "params": "{}", "epochs": 5, "val_loss": 0.1, "val_accuracy": 0.9,
+        "val_balanced_accuracy": 0.9, "val_r2": float("nan"), "val_mae": float("nan"), "improved": True,
+        "chosen": True, "status": "ok", "error": None, "reason": "r", "wall_seconds": 1.0,
+    }])
+    for frame in (empty, tried):
+        writer = RunWriter(out, new_run_id("x"))
+        writer.add_dataset("remedies", frame)
+        writer.publish()
+    remedies = read_dataset(out, "remedies")
+    assert remedies["remedy"].tolist() == ["learning_rate"]
+    assert remedies["error"].isna().all()
+
+
+def test_a_frame_missing_a_column_is_refused(tmp_path):
+    writer = RunWriter(tmp_path / "r", new_run_id("x"))
+    with pytest.raises(KeyError):
+        writer.add_dataset("history", pd.DataFrame({"branch": ["baseline"], "epoch": [1]}))
 
 
 def test_published_runs_read_back_as_one_dataset(tmp_path):

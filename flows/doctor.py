@@ -31,15 +31,20 @@ from tasks.training import fit_baseline
 logging.getLogger("plateau_doctor").setLevel(logging.INFO)
 
 
-def doctor_run_name() -> str:
-    """``<dataset>-<target>-<UTC date and time>`` in the UI's flow-run list."""
-    config = flow_run.parameters.get("config")
-    if not isinstance(config, DoctorConfig):
-        config = DoctorConfig.model_validate(config or {})
-    return f"{Path(config.data.path).stem}-{config.data.target}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}"
+def run_name(prefix: str = ""):
+    """A flow-run namer: ``[prefix-]<dataset>-<target>-<UTC date and time>`` in the UI's run list."""
+
+    def name() -> str:
+        config = flow_run.parameters.get("config")
+        if not isinstance(config, DoctorConfig):
+            config = DoctorConfig.model_validate(config or {})
+        stamp = f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}"
+        return f"{prefix}{Path(config.data.path).stem}-{config.data.target}-{stamp}"
+
+    return name
 
 
-@flow(name="remedy-branches")
+@flow(name="remedy-branches", flow_run_name=run_name("remedies-"))
 def remedy_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, progress_key: str) -> list:
     """Every planned branch as its own task run, each in its own process (a seed gives the same result)."""
     Path(folder).mkdir(parents=True, exist_ok=True)
@@ -63,7 +68,7 @@ def _api_url_for_subprocesses():
         return temporary_settings(updates={PREFECT_API_URL: str(client.api_url)})
 
 
-@flow(name="plateau-doctor", flow_run_name=doctor_run_name)
+@flow(name="plateau-doctor", flow_run_name=run_name())
 def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
     """Diagnose why the model's loss stalls, run the remedies the evidence points to, keep the fix."""
 

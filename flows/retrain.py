@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
-
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
-from flows.doctor import doctor
+from flows.doctor import doctor, run_name
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.retraining import dataset_name, data_fingerprint, judge_retrain, previous_metrics, trend_row
 from tasks.retraining import append_trend, find_recipe, publish_trend, refit_recipe
 
 
-def retrain_run_name() -> str:
-    config = flow_run.parameters.get("config")
-    if not isinstance(config, DoctorConfig):
-        config = DoctorConfig.model_validate(config or {})
-    return f"retrain-{Path(config.data.path).stem}-{config.data.target}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}"
-
-
-@flow(name="plateau-doctor-retrain", flow_run_name=retrain_run_name)
+@flow(name="plateau-doctor-retrain", flow_run_name=run_name("retrain-"))
 def retrain(config: DoctorConfig = DoctorConfig(), margin: float = 0.05) -> dict:
     """Re-fit the latest repaired/healthy recipe; if the metric falls by > margin or the loss stalls, run the doctor."""
     logger = get_run_logger()

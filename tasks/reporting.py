@@ -13,7 +13,7 @@ from plateau_doctor import pipeline
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.publish import RunRecord, remedies_frame
 from plateau_doctor.report import markdown_summary
-from plateau_doctor.results import to_jsonable
+from plateau_doctor.results import METRIC_COLUMNS, to_jsonable
 
 
 def artifact_prefix_for(config: DoctorConfig) -> str:
@@ -47,9 +47,12 @@ def publish_artifacts(record: RunRecord, summary: dict, run_dir: Path) -> None:
         ),
     )
     remedies = remedies_frame(record)
+    # Outcome columns first: the parameters are long and would push them off screen in the UI.
+    leading = ["remedy", "status", "chosen", "improved", "epochs", *METRIC_COLUMNS, "error", "params"]
+    rows = remedies[[c for c in leading if c in remedies]].dropna(axis=1, how="all").to_dict(orient="records")
     create_table_artifact(
         key=f"{prefix}-remedies",
-        table=to_jsonable(remedies.drop(columns=["reason"]).to_dict(orient="records")) or [{"remedy": "none ran"}],
+        table=to_jsonable(rows) or [{"remedy": "none ran", "status": summary["status"]}],
         description=f"Remedy branches; {summary.get('winner_reason') or 'status ' + summary['status']}",
     )
     create_link_artifact(

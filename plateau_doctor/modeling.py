@@ -127,14 +127,28 @@ def compile_model(model, config: DoctorConfig, setup: ResolvedSetup) -> None:
     model.compile(optimizer=make_optimizer(config), loss=setup.loss)
 
 
+def check_model_file(config: DoctorConfig) -> None:
+    """Fail early, naming model.path, when the saved model is missing or cannot be loaded."""
+    if config.model.path:
+        _load_saved(config.model.path)
+
+
+def _load_saved(path: str):
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise ConfigError(f"model.path: {path} does not exist; point it at a .keras file saved with model.save()")
+    try:
+        return keras().saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many kinds here; all mean "this file is not usable"
+        raise ConfigError(f"model.path: {path} could not be loaded as a Keras model ({_first_line(error)})") from None
+
+
 def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features: int):
     """Load ``model.path`` with Keras' safe mode on, and describe what it is."""
     k = keras()
     path = config.model.path
-    try:
-        model = k.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises many kinds here; all mean "this file is not usable"
-        raise ConfigError(f"model.path: {path} could not be loaded as a Keras model ({_first_line(error)})") from None
+    model = _load_saved(path)
     if model.inputs and model.inputs[0].shape[-1] != n_features:
         raise ConfigError(
             f"model.path: the model takes {model.inputs[0].shape[-1]} features but the data has {n_features}; "

@@ -101,3 +101,30 @@ def test_unknown_keras_identifiers_name_the_field(field, value):
     section, name = field.split(".")
     with pytest.raises(ConfigError, match=field):
         check_identifiers(validate_config({section: {name: value}}))
+
+
+def test_a_saved_model_is_loaded_and_diagnosed_as_it_is(tmp_path):
+    from plateau_doctor.schema import HISTORY_COLUMNS
+
+    frame = make_classification_frame(200)
+    first = _fit(frame, training={"epochs": 2}, model={"hidden_units": [12, 6]})
+    path = tmp_path / "mine.keras"
+    first.save_model(path)
+    loaded = _fit(frame, training={"epochs": 2}, model={"path": str(path)})
+    assert loaded.setup.from_saved_model
+    assert loaded.setup.hidden_units == [12, 6] and loaded.setup.output_activation == "sigmoid"
+    assert list(loaded.history.columns) == list(HISTORY_COLUMNS)
+    # It continues from the saved weights: the first epoch starts where the saved model ended.
+    assert loaded.history["loss"].iloc[0] < first.history["loss"].iloc[0]
+
+
+@pytest.mark.parametrize("content", [b"not a zip file", None])
+def test_an_unusable_saved_model_is_a_config_error(tmp_path, content):
+    from plateau_doctor.errors import ConfigError
+    from plateau_doctor.modeling import check_model_file
+
+    path = tmp_path / "broken.keras"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match="model.path"):
+        check_model_file(validate_config({"model": {"path": str(path)}}))

@@ -178,7 +178,7 @@ def validate_config(raw: dict[str, Any] | None, source: str = "config") -> Docto
         raise ConfigError(_format_validation_error(error, source)) from None
 
 
-def parse_override(assignment: str) -> tuple[list[str], Any]:
+def parse_override(assignment: str) -> tuple[str, Any]:
     """Split ``section.field=VALUE``; VALUE is read as YAML (numbers, lists, null)."""
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
@@ -187,22 +187,36 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as error:
         raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({error.__class__.__name__})") from None
-    return [part.strip() for part in key.split(".")], value
+    return key.strip(), value
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any, context: str) -> None:
+    """Set ``section.field`` in plain config data, creating sections as needed."""
+    parts = [part.strip() for part in key.split(".")]
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{context}: {part} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
 
 
 def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     """Return a copy of ``raw`` with each ``dotted.key=VALUE`` set."""
     merged: dict[str, Any] = yaml.safe_load(yaml.safe_dump(raw)) or {}
     for assignment in assignments:
-        path, value = parse_override(assignment)
-        node = merged
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {assignment!r}: {part} is a value, not a section")
-            node = child
-        node[path[-1]] = value
+        key, value = parse_override(assignment)
+        set_dotted(merged, key, value, f"--set {assignment!r}")
     return merged
+
+
+def with_overrides(config: DoctorConfig, overrides: dict[str, Any], source: str) -> DoctorConfig:
+    """A new validated config with dotted-key overrides; ``config`` is left as it is."""
+    raw = config.model_dump(mode="json")
+    for key, value in overrides.items():
+        set_dotted(raw, key, value, f"{source}: override {key!r}")
+    return validate_config(raw, source=source)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> DoctorConfig:

@@ -83,6 +83,11 @@ no signal in the loss."""
 NO_SIGNAL_BALANCED_ACCURACY_MARGIN = 0.05
 """...nor in the metric when its balanced accuracy is within 0.05 of chance (1/k)..."""
 
+NO_SIGNAL_STANDARD_ERRORS = 2.0
+"""...or within two standard errors of chance when the validation split is small: on 100
+rows a binary classifier that guesses scores 0.5 +- 0.05, so a reference at 0.59 there
+(the better of two models, picked on that same split) has not shown any signal."""
+
 NO_SIGNAL_R2 = 0.05
 """...or its r2 is at most 0.05."""
 
@@ -262,6 +267,25 @@ def chance_balanced_accuracy(audit: DataAudit) -> float:
     return trivial if math.isfinite(trivial) else 0.5
 
 
+def chance_margin(audit: DataAudit) -> float:
+    """How far above chance a balanced accuracy must be to show signal on this validation split.
+
+    ``NO_SIGNAL_BALANCED_ACCURACY_MARGIN``, or ``NO_SIGNAL_STANDARD_ERRORS`` standard
+    errors of a guessing classifier's balanced accuracy, whichever is larger. Each class'
+    recall of a guess is a binomial share with p = 1/k over that class' validation rows
+    (n_val times its share in the audit's class balance), and balanced accuracy is their
+    mean, so its variance is sum_c p (1 - p) / n_c / k^2.
+    """
+    chance = chance_balanced_accuracy(audit)
+    k = audit.n_classes
+    if k < 2 or audit.n_val <= 0:
+        return NO_SIGNAL_BALANCED_ACCURACY_MARGIN
+    shares = [share for share in audit.class_balance.values() if share > 0] or [1.0 / k] * k
+    rows = [max(audit.n_val * share, 1.0) for share in shares]
+    variance = sum(chance * (1.0 - chance) / n for n in rows) / len(rows) ** 2
+    return max(NO_SIGNAL_BALANCED_ACCURACY_MARGIN, NO_SIGNAL_STANDARD_ERRORS * math.sqrt(variance))
+
+
 def metric_value(metrics: Mapping[str, float], name: str) -> float:
     """``metrics[name]``, also found without the ``val_`` prefix; NaN when absent."""
     for key in (name, name.removeprefix("val_")):
@@ -276,8 +300,9 @@ def reference_has_signal(audit: DataAudit) -> bool:
 
     No signal needs every available test to say so: a validation loss not even
     ``NO_SIGNAL_LOSS_MARGIN`` below the trivial loss, and a balanced accuracy within
-    ``NO_SIGNAL_BALANCED_ACCURACY_MARGIN`` of chance (classification) or an r2 at most
-    ``NO_SIGNAL_R2`` (regression). With no test available, signal is assumed.
+    :func:`chance_margin` of chance (classification: 0.05, more on a small validation
+    split) or an r2 at most ``NO_SIGNAL_R2`` (regression). With no test available, signal
+    is assumed.
     """
     no_signal: list[bool] = []
     if math.isfinite(audit.trivial_val_loss) and math.isfinite(audit.reference_val_loss):
@@ -285,7 +310,7 @@ def reference_has_signal(audit: DataAudit) -> bool:
     if is_classification(audit.task):
         balanced = metric_value(audit.reference_metrics, "val_balanced_accuracy")
         if math.isfinite(balanced):
-            no_signal.append(balanced <= chance_balanced_accuracy(audit) + NO_SIGNAL_BALANCED_ACCURACY_MARGIN)
+            no_signal.append(balanced <= chance_balanced_accuracy(audit) + chance_margin(audit))
     else:
         r2 = metric_value(audit.reference_metrics, "val_r2")
         if math.isfinite(r2):
@@ -524,7 +549,7 @@ def _no_better_than_trivial(run: _Run) -> str | None:
         return None
     if is_classification(run.audit.task):
         name, trivial_metric = "val_balanced_accuracy", chance_balanced_accuracy(run.audit)
-        margin = NO_SIGNAL_BALANCED_ACCURACY_MARGIN
+        margin = chance_margin(run.audit)
     else:
         name, trivial_metric, margin = "val_r2", 0.0, NO_SIGNAL_R2
     value = recent_mean(series(run.history, name), run.patience)
@@ -535,6 +560,16 @@ def _no_better_than_trivial(run: _Run) -> str | None:
         f" {_fmt(trivial)} ({_trivial_kind(run.audit)}) and {name} {_fmt(value)} is within {_fmt(margin)} of"
         f" the trivial predictor's {_fmt(trivial_metric)}"
     )
+
+
+def _metric_beats_trivial(run: _Run) -> bool:
+    """The recent validation metric is clearly above the trivial predictor's: balanced
+    accuracy beyond :func:`chance_margin` of chance, or r2 above ``NO_SIGNAL_R2``. False
+    when the metric was not recorded."""
+    if is_classification(run.audit.task):
+        value = recent_mean(series(run.history, "val_balanced_accuracy"), run.patience)
+        return value > chance_balanced_accuracy(run.audit) + chance_margin(run.audit)
+    return recent_mean(series(run.history, "val_r2"), run.patience) > NO_SIGNAL_R2
 
 
 def _collapsed_predictions(run: _Run) -> str | None:
@@ -555,10 +590,17 @@ def _stuck_at_trivial(run: _Run) -> Finding | None:
     stuck; it is waived only when the predictions have collapsed onto one class while the
     loss is in another scale than the audit's (e.g. softmax on one unit: Keras trains the
     logits, the predictions never move).
+
+    The loss alone does not make a run stuck when its metric is clearly above the trivial
+    predictor's: cross-entropy is unbounded, and the val_loss of an overfitting or
+    overconfident net climbs through the trivial level (and may linger there) while it
+    still classifies well.
     """
     if not run.ready:
         return None
     by_loss, by_metric = _at_trivial_by_loss(run), _at_trivial_by_metric(run)
+    if by_loss is not None and by_metric is None and _metric_beats_trivial(run):
+        by_loss = None
     levels = [text for text in (by_loss, by_metric) if text is not None]
     if not levels:
         no_better = _no_better_than_trivial(run)

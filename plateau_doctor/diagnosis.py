@@ -553,7 +553,14 @@ def unscaled_target(case: Case) -> Finding | None:
 
 
 def class_imbalance(case: Case) -> Finding | None:
-    """A dominant class, not re-weighted, and predictions collapsed onto it."""
+    """A dominant class, not re-weighted, and predictions collapsed onto it.
+
+    Fully collapsed (balanced accuracy at chance) is the clearest case. Short of that, a
+    net that predicts the majority class for more of the rows than it holds, while its
+    balanced accuracy stays clearly below the reference's, is still being pulled toward
+    the majority: the minority classes it misses are learnable. Without that bias, a gap
+    alone is only weak evidence.
+    """
     audit = case.audit
     if not is_classification(audit.task) or not case.has(*UNDERFIT):
         return None
@@ -570,10 +577,11 @@ def class_imbalance(case: Case) -> Finding | None:
     reference = metric_value(audit.reference_metrics, "val_balanced_accuracy")
     collapsed = balanced <= chance + COLLAPSED_BALANCED_ACCURACY_MARGIN and not majority < COLLAPSE_SHARE
     learnable = reference >= chance + REFERENCE_BEATS_CHANCE
+    over_predicted = majority > share
     if collapsed and learnable:
         confidence = 0.6 + 0.15 * (majority >= COLLAPSE_SHARE) + 0.1 * (share >= IMBALANCE_SEVERE)
     elif reference - balanced > REFERENCE_BEATS_CHANCE:
-        confidence = 0.35
+        confidence = 0.5 + 0.1 * (share >= IMBALANCE_SEVERE) if over_predicted else 0.35
     else:
         return None
     parts = [
@@ -582,7 +590,10 @@ def class_imbalance(case: Case) -> Finding | None:
         f"val_balanced_accuracy {_fmt(balanced)} vs chance {_fmt(chance)} and the reference model's {_fmt(reference)}",
     ]
     if math.isfinite(majority):
-        parts.append(f"{_pct(majority)} of validation predictions are the most predicted class")
+        parts.append(
+            f"{_pct(majority)} of validation predictions are the most predicted class"
+            + (f", more than the majority's {_pct(share)} share of the rows" if over_predicted else "")
+        )
     return _cause("class_imbalance", confidence, "; ".join(parts))
 
 
@@ -598,14 +609,37 @@ def _network_size(setup: ResolvedSetup) -> str | None:
     return None
 
 
+CAPACITY_CREEPING_DISCOUNT = 0.1
+"""A small net whose training loss still creeps down is less surely at its limit than one
+that has stopped: it is only read as one when its validation loss has stopped improving."""
+
+
 def insufficient_capacity(case: Case) -> Finding | None:
-    """A small network that trains healthily yet stalls clearly short of the reference."""
-    if not case.has(*STALLED):
-        return None
+    """A small network that trains healthily yet stalls clearly short of the reference.
+
+    Stalled means a plateau (or stuck at trivial); or slow convergence whose validation
+    loss has stopped improving over the last ``patience`` epochs while the training loss,
+    still above the reference model's validation loss, creeps down: more epochs of a net
+    that cannot fit its training split will not close the gap.
+    """
     small = _network_size(case.setup)
     gap = reference_gap(case.history, case.audit, case.detection, setup=case.setup)
     if small is None or gap is None or not gap.far:
         return None
+    loss = case.signal("loss")
+    underfits = loss is not None and recent_mean(loss, case.detection.patience) > case.audit.reference_val_loss
+    creeping = False
+    if not case.has(*STALLED):
+        val = case.signal("val_loss")
+        val_progress = smoothed_progress(val, case.detection) if val is not None else None
+        creeping = (
+            case.has("slow_convergence")
+            and underfits
+            and val_progress is not None
+            and val_progress < case.detection.min_delta
+        )
+        if not creeping:
+            return None
     ratio, update = case.typical("grad_ratio_first_last"), case.typical("update_ratio")
     unhealthy = (
         ratio < VANISHING_RATIO
@@ -617,14 +651,18 @@ def insufficient_capacity(case: Case) -> Finding | None:
     )
     if unhealthy:
         return None
-    loss = case.signal("loss")
-    underfits = loss is not None and recent_mean(loss, case.detection.patience) > case.audit.reference_val_loss
     confidence = 0.55 + 0.2 * min(1.0, (gap.ratio - 1.0) / 3.0) + 0.1 * underfits
+    confidence -= CAPACITY_CREEPING_DISCOUNT * creeping
     parts = [f"the network is small: {small}", gap.describe(), "gradients, updates and units look healthy"]
     if underfits:
         parts.append(
             f"training loss {_fmt(recent_mean(loss, case.detection.patience))} stays above the reference model's"
             f" validation loss {_fmt(case.audit.reference_val_loss)}"
+        )
+    if creeping:
+        parts.append(
+            "the training loss still creeps down but the validation loss stopped improving over the last"
+            f" {case.detection.patience} epochs"
         )
     return _cause("insufficient_capacity", confidence, "; ".join(parts))
 
@@ -642,10 +680,13 @@ def overfitting(case: Case) -> Finding | None:
 
 
 def _preflight_cause(case: Case, name: str) -> Finding | None:
+    """A mismatch :func:`check_setup` found, boosted by any sick symptom: whatever the curves
+    show (a stall, instability, or a val_loss that explodes on clipped probabilities and
+    reads as overfitting), a set-up that cannot fit the task explains it first."""
     found = case.preflight.get(name)
     if found is None:
         return None
-    boost = SICK_BOOST if case.has(*UNDERFIT, *UNSTABLE) else 0.0
+    boost = SICK_BOOST if case.symptoms else 0.0
     return _cause(name, found.confidence + boost, found.evidence)
 
 

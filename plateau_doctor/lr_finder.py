@@ -93,13 +93,42 @@ def should_stop(losses: Sequence[float] | np.ndarray, best_factor: float = 4.0, 
     return best > 0.0 and float(smoothed[-1]) > best_factor * best
 
 
+FALL_START_SHARE = 0.1
+"""The fall begins at the last point before the minimum that is still within 10% of the
+fall's height of the highest loss before it: the flat, noisy stretch before the fall is
+not part of it."""
+
+
+def fall_start(losses: np.ndarray) -> int:
+    """Index where the curve's main fall begins (0 for a curve that falls from the start).
+
+    The fall ends at the lowest loss; it begins at the last earlier point whose loss is
+    within :data:`FALL_START_SHARE` of the fall's height (highest point before the minimum
+    minus the minimum) of that highest point. A flat stretch of noise before the fall,
+    where small rates change nothing, is thereby left out, whatever its first value.
+    """
+    lowest = int(np.argmin(losses))
+    if lowest == 0:
+        return 0
+    before = losses[: lowest + 1]
+    top = float(before.max())
+    height = top - float(losses[lowest])
+    near_top = np.flatnonzero(before >= top - FALL_START_SHARE * height)
+    return int(near_top[-1])
+
+
 def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """fastai's ``valley``: the middle of the longest descending stretch of the curve.
+    """fastai's ``valley``: the middle of the longest descending stretch of the fall.
 
     The longest strictly decreasing subsequence is robust to bumps that a steepest-slope
     rule would chase; fastai picks ``start + L/3 + L/6`` along it (about halfway), which
     is well into the fall yet safely before the minimum, where training becomes unstable.
+    The stretch is looked for from :func:`fall_start` on: with plain SGD a sweep is flat
+    (and noisy) over decades of small rates, and a low first point would otherwise make
+    the "descending stretch" start there and put its middle in the flat part.
     """
+    offset = fall_start(losses)
+    lrs, losses = lrs[offset:], losses[offset:]
     n = len(losses)
     length = np.ones(n, dtype=int)
     previous = np.full(n, -1, dtype=int)

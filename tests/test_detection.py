@@ -11,6 +11,7 @@ import pytest
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.detection import (
     canonical_activation,
+    chance_margin,
     canonical_loss,
     check_early_stop,
     detect_symptoms,
@@ -197,6 +198,41 @@ def test_reference_has_signal(overrides, expected):
 def test_reference_without_signal_in_regression():
     audit = make_audit("regression", reference_val_loss=1.01, reference_metrics={"val_r2": -0.01})
     assert not reference_has_signal(audit)
+
+
+def test_a_reference_within_noise_of_chance_on_a_small_split_has_no_signal():
+    """Random labels, 100 validation rows: the better of two reference models scored 0.595
+    balanced accuracy by luck (2 standard errors of a guess are 0.1 there) and a val_loss
+    within 1% of the prior's. On 2,000 rows the same 0.595 is real signal."""
+    lucky = dict(trivial_val_loss=0.6914, reference_val_loss=0.686, reference_metrics={"val_balanced_accuracy": 0.595})
+    assert not reference_has_signal(make_audit(**lucky))
+    assert reference_has_signal(make_audit(**lucky, n_val=2000))
+
+
+def test_chance_margin_grows_on_small_or_imbalanced_splits():
+    assert chance_margin(make_audit(n_val=100)) == pytest.approx(0.1)
+    assert chance_margin(make_audit(n_val=10_000)) == pytest.approx(0.05)
+    imbalanced = make_audit(n_val=100, class_balance={"0": 0.9, "1": 0.1}, majority_share=0.9)
+    assert chance_margin(imbalanced) > chance_margin(make_audit(n_val=100))
+    assert chance_margin(make_audit("regression")) == pytest.approx(0.05)
+
+
+def test_an_overfitting_net_whose_val_loss_climbs_back_to_the_trivial_level_is_not_stuck():
+    """200 rows memorized by a wide net: val_loss bottoms at 0.43, climbs back to the prior
+    entropy and lingers there, while balanced accuracy stays at 0.87 (seen in a scenario).
+    The loss alone is not evidence of a stuck net when the metric is far from chance."""
+    history = {
+        "loss": [0.68, 0.55, 0.46, 0.3, 0.2, 0.12, 0.065, 0.04, 0.021, 0.012, 0.009, 0.007, 0.005, 0.004, 0.0035,
+                 0.003],
+        "val_loss": [0.68, 0.6, 0.52, 0.46, 0.44, 0.43, 0.435, 0.45, 0.5, 0.55, 0.6, 0.65, 0.68, 0.685, 0.69, 0.69],
+        "val_balanced_accuracy": [0.6, 0.8, 0.876, 0.873, 0.873, 0.873, 0.85, 0.873, 0.873, 0.873, 0.873, 0.873,
+                                  0.873, 0.873, 0.873, 0.873],
+    }
+    audit = make_audit(trivial_val_loss=0.692, reference_val_loss=0.354,
+                       reference_metrics={"val_accuracy": 0.9, "val_balanced_accuracy": 0.9}, n_val=40)
+    found = names(detect_symptoms(history, audit, DETECTION))
+    assert "stuck_at_trivial" not in found and "overfitting" in found
+    assert check_early_stop(history, audit, DETECTION) is None
 
 
 @pytest.mark.parametrize(

@@ -377,6 +377,37 @@ def test_class_imbalance_already_treated_is_not_blamed(preprocessing):
     assert "class_imbalance" not in names(run_diagnosis(IMBALANCED, audit=IMBALANCED_AUDIT, config=config))
 
 
+# Four classes at 91/3/3/3 under plain SGD (seen in a scenario): the loss falls slowly, 97% of
+# the predictions are the majority class (more than its 91% share), and balanced accuracy
+# creeps from 0.25 to 0.35 while the reference reaches 0.75.
+MAJORITY_PULLED = {
+    "loss": [1.1, 0.9, 0.74, 0.62, 0.53, 0.47, 0.43, 0.40, 0.37, 0.345, 0.32, 0.30, 0.285, 0.27],
+    "val_loss": [1.0, 0.85, 0.69, 0.6, 0.52, 0.47, 0.44, 0.42, 0.40, 0.38, 0.36, 0.345, 0.33, 0.32],
+    "val_balanced_accuracy": [0.25] * 8 + [0.3, 0.3, 0.3, 0.35, 0.35, 0.4],
+    "pred_majority_share": [1.0] * 8 + [0.98, 0.98, 0.98, 0.97, 0.97, 0.96],
+}
+MULTICLASS_IMBALANCED_AUDIT = dict(
+    majority_share=0.91, class_balance={"0": 0.91, "1": 0.03, "2": 0.03, "3": 0.03}, classes=["0", "1", "2", "3"],
+    trivial_val_loss=0.414, reference_val_loss=0.126, reference_metrics={"val_accuracy": 0.97, "val_balanced_accuracy": 0.75},
+)
+
+
+def test_a_net_pulled_toward_the_majority_blames_the_imbalance_before_the_rate():
+    history = with_signals(MAJORITY_PULLED, **dict(HEALTHY, update_ratio=0.004))
+    setup = {"n_classes": 4, "output_units": 4, "optimizer": "sgd", "learning_rate": 0.01}
+    causes = run_diagnosis(history, "multiclass", MULTICLASS_IMBALANCED_AUDIT, setup)
+    assert names(causes)[0] == "class_imbalance", [(c.name, c.confidence) for c in causes]
+    assert "more than the majority's 91.0% share" in causes[0].evidence
+
+
+def test_an_imbalanced_net_that_does_not_over_predict_the_majority_is_weak_evidence():
+    balanced_predictions = dict(MAJORITY_PULLED, pred_majority_share=[0.9] * 14)
+    history = with_signals(balanced_predictions, **dict(HEALTHY, update_ratio=0.004))
+    setup = {"n_classes": 4, "output_units": 4, "optimizer": "sgd", "learning_rate": 0.01}
+    causes = run_diagnosis(history, "multiclass", MULTICLASS_IMBALANCED_AUDIT, setup)
+    assert confidence_of(causes, "class_imbalance") == pytest.approx(0.35)
+
+
 def test_a_balanced_task_is_not_imbalanced():
     assert "class_imbalance" not in names(run_diagnosis(STUCK))
 
@@ -391,6 +422,40 @@ def test_a_large_network_is_not_short_of_capacity(hidden_units):
 def test_small_networks_are_short_of_capacity(hidden_units):
     causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"hidden_units": hidden_units})
     assert "insufficient_capacity" in names(causes)
+
+
+# A 2-unit bottleneck on ten digit classes (seen in a scenario): the training loss still creeps
+# down ~0.4% an epoch, the validation loss has not improved for 10 epochs, balanced accuracy
+# sits at 0.48 against the reference's 0.94.
+CREEPING_SMALL_NET = {
+    "loss": [2.15, 1.85, 1.68, 1.56, 1.47, 1.40, 1.35, 1.31, 1.28, 1.25, 1.23, 1.21, 1.196, 1.181, 1.169, 1.157,
+             1.146, 1.137, 1.126, 1.117, 1.108, 1.101, 1.095, 1.087, 1.08, 1.073, 1.07, 1.062, 1.059, 1.051, 1.047,
+             1.041, 1.037, 1.032, 1.03, 1.024, 1.021, 1.015, 1.011, 1.007],
+    "val_loss": [1.99, 1.82, 1.70, 1.60, 1.53, 1.48, 1.44, 1.41, 1.39, 1.375, 1.362, 1.351, 1.341, 1.333, 1.328,
+                 1.319, 1.312, 1.304, 1.296, 1.296, 1.295, 1.288, 1.289, 1.283, 1.284, 1.284, 1.283, 1.283, 1.277,
+                 1.281, 1.291, 1.292, 1.298, 1.306, 1.303, 1.306, 1.309, 1.313, 1.31, 1.323],
+    "val_balanced_accuracy": [0.21, 0.28, 0.34, 0.36, 0.40, 0.42, 0.41, 0.41, 0.41, 0.44] + [0.48] * 30,
+}
+DIGITS_AUDIT = dict(
+    trivial_val_loss=2.3, reference_val_loss=0.246, reference_metrics={"val_accuracy": 0.94, "val_balanced_accuracy": 0.94},
+    classes=[str(i) for i in range(10)], class_balance={str(i): 0.1 for i in range(10)}, majority_share=0.11,
+)
+
+
+def test_a_small_net_creeping_down_with_a_stalled_validation_loss_is_short_of_capacity():
+    history = with_signals(CREEPING_SMALL_NET, **dict(HEALTHY, update_ratio=0.02))
+    setup = {"n_classes": 10, "output_units": 10, "hidden_units": [2], "learning_rate": 0.01}
+    symptoms = detect_symptoms(history, make_audit("multiclass", **DIGITS_AUDIT), DETECTION)
+    assert [s.name for s in symptoms] == ["slow_convergence"]
+    causes = run_diagnosis(history, "multiclass", DIGITS_AUDIT, setup)
+    assert names(causes)[0] == "insufficient_capacity", [(c.name, c.confidence) for c in causes]
+    assert "validation loss stopped improving" in causes[0].evidence
+
+
+def test_slow_convergence_with_a_falling_validation_loss_is_not_blamed_on_capacity():
+    """SLOW's validation loss still falls with its training loss: more epochs would help."""
+    causes = run_diagnosis(with_signals(SLOW, **HEALTHY), setup={"hidden_units": [4]})
+    assert "insufficient_capacity" not in names(causes)
 
 
 def test_capacity_is_not_blamed_when_units_are_dead():
@@ -491,6 +556,22 @@ def test_preflight_findings_are_boosted_when_the_curves_are_sick():
     preflight = [Finding("cause", "loss_mismatch", 0.5, "loss mean_squared_error on a sigmoid class probability")]
     causes = run_diagnosis(STUCK, preflight=preflight)
     assert confidence_of(causes, "loss_mismatch") == pytest.approx(0.6)
+
+
+def test_a_preflight_mismatch_outranks_the_overfitting_it_causes():
+    """A linear output read as a probability (seen in a scenario): the clipped probabilities
+    make val_loss explode after epoch 12 while balanced accuracy stays at 0.97, which reads
+    as overfitting; the mismatch found before training is the cause to fix first."""
+    history = {
+        "loss": [1.5, 0.55, 0.3, 0.25, 0.2, 0.16, 0.1, 0.07, 0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.012, 0.01, 0.009,
+                 0.008, 0.008, 0.0077],
+        "val_loss": [0.55, 0.3, 0.2, 0.12, 0.07, 0.05, 0.04, 0.03, 0.028, 0.025, 0.03, 0.1, 0.37, 0.38, 0.39, 0.4,
+                     0.4, 0.39, 0.36, 0.354],
+        "val_balanced_accuracy": [0.82, 0.9, 0.95, 0.97, 0.98, 1.0, 1.0, 1.0, 1.0, 1.0] + [0.967] * 10,
+    }
+    setup = {"output_activation": "linear"}
+    causes = run_diagnosis(history, "multiclass", {"reference_val_loss": 0.024}, setup)
+    assert names(causes)[:2] == ["output_activation_mismatch", "overfitting"], [(c.name, c.confidence) for c in causes]
 
 
 def test_preflight_is_recomputed_when_not_given():

@@ -113,6 +113,32 @@ def test_valley_is_inside_the_fall_not_at_its_start():
     assert 1e-5 < suggestion < 3e-3
 
 
+def flat_noisy_then_fall() -> np.ndarray:
+    """A plain-SGD sweep: flat and noisy (~1.1) over four decades, the first point low
+    (0.87) by chance, then the real fall between 1e-2 and 1e-1 and a blow-up after."""
+    rng = np.random.default_rng(3)
+    flat = 1.1 + rng.normal(0.0, 0.15, LRS.size)
+    flat[0] = 0.87
+    fall = 1.0 / (1.0 + np.exp(-4.0 * (X + 1.5)))  # 0 -> 1 around lr 3e-2
+    return flat * (1.0 - fall) + 0.15 * fall + np.where(X > -0.7, 3.0 * (X + 0.7) ** 2, 0.0)
+
+
+def test_valley_skips_a_flat_noisy_start_that_begins_low():
+    """Without the fall's start, the descending stretch begins at the low first point and
+    its middle lands around 1e-4, where SGD does not move (seen on a real sweep)."""
+    losses = flat_noisy_then_fall()
+    smoothed = smooth_losses(losses)
+    assert LRS[lr_finder.fall_start(smoothed)] > 1e-3
+    suggestion = suggest_learning_rate(LRS, losses, method="valley")
+    assert 3e-3 < suggestion < LRS[int(np.argmin(smoothed))]
+
+
+def test_fall_start_is_at_the_start_for_a_curve_that_falls_from_the_start():
+    assert LRS[lr_finder.fall_start(u_shape())] < 1e-5
+    assert lr_finder.fall_start(np.linspace(1.0, 0.1, 20)) == 1  # 0.953 is within 10% of the fall
+    assert lr_finder.fall_start(np.linspace(0.1, 1.0, 20)) == 0  # rising: the minimum is the first point
+
+
 def test_steepest_finds_the_fastest_fall():
     suggestion = suggest_learning_rate(LRS, fall_then_blow_up(), method="steepest", beta=0.0)
     assert suggestion == pytest.approx(10**-3.5, rel=0.2)

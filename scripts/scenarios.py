@@ -1,0 +1,69 @@
+"""The scenario suite from the command line.
+
+    python scripts/scenarios.py [--only NAME ...] [--workers 2] [--json rows.json]
+        run the doctor on each scenario and print the table and the suite's figures
+    python scripts/scenarios.py make-data
+        (re)generate scenarios/data/*.csv from scikit-learn (no download)
+    python scripts/scenarios.py measure-known-good [--only NAME ...] [--write]
+        train each broken scenario's known-good set-up once and print (or write into
+        scenarios/suite.yaml) its validation metric
+
+Scenarios run in 2 spawned worker processes by default (the machine's 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from plateau_doctor import scenarios as suite  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "make-data", "measure-known-good"])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
+    parser.add_argument("--workers", type=int, default=suite.DEFAULT_WORKERS, help="worker processes (default 2)")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--write", action="store_true", help="measure-known-good: write the numbers into suite.yaml")
+    args = parser.parse_args(argv)
+
+    if args.command == "make-data":
+        for path in suite.make_data():
+            print(f"wrote {path.relative_to(suite.ROOT)} ({path.stat().st_size:,} bytes)")
+        return 0
+
+    scenarios = suite.select(suite.load_suite(), args.only)
+    started = time.perf_counter()
+    if args.command == "measure-known-good":
+        targets = [s for s in scenarios if s.known_good is not None]
+        measured = suite.measure_suite(targets, args.workers)
+        for entry, scenario in zip(measured, targets):
+            print(f"{scenario.name:32s} {entry['metric']} {entry['value']} (suite.yaml: {scenario.known_good_metric},"
+                  f" {entry['epochs']} epochs, {entry['wall_seconds']} s)")
+        if args.write:
+            print(f"updated {suite.write_known_good(measured)} known_good_metric line(s) in {suite.SUITE_FILE}")
+        return 0
+
+    def progress(row: suite.Row) -> None:
+        print(f"  done {row.scenario}: {row.status} ({row.wall_seconds:.0f} s)", file=sys.stderr, flush=True)
+
+    rows = suite.run_suite(scenarios, args.workers, on_result=progress)
+    print(suite.format_table(rows))
+    print()
+    print(suite.format_figures(suite.figures(rows)))
+    print(f"suite wall time: {time.perf_counter() - started:.0f} s on {args.workers} worker(s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps([row.to_dict() for row in rows], indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

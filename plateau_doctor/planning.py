@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from plateau_doctor import schema
-from plateau_doctor.config import DoctorConfig, validate_config
-from plateau_doctor.errors import ConfigError
+from plateau_doctor.config import DoctorConfig, with_overrides
 
 Planner = Callable[
     [list[schema.Finding], list[schema.Finding], DoctorConfig, schema.ResolvedSetup, schema.DataAudit],
@@ -105,21 +104,12 @@ class RemedyPlan:
 def apply_plan(config: DoctorConfig, plan: RemedyPlan) -> DoctorConfig:
     """A new, validated config with the plan's overrides set; ``config`` is left as it is.
 
-    Going through plain data and :func:`validate_config` means a plan can never produce a
+    Going through plain data and :func:`config.with_overrides` means a plan can never produce a
     config that the CLI would have refused: a bad override raises ``ConfigError`` naming
     the field and the branch.
     """
-    raw = config.model_dump(mode="json")
-    for key, value in plan.overrides.items():
-        parts = key.split(".")
-        node = raw
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"remedy {plan.remedy!r}: override {key!r} goes through {part}, which is a value")
-            node = child
-        node[parts[-1]] = _plain(value)
-    return validate_config(raw, source=f"remedy {plan.remedy!r}")
+    overrides = {key: _plain(value) for key, value in plan.overrides.items()}
+    return with_overrides(config, overrides, source=f"remedy {plan.remedy!r}")
 
 
 def plan_remedies(

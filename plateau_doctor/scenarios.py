@@ -511,8 +511,10 @@ def _worker_init() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(WORKER_THREADS)  # the OpenMP/BLAS runtimes already loaded (numpy's)
-    # Scenarios are broken on purpose: Keras' warnings about them (softmax on one unit, ...) are expected.
-    warnings.filterwarnings("ignore", category=UserWarning)
+    # Scenarios are broken on purpose: Keras' warnings about them (softmax on one unit, a
+    # categorical loss on one output, ...) are expected.
+    for category in (UserWarning, SyntaxWarning):
+        warnings.filterwarnings("ignore", category=category)
     logging.getLogger("plateau_doctor").setLevel(logging.ERROR)
 
 

@@ -180,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
             + ("" if reached == len(results) else " (lower bounds: some searches did not reach)")
         )
         print(f"geometric mean of the per-scenario ratios: epochs {geo(epoch_ratios):.2f}x, wall {geo(wall_ratios):.2f}x")
+        hit = [(r, doctor[r.scenario]) for r in results if r.reached]
+        if hit and reached < len(results):
+            rs_ep, doc_ep = sum(r.epochs for r, _ in hit), sum(int(d["epochs_trained_total"]) for _, d in hit)
+            rs_s, doc_s = sum(r.wall_seconds for r, _ in hit), sum(float(d["wall_seconds"]) for _, d in hit)
+            print(
+                f"only the {len(hit)} scenario(s) the search reached: epochs {rs_ep} / {doc_ep} = {rs_ep / max(doc_ep, 1):.2f}x;"
+                f" wall {rs_s:.0f} s / {doc_s:.0f} s = {rs_s / max(doc_s, 1e-9):.2f}x"
+            )
     if skipped:
         print(f"not benchmarked (the doctor did not repair them, so there is no metric to reach): {', '.join(skipped)}")
     return 0

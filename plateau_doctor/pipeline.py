@@ -22,7 +22,7 @@ from plateau_doctor.planning import RemedyPlan, apply_plan, plan_remedies
 from plateau_doctor.publish import RunRecord, write_run
 from plateau_doctor.results import RunWriter, new_run_id
 from plateau_doctor.schema import Finding, ResolvedSetup
-from plateau_doctor.verdict import BranchOutcome, choose_winner, is_sick, main_metric, run_status
+from plateau_doctor.verdict import BranchOutcome, choose_winner, is_sick, level_to_beat, main_metric, run_status
 
 log = logging.getLogger("plateau_doctor")
 
@@ -188,7 +188,8 @@ def remedy_stage(record: RunRecord, plans: list[RemedyPlan], stages: Stages, wri
             "remedy %s: %s, %d epochs, %s", outcome.remedy, outcome.status, outcome.epochs, outcome.error or outcome.metrics
         )
     task = record.audit.task
-    record.winner, record.winner_reason = choose_winner(task, record.baseline_metrics, record.outcomes, config.remedies.margin)
+    to_beat = level_to_beat(task, record.baseline_metrics, record.audit.trivial_metrics)
+    record.winner, record.winner_reason = choose_winner(task, to_beat, record.outcomes, config.remedies.margin)
     logger.info("stage 5/6 verification: %s", record.winner_reason)
     if record.winner is not None:
         _finish_winner(record, stages, writer)

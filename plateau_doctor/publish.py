@@ -17,7 +17,7 @@ from plateau_doctor.config import DoctorConfig
 from plateau_doctor.report import render_report
 from plateau_doctor.results import METRIC_COLUMNS, RunWriter, to_jsonable
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
-from plateau_doctor.verdict import BranchOutcome, beats_baseline, main_metric
+from plateau_doctor.verdict import BranchOutcome, beats_baseline, level_to_beat, main_metric
 
 
 @dataclass
@@ -97,6 +97,7 @@ def findings_frame(record: RunRecord) -> pd.DataFrame:
 def remedies_frame(record: RunRecord) -> pd.DataFrame:
     """One row per remedy branch tried; metric columns for the task."""
     metrics = list(METRIC_COLUMNS)  # every task's columns, NaN where they do not apply
+    to_beat = level_to_beat(record.audit.task, record.baseline_metrics, record.audit.trivial_metrics)
     rows = []
     for outcome in record.outcomes:
         rows.append(
@@ -105,7 +106,7 @@ def remedies_frame(record: RunRecord) -> pd.DataFrame:
                 "params": json.dumps(to_jsonable(outcome.params), sort_keys=True),
                 "epochs": int(outcome.epochs),
                 **{m: float(outcome.metrics.get(m, float("nan"))) for m in metrics},
-                "improved": beats_baseline(record.audit.task, record.baseline_metrics, outcome, record.config.remedies.margin),
+                "improved": beats_baseline(record.audit.task, to_beat, outcome, record.config.remedies.margin),
                 "chosen": record.winner is outcome,
                 "status": outcome.status,
                 "error": outcome.error,

@@ -75,6 +75,18 @@ def choose_winner(
     )
 
 
+def level_to_beat(task: str, baseline_metrics: dict[str, float], trivial_metrics: dict[str, float]) -> dict[str, float]:
+    """The baseline's metrics, with the trivial predictor's main metric standing in for a non-finite one.
+
+    A diverged baseline has no finite metric; without a stand-in any finite branch, even one
+    worse than always predicting the mean, would count as a repair.
+    """
+    metric = main_metric(task)
+    if math.isfinite(_score(baseline_metrics, metric)):
+        return baseline_metrics
+    return {**baseline_metrics, metric: trivial_metrics.get(metric, math.nan)}
+
+
 def beats_baseline(task: str, baseline_metrics: dict[str, float], outcome: BranchOutcome, margin: float) -> bool:
     """A finite main metric at least ``margin`` above the baseline's (any finite one beats a NaN baseline)."""
     metric = main_metric(task)

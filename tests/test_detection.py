@@ -7,7 +7,18 @@ import subprocess
 import sys
 
 import pytest
-from builders import DETECTION, make_audit, make_setup
+from builders import (
+    BLOWN_UP,
+    CONVERGED,
+    DETECTION,
+    OSCILLATING,
+    OVERFITTING,
+    PLATEAU,
+    SLOW,
+    STUCK,
+    make_audit,
+    make_setup,
+)
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.detection import (
@@ -27,43 +38,8 @@ from plateau_doctor.detection import (
 NAN = float("nan")
 INF = float("inf")
 
-CONVERGED = {
-    "loss": [0.69, 0.4, 0.2, 0.1, 0.05, 0.03, 0.02, 0.015, 0.012, 0.011, 0.0105, 0.0103],
-    "val_loss": [0.68, 0.42, 0.25, 0.15, 0.12, 0.11, 0.105, 0.1, 0.1, 0.1, 0.1, 0.1],
-    "val_balanced_accuracy": [0.5, 0.8, 0.9, 0.93, 0.95, 0.95, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96],
-}
-STUCK = {
-    "loss": [0.70, 0.695, 0.694, 0.6932, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931],
-    "val_loss": [0.70, 0.694, 0.6935, 0.6932, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931, 0.6931],
-    "val_balanced_accuracy": [0.5] * 10,
-    "pred_majority_share": [1.0] * 10,
-}
-PLATEAU = {
-    "loss": [0.69, 0.55, 0.48, 0.46, 0.455, 0.452, 0.451, 0.4505, 0.4502, 0.45, 0.45, 0.45],
-    "val_loss": [0.69, 0.56, 0.5, 0.48, 0.475, 0.472, 0.471, 0.47, 0.47, 0.47, 0.47, 0.47],
-    "val_balanced_accuracy": [0.5, 0.65, 0.7, 0.73, 0.74, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75],
-}
-SLOW = {
-    "loss": [0.69, 0.676, 0.663, 0.649, 0.636, 0.624, 0.611, 0.599, 0.587, 0.575, 0.564, 0.552],
-    "val_loss": [0.69, 0.678, 0.665, 0.652, 0.64, 0.628, 0.616, 0.604, 0.593, 0.582, 0.571, 0.56],
-    "val_balanced_accuracy": [0.5, 0.55, 0.58, 0.6, 0.62, 0.64, 0.65, 0.66, 0.67, 0.68, 0.69, 0.7],
-}
-OSCILLATING = {
-    "loss": [0.69, 0.5, 0.4, 0.35, 0.6, 0.3, 0.7, 0.32, 0.65, 0.3, 0.68, 0.33, 0.66],
-    "val_loss": [0.69, 0.52, 0.42, 0.38, 0.62, 0.33, 0.72, 0.35, 0.66, 0.33, 0.7, 0.36, 0.68],
-    "val_balanced_accuracy": [0.5, 0.7, 0.8, 0.82, 0.7, 0.84, 0.6, 0.83, 0.65, 0.84, 0.62, 0.82, 0.64],
-}
-OVERFITTING = {
-    "loss": [0.69, 0.5, 0.4, 0.33, 0.28, 0.24, 0.2, 0.17, 0.14, 0.12, 0.1, 0.08, 0.065, 0.05],
-    "val_loss": [0.68, 0.52, 0.43, 0.38, 0.36, 0.35, 0.36, 0.38, 0.41, 0.44, 0.47, 0.5, 0.53, 0.56],
-    "val_balanced_accuracy": [0.5, 0.8, 0.88, 0.9, 0.91, 0.92, 0.92, 0.91, 0.91, 0.9, 0.9, 0.9, 0.9, 0.9],
-}
 DIVERGED_NAN = {"loss": [0.69, 0.5, 3.0, NAN, NAN], "val_loss": [0.68, 0.6, 5.0, NAN, NAN]}
 DIVERGED_INF = {"loss": [0.69, 0.5, INF], "val_loss": [0.68, 0.6, 0.7]}
-BLOWN_UP = {
-    "loss": [0.69, 0.5, 0.4, 0.35, 0.6, 1.5, 4.0, 12.0, 40.0],
-    "val_loss": [0.68, 0.52, 0.42, 0.4, 0.7, 1.8, 5.0, 15.0, 50.0],
-}
 # A noisy target: the reference model reaches r2 0.3 only, and so does the network.
 NOISE_CEILING = {
     "loss": [1.0, 0.85, 0.78, 0.75, 0.74, 0.735, 0.733, 0.732, 0.731, 0.731, 0.7305, 0.7302],

@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from plateau_doctor.config import DoctorConfig
+from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
 from tasks.data import load_and_prepare
@@ -39,7 +39,7 @@ def run_name(prefix: str = ""):
         if not isinstance(config, DoctorConfig):
             config = DoctorConfig.model_validate(config or {})
         stamp = f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}"
-        return f"{prefix}{Path(config.data.path).stem}-{config.data.target}-{stamp}"
+        return f"{prefix}{dataset_name(config)}-{config.data.target}-{stamp}"
 
     return name
 

@@ -6,7 +6,8 @@ from prefect import flow, get_run_logger
 
 from flows.doctor import doctor, run_name
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.retraining import dataset_name, data_fingerprint, judge_retrain, previous_metrics, trend_row
+from plateau_doctor.config import dataset_name
+from plateau_doctor.retraining import data_fingerprint, judge_retrain, previous_metrics, trend_row
 from tasks.retraining import append_trend, find_recipe, publish_trend, refit_recipe
 
 

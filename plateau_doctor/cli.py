@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load(args):
     from plateau_doctor.config import load_config
-    from plateau_doctor.data import check_data
+    from plateau_doctor.data import prepare_from_config
     from plateau_doctor.modeling import check_identifiers, check_model_file
 
     overrides = list(args.overrides)
@@ -96,7 +96,7 @@ def _load(args):
     check_identifiers(config)
     check_model_file(config)
     # Bad data is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
-    check_data(config)
+    prepare_from_config(config, audit=False)
     return config
 
 

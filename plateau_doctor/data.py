@@ -383,9 +383,9 @@ def prepare_data(
     )
 
 
-def check_data(config) -> None:
-    """Every check the data stage makes (load, columns, values, task, split), without training or audit."""
-    prepare_data(load_table(config.data.path), config.data, config.preprocessing, audit=False)
+def prepare_from_config(config, audit: bool = True) -> PreparedData:
+    """Load ``data.path`` and prepare it as ``config`` says; ``audit=False`` skips the reference model."""
+    return prepare_data(load_table(config.data.path), config.data, config.preprocessing, audit=audit)
 
 
 # --------------------------------------------------------------------------- audit

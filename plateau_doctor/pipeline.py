@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.data import PreparedData, load_table, prepare_data
+from plateau_doctor.config import dataset_name
+from plateau_doctor.data import PreparedData, prepare_from_config
 from plateau_doctor.detection import check_early_stop, detect_symptoms
 from plateau_doctor.diagnosis import check_setup, diagnose
 from plateau_doctor.planning import RemedyPlan, apply_plan, plan_remedies
@@ -30,7 +31,7 @@ log = logging.getLogger("plateau_doctor")
 # --------------------------------------------------------------------------- stages
 def load_stage(config: DoctorConfig) -> PreparedData:
     """Load, validate, split (seeded, stratified), scale on the training split, audit."""
-    return prepare_data(load_table(config.data.path), config.data, config.preprocessing)
+    return prepare_from_config(config)
 
 
 def check_setup_stage(config: DoctorConfig, data: PreparedData) -> tuple[ResolvedSetup, list[Finding]]:
@@ -83,10 +84,9 @@ def branch_model_path(folder: str, index: int, plan: RemedyPlan) -> str:
 
 def retrain_stage(config: DoctorConfig, model_path: str):
     """Retrain the winning recipe to completion; returns the fit and its preprocessing."""
-    from plateau_doctor.remedies import prepare_branch_data
     from plateau_doctor.training import fit_branch
 
-    data = prepare_branch_data(config)
+    data = prepare_from_config(config, audit=False)
     result = fit_branch(config, data, branch="final", use_saved_model=config.model.path is not None)
     result.save_model(model_path)
     return result, data.preprocessor.to_dict()
@@ -130,7 +130,7 @@ def run_doctor(config: DoctorConfig, stages: Stages | None = None) -> tuple[dict
     for finding in preflight:
         logger.warning("before training: %s: %s", finding.name, finding.evidence)
 
-    run_id = new_run_id(Path(config.data.path).stem)
+    run_id = new_run_id(dataset_name(config))
     writer = RunWriter(config.output.dir, run_id)
     try:
         logger.info("stage 2/6 baseline: fitting the user's model for up to %d epochs", config.training.epochs)

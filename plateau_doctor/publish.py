@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from plateau_doctor.config import DoctorConfig
+from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.report import render_report
 from plateau_doctor.results import METRIC_COLUMNS, RunWriter, to_jsonable
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
@@ -50,7 +49,7 @@ class RunRecord:
 
     @property
     def dataset(self) -> str:
-        return Path(self.config.data.path).stem or Path(self.config.data.path).name
+        return dataset_name(self.config)
 
     @property
     def epochs_trained_total(self) -> int:
@@ -135,9 +134,7 @@ def write_run(record: RunRecord, writer: RunWriter) -> dict[str, Any]:
     writer.add_dataset("diagnosis", findings)
     writer.add_dataset("remedies", remedies)
     chosen_model = record.final_model_path or record.baseline_model_path
-    shutil.copyfile(chosen_model, writer.path("model.keras"))
-    if Path(record.baseline_model_path).resolve() != writer.path("baseline.keras").resolve():
-        shutil.copyfile(record.baseline_model_path, writer.path("baseline.keras"))
+    shutil.copyfile(chosen_model, writer.path("model.keras"))  # baseline.keras is already staged beside it
     writer.write_json("preprocessing.json", record.final_preprocessing or record.preprocessing)
     writer.write_json("audit.json", record.audit.to_dict())
     writer.write_json("summary.json", summary)

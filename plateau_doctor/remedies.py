@@ -15,7 +15,7 @@ import traceback
 import numpy as np
 
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.data import PreparedData, load_table, prepare_data
+from plateau_doctor.data import PreparedData, prepare_from_config
 from plateau_doctor.lr_finder import describe_suggestion, range_test_schedule, should_stop, suggest_learning_rate
 from plateau_doctor.planning import RemedyPlan, apply_plan
 from plateau_doctor.verdict import BranchOutcome
@@ -60,11 +60,6 @@ def lr_range_test(config: DoctorConfig, data: PreparedData) -> tuple[np.ndarray,
     return np.asarray(lrs), np.asarray(losses)
 
 
-def prepare_branch_data(config: DoctorConfig) -> PreparedData:
-    """The branch's own preprocessing of the same rows; the seed keeps the split identical."""
-    return prepare_data(load_table(config.data.path), config.data, config.preprocessing, audit=False)
-
-
 def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> BranchOutcome:
     """Apply the plan, train, score on the validation split, save the model. Never raises."""
     from plateau_doctor.training import fit_branch
@@ -73,7 +68,8 @@ def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> Branc
     outcome = BranchOutcome(remedy=plan.remedy, params=dict(plan.overrides), reason=plan.reason)
     try:
         branch_config = apply_plan(config, plan)
-        data = prepare_branch_data(branch_config)
+        # The branch's own preprocessing of the same rows; the seed keeps the split identical.
+        data = prepare_from_config(branch_config, audit=False)
         outcome.preprocessing = data.preprocessor.to_dict()
         if plan.lr_range_test:
             lrs, losses = lr_range_test(branch_config, data)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from plateau_doctor.config import DoctorConfig
+from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.results import dataset_schema, write_parquet
 from plateau_doctor.schema import Finding
 from plateau_doctor.verdict import is_sick, main_metric
@@ -49,10 +49,6 @@ class RetrainVerdict:
     @property
     def needs_doctor(self) -> bool:
         return self.status != "ok"
-
-
-def dataset_name(config: DoctorConfig) -> str:
-    return Path(config.data.path).stem or Path(config.data.path).name
 
 
 def data_fingerprint(path: str | Path) -> str:

@@ -470,7 +470,7 @@ def _failed_row(scenario: Scenario, error: str, wall_seconds: float) -> Row:
 def measure_known_good(scenario: Scenario) -> dict[str, Any]:
     """Train the scenario's config with its ``known_good`` overrides (one fit, no doctor) and
     score it on the validation split: the number ``suite.yaml`` records as ``known_good_metric``."""
-    from plateau_doctor.remedies import prepare_branch_data
+    from plateau_doctor.data import prepare_from_config
     from plateau_doctor.training import fit_branch
     from plateau_doctor.verdict import main_metric
 
@@ -479,7 +479,7 @@ def measure_known_good(scenario: Scenario) -> dict[str, Any]:
     config = scenario_config(scenario, scenario.known_good)
     _fresh_keras_session()
     started = time.perf_counter()
-    data = prepare_branch_data(config)
+    data = prepare_from_config(config, audit=False)
     result = fit_branch(config, data, branch="known_good")
     metric = main_metric(data.task)
     return {

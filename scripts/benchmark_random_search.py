@@ -83,7 +83,7 @@ def random_search(scenario: suite.Scenario, target: float, trials: int, seed: in
     """Trials until one reaches ``target`` (the doctor's final metric) or ``trials`` are spent."""
     import numpy as np
 
-    from plateau_doctor.remedies import prepare_branch_data
+    from plateau_doctor.data import prepare_from_config
     from plateau_doctor.training import fit_branch
     from plateau_doctor.verdict import main_metric
 
@@ -98,11 +98,11 @@ def random_search(scenario: suite.Scenario, target: float, trials: int, seed: in
         task = None
         try:
             config = suite.scenario_config(scenario, overrides)
-            data = prepare_branch_data(config)
+            data = prepare_from_config(config, audit=False)
             task = data.task
             overrides.update(task_specific(rng, task))
             config = suite.scenario_config(scenario, overrides)
-            data = prepare_branch_data(config)
+            data = prepare_from_config(config, audit=False)
             result = fit_branch(config, data, branch=f"random-{trial}")
             epochs += result.epochs
             value = float(result.metrics.get(main_metric(task), math.nan))

@@ -10,7 +10,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from plateau_doctor import pipeline
-from plateau_doctor.config import DoctorConfig
+from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.publish import RunRecord, remedies_frame
 from plateau_doctor.report import markdown_summary
 from plateau_doctor.results import METRIC_COLUMNS, to_jsonable
@@ -18,7 +18,7 @@ from plateau_doctor.results import METRIC_COLUMNS, to_jsonable
 
 def artifact_prefix_for(config: DoctorConfig) -> str:
     """Stable per dataset and target, so each artifact keeps its version history across runs."""
-    text = f"{Path(config.data.path).stem}-{config.data.target}".lower()
+    text = f"{dataset_name(config)}-{config.data.target}".lower()
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "run"
 
 

@@ -7,7 +7,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from plateau_doctor import retraining
-from plateau_doctor.config import DoctorConfig
+from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.results import to_jsonable
 from tasks.reporting import artifact_prefix_for
 
@@ -20,7 +20,7 @@ append_trend = task(retraining.append_trend, name="append-trend", cache_policy=N
 def publish_trend(config: DoctorConfig) -> None:
     """The retraining history of this dataset and target as a keyed table artifact."""
     trend = retraining.read_trend(config.output.dir)
-    rows = trend[(trend["dataset"] == retraining.dataset_name(config)) & (trend["target"] == config.data.target)]
+    rows = trend[(trend["dataset"] == dataset_name(config)) & (trend["target"] == config.data.target)]
     columns = ["date", "status", "main_metric", "previous_metric", "metric", "val_loss", "data_fingerprint", "doctor_status"]
     create_table_artifact(
         key=f"{artifact_prefix_for(config)}-retraining",

@@ -13,7 +13,8 @@ from conftest import make_classification_frame, make_regression_frame
 from plateau_doctor.config import validate_config
 from plateau_doctor.pipeline import branches_in_sequence
 from plateau_doctor.planning import RemedyPlan
-from plateau_doctor.remedies import lr_range_test, prepare_branch_data, run_branch
+from plateau_doctor.data import prepare_from_config
+from plateau_doctor.remedies import lr_range_test, run_branch
 from plateau_doctor.verdict import choose_winner
 
 
@@ -44,7 +45,7 @@ def test_a_failing_branch_is_recorded_and_the_others_finish(tmp_path):
 
 def test_range_test_sweeps_up_and_stops_at_blow_up(tmp_path):
     config = _config(tmp_path, make_classification_frame(300), model={"hidden_units": [16]})
-    data = prepare_branch_data(config)
+    data = prepare_from_config(config, audit=False)
     lrs, losses = lr_range_test(config, data)
     assert np.all(np.diff(lrs) > 0) and lrs[0] == pytest.approx(1e-6)
     assert len(lrs) < 200  # stopped before the end of the sweep: the loss blew up

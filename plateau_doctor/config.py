@@ -17,8 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from plateau_doctor.errors import ConfigError
 
 Task = Literal["auto", "binary", "multiclass", "regression"]
-RemedyName = Literal["learning_rate", "preprocessing", "capacity", "early_stopping", "architecture"]
-REMEDY_NAMES: tuple[str, ...] = ("learning_rate", "preprocessing", "capacity", "early_stopping", "architecture")
+RemedyName = Literal["learning_rate", "preprocessing", "capacity", "early_stopping", "architecture", "optimizer", "search"]
+REMEDY_NAMES: tuple[str, ...] = (
+    "learning_rate", "preprocessing", "capacity", "early_stopping", "architecture", "optimizer", "search",
+)
+# The contract's default; `search` runs as the fallback (remedies.search_trials) or when listed here.
+DEFAULT_REMEDIES: tuple[str, ...] = REMEDY_NAMES[:-1]
 
 
 class _Section(BaseModel):
@@ -34,6 +38,9 @@ class DataConfig(_Section):
     features: list[str] | None = Field(None, description="null = every column but the target")
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="shuffled; stratified for classification")
     seed: int = Field(0, ge=0, description="seeds the split, the weights and the remedies")
+    stream: Literal["auto", True, False] = Field(
+        "auto", description="auto | true | false: stream Parquet in record batches (auto: when larger than memory)"
+    )
 
     @field_validator("features")
     @classmethod
@@ -71,6 +78,9 @@ class ModelConfig(_Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout rate after each hidden layer")
     l2: float = Field(0.0, ge=0.0, description="L2 penalty on every kernel")
     batch_norm: bool = Field(False, description="BatchNormalization before each hidden activation")
+    builder: str | None = Field(
+        None, description='"package.module:function" returning a Keras model; receives the resolved settings'
+    )
 
     @field_validator("hidden_units")
     @classmethod
@@ -94,6 +104,7 @@ class TrainingConfig(_Section):
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Keras EarlyStopping on val_loss with restore_best_weights; null = off"
     )
+    backend: Literal["tensorflow", "jax"] = Field("tensorflow", description="the Keras backend that trains")
 
 
 class DetectionConfig(_Section):
@@ -114,10 +125,19 @@ class DetectionConfig(_Section):
 class RemediesConfig(_Section):
     """Which remedy branches may run, and how much they may spend."""
 
-    enabled: list[RemedyName] = Field(default_factory=lambda: list(REMEDY_NAMES))
+    enabled: list[RemedyName] = Field(default_factory=lambda: list(DEFAULT_REMEDIES))
     budget_epochs: int = Field(400, ge=1, description="cap on the epochs of all branches together")
     margin: float = Field(0.02, ge=0.0, lt=1.0, description="how much a branch must beat the baseline's metric by")
     max_parallel: int = Field(2, ge=1, le=32, description="branches trained at once, each in its own process")
+    tolerance: float = Field(
+        0.03, ge=0.0, lt=1.0, description="`repaired` = main metric within this of the attainable level (reference)"
+    )
+    max_rounds: int = Field(3, ge=1, le=10, description="re-diagnose the best branch and go on while short of the level")
+    search_trials: int = Field(
+        20, ge=0, le=500, description="trials of the guided search when the rules run out; 0 = no search fallback"
+    )
+    runner: Literal["processes", "dask"] = Field("processes", description="where branches run")
+    dask_address: str | None = Field(None, description="an existing Dask scheduler, e.g. tcp://host:8786")
 
 
 class OutputConfig(_Section):

@@ -89,8 +89,10 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
 
 
 def findings_frame(record: RunRecord) -> pd.DataFrame:
-    rows = [f.to_dict() for f in (*record.symptoms, *record.causes)]
-    return pd.DataFrame(rows, columns=["kind", "name", "confidence", "evidence"]).astype({"confidence": float})
+    rows = [{"round": 0, **f.to_dict()} for f in (*record.symptoms, *record.causes)]
+    return pd.DataFrame(rows, columns=["round", "kind", "name", "confidence", "evidence"]).astype(
+        {"round": "int64", "confidence": float}
+    )
 
 
 def remedies_frame(record: RunRecord) -> pd.DataFrame:
@@ -101,6 +103,7 @@ def remedies_frame(record: RunRecord) -> pd.DataFrame:
     for outcome in record.outcomes:
         rows.append(
             {
+                "round": 1,
                 "remedy": outcome.remedy,
                 "params": json.dumps(to_jsonable(outcome.params), sort_keys=True),
                 "epochs": int(outcome.epochs),
@@ -113,7 +116,7 @@ def remedies_frame(record: RunRecord) -> pd.DataFrame:
                 "wall_seconds": float(outcome.wall_seconds),
             }
         )
-    columns = ["remedy", "params", "epochs", *metrics, "improved", "chosen", "status", "error", "reason", "wall_seconds"]
+    columns = ["round", "remedy", "params", "epochs", *metrics, "improved", "chosen", "status", "error", "reason", "wall_seconds"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 DATASETS = ("history", "diagnosis", "remedies")
-METRIC_COLUMNS = ("val_loss", "val_accuracy", "val_balanced_accuracy", "val_r2", "val_mae")
+METRIC_COLUMNS = ("val_loss", "val_accuracy", "val_balanced_accuracy", "val_log_loss", "val_r2", "val_mae")
 
 
 def dataset_schema(name: str):
@@ -43,9 +43,9 @@ def dataset_schema(name: str):
     text, number, integer, flag = pa.string(), pa.float64(), pa.int64(), pa.bool_()
     fields = {
         "history": [("branch", text), ("epoch", integer), *((signal, number) for signal in HISTORY_SIGNALS)],
-        "diagnosis": [("kind", text), ("name", text), ("confidence", number), ("evidence", text)],
+        "diagnosis": [("round", integer), ("kind", text), ("name", text), ("confidence", number), ("evidence", text)],
         "remedies": [
-            ("remedy", text), ("params", text), ("epochs", integer), *((m, number) for m in METRIC_COLUMNS),
+            ("round", integer), ("remedy", text), ("params", text), ("epochs", integer), *((m, number) for m in METRIC_COLUMNS),
             ("improved", flag), ("chosen", flag), ("status", text), ("error", text), ("reason", text),
             ("wall_seconds", number),
         ],

@@ -37,8 +37,9 @@ CAUSES: tuple[str, ...] = (
 )
 
 REMEDIES: tuple[str, ...] = ("learning_rate", "preprocessing", "capacity", "early_stopping", "architecture")
+STATUSES: tuple[str, ...] = ("healthy", "repaired", "improved", "not_repaired", "sick")
 
-CLASSIFICATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_balanced_accuracy")
+CLASSIFICATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_balanced_accuracy", "val_log_loss")
 REGRESSION_METRICS: tuple[str, ...] = ("val_r2", "val_mae")
 
 # One row per branch and epoch in the ``history`` dataset. Every column is a float
@@ -49,6 +50,7 @@ HISTORY_SIGNALS: dict[str, str] = {
     "learning_rate": "the optimizer's learning rate at the end of the epoch",
     "val_accuracy": "classification: accuracy on the validation split",
     "val_balanced_accuracy": "classification: balanced accuracy on the validation split",
+    "val_log_loss": "classification: log loss of the predicted probabilities, computed by the doctor (proper score)",
     "val_r2": "regression: R^2 on the validation split, original target scale",
     "val_mae": "regression: mean absolute error, original target scale",
     "grad_norm": "global L2 norm of the loss gradient on a fixed training batch",

@@ -22,7 +22,7 @@ def test_defaults_match_the_contract():
     assert (config.model.dropout, config.model.l2, config.model.path) == (0.0, 0.0, None)
     assert (config.training.optimizer, config.training.learning_rate, config.training.loss) == ("adam", 0.001, "auto")
     assert (config.training.batch_size, config.training.epochs) == (32, 50)
-    assert config.remedies.enabled == ["learning_rate", "preprocessing", "capacity", "early_stopping", "architecture"]
+    assert config.remedies.enabled == ["learning_rate", "preprocessing", "capacity", "early_stopping", "architecture", "optimizer"]
     assert config.output.dir == "results"
 
 

@@ -28,8 +28,8 @@ def test_runs_with_and_without_remedies_read_back_together(tmp_path):
     out = tmp_path / "results"
     empty = pd.DataFrame(columns=list(dataset_schema("remedies").names))
     tried = pd.DataFrame([{
-        "remedy": "learning_rate", "params": "{}", "epochs": 5, "val_loss": 0.1, "val_accuracy": 0.9,
-        "val_balanced_accuracy": 0.9, "val_r2": float("nan"), "val_mae": float("nan"), "improved": True,
+        "round": 1, "remedy": "learning_rate", "params": "{}", "epochs": 5, "val_loss": 0.1, "val_accuracy": 0.9,
+        "val_balanced_accuracy": 0.9, "val_log_loss": 0.3, "val_r2": float("nan"), "val_mae": float("nan"), "improved": True,
         "chosen": True, "status": "ok", "error": None, "reason": "r", "wall_seconds": 1.0,
     }])
     for frame in (empty, tried):

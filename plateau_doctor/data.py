@@ -485,6 +485,7 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
         reference_model=best_name,
         reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
         reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
+        linear_reference_metrics={k_: v for k_, v in dict(scored)["logistic_regression"].items() if k_ != "val_loss"},
         classes=[str(_json_label(c)) for c in prep.classes_],
         class_balance={str(_json_label(c)): float(p) for c, p in zip(prep.classes_, prior)},
         majority_share=float(prior.max()),
@@ -518,6 +519,7 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed)
         reference_model=best_name,
         reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
         reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
+        linear_reference_metrics={k_: v for k_, v in dict(scored)["ridge"].items() if k_ != "val_loss"},
         target_mean=float(y_train_orig.mean()),
         target_std=float(y_train_orig.std()),
     )

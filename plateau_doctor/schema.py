@@ -117,6 +117,9 @@ class DataAudit:
     majority_share: float = float("nan")
     target_mean: float = float("nan")
     target_std: float = float("nan")
+    # The regularized linear reference alone (validation metrics, same split): a network at or
+    # above it whose own curves are healthy counts as repaired even below gradient boosting.
+    linear_reference_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int:

@@ -5,19 +5,33 @@ Layout (``shared/CONTRACT.md``)::
     <out>/runs/<run_id>/{summary.json, report.md, report.html, model.keras, preprocessing.json, ...}
     <out>/history/run_id=<run_id>/part-0.parquet      (likewise diagnosis/, remedies/)
 
-A run is staged under ``<out>/.staging/<run_id>`` (hidden from pyarrow's dataset
-discovery, which skips names starting with '.' or '_') and each piece is moved in with
-one ``os.rename``; a failed run leaves nothing behind.
+The visibility rule: a run's rows are visible to ``pandas.read_parquet("<out>/history")``
+if and only if its ``runs/<run_id>/`` folder exists, and that folder is complete whenever
+it exists. pyarrow's dataset discovery skips names starting with '.' or '_', and
+``publish`` goes in three steps, each an ``os.rename`` on one file system:
+
+1. each dataset's partition moves in under a hidden name, ``<dataset>/.run_id=<run_id>``;
+2. the run folder moves to ``runs/<run_id>`` (the commit);
+3. each hidden partition is renamed to ``run_id=<run_id>`` (shown).
+
+A crash before step 2 leaves only hidden rows, removed by the next writer's start. A crash
+inside step 3 (between renames, microseconds) leaves a complete run some of whose
+partitions are still hidden: never an incomplete run in view; the next writer's start, or
+:func:`read_dataset`, shows them (:func:`clean_stale_staging`). Each run stages in its own ``<out>/.staging-<run_id>/``,
+held by an flock for the writer's life, so concurrent runs into one folder share nothing
+mutable, and only staging folders whose owner process died are ever cleaned.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,15 +136,41 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, schema=None) -> None:
 
 
 class RunWriter:
-    """Stages one run's files and publishes them all at the end, or none of them."""
+    """Stages one run's files in its own folder and publishes them all at the end, or none of them.
+
+    The staging folder ``<out>/.staging-<run_id>/`` belongs to this run alone and holds an
+    flock on ``owner.lock`` for the writer's life; a later writer removes it only when that
+    lock is free (its owner died). Nothing mutable is shared between runs.
+    """
 
     def __init__(self, out_dir: str | Path, run_id: str):
         self.out = Path(out_dir)
         self.run_id = run_id
         self._created_out = not self.out.exists()
-        self.staging = self.out / ".staging" / run_id
-        self.staging.mkdir(parents=True, exist_ok=False)
+        self._lock_fd: int | None = None
+        self._published = False
+        self._run_dir_moved = False
+        self.staging = self._create_staging()
         self._datasets: list[str] = []
+        clean_stale_staging(self.out)
+
+    def _create_staging(self) -> Path:
+        # Locked under a private name, then renamed: a cleaner never sees an unlocked new folder.
+        for attempt in range(5):
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+                pending = Path(tempfile.mkdtemp(prefix=f"{_PENDING_PREFIX}{self.run_id}-", dir=self.out))
+                break
+            except FileNotFoundError:  # another run removed its empty output folder just now: retry
+                if attempt == 4:
+                    raise
+        fd = os.open(pending / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+        staging = self.out / f"{_STAGING_PREFIX}{self.run_id}"
+        os.rename(pending, staging)  # fails if the run id is already staged: run ids are unique
+        return staging
 
     @property
     def run_dir(self) -> Path:
@@ -163,34 +203,150 @@ class RunWriter:
             raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
         frame = frame.drop(columns=["run_id"], errors="ignore")
         write_parquet(frame, self.staging / "datasets" / name / "part-0.parquet", dataset_schema(name))
-        self._datasets.append(name)
+        if name not in self._datasets:
+            self._datasets.append(name)
 
     def publish(self) -> Path:
-        """Move every staged piece into place; the run folder goes last, as the 'done' mark."""
-        for name in self._datasets:
-            destination = self.out / name / f"run_id={self.run_id}"
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(self.staging / "datasets" / name, destination)
+        """Publish by the module's rule: hidden partitions in, run folder in (the commit), partitions shown."""
         self.run_dir.parent.mkdir(parents=True, exist_ok=True)
         (self.staging / "run").mkdir(parents=True, exist_ok=True)
+        for name in self._datasets:
+            (self.out / name).mkdir(parents=True, exist_ok=True)
+            os.rename(self.staging / "datasets" / name, _hidden_partition(self.out, name, self.run_id))
+            _fault_point(f"hidden:{name}")
         os.rename(self.staging / "run", self.run_dir)
-        self._cleanup_staging()
+        self._run_dir_moved = True
+        _fault_point("run")
+        for name in self._datasets:
+            _show_partition(self.out, name, self.run_id)
+            _fault_point(f"shown:{name}")
+        self._published = True
+        self._release(remove=True)
+        _fault_point("cleaned")
         return self.run_dir
 
     def abort(self) -> None:
-        """Remove everything staged; leave the output folder as it was."""
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self._cleanup_staging()
-        if self._created_out and self.out.exists() and not any(self.out.iterdir()):
-            self.out.rmdir()
+        """Undo what is not committed; leave the output folder as it was (a committed run is finished)."""
+        if self._lock_fd is None:
+            return
+        if self._run_dir_moved:
+            for name in DATASETS:  # committed: every row belongs in view
+                _show_partition(self.out, name, self.run_id)
+        else:
+            for name in DATASETS:
+                shutil.rmtree(_hidden_partition(self.out, name, self.run_id), ignore_errors=True)
+        self._release(remove=True)
+        if self._created_out:
+            try:
+                self.out.rmdir()  # only if empty: another run may be writing here
+            except OSError:
+                pass
 
-    def _cleanup_staging(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-        parent = self.staging.parent
-        if parent.exists() and not any(parent.iterdir()):
-            parent.rmdir()
+    def _release(self, remove: bool) -> None:
+        if remove:
+            shutil.rmtree(self.staging, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __del__(self):
+        if getattr(self, "_lock_fd", None) is not None:
+            os.close(self._lock_fd)
+
+
+_STAGING_PREFIX = ".staging-"
+_PENDING_PREFIX = ".pending-"
+_LOCK_NAME = "owner.lock"
+# A pending folder older than this lost its owner between mkdtemp and the rename (milliseconds).
+_PENDING_GRACE_SECONDS = 3600.0
+
+
+def _hidden_partition(out: Path, name: str, run_id: str) -> Path:
+    return out / name / f".run_id={run_id}"
+
+
+def _show_partition(out: Path, name: str, run_id: str) -> None:
+    """Rename the hidden partition into view; already shown (another cleaner did it) is fine."""
+    try:
+        os.rename(_hidden_partition(out, name, run_id), out / name / f"run_id={run_id}")
+    except FileNotFoundError:
+        pass
+
+
+def _fault_point(step: str) -> None:
+    """Between two publish steps; the fault-injection test replaces this to crash there."""
+
+
+PUBLISH_STEPS_HELP = "hidden:<dataset> ..., run, shown:<dataset> ..., cleaned"
+
+
+def _owner_alive(staging: Path) -> bool:
+    try:
+        fd = os.open(staging / _LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's lock too
+    return False
+
+
+def clean_stale_staging(out_dir: str | Path) -> list[str]:
+    """Finish or undo what writers that died left in ``out_dir``; returns the run ids handled.
+
+    A staging folder whose lock is free lost its owner. Its hidden partitions are shown when
+    the run folder was committed (the crash came after the commit) and removed when not.
+    Folders of live writers are left alone, whoever they belong to.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    handled = []
+    for entry in sorted(out.iterdir()):
+        if entry.name.startswith(_STAGING_PREFIX):
+            run_id = entry.name[len(_STAGING_PREFIX):]
+            if _owner_alive(entry):
+                continue
+            _settle_partitions(out, run_id)
+            shutil.rmtree(entry, ignore_errors=True)  # last: a crash here leaves it for the next cleaner
+            handled.append(run_id)
+        elif entry.name.startswith(_PENDING_PREFIX):
+            try:
+                old = time.time() - entry.stat().st_mtime > _PENDING_GRACE_SECONDS
+            except FileNotFoundError:
+                continue
+            if old and not _owner_alive(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+    # Hidden partitions without any staging folder: only a crash inside a cleaner leaves them.
+    live = {e.name[len(_STAGING_PREFIX):] for e in out.iterdir() if e.name.startswith(_STAGING_PREFIX)}
+    for name in DATASETS:
+        folder = out / name
+        if not folder.is_dir():
+            continue
+        for partition in folder.glob(".run_id=*"):
+            run_id = partition.name[len(".run_id="):]
+            if run_id not in live:
+                _settle_partitions(out, run_id)
+                handled.append(run_id)
+    return sorted(set(handled))
+
+
+def _settle_partitions(out: Path, run_id: str) -> None:
+    committed = (out / "runs" / run_id).is_dir()
+    for name in DATASETS:
+        if committed:
+            _show_partition(out, name, run_id)
+        else:
+            shutil.rmtree(_hidden_partition(out, name, run_id), ignore_errors=True)
 
 
 def read_dataset(out_dir: str | Path, name: str) -> pd.DataFrame:
-    """Every run's rows of one dataset, as pandas reads it (``run_id`` from the partitions)."""
+    """Every run's rows of one dataset, as pandas reads it (``run_id`` from the partitions).
+
+    Settles first what dead writers left, so a complete run is never missing here.
+    """
+    clean_stale_staging(out_dir)
     return pd.read_parquet(Path(out_dir) / name)

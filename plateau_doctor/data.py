@@ -26,6 +26,7 @@ from plateau_doctor.errors import DataError
 from plateau_doctor.schema import DataAudit, FeatureStats
 
 MAX_CLASSES_FOR_INFERENCE = 20
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The reference model is a yardstick, not a contender: a sample keeps it cheap on big tables.
 REFERENCE_MAX_ROWS = 20_000
 _PROB_EPS = 1e-7
@@ -55,13 +56,26 @@ def load_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"data.path: {source} has no rows; give a table with a header and data rows")
     if frame.shape[1] == 0:
         raise DataError(f"data.path: {source} has no columns; give a table with a header and data rows")
+    _check_unique_columns([str(c) for c in frame.columns], source)
     return frame
+
+
+def _check_unique_columns(names: list[str], source: Path) -> None:
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise DataError(
+            f"data.path: {source} has more than one column named {_name_list(duplicated)}; "
+            "give each column a unique name in the header"
+        )
 
 
 def _read_csv(source: Path) -> pd.DataFrame:
     if source.stat().st_size == 0:
         raise DataError(f"data.path: {source} is empty (0 bytes); give a CSV with a header and data rows")
     try:
+        header = pd.read_csv(source, header=None, nrows=1, dtype=str, keep_default_na=False)
+        # pandas renames a repeated name ('a' again becomes 'a.1') without a word: check the header as written.
+        _check_unique_columns([str(v) for v in header.iloc[0].tolist()], source)
         return pd.read_csv(source)
     except pd.errors.EmptyDataError:
         raise DataError(f"data.path: {source} is empty; give a CSV with a header and data rows") from None
@@ -77,11 +91,41 @@ def _read_parquet(source: Path, folder: bool) -> pd.DataFrame:
         dataset = ds.dataset(str(source), format="parquet")
         if folder and not dataset.files:
             raise DataError(f"data.path: the folder {source} holds no .parquet files")
+        if folder:
+            _check_same_columns(dataset.files, source)
         return dataset.to_table().to_pandas()
     except (pa.ArrowException, OSError) as error:
         raise DataError(
             f"data.path: {source} could not be read as Parquet ({_first_line(error)}); check the file"
         ) from None
+
+
+def _check_same_columns(files: list[str], folder: Path) -> None:
+    """Every file of a Parquet folder must have the same columns.
+
+    pyarrow takes the first file's schema: a column only some files have is dropped, or
+    filled with nulls that later read as missing values. Neither is what the user meant.
+    """
+    import pyarrow.parquet as pq
+
+    first = files[0]
+    expected = pq.read_schema(first).names
+    for other in files[1:]:
+        names = pq.read_schema(other).names
+        if names != expected:
+            extra = [n for n in names if n not in expected]
+            lacking = [n for n in expected if n not in names]
+            what = []
+            if extra:
+                what.append(f"{Path(other).name} has {_name_list(extra)} that {Path(first).name} lacks")
+            if lacking:
+                what.append(f"{Path(other).name} lacks {_name_list(lacking)} that {Path(first).name} has")
+            if not what:
+                what.append(f"{Path(other).name} orders its columns differently from {Path(first).name}")
+            raise DataError(
+                f"data.path: the Parquet files in {folder} disagree on columns: {'; '.join(what)}; "
+                "give every file the same columns (or point data.path at one file)"
+            )
 
 
 def _first_line(error: BaseException) -> str:
@@ -121,7 +165,7 @@ def select_columns(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame,
 
     x = frame[features]
     non_numeric = [
-        f"{c!r} ({x[c].dtype}, e.g. {x[c].dropna().iloc[0]!r})" if x[c].notna().any() else f"{c!r} ({x[c].dtype})"
+        f"{c!r} ({x[c].dtype}, e.g. {_plain(x[c].dropna().iloc[0])!r})" if x[c].notna().any() else f"{c!r} ({x[c].dtype})"
         for c in features
         if not (pd.api.types.is_numeric_dtype(x[c]) or pd.api.types.is_bool_dtype(x[c]))
     ]
@@ -132,6 +176,9 @@ def select_columns(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame,
         )
     x = x.astype(float)
     _check_finite(pd.concat([x, frame[[data.target]]], axis=1), data.target)
+    numeric_target = pd.api.types.is_numeric_dtype(frame[data.target]) and not pd.api.types.is_bool_dtype(frame[data.target])
+    checked = pd.concat([x, frame[[data.target]]], axis=1) if numeric_target else x
+    _check_float32_range(checked, list(checked.columns), data.target)
     return x, frame[data.target]
 
 
@@ -150,12 +197,43 @@ def _check_finite(frame: pd.DataFrame, target: str) -> None:
             problems.append(f"{column!r}{role}: {', '.join(parts)}")
     if problems:
         raise DataError(
-            f"the table has missing (NaN) or infinite values: {'; '.join(problems)}. Fill or drop those rows first"
+            f"the table has missing (NaN) or infinite values: {_join_limited(problems)}. Fill or drop those rows first"
         )
 
 
+def _check_float32_range(frame: pd.DataFrame, columns: list[str], target: str) -> None:
+    """The network computes in float32: a value beyond its range (about 3.4e38) becomes infinity there."""
+    problems = []
+    for column in columns:
+        values = frame[column].to_numpy(dtype=float)
+        too_large = np.abs(values) > FLOAT32_MAX
+        if too_large.any():
+            row = int(np.flatnonzero(too_large)[0])
+            role = " (the target)" if column == target else ""
+            problems.append(
+                f"{column!r}{role}: {int(too_large.sum())} value(s) beyond float32's range, e.g. "
+                f"{values[row]:.3g} in row {row + 1}"
+            )
+    if problems:
+        raise DataError(
+            f"the table has values too large for the network's float32 arithmetic (|value| > {FLOAT32_MAX:.3g}): "
+            f"{_join_limited(problems)}. Rescale those columns (e.g. take a log or divide by a power of ten) "
+            "or drop those rows"
+        )
+
+
+def _join_limited(parts: list[str], limit: int = 8) -> str:
+    shown = "; ".join(parts[:limit])
+    return shown + (f"; ... ({len(parts)} columns in all)" if len(parts) > limit else "")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones, so messages say 1, not np.int64(1)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _name_list(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+    shown = ", ".join(repr(_plain(n)) for n in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
@@ -165,13 +243,13 @@ def resolve_task(target: pd.Series, data: DataConfig) -> str:
     distinct = target.nunique()
     if distinct < 2:
         raise DataError(
-            f"data.target: column {data.target!r} has a single value ({target.iloc[0]!r}) in all {len(target)} "
+            f"data.target: column {data.target!r} has a single value ({_plain(target.iloc[0])!r}) in all {len(target)} "
             "rows; there is nothing to learn. Check the target column or the rows selected"
         )
     if task == "regression" and not pd.api.types.is_numeric_dtype(target):
         raise DataError(
             f"data.task: regression needs a numeric target, but {data.target!r} holds {target.dtype} values "
-            f"(e.g. {target.iloc[0]!r}); set data.task to binary/multiclass or auto"
+            f"(e.g. {_plain(target.iloc[0])!r}); set data.task to binary/multiclass or auto"
         )
     if task == "binary" and distinct != 2:
         raise DataError(
@@ -229,7 +307,10 @@ class Preprocessor:
         index = {label: code for code, label in enumerate(self.classes_)}
         unknown = sorted({label for label in y.tolist() if label not in index}, key=_sort_key)
         if unknown:
-            raise DataError(f"data.target: labels {unknown!r} were not seen in the training split")
+            raise DataError(
+                f"data.target: labels {_name_list([_plain(u) for u in unknown])} were not seen in the training split; "
+                "add rows with those labels or drop them"
+            )
         return np.asarray([index[label] for label in y.tolist()], dtype=np.int64)
 
     def inverse_target(self, values: np.ndarray) -> np.ndarray:
@@ -295,9 +376,9 @@ def split_rows(
         counts = y.value_counts()
         n_classes = len(counts)
         if counts.min() < 2:
-            rare = counts[counts < 2].index.tolist()
+            rare = [_plain(label) for label in counts[counts < 2].index.tolist()]
             raise DataError(
-                f"data.target: class(es) {rare!r} have a single row; a stratified split needs at least 2 rows "
+                f"data.target: {len(rare)} class(es) have a single row ({_name_list(rare)}); a stratified split needs at least 2 rows "
                 "per class. Add rows or drop those classes"
             )
         if n_val < n_classes or n_rows - n_val < n_classes:

@@ -5,6 +5,9 @@ Whatever must be backend-specific (gradients) lives in ``plateau_doctor.backends
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -127,21 +130,119 @@ def compile_model(model, config: DoctorConfig, setup: ResolvedSetup) -> None:
     model.compile(optimizer=make_optimizer(config), loss=setup.loss)
 
 
-def check_model_file(config: DoctorConfig) -> None:
-    """Fail early, naming model.path, when the saved model is missing or cannot be loaded."""
-    if config.model.path:
-        _load_saved(config.model.path)
+def check_model_file(config: DoctorConfig, n_features: int | None = None):
+    """Fail early, naming model.path, when the saved model is missing, unloadable or unusable here.
+
+    With ``n_features`` it also checks the model's input width and that it has a Dense
+    layer, the two things ``load_user_model`` needs, so that a bad file is refused before
+    Prefect starts rather than after it. Returns the loaded model (None without model.path).
+    """
+    if not config.model.path:
+        return None
+    model = _load_saved(config.model.path)
+    if n_features is not None:
+        _check_usable(model, config.model.path, n_features)
+    return model
+
+
+def _check_usable(model, path: str, n_features: int) -> None:
+    k = keras()
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1:
+        raise ConfigError(
+            f"model.path: {path} takes {len(inputs)} inputs; plateau-doctor feeds one table, so save a model "
+            "with a single input of shape (n_features,)"
+        )
+    width = inputs[0].shape[-1]
+    if width != n_features:
+        raise ConfigError(
+            f"model.path: {path} takes {width} features but the data has {n_features} feature columns; "
+            "set data.features to the columns the model was trained on, in that order"
+        )
+    if not any(isinstance(layer, k.layers.Dense) for layer in model.layers):
+        raise ConfigError(
+            f"model.path: {path} has no Dense layer; plateau-doctor diagnoses dense networks, so point model.path "
+            "at one or leave it null to build the model from the model section"
+        )
 
 
 def _load_saved(path: str):
     from pathlib import Path
 
-    if not Path(path).is_file():
-        raise ConfigError(f"model.path: {path} does not exist; point it at a .keras file saved with model.save()")
+    file = Path(path)
+    if not file.is_file():
+        what = "is a folder" if file.is_dir() else "does not exist"
+        raise ConfigError(f"model.path: {path} {what}; point it at a .keras file saved with model.save()")
+    if file.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise ConfigError(
+            f"model.path: {path} has the suffix {file.suffix!r}; save the model with model.save('name.keras') "
+            "and point model.path at that file"
+        )
+    if file.suffix.lower() == ".keras" and not zipfile.is_zipfile(file):
+        # Keras says "File not found" for a .keras file that exists but is no zip archive.
+        raise ConfigError(
+            f"model.path: {path} exists but is not a Keras model archive (a .keras file is a zip); "
+            "save the model again with model.save('name.keras')"
+        )
     try:
-        return keras().saving.load_model(path, compile=False, safe_mode=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return keras().saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds here; all mean "this file is not usable"
-        raise ConfigError(f"model.path: {path} could not be loaded as a Keras model ({_first_line(error)})") from None
+        raise ConfigError(
+            f"model.path: {path} could not be loaded as a Keras model ({_first_line(error)}); "
+            "save it again with model.save('name.keras') in Keras 3"
+        ) from None
+
+
+def check_loss_fits_task(config: DoctorConfig, task: str, n_classes: int, output_units: int | None = None) -> None:
+    """Refuse a loss that cannot train this task at all (it raises or gives NaN on well-formed labels).
+
+    A loss that merely fits the task badly (mean squared error on classes) is left to the
+    diagnosis: it trains, and ``loss_mismatch`` explains it. One that cannot be computed
+    (sparse categorical cross-entropy on one output unit, Keras' abstract ``Loss``,
+    ``ctc`` on a table) would only crash the baseline fit after Prefect started.
+    """
+    if config.training.loss == "auto":
+        return
+    setup = resolve_setup(config, task, n_classes, n_features=1)
+    if output_units is not None:
+        setup = dataclasses.replace(setup, output_units=int(output_units))
+    n = max(4, setup.output_units)
+    codes = np.arange(n) % max(n_classes, 2) if task != "regression" else np.linspace(-1.5, 2.5, n)
+    labels = labels_for_loss(codes, setup)
+    if task == "regression":
+        predicted = np.linspace(-1.0, 1.0, n, dtype=np.float32).reshape(-1, 1).repeat(setup.output_units, axis=1)
+    else:
+        predicted = np.full((n, setup.output_units), 1.0 / max(setup.output_units, 2), dtype=np.float32)
+    fits = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy", "regression": "mean_squared_error"}
+    advice = f"use loss: auto (here {fits[task]}) or a loss that takes {_label_words(task, n_classes)}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = np.asarray(keras().losses.get(config.training.loss)(labels, predicted), dtype=float)
+    except Exception as error:  # any failure here is a failure of every epoch's first step
+        reason = _first_line(error) if str(error).strip() else f"{error.__class__.__name__}: it is abstract or incomplete"
+        raise ConfigError(
+            f"training.loss: {config.training.loss!r} cannot train a {task} target ({_short(reason)}); {advice}"
+        ) from None
+    if not np.all(np.isfinite(value)):
+        raise ConfigError(
+            f"training.loss: {config.training.loss!r} gives NaN or infinity on {task} labels; {advice}"
+        )
+
+
+def _label_words(task: str, n_classes: int) -> str:
+    if task == "regression":
+        return "real-valued targets"
+    return f"class labels 0..{n_classes - 1} on {1 if task == 'binary' else n_classes} output unit(s)"
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    if "}}" in text:  # TensorFlow prefixes op errors with "{{function_node ...}}"
+        text = text.rsplit("}}", 1)[1].strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features: int):

@@ -261,16 +261,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raw = loaded or {}
     raw = apply_overrides(raw, overrides or [])
     config = validate_config(raw, source)
-    if path is not None:
-        config = _resolve_relative_paths(config, Path(path).resolve().parent)
-    return config
+    return _resolve_relative_paths(config, Path(path).resolve().parent if path is not None else None)
 
 
-def _resolve_relative_paths(config: DoctorConfig, base: Path) -> DoctorConfig:
+def _resolve_relative_paths(config: DoctorConfig, base: Path | None) -> DoctorConfig:
+    """Make ``data.path`` and ``model.path`` absolute, so summary.json names them from anywhere.
+
+    A relative path is read beside the config file when it exists there and not in the
+    working directory; otherwise against the working directory.
+    """
     for section, field in (("data", "path"), ("model", "path")):
         value = getattr(getattr(config, section), field)
-        if value and not Path(value).is_absolute() and not Path(value).exists() and (base / value).exists():
-            setattr(getattr(config, section), field, str(base / value))
+        if not value or Path(value).is_absolute():
+            continue
+        beside_config = base / value if base is not None else None
+        if beside_config is not None and not Path(value).exists() and beside_config.exists():
+            resolved = beside_config
+        else:
+            resolved = Path(value).absolute()
+        setattr(getattr(config, section), field, str(resolved))
     return config
 
 

@@ -803,7 +803,33 @@ def detect_symptoms(
     found = [finding for finding in (*stalled, oscillation, _overfitting(run)) if finding is not None]
     if not found and (short := _too_short_to_judge(run, gap)) is not None:
         found = [short]
+    if not found and (no_signal := _at_trivial_without_signal(run)) is not None:
+        found = [no_signal]
     return _rank(found) if found else [_converged(run, gap)]
+
+
+def _at_trivial_without_signal(run: _Run) -> Finding | None:
+    """A network at chance on data where the reference is at chance too is not healthy, however short or flat.
+
+    It "converged" to the trivial predictor; with no signal in the data that is the
+    finding (``no_learnable_signal`` names the cause), not a healthy run.
+    """
+    if reference_has_signal(run.audit):
+        return None
+    if is_classification(run.audit.task):
+        name, level = "val_balanced_accuracy", chance_balanced_accuracy(run.audit) + chance_margin(run.audit)
+    else:
+        name, level = "val_r2", NO_SIGNAL_R2
+    values = series(run.history, name)
+    if values is None or not len(values) or not math.isfinite(float(values[-1])) or float(values[-1]) > level:
+        return None
+    return _symptom(
+        "stuck_at_trivial",
+        0.6,
+        f"{name} {_fmt(float(values[-1]))} at the last epoch is no better than a constant prediction"
+        f" (<= {_fmt(level)}), and the reference model does no better than the trivial predictor either:"
+        " the data may hold no learnable signal",
+    )
 
 
 def check_early_stop(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from plateau_doctor.config import DoctorConfig, apply_overrides, load_config, validate_config
@@ -29,7 +31,18 @@ def test_defaults_match_the_contract():
 def test_empty_sections_mean_defaults(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("data:\nmodel:\ntraining:\n")
-    assert load_config(path) == DoctorConfig()
+    expected = DoctorConfig()
+    expected.data.path = str(Path(expected.data.path).absolute())  # load_config makes data.path absolute
+    assert load_config(path) == expected
+
+
+def test_a_relative_data_path_is_stored_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.csv").write_text("a,target\n1,0\n")
+    (tmp_path / "c.yaml").write_text("data: {path: here.csv}\n")
+    config = load_config("c.yaml", ["model.path=models/m.keras"])
+    assert config.data.path == str(tmp_path / "here.csv")
+    assert config.model.path == str(tmp_path / "models" / "m.keras")
 
 
 @pytest.mark.parametrize(

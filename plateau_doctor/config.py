@@ -255,13 +255,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as error:
-            raise ConfigError(f"config file {file} is not valid YAML: {error}") from None
+            raise ConfigError(f"config file {file} is not valid YAML ({_yaml_problem(error)}); fix the file") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {file}: the top level must be a mapping of sections")
         raw = loaded or {}
     raw = apply_overrides(raw, overrides or [])
     config = validate_config(raw, source)
     return _resolve_relative_paths(config, Path(path).resolve().parent if path is not None else None)
+
+
+def _yaml_problem(error: Exception) -> str:
+    """One line for a YAML error: what and where (PyYAML's own text spans several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or error.__class__.__name__
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def _resolve_relative_paths(config: DoctorConfig, base: Path | None) -> DoctorConfig:

@@ -1,0 +1,54 @@
+"""No signal is `no_learnable_signal`, never healthy: constant features, short runs, noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from builders import DETECTION, make_audit, make_setup
+
+from plateau_doctor.config import DataConfig, PreprocessingConfig
+from plateau_doctor.data import prepare_data
+from plateau_doctor.detection import detect_symptoms, reference_has_signal
+from plateau_doctor.diagnosis import diagnose
+
+# Six epochs at chance: too short for the plateau tests, which need warm-up plus patience.
+SHORT_AT_CHANCE = {
+    "loss": [0.75, 0.70, 0.695, 0.694, 0.693, 0.693],
+    "val_loss": [0.74, 0.70, 0.694, 0.693, 0.693, 0.693],
+    "val_balanced_accuracy": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+}
+NO_SIGNAL = dict(reference_val_loss=0.6931, reference_metrics={"val_accuracy": 0.5, "val_balanced_accuracy": 0.5})
+
+
+def test_a_short_run_at_chance_on_data_without_signal_is_stuck_not_converged():
+    audit = make_audit(**NO_SIGNAL)
+    symptoms = detect_symptoms(SHORT_AT_CHANCE, audit, DETECTION)
+    assert [s.name for s in symptoms] == ["stuck_at_trivial"]
+    assert "no learnable signal" in symptoms[0].evidence
+    causes = diagnose(SHORT_AT_CHANCE, audit, make_setup(), DETECTION, symptoms=symptoms)
+    assert causes[0].name == "no_learnable_signal"
+
+
+def test_the_rule_needs_the_reference_at_chance_too():
+    symptoms = detect_symptoms(SHORT_AT_CHANCE, make_audit(), DETECTION)  # the reference reaches 0.95
+    assert "no learnable signal" not in " ".join(s.evidence for s in symptoms)
+
+
+def test_a_network_above_chance_on_weak_data_is_not_flagged_by_the_rule():
+    above = {**SHORT_AT_CHANCE, "val_balanced_accuracy": [0.5, 0.6, 0.7, 0.75, 0.8, 0.8]}
+    symptoms = detect_symptoms(above, make_audit(**NO_SIGNAL), DETECTION)
+    assert "no learnable signal" not in " ".join(s.evidence for s in symptoms)
+
+
+def test_regression_at_r2_zero_without_signal_is_stuck():
+    history = {"loss": [1.2, 1.0, 1.0, 1.0], "val_loss": [1.1, 1.0, 1.0, 1.0], "val_r2": [-0.1, 0.0, 0.0, 0.0]}
+    audit = make_audit("regression", reference_val_loss=1.0, reference_metrics={"val_r2": 0.0, "val_mae": 0.8})
+    assert [s.name for s in detect_symptoms(history, audit, DETECTION)] == ["stuck_at_trivial"]
+
+
+def test_the_audit_of_all_constant_features_finds_no_signal():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"c{i}": np.full(400, float(i)) for i in range(4)})
+    frame["target"] = rng.integers(0, 2, 400)
+    prepared = prepare_data(frame, DataConfig(path="x.csv"), PreprocessingConfig())
+    assert not reference_has_signal(prepared.audit)

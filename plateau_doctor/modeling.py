@@ -166,7 +166,13 @@ def _check_usable(model, path: str, n_features: int) -> None:
         )
 
 
-def _load_saved(path: str):
+def check_model_path(config: DoctorConfig) -> None:
+    """The file checks of ``model.path`` that need no Keras: it exists, is a file, and looks like a model."""
+    if config.model.path:
+        _check_model_path(config.model.path)
+
+
+def _check_model_path(path: str) -> None:
     from pathlib import Path
 
     file = Path(path)
@@ -184,6 +190,10 @@ def _load_saved(path: str):
             f"model.path: {path} exists but is not a Keras model archive (a .keras file is a zip); "
             "save the model again with model.save('name.keras')"
         )
+
+
+def _load_saved(path: str):
+    _check_model_path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

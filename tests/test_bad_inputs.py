@@ -4,7 +4,8 @@ Every case asserts: exit status 2; exactly one ``plateau-doctor: error:`` line, 
 names the field or column and says what to do; no traceback; nothing under the results
 folder; under 30 s. The checks run before Prefect starts, and the data checks before
 TensorFlow is imported, so most cases take a second or two. Cases that need Keras
-(identifiers, model.path, losses) take a few seconds each and are marked slow.
+(identifiers, a loadable model.path's contents, losses) take seconds more each and are
+marked slow.
 """
 
 from __future__ import annotations
@@ -238,6 +239,11 @@ CASES = [
     ("parquet-folder-extra-column-in-second-file", lambda c: _parquet_folder(c, False), ["data.path", "'f9'", "same columns"]),
     ("parquet-folder-empty", _empty_parquet_folder, ["data.path", "no .parquet files"]),
     ("parquet-file-corrupt", _write("bad.parquet", b"PAR1 not really"), ["data.path", "could not be read as Parquet"]),
+    # model.path, checked before Keras is imported
+    ("model-path-missing", _set("model.path=missing.keras"), ["model.path", "does not exist", "model.save"]),
+    ("model-path-a-folder", lambda c: (c.root.joinpath("m.keras").mkdir(), c.args.extend(["--set", "model.path=m.keras"])),
+     ["model.path", "is a folder"]),
+    ("model-path-not-a-keras-archive", _garbage_model, ["model.path", "not a Keras model archive", "model.save"]),
     # needs Keras
     *(
         pytest.param(*case, marks=slow, id=case[0])
@@ -246,10 +252,6 @@ CASES = [
             ("unknown-optimizer", _set("training.optimizer=adamw2"), ["training.optimizer", "use a name"]),
             ("unknown-initializer", _set("model.kernel_initializer=glorot_fancy"), ["model.kernel_initializer", "use a name"]),
             ("unknown-loss", _set("training.loss=my_loss"), ["training.loss", "use a name"]),
-            ("model-path-missing", _set("model.path=missing.keras"), ["model.path", "does not exist", "model.save"]),
-            ("model-path-a-folder", lambda c: (c.root.joinpath("m.keras").mkdir(), c.args.extend(["--set", "model.path=m.keras"])),
-             ["model.path", "is a folder"]),
-            ("model-path-not-a-keras-archive", _garbage_model, ["model.path", "not a Keras model archive", "model.save"]),
             ("model-path-wrong-input-width", _model("width3.keras"), ["model.path", "takes 3 features", "data.features"]),
             ("model-path-no-dense-layer", _model("nodense.keras"), ["model.path", "no Dense layer", "leave it null"]),
             ("sparse-cross-entropy-on-binary", _set("training.loss=sparse_categorical_crossentropy"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 
 
@@ -33,21 +32,19 @@ def _table(rows: int, columns: int, task: str) -> pd.DataFrame:
 
 
 def _audit_seconds(frame: pd.DataFrame, task: str, budget) -> tuple[float, dict]:
+    """Seconds of ``audit_data`` alone on the split the pipeline makes, and the reference it found."""
     from plateau_doctor.config import DataConfig, PreprocessingConfig
-    from plateau_doctor.data import audit_data, prepare_data
+    from plateau_doctor.data import audit_data, prepare_data, select_columns, split_rows
 
-    prepared_config = DataConfig(path="wide.csv", task=task)
-    data = prepare_data(frame, prepared_config, PreprocessingConfig(), audit=False)
-    x = frame[data.feature_names]
-    # The same split prepare_data made, as DataFrames (audit_data takes the raw columns).
-    from plateau_doctor.data import select_columns, split_rows
-
-    xs, ys = select_columns(frame, prepared_config)
-    x_train, x_val, y_train_s, y_val_s = split_rows(xs, ys, data.task, prepared_config)
-    prep = data.preprocessor
-    y_train, y_val = prep.transform_target(y_train_s), prep.transform_target(y_val_s)
+    config = DataConfig(path="wide.csv", task=task)
+    prep = prepare_data(frame, config, PreprocessingConfig(), audit=False).preprocessor
+    x, y = select_columns(frame, config)
+    x_train, x_val, y_train, y_val = split_rows(x, y, task, config)
     started = time.perf_counter()
-    audit = audit_data(x_train, y_train, x_val, y_val, prep, seed=0, n_rows=len(x), budget=budget)
+    audit = audit_data(
+        x_train, prep.transform_target(y_train), x_val, prep.transform_target(y_val), prep,
+        seed=0, n_rows=len(frame), budget=budget,
+    )
     return time.perf_counter() - started, {**audit.reference_metrics, "model": audit.reference_model}
 
 
@@ -67,8 +64,7 @@ def main() -> None:
     print(f"audit at {args.columns} columns x {args.rows} rows ({args.task}):")
     print(f"  bounded reference:   {bounded:7.2f} s  {metric} {bounded_ref[metric]:.4f} ({bounded_ref['model']})")
     print(f"  unbounded reference: {unbounded:7.2f} s  {metric} {unbounded_ref[metric]:.4f} ({unbounded_ref['model']})")
-    print(f"  ratio unbounded/bounded: {unbounded / bounded:.1f}x faster; target: bounded under 10 s")
-    np.testing.assert_(bounded < unbounded, "the bound should never be slower")
+    print(f"  ratio unbounded/bounded: {unbounded / bounded:.1f}x; target: bounded under 10 s")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""The audit's reference stays a strong quick baseline on wide tables: bounded, yet still the attainable level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from conftest import make_classification_frame, make_regression_frame
+from plateau_doctor import data as data_module
+from plateau_doctor.config import DataConfig, PreprocessingConfig
+from plateau_doctor.data import ReferenceBudget, _top_columns, audit_data, prepare_data, select_columns, split_rows
+from plateau_doctor.detection import reference_has_signal
+
+
+def _audit(frame: pd.DataFrame, budget: ReferenceBudget, task: str = "auto"):
+    config = DataConfig(path="t.csv", task=task)
+    prepared = prepare_data(frame, config, PreprocessingConfig(), audit=False)
+    x, y = select_columns(frame, config)
+    x_train, x_val, y_train, y_val = split_rows(x, y, prepared.task, config)
+    prep = prepared.preprocessor
+    return audit_data(
+        x_train, prep.transform_target(y_train), x_val, prep.transform_target(y_val), prep, 0, len(frame), budget=budget
+    )
+
+
+def test_the_screen_keeps_the_informative_columns_and_ranks_constant_ones_last():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    x = rng.normal(size=(300, 12))
+    x[:, 7] += 3 * y
+    x[:, 2] += 1.5 * y
+    x[:, 5] = 1.0
+    assert _top_columns(x, y, "binary", 2).tolist() == [2, 7]
+    assert 5 not in _top_columns(x, y, "binary", 11).tolist()
+    assert _top_columns(x, y, "binary", 50).tolist() == list(range(12))
+
+
+def test_within_the_budget_nothing_changes():
+    frame = make_classification_frame(300, 6)
+    bounded, unbounded = _audit(frame, ReferenceBudget()), _audit(frame, ReferenceBudget.unbounded())
+    assert bounded.reference_metrics == unbounded.reference_metrics
+    assert bounded.linear_reference_metrics == unbounded.linear_reference_metrics
+
+
+def test_a_wide_table_is_screened_for_boosting_and_still_shows_its_signal(monkeypatch):
+    seen = []
+    original = data_module._fit_reference
+
+    def spy(name, estimator, x_fit, y_fit, x_val, task, budget, seed):
+        fitted, x_val_used = original(name, estimator, x_fit, y_fit, x_val, task, budget, seed)
+        seen.append((name, x_val_used.shape[1]))
+        return fitted, x_val_used
+
+    monkeypatch.setattr(data_module, "_fit_reference", spy)
+    frame = make_classification_frame(300, 60)
+    audit = _audit(frame, ReferenceBudget(boosting_max_features=8))
+    assert dict(seen) == {"logistic_regression": 60, "hist_gradient_boosting": 8}
+    assert reference_has_signal(audit)
+    assert audit.reference_metrics["val_balanced_accuracy"] > 0.75
+    assert set(audit.linear_reference_metrics) == {"val_accuracy", "val_balanced_accuracy"}
+
+
+def test_regression_is_screened_by_correlation_and_keeps_its_r2():
+    frame = make_regression_frame(300, 40)
+    audit = _audit(frame, ReferenceBudget(boosting_max_features=6, linear_max_cells=1000), task="regression")
+    assert audit.reference_metrics["val_r2"] > 0.8
+    assert set(audit.linear_reference_metrics) == {"val_r2", "val_mae"}

@@ -43,6 +43,16 @@ def start_time(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2 :].split()[19]
 
 
+def is_running(pid: int, started: str) -> bool:
+    """The same process (by start time) still exists and is not a zombie waiting for its parent."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19] == started and fields[0] not in ("Z", "X")
+
+
 def parent_of(pid: int) -> int | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -116,7 +126,7 @@ def _wait_for_exit(pid: int, started: str, seen: dict[int, str]) -> None:
     except (AttributeError, OSError):
         handle = None
     try:
-        while start_time(pid) == started:
+        while is_running(pid, started):
             for child in descendants(pid):
                 child_started = start_time(child)
                 if child_started is not None:

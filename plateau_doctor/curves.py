@@ -247,7 +247,7 @@ def diagnose_curves(
     if setup is None:
         setup = minimal_setup(task, frame)
         notes.append(f"the set-up (architecture, optimizer, loss): not in the log; rates judged as for {setup.optimizer}")
-    for name in ("grad_norm", "update_ratio", "dead_fraction"):
+    for name in ("learning_rate", "grad_norm", "update_ratio", "dead_fraction"):
         if not _recorded(frame, name):
             notes.append(f"{name}: not recorded")
     signals = frame.reindex(columns=["epoch", *HISTORY_SIGNALS])

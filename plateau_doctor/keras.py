@@ -195,6 +195,8 @@ class DoctorCallback(keras.callbacks.Callback):
             row.update(output_signals(outputs, self._task))
             row.update(self._signals.measure(self.model))
             self.layer_gradient_norms.append(dict(self._signals.layer_norms))
+        for name in HISTORY_SIGNALS:
+            row.setdefault(name, math.nan)  # every signal has a column: NaN where it cannot be observed
         width = max((len(v) for v in self.records.values()), default=0)
         for name, value in row.items():
             self.records.setdefault(name, [math.nan] * width).append(value)

@@ -84,6 +84,17 @@ def resolve_setup(config: DoctorConfig, task: str, n_classes: int, n_features: i
     )
 
 
+def setup_without_building(config: DoctorConfig, task: str, n_classes: int, n_features: int) -> ResolvedSetup:
+    """The set-up from the config alone, no model built or compiled (a saved model is only read).
+
+    A builder's model is described by the settings it is given: what it does with them is
+    its own (``builder``).
+    """
+    if config.model.path:
+        return load_user_model(config, task, n_classes, n_features)[1]
+    return resolve_setup(config, task, n_classes, n_features)
+
+
 def build_model(config: DoctorConfig, setup: ResolvedSetup, n_features: int):
     """The user's network: their ``model.builder``'s, or a dense stack from ``model:``."""
     if config.model.builder:

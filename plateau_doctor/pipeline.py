@@ -36,9 +36,9 @@ def load_stage(config: DoctorConfig) -> PreparedData:
 
 def check_setup_stage(config: DoctorConfig, data: PreparedData) -> tuple[ResolvedSetup, list[Finding]]:
     """Mismatches the config alone reveals, found before any epoch is spent."""
-    from plateau_doctor.training import make_model
+    from plateau_doctor.modeling import setup_without_building
 
-    _, setup = make_model(config, data)
+    setup = setup_without_building(config, data.task, data.n_classes, data.x_train.shape[1])
     return setup, check_setup(setup, data.audit)
 
 

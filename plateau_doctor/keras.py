@@ -345,7 +345,6 @@ def infer_task(model, loss_name: str) -> str:
 def describe_model(model, task: str, loss_name: str) -> ResolvedSetup:
     """The set-up the diagnosis reads, from the model as it is (nothing rebuilt)."""
     layers = _all_layers(model)
-    dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
     hidden = [activation_name(layer) for layer in layers[:-1] if activation_name(layer) not in ("", "linear")]
     output = _output_layer(model)
     output_activation = "softmax" if isinstance(output, keras.layers.Softmax) else (activation_name(output) or "linear")
@@ -358,7 +357,7 @@ def describe_model(model, task: str, loss_name: str) -> ResolvedSetup:
         output_units=units,
         output_activation=output_activation,
         loss=loss_name,
-        hidden_units=[int(layer.units) for layer in dense[:-1]] if len(layers) == len(dense) else [],
+        hidden_units=_hidden_widths(model),
         hidden_activation=hidden[0] if hidden else "unknown",
         kernel_initializer="the model's own",
         optimizer=type(optimizer).__name__.lower() if optimizer is not None else "unknown",
@@ -366,6 +365,18 @@ def describe_model(model, task: str, loss_name: str) -> ResolvedSetup:
         batch_size=0,
         from_saved_model=True,
     )
+
+
+def _hidden_widths(model) -> list[int]:
+    """Units, filters or embedding width of every weighted layer but the output: the network's size."""
+    from plateau_doctor.recorder import _weighted_layers
+
+    widths = []
+    for layer in _weighted_layers(model)[:-1]:
+        width = getattr(layer, "units", None) or getattr(layer, "filters", None) or getattr(layer, "output_dim", None)
+        if width:
+            widths.append(int(width))
+    return widths
 
 
 def label_codes(y, task: str) -> np.ndarray:

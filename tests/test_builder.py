@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from plateau_doctor.arrays import feature_shape, load_npz

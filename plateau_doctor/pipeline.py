@@ -204,7 +204,8 @@ def plans_for_builder(plans: list[RemedyPlan], config: DoctorConfig) -> tuple[li
     from plateau_doctor.builder import accepted_settings, load_builder, split_plans
 
     kept, skipped = split_plans(plans, accepted_settings(load_builder(config.model.builder)))
-    return kept, [BranchOutcome(p.remedy, dict(p.overrides), why, status="pruned") for p, why in skipped]
+    # The report's remedies table shows ``error``: there it says why the branch did not run.
+    return kept, [BranchOutcome(p.remedy, dict(p.overrides), why, status="pruned", error=why) for p, why in skipped]
 
 
 def _finish_winner(record: RunRecord, stages: Stages, writer: RunWriter) -> None:

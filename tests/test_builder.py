@@ -127,6 +127,6 @@ def test_the_pipeline_keeps_skipped_remedies_as_pruned_outcomes_with_the_reason(
     kept, pruned = plans_for_builder(plans, config)
     assert [p.remedy for p in kept] == ["learning_rate"]
     assert [(o.remedy, o.status) for o in pruned] == [("capacity", "pruned")]
-    assert "ignores l2 (model.l2)" in pruned[0].reason
+    assert "ignores l2 (model.l2)" in pruned[0].reason and pruned[0].error == pruned[0].reason
     assert plans_for_builder(plans, validate_config({})) == (plans, [])
     del sys.modules["narrow_builder"]

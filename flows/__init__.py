@@ -1,1 +1,1 @@
-"""Prefect flows: they compose the tasks, nothing more."""
+"""Prefect entry points named by prefect.yaml; the flows live in ``plateau_doctor.orchestration``."""

@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="results folder (default: results)")
     demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override one demo config field (repeatable)")
+    diagnose = commands.add_parser(
+        "diagnose", help="diagnose a finished training from its log (CSVLogger CSV, History JSON, Parquet, TensorBoard folder)"
+    )
+    diagnose.add_argument("history", metavar="HISTORY", help="the training log: a file, or a TensorBoard log folder")
+    diagnose.add_argument("--out", default="results", help="results folder (default: results)")
+    diagnose.add_argument("--task", choices=["binary", "multiclass", "regression"],
+                          help="the task, when the log's column names do not tell (default: guessed from them)")
     return parser
 
 
@@ -68,6 +75,9 @@ def _show_progress() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "diagnose":
+        return diagnose_log(args)
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # the entry point chooses; importing the package does not
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     _show_progress()
@@ -86,6 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plateau-doctor: failed: {error.__class__.__name__}: {error}", file=sys.stderr)
         return 1
     _print_verdict(summary)
+    return 0
+
+
+def diagnose_log(args) -> int:
+    """``plateau-doctor diagnose``: the curves alone, no Prefect, no TensorFlow (but for TensorBoard folders)."""
+    from plateau_doctor.api import diagnose
+    from plateau_doctor.observed import verdict_lines
+
+    try:
+        result = diagnose(args.history, out=args.out, task=args.task)
+    except UserInputError as error:
+        print(f"plateau-doctor: error: {error}", file=sys.stderr)
+        return 2
+    print(verdict_lines(result.summary))
     return 0
 
 
@@ -164,7 +188,7 @@ def check_output_dir(value: str, field: str) -> None:
 
 
 def _run(config) -> dict:
-    from flows.doctor import doctor
+    from plateau_doctor.orchestration.flows import doctor
 
     return doctor(config)
 

@@ -73,6 +73,10 @@ def load_table(path: str | Path) -> pd.DataFrame:
         )
     if source.is_dir():
         frame = _read_parquet(source, folder=True)
+    elif source.suffix.lower() == ".npz":  # arrays of any shape: one column per position
+        from plateau_doctor.arrays import load_npz
+
+        frame = load_npz(source)
     elif source.suffix.lower() == ".csv":
         frame = _read_csv(source)
     elif source.suffix.lower() in (".parquet", ".pq"):

@@ -87,8 +87,42 @@ def resolve_setup(config: DoctorConfig, task: str, n_classes: int, n_features: i
     )
 
 
+def setup_without_building(config: DoctorConfig, task: str, n_classes: int, n_features: int) -> ResolvedSetup:
+    """The set-up from the config alone, no model built or compiled (a saved model is only read).
+
+    A builder's model is described by the settings it is given: what it does with them is
+    its own (``builder``).
+    """
+    if config.model.path:
+        return load_user_model(config, task, n_classes, n_features)[1]
+    return resolve_setup(config, task, n_classes, n_features)
+
+
 def build_model(config: DoctorConfig, setup: ResolvedSetup, n_features: int):
-    """The user's dense network. Activations are separate layers so that probes can read them."""
+    """The user's network: their ``model.builder``'s, or a dense stack from ``model:``."""
+    if config.model.builder:
+        return build_from_builder(config, setup, n_features)
+    return build_dense(config, setup, n_features)
+
+
+def build_from_builder(config: DoctorConfig, setup: ResolvedSetup, n_features: int):
+    """The builder's model on the flat feature rows the pipeline feeds: a Reshape in front when the
+    data are arrays of another shape (``.npz``, see ``arrays``)."""
+    from plateau_doctor.arrays import feature_shape
+    from plateau_doctor.builder import call_builder
+
+    shape = feature_shape(config.data.path) or (n_features,)
+    model = call_builder(config, setup, shape)
+    if tuple(shape) == (n_features,):
+        return model
+    k = keras()
+    inputs = k.Input(shape=(n_features,), name="features")
+    outputs = model(k.layers.Reshape(shape, name="to_input_shape")(inputs))
+    return k.Model(inputs, outputs, name=f"{model.name}_on_rows")
+
+
+def build_dense(config: DoctorConfig, setup: ResolvedSetup, n_features: int):
+    """A dense network from ``model:``. Activations are separate layers so that probes can read them."""
     k = keras()
     m = config.model
     regularizer = k.regularizers.L2(m.l2) if m.l2 > 0 else None

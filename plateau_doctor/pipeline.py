@@ -36,9 +36,9 @@ def load_stage(config: DoctorConfig) -> PreparedData:
 
 def check_setup_stage(config: DoctorConfig, data: PreparedData) -> tuple[ResolvedSetup, list[Finding]]:
     """Mismatches the config alone reveals, found before any epoch is spent."""
-    from plateau_doctor.training import make_model
+    from plateau_doctor.modeling import setup_without_building
 
-    _, setup = make_model(config, data)
+    setup = setup_without_building(config, data.task, data.n_classes, data.x_train.shape[1])
     return setup, check_setup(setup, data.audit)
 
 
@@ -172,8 +172,10 @@ def run_doctor(config: DoctorConfig, stages: Stages | None = None) -> tuple[dict
 def remedy_stage(record: RunRecord, plans: list[RemedyPlan], stages: Stages, writer: RunWriter) -> None:
     """Run the planned branches, choose the winner on the validation metric, finish its training."""
     logger, config = stages.logger, record.config
+    plans, skipped = plans_for_builder(plans, config)
     if not plans:
         no_signal = any(c.name == "no_learnable_signal" for c in record.causes)
+        record.outcomes = skipped
         record.winner_reason = "no remedy branch applies to these causes" + (
             " (the reference model cannot beat the trivial predictor either: the data has no learnable signal)"
             if no_signal
@@ -182,7 +184,7 @@ def remedy_stage(record: RunRecord, plans: list[RemedyPlan], stages: Stages, wri
         logger.info("stage 4/6 remedies: %s", record.winner_reason)
         return
     logger.info("stage 4/6 remedies: %s", "; ".join(f"{p.remedy} {p.overrides}" for p in plans))
-    record.outcomes = stages.run_branches(config, plans, str(writer.scratch("branches")))
+    record.outcomes = [*stages.run_branches(config, plans, str(writer.scratch("branches"))), *skipped]
     for outcome in record.outcomes:
         logger.info(
             "remedy %s: %s, %d epochs, %s", outcome.remedy, outcome.status, outcome.epochs, outcome.error or outcome.metrics
@@ -193,6 +195,17 @@ def remedy_stage(record: RunRecord, plans: list[RemedyPlan], stages: Stages, wri
     logger.info("stage 5/6 verification: %s", record.winner_reason)
     if record.winner is not None:
         _finish_winner(record, stages, writer)
+
+
+def plans_for_builder(plans: list[RemedyPlan], config: DoctorConfig) -> tuple[list[RemedyPlan], list[BranchOutcome]]:
+    """The plans a ``model.builder`` can carry out, and the others as pruned outcomes saying why."""
+    if not config.model.builder or not plans:
+        return plans, []
+    from plateau_doctor.builder import accepted_settings, load_builder, split_plans
+
+    kept, skipped = split_plans(plans, accepted_settings(load_builder(config.model.builder)))
+    # The report's remedies table shows ``error``: there it says why the branch did not run.
+    return kept, [BranchOutcome(p.remedy, dict(p.overrides), why, status="pruned", error=why) for p, why in skipped]
 
 
 def _finish_winner(record: RunRecord, stages: Stages, writer: RunWriter) -> None:

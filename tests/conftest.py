@@ -14,6 +14,7 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "plateau_doctor")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # importing plateau_doctor no longer chooses one
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

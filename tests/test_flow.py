@@ -21,7 +21,7 @@ def _config(tmp_path, frame, **sections):
 
 
 def test_a_healthy_run_writes_every_result_file(tmp_path):
-    from flows.doctor import doctor
+    from plateau_doctor.orchestration.flows import doctor
 
     config = _config(tmp_path, make_classification_frame(300), model={"hidden_units": [16]},
                      training={"epochs": 12, "learning_rate": 0.01})
@@ -57,7 +57,7 @@ def test_a_healthy_run_writes_every_result_file(tmp_path):
 
 
 def test_a_stuck_run_is_diagnosed_repaired_and_its_branches_recorded(tmp_path):
-    from flows.doctor import doctor
+    from plateau_doctor.orchestration.flows import doctor
 
     frame = make_classification_frame(300)
     frame[["f0", "f1", "f2"]] = frame[["f0", "f1", "f2"]] * 1000 + 5000
@@ -83,7 +83,7 @@ def test_a_stuck_run_is_diagnosed_repaired_and_its_branches_recorded(tmp_path):
 
 
 def test_bad_data_fails_the_flow_and_writes_nothing(tmp_path):
-    from flows.doctor import doctor
+    from plateau_doctor.orchestration.flows import doctor
     from plateau_doctor.errors import DataError
 
     frame = make_classification_frame(100)

@@ -31,7 +31,7 @@ def test_no_recipe_without_a_good_run(tmp_path):
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 def test_retraining_trend_and_its_reaction_to_shuffled_labels(tmp_path):
-    from flows.retrain import retrain
+    from plateau_doctor.orchestration.flows import retrain
 
     frame = make_classification_frame(300)
     path = tmp_path / "table.csv"

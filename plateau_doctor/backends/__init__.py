@@ -1,34 +1,70 @@
-"""The only backend-specific code: gradients. Pick the implementation for Keras' backend.
+"""The only backend-specific code, one object per Keras backend.
 
-To support another Keras backend (JAX on the GPU machine), add a module here with the
-same ``gradient_norms`` function and a branch below; nothing else changes.
+A backend object has ``name``, ``gradient_norms(model, loss_fn, x, y) -> {layer: norm}``
+and ``make_deterministic()``. :func:`current_backend` returns the one for the backend
+Keras runs on. To support another Keras backend, add a module here with the same
+``gradient_norms`` function and one entry in ``_BACKENDS``; nothing else changes.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
 
-def gradient_norms_fn() -> Callable:
+class Backend:
+    """Gradients and determinism for one Keras backend; the code lives in ``backends/<name>.py``."""
+
+    def __init__(self, name: str, module: str):
+        self.name = name
+        self._module = module
+
+    def gradient_norms(self, model, loss_fn, x, y) -> dict[str, float]:
+        """L2 norm of the mean loss's gradient per layer (see :func:`layer_key`), on one batch."""
+        return importlib.import_module(self._module).gradient_norms(model, loss_fn, x, y)
+
+    def make_deterministic(self) -> None:
+        """Ask the backend for run-to-run identical results (same seed, same numbers)."""
+        module = importlib.import_module(self._module)
+        if hasattr(module, "make_deterministic"):
+            module.make_deterministic()
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+
+_BACKENDS = {
+    "tensorflow": Backend("tensorflow", "plateau_doctor.backends.tensorflow"),
+    "jax": Backend("jax", "plateau_doctor.backends.jax"),
+}
+
+
+def current_backend() -> Backend:
     import keras
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        from plateau_doctor.backends.tensorflow import gradient_norms
+    name = keras.backend.backend()
+    if name not in _BACKENDS:
+        raise RuntimeError(f"Keras backend {name!r} is not supported; use tensorflow or jax (KERAS_BACKEND)")
+    return _BACKENDS[name]
 
-        return gradient_norms
-    if backend == "jax":
-        from plateau_doctor.backends.jax import gradient_norms
 
-        return gradient_norms
-    raise RuntimeError(f"Keras backend {backend!r} is not supported; use tensorflow or jax (KERAS_BACKEND)")
+def layer_key(model, variable) -> str:
+    """The layer a variable belongs to: its path without the model's own name in front.
+
+    Keras 3 paths read ``dense/kernel`` in a functional model but ``sequential/dense/kernel``
+    or ``my_model/dense/kernel`` in Sequential and subclassed ones.
+    """
+    path = variable.path
+    prefix = f"{model.name}/"
+    if path.startswith(prefix):
+        path = path[len(prefix):]
+    return path.split("/")[0]
+
+
+def gradient_norms_fn() -> Callable:
+    """The current backend's ``gradient_norms`` (kept for callers of the function form)."""
+    return current_backend().gradient_norms
 
 
 def make_deterministic() -> None:
-    """Ask the backend for run-to-run identical results (same seed, same numbers)."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+    current_backend().make_deterministic()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from plateau_doctor.backends import layer_key
+
 
 def gradient_norms(model, loss_fn, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """L2 norm of the mean loss's gradient, per layer (kernel and bias together)."""
@@ -20,6 +22,6 @@ def gradient_norms(model, loss_fn, x: np.ndarray, y: np.ndarray) -> dict[str, fl
     gradients = jax.grad(mean_loss)(trainable)
     squares: dict[str, float] = {}
     for variable, gradient in zip(model.trainable_variables, gradients):
-        layer = variable.path.split("/")[0]
+        layer = layer_key(model, variable)
         squares[layer] = squares.get(layer, 0.0) + float(jnp.sum(jnp.square(gradient.astype(jnp.float32))))
     return {layer: float(np.sqrt(total)) for layer, total in squares.items()}

@@ -1,0 +1,136 @@
+"""The Prefect flows: the doctor (data -> baseline -> diagnosis -> remedies -> winner -> results)
+and scheduled retraining. They compose the tasks of ``orchestration.tasks``, nothing more.
+
+The stages and their order live in ``plateau_doctor.pipeline``; the doctor flow runs them
+as Prefect tasks (one named task run per stage and per remedy branch) and publishes artifacts.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_client, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import ProcessPoolTaskRunner
+
+from plateau_doctor.config import DoctorConfig, dataset_name
+from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
+from plateau_doctor.planning import RemedyPlan
+from plateau_doctor.retraining import data_fingerprint, judge_retrain, previous_metrics, trend_row
+from plateau_doctor.orchestration.tasks import (
+    append_trend,
+    artifact_prefix_for,
+    check_setup_before_training,
+    diagnose_run,
+    find_recipe,
+    fit_baseline,
+    load_and_prepare,
+    plan,
+    publish_artifacts,
+    publish_trend,
+    refit_recipe,
+    remedy_branch,
+    retrain_winner,
+    write_results,
+)
+
+# Our own progress lines (epochs, branches) reach the run's logs in the UI through Prefect's
+# extra-loggers setting; they are INFO, so the logger must let INFO through.
+logging.getLogger("plateau_doctor").setLevel(logging.INFO)
+
+
+def run_name(prefix: str = ""):
+    """A flow-run namer: ``[prefix-]<dataset>-<target>-<UTC date and time>`` in the UI's run list."""
+
+    def name() -> str:
+        config = flow_run.parameters.get("config")
+        if not isinstance(config, DoctorConfig):
+            config = DoctorConfig.model_validate(config or {})
+        stamp = f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}"
+        return f"{prefix}{dataset_name(config)}-{config.data.target}-{stamp}"
+
+    return name
+
+
+@flow(name="plateau-doctor", flow_run_name=run_name())
+def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
+    """Diagnose why the model's loss stalls, run the remedies the evidence points to, keep the fix."""
+    stages = Stages(
+        load=load_and_prepare,                    # 1 load, split, scale, audit the table
+        check_setup=check_setup_before_training,  # 2 mismatches the config alone reveals
+        fit_baseline=fit_baseline,                # 3 the user's model, signals recorded
+        diagnose=diagnose_run,                    # 4 symptoms, then ranked causes
+        plan=plan,                                # 5 the remedy branches the causes point to
+        run_branches=branches_in_processes,       # 5 each branch its own task run and process
+        retrain=retrain_winner,                   # 6 the winner trained to the full budget
+        write=write_results,                      # 7 files and datasets, published at once
+        logger=get_run_logger(),
+    )
+    summary, run_dir, record = run_doctor(config, stages)
+    publish_artifacts(record, summary, run_dir)
+    return {**summary, "run_dir": str(run_dir)}
+
+
+def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str) -> list:
+    """The remedy branches as a subflow on a process pool (each fit seeds its own process)."""
+    runner = ProcessPoolTaskRunner(max_workers=min(config.remedies.max_parallel, len(plans)))
+    with _api_url_for_subprocesses():
+        return remedy_branches.with_options(task_runner=runner)(
+            config, plans, folder, f"{artifact_prefix_for(config)}-progress"
+        )
+
+
+@flow(name="remedy-branches", flow_run_name=run_name("remedies-"))
+def remedy_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, progress_key: str) -> list:
+    """Every planned branch as its own task run, each in its own process (a seed gives the same result)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    progress_id = create_progress_artifact(progress=0.0, key=progress_key, description="remedy branches finished")
+    futures = [
+        remedy_branch.with_options(task_run_name=f"remedy-{p.remedy}").submit(config, p, branch_model_path(folder, i, p))
+        for i, p in enumerate(plans)
+    ]
+    outcomes = []
+    for done, future in enumerate(futures, start=1):
+        outcomes.append(future.result())
+        update_progress_artifact(progress_id, progress=100.0 * done / len(futures))
+    return outcomes
+
+
+def _api_url_for_subprocesses():
+    """Point branch processes at this run's API: an embedded server's address is no setting, so it is not inherited."""
+    if PREFECT_API_URL.value():
+        return nullcontext()
+    with get_client(sync_client=True) as client:
+        return temporary_settings(updates={PREFECT_API_URL: str(client.api_url)})
+
+
+@flow(name="plateau-doctor-retrain", flow_run_name=run_name("retrain-"))
+def retrain(config: DoctorConfig = DoctorConfig(), margin: float = 0.05) -> dict:
+    """Re-fit the latest repaired/healthy recipe; if the metric falls by > margin or the loss stalls, run the doctor."""
+    logger = get_run_logger()
+    out, dataset, target = config.output.dir, dataset_name(config), config.data.target
+    fingerprint = data_fingerprint(config.data.path)
+    recipe = find_recipe(out, dataset, target)
+    verdict = refit = doctor_summary = None
+    if recipe is None:
+        logger.info("no earlier repaired or healthy run for %s/%s: running the doctor", dataset, target)
+        doctor_summary = doctor(config)
+        task = doctor_summary["task"]
+    else:
+        logger.info("re-fitting the recipe of run %s: %s", recipe.run_id, recipe.params or "the user's set-up as is")
+        before = previous_metrics(out, dataset, target, recipe)
+        refit = refit_recipe(config, recipe, out)
+        task = refit.task
+        verdict = judge_retrain(task, before, refit.metrics, refit.symptoms, margin)
+        logger.info("retraining verdict: %s: %s", verdict.status, verdict.reason)
+        if verdict.needs_doctor:
+            doctor_summary = doctor(config)
+    row = trend_row(config, fingerprint, recipe, verdict, refit.metrics if refit else None, doctor_summary, task)
+    append_trend(out, row)
+    publish_trend(config)
+    return row

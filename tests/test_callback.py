@@ -1,0 +1,224 @@
+"""DoctorCallback on real (tiny) fits: every kind of model and input, the run it writes,
+live stopping, and a doctor that fails without failing the user's fit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from plateau_doctor.keras import DoctorCallback  # noqa: E402
+from plateau_doctor.results import read_dataset  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _table(rows=400, features=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, features)).astype("float32")
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("float32")
+    return x, y
+
+
+def _fit(model, x, y, xv, yv, epochs=4, callback=None, **fit):
+    callback = callback or DoctorCallback(out=fit.pop("out"), verbose=False)
+    model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0, callbacks=[callback], **fit)
+    return callback
+
+
+def _last(callback, name):
+    """The last epoch's value of a signal; NaN when it was never measured (no column)."""
+    history = callback.diagnosis.history
+    return history[name].iloc[-1] if name in history else math.nan
+
+
+def test_sequential_on_arrays_writes_a_run_like_the_cli(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _table()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    doctor = _fit(model, x[:300], y[:300], x[300:], y[300:], out=tmp_path)
+    summary = json.loads((doctor.run_dir / "summary.json").read_text())
+    assert summary["status"] in ("healthy", "sick") and summary["task"] == "binary"
+    assert (doctor.run_dir / "report.html").is_file()
+    history = read_dataset(tmp_path, "history")
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    for signal in ("loss", "val_loss", "learning_rate", "val_accuracy", "val_balanced_accuracy", "grad_norm",
+                   "grad_norm_first", "grad_norm_last", "update_ratio", "dead_fraction", "output_std"):
+        assert np.isfinite(history[signal]).all(), signal
+    assert len(read_dataset(tmp_path, "diagnosis")) >= 1
+    layers = json.loads((doctor.run_dir / "layer_gradient_norms.json").read_text())
+    assert len(layers) == 4 and set(layers[0]) == {layer.name for layer in model.layers}
+    # The trivial loss comes from the validation labels it saw: the prior's entropy.
+    share = float(y[300:].mean())
+    entropy = -(share * math.log(share) + (1 - share) * math.log(1 - share))
+    assert math.isclose(doctor.diagnosis.audit.trivial_val_loss, entropy, rel_tol=1e-6)
+    assert any("reference" in note for note in doctor.diagnosis.not_checked)
+
+
+def test_functional_conv_net_on_tf_data_is_probed_from_the_validation_dataset(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(320, 8, 8, 1)).astype("float32")
+    labels = (images[:, :4].mean(axis=(1, 2, 3)) > 0).astype("int64") + 2 * (images[:, :, :4].mean(axis=(1, 2, 3)) > 0)
+    inputs = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(inputs)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(h))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    train = tf.data.Dataset.from_tensor_slices((images[:240], labels[:240])).batch(32)
+    val = tf.data.Dataset.from_tensor_slices((images[240:], labels[240:])).batch(32)
+    doctor = DoctorCallback(out=tmp_path, verbose=False)
+    model.fit(train, validation_data=val, epochs=3, verbose=0, callbacks=[doctor])
+    assert doctor.diagnosis.audit.task == "multiclass" and doctor.diagnosis.audit.n_val == 80
+    for signal in ("grad_norm", "dead_fraction", "update_ratio", "val_balanced_accuracy", "pred_majority_share"):
+        assert math.isfinite(_last(doctor, signal)), signal
+
+
+def test_subclassed_model_records_gradients_and_says_units_were_not_observable(tmp_path):
+    class TwoLayers(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8, activation="relu")
+            self.out = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    keras.utils.set_random_seed(0)
+    x, _ = _table()
+    y = (x @ np.arange(8, dtype="float32")).astype("float32")
+    model = TwoLayers()
+    model.compile("adam", "mse")
+    doctor = _fit(model, x[:300], y[:300], x[300:], y[300:], out=tmp_path)
+    assert doctor.diagnosis.audit.task == "regression"
+    assert math.isfinite(_last(doctor, "grad_norm")) and math.isfinite(_last(doctor, "grad_ratio_first_last"))
+    assert math.isnan(_last(doctor, "dead_fraction"))
+    assert any("dead/saturated units" in note for note in doctor.diagnosis.not_checked)
+    assert doctor.summary["not_checked"] == doctor.diagnosis.not_checked
+
+
+def test_embedding_and_recurrent_layers_on_a_pydataset(tmp_path):
+    class Sequences(keras.utils.PyDataset):
+        def __init__(self, x, y, **kwargs):
+            super().__init__(**kwargs)
+            self.x, self.y = x, y
+
+        def __len__(self):
+            return len(self.x) // 32
+
+        def __getitem__(self, index):
+            rows = slice(32 * index, 32 * (index + 1))
+            return self.x[rows], self.y[rows]
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, size=(256, 6))
+    target = (tokens[:, 0] > 9).astype("float32")
+    model = keras.Sequential([
+        keras.Input((6,), dtype="int32"),
+        keras.layers.Embedding(20, 8),
+        keras.layers.GRU(8),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile("adam", "binary_crossentropy")
+    doctor = DoctorCallback(out=tmp_path, verbose=False)
+    model.fit(Sequences(tokens[:192], target[:192]), validation_data=Sequences(tokens[192:], target[192:]),
+              epochs=2, verbose=0, callbacks=[doctor])
+    norms = doctor.layer_gradient_norms[-1]
+    assert {"embedding", "gru", "dense"} <= {name.split("_")[0] for name in norms}
+    assert all(math.isfinite(value) for value in norms.values())
+    assert math.isfinite(_last(doctor, "update_ratio"))
+
+
+def test_stop_when_sick_stops_a_stuck_fit_and_says_why(tmp_path, caplog):
+    keras.utils.set_random_seed(0)
+    x, y = _table()
+    # All-zero weights: every output is sigmoid(0) = 0.5, the prior's loss, one predicted class.
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu", kernel_initializer="zeros"),
+                              keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros")])
+    model.compile(keras.optimizers.SGD(learning_rate=1e-7), "binary_crossentropy")
+    doctor = DoctorCallback(out=tmp_path, stop_when_sick=True, patience=2, start_from_epoch=1, verbose=False)
+    with caplog.at_level(logging.WARNING, logger="plateau_doctor"):
+        _fit(model, x[:300], y[:300], x[300:], y[300:], epochs=20, callback=doctor)
+    assert doctor.stopped_by is not None and doctor.stopped_by.name == "stuck_at_trivial"
+    assert len(doctor.diagnosis.history) < 20
+    assert "stopping the fit" in caplog.text
+    assert doctor.summary["status"] == "sick" and doctor.summary["early_stopped"]
+
+
+def test_a_failure_inside_the_doctor_is_logged_once_and_the_fit_goes_on(tmp_path, caplog, monkeypatch):
+    from plateau_doctor import recorder
+
+    def broken(self, model):
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(recorder.SignalRecorder, "measure", broken)
+    x, y = _table()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    with caplog.at_level(logging.WARNING, logger="plateau_doctor"):
+        history = model.fit(x[:300], y[:300], validation_data=(x[300:], y[300:]), epochs=3, verbose=0,
+                            callbacks=[DoctorCallback(out=tmp_path, verbose=False)])
+    assert len(history.history["loss"]) == 3
+    assert caplog.text.count("probe exploded") == 1
+
+
+def test_a_reference_gives_the_attainable_level(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _table()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    doctor = DoctorCallback(out=tmp_path, reference=(x[:300], y[:300]), verbose=False)
+    _fit(model, x[:300], y[:300], x[300:], y[300:], callback=doctor)
+    audit = doctor.diagnosis.audit
+    assert audit.reference_model == "logistic regression" and audit.reference_metrics["val_balanced_accuracy"] > 0.8
+    assert audit.reference_val_loss < audit.trivial_val_loss
+    assert not any("reference" in note for note in doctor.diagnosis.not_checked)
+
+
+def test_bad_settings_are_refused_at_construction():
+    with pytest.raises(ValueError, match="task='images'"):
+        DoctorCallback(task="images")
+    with pytest.raises(ValueError, match="probe must be a pair"):
+        DoctorCallback(probe=(np.zeros((3, 2)), np.zeros(2)))
+
+
+def test_the_jax_backend_records_the_same_signals(tmp_path):
+    pytest.importorskip("jax")
+    code = textwrap.dedent(f"""
+        import json, math, os
+        import keras, numpy as np
+        assert keras.backend.backend() == "jax"
+        from plateau_doctor.keras import DoctorCallback
+        keras.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(300, 6)).astype("float32"); y = (x[:, 0] > 0).astype("float32")
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.compile("adam", "binary_crossentropy")
+        doctor = DoctorCallback(out={str(tmp_path)!r}, verbose=False)
+        model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=3, verbose=0, callbacks=[doctor])
+        last = doctor.diagnosis.history.iloc[-1]
+        print(json.dumps({{k: float(last[k]) for k in ("grad_norm", "update_ratio", "dead_fraction")}}))
+        print(doctor.summary["status"])
+    """)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    signals = json.loads(lines[-2])
+    assert all(math.isfinite(value) for value in signals.values()), signals
+    assert lines[-1] in ("healthy", "sick")

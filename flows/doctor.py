@@ -15,11 +15,11 @@ from prefect import flow, get_client, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.task_runners import ProcessPoolTaskRunner
 
 from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
+from plateau_doctor.runners import branch_task_runner
 from tasks.data import load_and_prepare
 from tasks.diagnosis import check_setup_before_training, diagnose_run
 from tasks.remedies import plan, remedy_branch, retrain_winner
@@ -73,7 +73,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
     """Diagnose why the model's loss stalls, run the remedies the evidence points to, keep the fix."""
 
     def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str) -> list:
-        runner = ProcessPoolTaskRunner(max_workers=min(config.remedies.max_parallel, len(plans)))
+        runner = branch_task_runner(config, len(plans))
         with _api_url_for_subprocesses():
             return remedy_branches.with_options(task_runner=runner)(
                 config, plans, folder, f"{artifact_prefix_for(config)}-progress"

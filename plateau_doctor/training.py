@@ -24,6 +24,7 @@ from plateau_doctor.modeling import (
 )
 from plateau_doctor.recorder import Evaluator, TrainingRecorder
 from plateau_doctor.schema import HISTORY_COLUMNS, Finding, ResolvedSetup
+from plateau_doctor.streaming import fit_inputs
 
 log = logging.getLogger("plateau_doctor")
 
@@ -88,13 +89,9 @@ def fit_branch(
     model, setup = make_model(config, data, use_saved=use_saved_model)
     recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
     model.fit(
-        data.x_train,
-        labels_for_loss(data.y_train, setup),
+        **fit_inputs(data, setup, config),
         validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
         epochs=config.training.epochs,
-        batch_size=config.training.batch_size,
-        class_weight=data.class_weight,
-        shuffle=True,
         verbose=0,
         callbacks=[recorder, *keras_callbacks(config)],
     )

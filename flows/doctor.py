@@ -16,6 +16,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from plateau_doctor.backends import select_backend
 from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
@@ -71,6 +72,7 @@ def _api_url_for_subprocesses():
 @flow(name="plateau-doctor", flow_run_name=run_name())
 def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
     """Diagnose why the model's loss stalls, run the remedies the evidence points to, keep the fix."""
+    select_backend(config.training.backend)  # before any Keras import; branch processes inherit it
 
     def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str) -> list:
         runner = branch_task_runner(config, len(plans))

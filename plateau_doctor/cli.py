@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(args):
+    from plateau_doctor.backends import select_backend
     from plateau_doctor.config import load_config
     from plateau_doctor.data import prepare_from_config
     from plateau_doctor.modeling import check_identifiers, check_model_file
@@ -93,6 +94,7 @@ def _load(args):
             config.output.dir = "results"
     else:
         config = load_config(args.config, overrides)
+    select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, just below
     check_identifiers(config)
     check_model_file(config)
     # Bad data is the user's to fix: say so in one line, before Prefect starts and logs a failed run.

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from plateau_doctor.backends import make_deterministic
+from plateau_doctor.backends import make_deterministic, require_backend
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.data import PreparedData
 from plateau_doctor.modeling import (
@@ -83,6 +83,7 @@ def fit_branch(
     use_saved_model: bool = True,
 ) -> FitResult:
     """Seed, build, fit with the recorder, and score on the validation split."""
+    require_backend(config.training.backend)
     keras().utils.set_random_seed(config.data.seed)
     make_deterministic()
     started = time.perf_counter()

@@ -485,11 +485,13 @@ class ScaledRows:
     on the array the in-memory path would hold, with the same float32 arithmetic.
     """
 
-    def __init__(self, raw: np.ndarray, mean=None, scale=None, dtype=np.float32):
+    def __init__(self, raw: np.ndarray, mean=None, scale=None, dtype=np.float32, work_dtype=None):
         self.raw = raw
         self.dtype = np.dtype(dtype)
-        self.mean = None if mean is None else np.asarray(mean, dtype=self.dtype)
-        self.scale = None if scale is None else np.asarray(scale, dtype=self.dtype)
+        # The in-memory path scales features in float32 but the target in float64: match each.
+        self.work_dtype = np.dtype(work_dtype or dtype)
+        self.mean = None if mean is None else np.asarray(mean, dtype=self.work_dtype)
+        self.scale = None if scale is None else np.asarray(scale, dtype=self.work_dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -503,7 +505,7 @@ class ScaledRows:
         return len(self.raw)
 
     def __getitem__(self, key) -> np.ndarray:
-        values = np.asarray(self.raw[key], dtype=self.dtype)
+        values = np.asarray(self.raw[key], dtype=self.work_dtype)
         if self.mean is not None:
             values = (values - self.mean) / self.scale
         return values.astype(self.dtype, copy=False)
@@ -559,7 +561,7 @@ def load_split(folder: str | Path, data: DataConfig, preprocessing: Preprocessin
     x_train = ScaledRows(x_train_raw, mean, scale)
     x_val = ScaledRows(x_val_raw, mean, scale)[:]
     if task == "regression":
-        y_train = ScaledRows(y_train_raw, prep.target_mean_, prep.target_scale_)
+        y_train = ScaledRows(y_train_raw, prep.target_mean_, prep.target_scale_, work_dtype=np.float64)
         y_val = ((y_val_raw - prep.target_mean_) / prep.target_scale_).astype(np.float32)
         y_val_original = y_val_raw.astype(float)
     else:

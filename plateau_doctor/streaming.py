@@ -5,7 +5,7 @@ The table is read once per run, in two streamed passes over ``pyarrow.dataset``:
 * pass 0 reads the target column alone: the task, the classes and their counts;
 * pass 1 reads every used column: the checks (non-numeric columns, missing and infinite
   values per column, with names and counts), the training split's per-column statistics
-  (``StandardScaler.partial_fit``, min, max) and the split itself, written as raw
+  (``StandardScaler``'s arithmetic, merged batch by batch; min, max) and the split, written as raw
   float32 rows to memory-mapped ``.npy`` files.
 
 The split is a seeded function of the row position, so it needs no shuffle of the whole
@@ -42,7 +42,8 @@ from plateau_doctor.data import PreparedData
 from plateau_doctor.errors import DataError
 
 FORMAT_VERSION = 1
-STREAM_BATCH_ROWS = 65_536
+# Rows per record batch: larger batches amortize Arrow's per-batch cost (~50 MB of float64 each).
+STREAM_BATCH_ROWS = 262_144
 # Rows of the validation split kept in memory for the metrics (a seeded uniform sample).
 VALIDATION_CAP = 100_000
 # A numeric target with more distinct values than this cannot be a class label here.
@@ -379,10 +380,53 @@ def _remove_if_empty(path: Path) -> None:
         path.rmdir()
 
 
+class RunningStats:
+    """Per-column count, mean, sum of squared deviations (Chan et al.'s merge), min and max.
+
+    The arithmetic of ``StandardScaler.partial_fit``, without its per-call validation and
+    copies, over columns laid out contiguously (one row of ``values`` per column).
+    """
+
+    def __init__(self, width: int):
+        self.count = 0
+        self.mean = np.zeros(width)
+        self.m2 = np.zeros(width)
+        self.min = np.full(width, np.inf)
+        self.max = np.full(width, -np.inf)
+
+    def update(self, values: np.ndarray) -> None:
+        n = values.shape[1]
+        if n == 0:
+            return
+        mean = values.mean(axis=1)
+        deviations = np.subtract(values, mean[:, None])
+        m2 = np.square(deviations, out=deviations).sum(axis=1)
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + m2 + np.square(delta) * (self.count * n / total)
+        self.count = total
+        self.min = np.minimum(self.min, values.min(axis=1))
+        self.max = np.maximum(self.max, values.max(axis=1))
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / max(self.count, 1))
+
+    @property
+    def scale(self) -> np.ndarray:
+        """StandardScaler's ``scale_``: the std, or 1 for a feature sklearn deems constant."""
+        var = np.square(self.std)
+        eps = np.finfo(np.float64).eps
+        constant = var <= self.count * eps * var + (self.count * self.mean * eps) ** 2
+        scale = self.std.copy()
+        scale[constant | (scale < 10 * eps)] = 1.0
+        return scale
+
+
 def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, kept_val) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
-    from sklearn.preprocessing import StandardScaler
 
     classification = task != "regression"
     width = len(features)
@@ -392,12 +436,11 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
         "x_val": _NpyWriter(staging / "x_val.npy", len(kept_val), width, "<f4"),
         "y_val": _NpyWriter(staging / "y_val.npy", len(kept_val), None, "<i4" if classification else "<f8"),
     }
-    scaler, target_scaler = StandardScaler(), StandardScaler()
-    minimum = np.full(width, np.inf)
-    maximum = np.full(width, -np.inf)
+    stats, target_stats = RunningStats(width), RunningStats(1)
     missing = np.zeros(width + 1, dtype=np.int64)
     infinite = np.zeros(width + 1, dtype=np.int64)
     seen = np.zeros(rule.n_classes, dtype=np.int64)
+    train_counts = np.zeros(max(len(classes), 1), dtype=np.int64)
     val_seen = 0
     class_set = pa.array(classes, type=dataset.schema.field(data.target).type) if classification else None
     try:
@@ -405,42 +448,44 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
             n = batch.num_rows
             if n == 0:
                 continue
-            x = np.empty((n, width), dtype=np.float64)
+            # One row per column: each copy from Arrow is contiguous, and so is every statistic.
+            columns = np.empty((width, n), dtype=np.float64)
             for index in range(width):
-                x[:, index] = batch.column(index).to_numpy(zero_copy_only=False)
+                columns[index] = batch.column(index).to_numpy(zero_copy_only=False)
             target = batch.column(width)
             if classification:
                 found = pc.index_in(target, value_set=class_set)
                 missing[width] += found.null_count
-                codes = found.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-                y = codes
+                y = found.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                codes = y
             else:
                 y = target.to_numpy(zero_copy_only=False).astype(np.float64)
                 missing[width] += int(np.isnan(y).sum())
                 infinite[width] += int(np.isinf(y).sum())
                 codes = np.zeros(n, dtype=np.int64)
-            nan = np.isnan(x)
-            missing[:width] += nan.sum(axis=0)
-            infinite[:width] += np.isinf(x).sum(axis=0)
+            if not np.isfinite(columns).all():
+                missing[:width] += np.isnan(columns).sum(axis=1)
+                infinite[:width] += np.isinf(columns).sum(axis=1)
 
             validation = rule.is_validation(codes, class_ordinals(codes, seen))
             train = ~validation
-            x_train = x[train]
-            if len(x_train) and not (missing.any() or infinite.any()):
-                # Statistics of a table that fails the checks are never used: skip them.
-                scaler.partial_fit(x_train)
-                minimum = np.minimum(minimum, x_train.min(axis=0, initial=np.inf))
-                maximum = np.maximum(maximum, x_train.max(axis=0, initial=-np.inf))
-                if not classification:
-                    target_scaler.partial_fit(y[train].reshape(-1, 1))
-            writers["x_train"].write(x_train)
-            writers["y_train"].write(y[train])
+            train_columns = columns[:, train]
+            y_train = y[train]
+            if not (missing.any() or infinite.any()):
+                # Statistics of a table that fails the checks are never used.
+                stats.update(train_columns)
+                if classification:
+                    train_counts += np.bincount(y_train, minlength=len(train_counts))
+                else:
+                    target_stats.update(y_train[None, :])
+            writers["x_train"].write(train_columns.T)
+            writers["y_train"].write(y_train)
             val_rows = np.flatnonzero(validation)
             if len(val_rows):
                 positions = np.arange(val_seen, val_seen + len(val_rows))
                 keep = np.searchsorted(kept_val, positions)
                 keep = val_rows[(keep < len(kept_val)) & (kept_val[np.minimum(keep, len(kept_val) - 1)] == positions)]
-                writers["x_val"].write(x[keep])
+                writers["x_val"].write(columns[:, keep].T)
                 writers["y_val"].write(y[keep])
                 val_seen += len(val_rows)
         _raise_for_bad_values(features, data.target, missing, infinite)
@@ -449,17 +494,15 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
             writer.stream.close()
     for writer in writers.values():
         writer.close()
-    std = np.sqrt(scaler.var_)
     return {
-        "feature_mean": scaler.mean_.tolist(),
-        "feature_std": std.tolist(),
-        "feature_scale": scaler.scale_.tolist(),
-        "feature_min": minimum.tolist(),
-        "feature_max": maximum.tolist(),
-        "target_mean": float(target_scaler.mean_[0]) if not classification else None,
-        "target_std": float(np.sqrt(target_scaler.var_[0])) if not classification else None,
-        "train_class_counts": (np.bincount(np.load(staging / "y_train.npy", mmap_mode="r"), minlength=len(classes)).tolist()
-                               if classification else None),
+        "feature_mean": stats.mean.tolist(),
+        "feature_std": stats.std.tolist(),
+        "feature_scale": stats.scale.tolist(),
+        "feature_min": stats.min.tolist(),
+        "feature_max": stats.max.tolist(),
+        "target_mean": None if classification else float(target_stats.mean[0]),
+        "target_std": None if classification else float(target_stats.std[0]),
+        "train_class_counts": train_counts.tolist() if classification else None,
     }
 
 

@@ -44,6 +44,22 @@ from plateau_doctor.errors import DataError
 FORMAT_VERSION = 1
 # Rows per record batch: larger batches amortize Arrow's per-batch cost (~50 MB of float64 each).
 STREAM_BATCH_ROWS = 262_144
+# pyarrow's default read-ahead (16 batches, 4 files) holds hundreds of MB of decoded
+# batches in flight; this keeps the decoding ahead of the arithmetic with a fraction of it.
+
+
+def record_batches(dataset, columns: list[str]):
+    """The dataset's rows in table order, file by file, in batches of ``STREAM_BATCH_ROWS``.
+
+    Read with ``ParquetFile.iter_batches`` rather than the dataset scanner: the scanner
+    reads ahead of a slow consumer without a firm bound (about 800 MB over a 10M-row
+    table here), while this holds one row group's columns at a time.
+    """
+    import pyarrow.parquet as pq
+
+    for fragment in dataset.get_fragments():
+        with dataset.filesystem.open_input_file(fragment.path) as stream:
+            yield from pq.ParquetFile(stream).iter_batches(batch_size=STREAM_BATCH_ROWS, columns=columns)
 # Rows of the validation split kept in memory for the metrics (a seeded uniform sample).
 VALIDATION_CAP = 100_000
 # A numeric target with more distinct values than this cannot be a class label here.
@@ -246,7 +262,7 @@ def _scan_target(dataset, data: DataConfig) -> tuple[str, list[Any], np.ndarray,
     rows = 0
     target_type = dataset.schema.field(data.target).type
     too_many = False
-    for batch in dataset.to_batches(columns=[data.target], batch_size=STREAM_BATCH_ROWS):
+    for batch in record_batches(dataset, [data.target]):
         column = batch.column(0)
         rows += len(column)
         if too_many:
@@ -444,7 +460,7 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
     val_seen = 0
     class_set = pa.array(classes, type=dataset.schema.field(data.target).type) if classification else None
     try:
-        for batch in dataset.to_batches(columns=[*features, data.target], batch_size=STREAM_BATCH_ROWS):
+        for batch in record_batches(dataset, [*features, data.target]):
             n = batch.num_rows
             if n == 0:
                 continue
@@ -454,6 +470,8 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
                 columns[index] = batch.column(index).to_numpy(zero_copy_only=False)
             target = batch.column(width)
             if classification:
+                if target.type != class_set.type:  # one file may store the labels in another width
+                    target = target.cast(class_set.type)
                 found = pc.index_in(target, value_set=class_set)
                 missing[width] += found.null_count
                 y = found.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -656,7 +674,8 @@ def _audit(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed):
     center = np.asarray(meta["feature_mean"])
     spread = np.asarray(meta["feature_scale"])
     if n_train > data_module.REFERENCE_MAX_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(n_train, data_module.REFERENCE_MAX_ROWS, replace=False))
+        # The in-memory audit's draw, in its order: the same rows reach the same reference models.
+        rows = np.random.default_rng(seed).choice(n_train, data_module.REFERENCE_MAX_ROWS, replace=False)
     else:
         rows = np.arange(n_train)
     xs_fit = (np.asarray(x_train_raw[rows], dtype=float) - center) / spread

@@ -89,10 +89,16 @@ def main() -> int:
 
     root = Path(args.dir)
     table = root / "table"
-    print(f"generating {args.rows:,} rows x {args.features} features in {table} ...", flush=True)
-    generated = make_table(table, args.rows, args.features, args.chunk, seed=0)
+    marker = table / f".complete-{args.rows}x{args.features}"  # pyarrow skips dot files
+    if marker.exists():
+        print(f"reusing the {args.rows:,}-row table in {table}", flush=True)
+    else:
+        print(f"generating {args.rows:,} rows x {args.features} features in {table} ...", flush=True)
+        generated = make_table(table, args.rows, args.features, args.chunk, seed=0)
+        marker.touch()
+        print(f"  {generated:.1f} s; peak RSS so far {peak_rss_mb():.0f} MB", flush=True)
     size = sum(p.stat().st_size for p in table.glob("*.parquet"))
-    print(f"  {generated:.1f} s, {size / 1e9:.2f} GB of Parquet; peak RSS so far {peak_rss_mb():.0f} MB", flush=True)
+    print(f"table: {size / 1e9:.2f} GB of Parquet in {len(list(table.glob('*.parquet')))} files", flush=True)
 
     config = validate_config({"data": {"path": str(table), "stream": True}, "output": {"dir": str(root / "out")}})
     folder = streaming.prepared_dir(config)
@@ -107,7 +113,7 @@ def main() -> int:
         f"pass 0+1 (checks, statistics, split written): {passes:.1f} s wall, {args.rows / passes / 1e6:.2f}M rows/s "
         f"(goal >= 1M rows/s); {cpu:.1f} s CPU, {args.rows / cpu / 1e6:.2f}M rows per CPU-second; "
         f"{meta['n_train']:,} training / {meta['n_val']:,} validation rows "
-        f"({meta['n_val_kept']:,} kept for the metrics)",
+        f"({meta['n_val_kept']:,} kept for the metrics); peak RSS so far {peak_rss_mb():.0f} MB",
         flush=True,
     )
     started = time.perf_counter()

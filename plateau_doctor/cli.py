@@ -115,6 +115,7 @@ def diagnose_log(args) -> int:
 
 def _load(args):
     """The validated config, after every check of the user's input that can run before Prefect."""
+    from plateau_doctor.backends import select_backend
     from plateau_doctor.config import load_config
     from plateau_doctor.data import prepare_from_config
     from plateau_doctor.modeling import check_model_path
@@ -130,6 +131,7 @@ def _load(args):
     else:
         config = load_config(args.config, overrides)
     check_output_dir(config.output.dir, "--out" if args.out is not None else "output.dir")
+    select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, just below
     check_model_path(config)
     # Bad data is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
     data = prepare_from_config(config, audit=False)

@@ -500,6 +500,10 @@ def prepare_data(
 
 def prepare_from_config(config, audit: bool = True) -> PreparedData:
     """Load ``data.path`` and prepare it as ``config`` says; ``audit=False`` skips the reference model."""
+    from plateau_doctor import streaming
+
+    if streaming.should_stream(config.data):  # larger than memory: read once, in record batches
+        return streaming.prepare_streamed(config, audit=audit)
     return prepare_data(load_table(config.data.path), config.data, config.preprocessing, audit=audit)
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from plateau_doctor.backends import make_deterministic
+from plateau_doctor.backends import make_deterministic, require_backend
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.data import PreparedData
 from plateau_doctor.modeling import (
@@ -24,6 +24,7 @@ from plateau_doctor.modeling import (
 )
 from plateau_doctor.recorder import Evaluator, TrainingRecorder
 from plateau_doctor.schema import HISTORY_COLUMNS, Finding, ResolvedSetup
+from plateau_doctor.streaming import fit_inputs
 
 log = logging.getLogger("plateau_doctor")
 
@@ -82,19 +83,16 @@ def fit_branch(
     use_saved_model: bool = True,
 ) -> FitResult:
     """Seed, build, fit with the recorder, and score on the validation split."""
+    require_backend(config.training.backend)
     keras().utils.set_random_seed(config.data.seed)
     make_deterministic()
     started = time.perf_counter()
     model, setup = make_model(config, data, use_saved=use_saved_model)
     recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
     model.fit(
-        data.x_train,
-        labels_for_loss(data.y_train, setup),
+        **fit_inputs(data, setup, config),
         validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
         epochs=config.training.epochs,
-        batch_size=config.training.batch_size,
-        class_weight=data.class_weight,
-        shuffle=True,
         verbose=0,
         callbacks=[recorder, *keras_callbacks(config)],
     )

@@ -16,11 +16,12 @@ from prefect import flow, get_client, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.task_runners import ProcessPoolTaskRunner
 
+from plateau_doctor.backends import select_backend
 from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
+from plateau_doctor.runners import branch_task_runner
 from plateau_doctor.retraining import data_fingerprint, judge_retrain, previous_metrics, trend_row
 from plateau_doctor.orchestration.tasks import (
     append_trend,
@@ -60,6 +61,7 @@ def run_name(prefix: str = ""):
 @flow(name="plateau-doctor", flow_run_name=run_name())
 def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
     """Diagnose why the model's loss stalls, run the remedies the evidence points to, keep the fix."""
+    select_backend(config.training.backend)  # before any Keras import; branch processes inherit it
     stages = Stages(
         load=load_and_prepare,                    # 1 load, split, scale, audit the table
         check_setup=check_setup_before_training,  # 2 mismatches the config alone reveals
@@ -78,7 +80,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
 
 def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str) -> list:
     """The remedy branches as a subflow on a process pool (each fit seeds its own process)."""
-    runner = ProcessPoolTaskRunner(max_workers=min(config.remedies.max_parallel, len(plans)))
+    runner = branch_task_runner(config, len(plans))  # processes, or a Dask cluster (remedies.runner)
     with _api_url_for_subprocesses():
         return remedy_branches.with_options(task_runner=runner)(
             config, plans, folder, f"{artifact_prefix_for(config)}-progress"

@@ -1,0 +1,101 @@
+"""training.backend: the backend is chosen before Keras is imported; the doctor runs on JAX (CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from plateau_doctor.backends import select_backend
+from plateau_doctor.errors import ConfigError
+
+
+def _python(code: str, env_backend: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    if env_backend:
+        env["KERAS_BACKEND"] = env_backend
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(__file__), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_a_backend_other_than_the_imported_kerass_fails_clearly():
+    import keras
+
+    current = keras.backend.backend()
+    other = "jax" if current == "tensorflow" else "tensorflow"
+    select_backend(current)  # the same backend: nothing to do
+    with pytest.raises(ConfigError, match=f"training.backend: '{other}'.*KERAS_BACKEND={other}"):
+        select_backend(other)
+
+
+def test_select_backend_before_keras_is_imported_sets_it_for_this_process_and_its_children():
+    result = _python(
+        """
+        import os, subprocess, sys
+        from plateau_doctor.backends import select_backend
+        select_backend("jax")
+        import keras
+        child = subprocess.run([sys.executable, "-c", "import keras; print(keras.backend.backend())"],
+                               capture_output=True, text=True).stdout.strip()
+        print(keras.backend.backend(), child)
+        """
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["jax", "jax"]
+
+
+@pytest.mark.slow
+def test_baseline_and_a_branch_train_on_jax_with_gradient_signals_and_repeat_with_the_seed(tmp_path):
+    result = _python(
+        f"""
+        import json, math
+        import keras
+        from conftest import make_classification_frame
+        from plateau_doctor.config import validate_config
+        from plateau_doctor.data import prepare_from_config
+        from plateau_doctor.pipeline import run_doctor
+        from plateau_doctor.training import fit_branch
+
+        frame = make_classification_frame(300)
+        frame[["f0", "f1", "f2"]] = frame[["f0", "f1", "f2"]] * 1000 + 5000
+        frame.to_csv("{tmp_path}/table.csv", index=False)
+        config = validate_config({{
+            "data": {{"path": "{tmp_path}/table.csv"}},
+            "preprocessing": {{"scale_features": False}},
+            "model": {{"hidden_units": [16]}},
+            "training": {{"optimizer": "sgd", "learning_rate": 0.01, "epochs": 10, "backend": "jax"}},
+            "remedies": {{"enabled": ["preprocessing"]}},
+            "output": {{"dir": "{tmp_path}/out"}},
+        }})
+        summary, run_dir, record = run_doctor(config)
+        branch = record.outcomes[0]
+        healthy = config.model_copy(update={{"preprocessing": config.preprocessing.model_copy(update={{"scale_features": True}})}})
+        data = prepare_from_config(healthy, audit=False)
+        first, second = fit_branch(healthy, data, branch="a"), fit_branch(healthy, data, branch="b")
+        print(json.dumps({{
+            "backend": keras.backend.backend(),
+            "status": summary["status"],
+            "causes": [c["cause"] for c in summary["causes"]],
+            "branch": [branch.remedy, branch.status, branch.epochs],
+            "branch_grad_norms": branch.history["grad_norm"].tolist(),
+            "losses": [first.history["loss"].tolist(), second.history["loss"].tolist()],
+            "metrics": [first.metrics, second.metrics],
+        }}))
+        """,
+        env_backend="jax",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax"
+    assert report["status"] == "repaired" and report["causes"][0] == "unscaled_features"
+    assert report["branch"][:2] == ["preprocessing", "ok"] and report["branch"][2] >= 1
+    # The gradient signals come from backends/jax.py (jax.grad over model.stateless_call).
+    assert all(value > 0 for value in report["branch_grad_norms"])
+    assert report["losses"][0] == report["losses"][1]
+    assert report["metrics"][0] == report["metrics"][1]

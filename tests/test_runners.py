@@ -1,0 +1,124 @@
+"""Remedy branches on a real Dask cluster give the same results as the process runner."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import make_classification_frame
+from plateau_doctor.config import validate_config
+from plateau_doctor.runners import branch_task_runner
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_processes_is_the_default_runner():
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    runner = branch_task_runner(validate_config({"remedies": {"max_parallel": 3}}), n_branches=2)
+    assert isinstance(runner, ProcessPoolTaskRunner) and runner._max_workers == 2
+
+
+def test_dask_runner_joins_the_address_or_makes_a_local_cluster_of_single_threaded_processes():
+    from prefect_dask import DaskTaskRunner
+
+    joined = branch_task_runner(validate_config({"remedies": {"runner": "dask", "dask_address": "tcp://10.0.0.5:8786"}}), 2)
+    assert isinstance(joined, DaskTaskRunner) and joined.address == "tcp://10.0.0.5:8786"
+    local = branch_task_runner(validate_config({"remedies": {"runner": "dask", "max_parallel": 4}}), 3)
+    assert local.address is None
+    assert local.cluster_kwargs["n_workers"] == 3 and local.cluster_kwargs["threads_per_worker"] == 1
+    assert local.cluster_kwargs["processes"] is True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _sick_config(tmp_path, out: str, **remedies):
+    frame = make_classification_frame(300)
+    frame[["f0", "f1", "f2"]] = frame[["f0", "f1", "f2"]] * 1000 + 5000
+    path = tmp_path / "table.parquet"
+    if not path.exists():
+        frame.to_parquet(path, index=False)
+    # Streamed: the branches, wherever they run, find the prepared split by its path.
+    return validate_config({
+        "data": {"path": str(path), "stream": True},
+        "preprocessing": {"scale_features": False},
+        "model": {"hidden_units": [16]},
+        "training": {"optimizer": "sgd", "learning_rate": 0.01, "epochs": 12},
+        "remedies": {"enabled": ["preprocessing", "capacity"], **remedies},
+        "output": {"dir": str(tmp_path / out)},
+    })
+
+
+@pytest.fixture
+def dask_cluster(prefect_server):
+    """A `dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1."""
+    from prefect.settings import PREFECT_API_URL
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(Path.cwd())}
+    dask = str(VENV_BIN / "dask")
+    processes = [subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )]
+    try:
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--no-nanny"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+        from distributed import Client
+
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with Client(address, timeout=10) as client:
+                    client.wait_for_workers(2, timeout=90)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.mark.slow
+def test_branches_on_a_dask_cluster_equal_the_process_runners(tmp_path, dask_cluster):
+    from flows.doctor import doctor
+
+    on_processes = doctor(_sick_config(tmp_path, "processes"))
+    on_dask = doctor(_sick_config(tmp_path, "dask", runner="dask", dask_address=dask_cluster))
+
+    from distributed import Client
+
+    with Client(dask_cluster, timeout=10) as client:
+        ran_there = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert any("remedy" in name for name in ran_there), ran_there
+    assert on_processes["status"] != "healthy"
+    for key in ("status", "symptoms", "causes", "chosen_remedy", "baseline", "final"):
+        assert on_dask[key] == on_processes[key], key
+    columns = ["remedy", "status", "epochs", "val_loss", "val_balanced_accuracy", "chosen"]
+    by_processes = pd.read_parquet(tmp_path / "processes" / "remedies")[columns].sort_values("remedy")
+    by_dask = pd.read_parquet(tmp_path / "dask" / "remedies")[columns].sort_values("remedy")
+    assert len(by_processes) >= 1 and (by_processes["status"] == "ok").all()
+    pd.testing.assert_frame_equal(by_dask.reset_index(drop=True), by_processes.reset_index(drop=True))

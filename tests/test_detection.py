@@ -486,9 +486,9 @@ def test_early_stop_agrees_with_the_full_detection():
 # --- purity -----------------------------------------------------------------------------
 
 
-def test_detection_and_diagnosis_import_no_framework():
+def test_detection_diagnosis_and_planning_import_no_framework():
     code = (
-        "import sys, plateau_doctor.detection, plateau_doctor.diagnosis; "
+        "import sys, plateau_doctor.detection, plateau_doctor.diagnosis, plateau_doctor.planning, plateau_doctor.causes; "
         "loaded = [m for m in ('tensorflow', 'keras', 'prefect', 'jax', 'torch') if m in sys.modules]; "
         "print(','.join(loaded)); sys.exit(1 if loaded else 0)"
     )

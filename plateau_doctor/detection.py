@@ -811,12 +811,15 @@ def check_early_stop(
 ) -> Finding | None:
     """A confirmed pathology in a partial history, to stop a sick baseline early; else None.
 
-    Called after every epoch. A non-finite loss stops at once; otherwise only
-    ``stuck_at_trivial`` stops, and only after ``patience`` flat epochs at the trivial level
-    following the warm-up, the same test ``detect_symptoms`` applies, so the full
-    detection on the stopped history agrees. Conservative on purpose: a run that starts
-    near the trivial level and then learns is neither flat nor at trivial for long.
+    Called after every epoch. A non-finite loss stops at once; otherwise
+    ``stuck_at_trivial`` stops after ``patience`` flat epochs at the trivial level following
+    the warm-up, and ``overfitting`` once the validation loss has stayed well above its
+    minimum for ``patience`` epochs while the training loss kept falling. These are the
+    same tests ``detect_symptoms`` applies, so the full detection on the stopped history
+    agrees. Conservative on purpose: a run that starts near the trivial level and then
+    learns is neither flat nor at trivial for long, and a validation loss that wobbles near
+    its floor never stays 10% above it for ``patience`` epochs in a row.
     """
     run = _read_run(history, audit, detection, setup)
-    return _non_finite(run) or _stuck_at_trivial(run)
+    return _non_finite(run) or _stuck_at_trivial(run) or _overfitting(run)
 

@@ -200,14 +200,14 @@ def check_setup(setup: ResolvedSetup, audit: DataAudit | None = None) -> list[Fi
 
 
 def _preflight_cause(case: Case, name: str) -> Finding | None:
-    """A mismatch :func:`check_setup` found, boosted by any sick symptom: whatever the curves
+    """A mismatch :func:`check_setup` found, boosted by the sick symptoms (a healthy run has no
+    cause, whatever its set-up; :func:`check_setup` still reports it before training): whatever the curves
     show (a stall, instability, or a val_loss that explodes on clipped probabilities and
     reads as overfitting), a set-up that cannot fit the task explains it first."""
     found = case.preflight.get(name)
-    if found is None:
+    if found is None or not case.symptoms:
         return None
-    boost = SICK_BOOST if case.symptoms else 0.0
-    return make_cause(name, found.confidence + boost, found.evidence)
+    return make_cause(name, found.confidence + SICK_BOOST, found.evidence)
 
 
 @register(

@@ -24,7 +24,7 @@ from plateau_doctor.causes.readings import (
     units_healthy,
 )
 from plateau_doctor.causes.registry import register
-from plateau_doctor.detection import ema, loss_in_audit_scale, recent_mean, smoothed_progress
+from plateau_doctor.detection import loss_in_audit_scale, recent_mean, smoothed_progress
 from plateau_doctor.schema import Finding
 
 ADADELTA_USUAL_RATE = 1.0
@@ -68,10 +68,7 @@ def _conditioning(case: Case) -> list[str]:
     signs = []
     moved = steps(case)
     if moved.tiny:
-        signs.append(
-            f"the weights move only {fmt(moved.typical)} of their norm per epoch (< {fmt(UPDATE_RATIO_LOW)}) at a"
-            " learning rate in the usual range: the step is held back by the steepest direction"
-        )
+        signs.append(f"the weights move only {fmt(moved.typical)} of their norm per epoch (< {fmt(UPDATE_RATIO_LOW)})")
     audit = case.audit
     if not audit.scaled_features and audit.feature_std_ratio > ILL_CONDITIONED_STD_RATIO:
         signs.append(
@@ -80,8 +77,12 @@ def _conditioning(case: Case) -> list[str]:
         )
     if len(case.setup.hidden_units) >= DEEP_LAYERS:
         signs.append(f"{len(case.setup.hidden_units)} hidden layers compound the curvature's spread")
-    if case.has(*STALLED):
-        signs.append(f"the curves show {case.shown(STALLED)}")
+    loss = case.signal("loss")
+    progress = smoothed_progress(loss, case.detection) if loss is not None else None
+    if case.has(*STALLED) and progress is not None:
+        signs.append(
+            f"the smoothed loss moved only {pct(progress)} over the last {case.detection.patience} epochs"
+        )
     return signs
 
 
@@ -160,19 +161,24 @@ def too_few_updates(case: Case) -> Finding | None:
     )
 
 
+def _log_rate(values: np.ndarray) -> float:
+    """Per-epoch relative fall of a positive loss: minus the least-squares slope of its log
+    (0.02 = falling 2% per epoch); NaN when a value is not positive and finite."""
+    if values.size < 2 or not np.all(np.isfinite(values) & (values > 0)):
+        return math.nan
+    return float(-np.polyfit(np.arange(values.size), np.log(values), 1)[0])
+
+
 def _window_progress(loss: np.ndarray, case: Case) -> tuple[float, float]:
-    """Per-epoch relative progress of the smoothed loss over the last ``patience`` epochs, and
-    over the ``patience`` epochs before them (NaN when the run is too short)."""
-    detection = case.detection
-    recent = smoothed_progress(loss, detection)
-    if recent is None:
-        return math.nan, math.nan
-    smoothed = ema(loss[detection.start_from_epoch:], detection.smoothing)
-    p = detection.patience
-    before = math.nan
-    if len(smoothed) >= 2 * p + 1 and abs(smoothed[-1 - 2 * p]) > 0:
-        before = (smoothed[-1 - 2 * p] - smoothed[-1 - p]) / abs(smoothed[-1 - 2 * p]) / p
-    return recent / p, before
+    """Per-epoch relative fall of the training loss over the last ``patience`` epochs, and over
+    the ``patience`` epochs before them (NaN when the run is too short). Fitted on the raw
+    curve's log rather than the smoothed one: an EMA lags, and would call a curve that has
+    just flattened still fast."""
+    p = case.detection.patience
+    data = loss[case.detection.start_from_epoch:]
+    recent = _log_rate(data[-(p + 1):]) if data.size >= p + 1 else math.nan
+    before = _log_rate(data[-(2 * p + 1):-p]) if data.size >= 2 * p + 1 else math.nan
+    return recent, before
 
 
 @register(
@@ -210,7 +216,7 @@ def too_few_epochs(case: Case) -> Finding | None:
     if not steady:
         return None
     parts = [
-        f"the smoothed training loss still falls {pct(rate)} per epoch over the last {case.detection.patience}"
+        f"the training loss still falls {pct(rate)} per epoch over the last {case.detection.patience}"
         f" epochs (fast from {pct(FAST_PROGRESS)})"
         + (f", vs {pct(before)} per epoch the window before: not flattening" if math.isfinite(before) else ""),
     ]

@@ -156,10 +156,12 @@ def unscaled_target(case: Case) -> Finding | None:
     confidence = 0.55 + 0.2 * severe + 0.1 * case.has(*STALLED) + 0.15 * (unstable and case.has(*UNSTABLE))
     confidence += 0.1 * far_start
     parts = [
-        f"the regression target is not scaled (preprocessing.scale_target is off): mean {fmt(mean)}, std"
-        f" {fmt(std)} (std > {fmt(TARGET_STD_HIGH)}, or |mean| > {fmt(TARGET_MEAN_HIGH)} and >"
-        f" {fmt(TARGET_MEAN_TO_STD)} std, is unscaled)"
+        f"the regression target is not scaled (preprocessing.scale_target is off): mean {fmt(mean)}, std {fmt(std)}"
     ]
+    if std > TARGET_STD_HIGH:
+        parts.append(f"its std is above {fmt(TARGET_STD_HIGH)}")
+    if offset:
+        parts.append(f"|mean| is above {fmt(TARGET_MEAN_HIGH)} and {fmt(TARGET_MEAN_TO_STD)} std: an offset to travel")
     if unstable:
         parts.append(_step_words(moment, case))
     if far_start:

@@ -8,6 +8,8 @@ import math
 import numpy as np
 
 from plateau_doctor.causes.readings import (
+    CONSEQUENCE_DISCOUNT,
+    DEAD_FRACTION_HIGH,
     DEEP_LAYERS,
     STALLED,
     UNDERFIT,
@@ -22,6 +24,7 @@ from plateau_doctor.causes.readings import (
     pct,
     steps,
     units_healthy,
+    upstream_cause,
 )
 from plateau_doctor.causes.registry import register
 from plateau_doctor.detection import loss_in_audit_scale, recent_mean, smoothed_progress
@@ -67,7 +70,8 @@ def _conditioning(case: Case) -> list[str]:
     """Signs that the problem is badly conditioned for a plain-gradient step."""
     signs = []
     moved = steps(case)
-    if moved.tiny:
+    # Weights that do not move at all, or dead units, mean missing gradients, not slow steps.
+    if moved.tiny and moved.typical > 0 and not case.recent("dead_fraction") >= DEAD_FRACTION_HIGH:
         signs.append(f"the weights move only {fmt(moved.typical)} of their norm per epoch (< {fmt(UPDATE_RATIO_LOW)})")
     audit = case.audit
     if not audit.scaled_features and audit.feature_std_ratio > ILL_CONDITIONED_STD_RATIO:
@@ -114,7 +118,7 @@ def optimizer_choice(case: Case) -> Finding | None:
         signs = _conditioning(case)
         if not signs:
             return None
-        confidence = 0.45 + 0.1 * min(len(signs), 3)
+        confidence = 0.45 + 0.1 * min(len(signs), 3) - CONSEQUENCE_DISCOUNT * (upstream_cause(case) is not None)
         parts = [
             f"optimizer {case.setup.optimizer} (plain gradient steps, no momentum) at learning_rate {fmt(lr)}, a"
             " rate in its usual range",

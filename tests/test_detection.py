@@ -9,6 +9,7 @@ import sys
 import pytest
 from builders import (
     BLOWN_UP,
+    CANCER_AUDIT,
     CONVERGED,
     DETECTION,
     OSCILLATING,
@@ -16,6 +17,7 @@ from builders import (
     PLATEAU,
     SLOW,
     STUCK,
+    UNDERCONFIDENT,
     make_audit,
     make_setup,
 )
@@ -544,3 +546,22 @@ def test_a_short_run_close_to_the_reference_is_converged():
     history = {"loss": losses, "val_loss": losses, "val_balanced_accuracy": [0.9, 0.94, 0.95, 0.95]}
     (finding,) = detect_symptoms(history, make_audit(), DETECTION)
     assert finding.name == "converged"
+
+
+# --- the proper score in the gap to the reference (issue 8) ----------------------------------
+
+def test_a_close_balanced_accuracy_with_a_log_loss_near_the_prior_is_not_converged():
+    audit = make_audit(**CANCER_AUDIT)
+    gap = reference_gap(UNDERCONFIDENT, audit, DETECTION)
+    assert gap.measure == "val_log_loss" and gap.far
+    assert "converged" not in names(detect_symptoms(UNDERCONFIDENT, audit, DETECTION))
+    without = {key: values for key, values in UNDERCONFIDENT.items() if key != "val_log_loss"}
+    assert reference_gap(without, audit, DETECTION).measure == "val_balanced_accuracy"
+    assert not reference_gap(without, audit, DETECTION).far
+
+
+def test_a_well_calibrated_net_is_judged_on_its_metric():
+    history = dict(CONVERGED, val_log_loss=[0.68, 0.42, 0.25, 0.15, 0.12, 0.11, 0.105, 0.1, 0.1, 0.1, 0.1, 0.1])
+    gap = reference_gap(history, make_audit(), DETECTION)
+    assert gap.measure == "val_balanced_accuracy" and not gap.far
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["converged"]

@@ -7,6 +7,7 @@ import re
 import pytest
 from builders import (
     BLOWN_UP,
+    CANCER_AUDIT,
     CASES,
     CONVERGED,
     DETECTION,
@@ -23,6 +24,7 @@ from builders import (
     THINNED,
     UNSCALED_FEATURES_AUDIT,
     UNSCALED_TARGET,
+    UNDERCONFIDENT,
     UNSCALED_TARGET_AUDIT,
     make_audit,
     make_setup,
@@ -666,3 +668,11 @@ def test_a_raw_target_under_sgd_at_a_small_step_is_not_an_unstable_step():
     )
     target = next(c for c in causes if c.name == "unscaled_target")
     assert "plain-gradient step" not in target.evidence  # 1e-6 x 9.36e4 = 0.09: stable
+
+
+def test_a_penalty_that_keeps_the_probabilities_near_the_prior_is_too_strong_regularization():
+    """Measured on breast cancer with dropout 0.8 and L2 0.05: balanced accuracy looks close to
+    the reference's, the doctor's own log loss does not (builders.UNDERCONFIDENT)."""
+    causes = run_diagnosis(with_signals(UNDERCONFIDENT, **HEALTHY), audit=CANCER_AUDIT, setup={"dropout": 0.8, "l2": 0.05})
+    assert names(causes)[0] == "too_strong_regularization", [(c.name, c.confidence) for c in causes]
+    assert "dropout 0.8" in causes[0].evidence and "l2 0.05" in causes[0].evidence

@@ -134,11 +134,13 @@ def test_remedies_are_registered_and_planned(name):
     ],
 )
 def test_register_refuses_what_would_break_the_contract(name, changes, message):
-    saved = REGISTRY.pop(name, None) if name != "learning_rate_too_high" else None
+    snapshot = dict(REGISTRY)
+    if name != "learning_rate_too_high":
+        REGISTRY.pop(name, None)
     try:
         options = {"rank": 999, "words": "Some plain words for the report.", "remedies": (), **changes}
         with pytest.raises(ValueError, match=message):
             register(name, **options)(lambda case: None)
     finally:
-        if saved is not None:
-            REGISTRY[name] = saved
+        REGISTRY.clear()
+        REGISTRY.update(snapshot)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from plateau_doctor import schema
 from plateau_doctor.schema import Finding  # noqa: F401  (named in CauseRule)
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ def register(
     registered twice, a name outside ``schema.CAUSES``,
     empty words or an unknown remedy is refused at import time, naming the cause.
     """
-    from plateau_doctor import schema
-
     def decorate(rule: CauseRule) -> CauseRule:
         if name in REGISTRY:
             raise ValueError(f"cause {name!r} is registered twice ({REGISTRY[name].family} and {rule.__module__})")

@@ -1,10 +1,12 @@
 """Turn the diagnosed causes into remedy branches with concrete config changes. Pure.
 
-Each remedy branch of ``schema.REMEDIES`` has one planner, all with the same signature
-(as fastai's learning-rate suggestion rules): ``(causes, symptoms, config, setup, audit)
--> RemedyPlan | None``. A planner reads every cause and treats those of its branch
-(:data:`CAUSE_REMEDIES`), so several causes of one branch merge into one plan; where
-they disagree on a field, the more confident cause wins.
+Each remedy branch of ``schema.REMEDIES`` but ``search`` (the guided fallback the pipeline
+runs, :data:`RULE_FREE_REMEDIES`) has one planner, all with the same signature (as fastai's
+learning-rate suggestion rules): ``(causes, symptoms, config, setup, audit) -> RemedyPlan |
+None``. A planner reads every cause and treats those of its branch (:data:`CAUSE_REMEDIES`,
+read from each cause's registration in ``plateau_doctor.causes``), so several causes of
+one branch merge into one plan; where they disagree on a field, the more confident cause
+wins.
 
 :func:`plan_remedies` runs the enabled planners, drops plans that would change nothing,
 ranks the rest by the confidence of their best cause, adds one combined branch for the

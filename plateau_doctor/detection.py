@@ -351,14 +351,18 @@ def reference_gap(
 ) -> ReferenceGap | None:
     """The network's final validation score (mean of the last ``patience`` epochs) against
     the reference model's: by metric when recorded (scale-free), else by validation loss
-    when it is in the audit's scale. None when nothing can be compared."""
+    when it is in the audit's scale. For classification the doctor's own ``val_log_loss``,
+    when recorded, is judged too: a clear gap there counts when it is the wider one. None when nothing
+    can be compared."""
     window = detection.patience
     family = "classification" if is_classification(audit.task) else "regression"
     for name, threshold in _GAP_METRICS[family]:
         network = recent_mean(series(history, name), window)
         reference = metric_value(audit.reference_metrics, name)
         if math.isfinite(network) and math.isfinite(reference):
-            return ReferenceGap(name, network, reference, (reference - network) / threshold)
+            gap = ReferenceGap(name, network, reference, (reference - network) / threshold)
+            calibration = _log_loss_gap(history, audit, window) if family == "classification" else None
+            return calibration if calibration is not None and calibration.far and calibration.ratio > gap.ratio else gap
     val = series(history, "val_loss")
     span = audit.trivial_val_loss - audit.reference_val_loss
     if val is not None and loss_in_audit_scale(setup) and math.isfinite(span) and span > 0:
@@ -366,6 +370,23 @@ def reference_gap(
         share = (network - audit.reference_val_loss) / span
         return ReferenceGap("val_loss", network, audit.reference_val_loss, share / LOSS_GAP_SHARE)
     return None
+
+
+def _log_loss_gap(history: History, audit: DataAudit, window: int) -> ReferenceGap | None:
+    """The doctor's own validation log loss (a proper score: from the predicted probabilities,
+    whatever the training loss, its penalties or class weights) against the reference's, in
+    units of ``LOSS_GAP_SHARE`` of the trivial-to-reference distance. A net that ranks the
+    classes well but whose probabilities sit near the prior (held back by a heavy penalty)
+    is not where the data allow, though its balanced accuracy looks close. None when the
+    log loss was not recorded."""
+    network = recent_mean(series(history, "val_log_loss"), window)
+    reference = metric_value(audit.reference_metrics, "val_log_loss")
+    if not math.isfinite(reference):
+        reference = audit.reference_val_loss
+    span = audit.trivial_val_loss - reference
+    if not (math.isfinite(network) and math.isfinite(span) and span > 0):
+        return None
+    return ReferenceGap("val_log_loss", network, reference, (network - reference) / span / LOSS_GAP_SHARE)
 
 
 @dataclass(frozen=True)
@@ -837,12 +858,15 @@ def check_early_stop(
 ) -> Finding | None:
     """A confirmed pathology in a partial history, to stop a sick baseline early; else None.
 
-    Called after every epoch. A non-finite loss stops at once; otherwise only
-    ``stuck_at_trivial`` stops, and only after ``patience`` flat epochs at the trivial level
-    following the warm-up, the same test ``detect_symptoms`` applies, so the full
-    detection on the stopped history agrees. Conservative on purpose: a run that starts
-    near the trivial level and then learns is neither flat nor at trivial for long.
+    Called after every epoch. A non-finite loss stops at once; otherwise
+    ``stuck_at_trivial`` stops after ``patience`` flat epochs at the trivial level following
+    the warm-up, and ``overfitting`` once the validation loss has stayed well above its
+    minimum for ``patience`` epochs while the training loss kept falling. These are the
+    same tests ``detect_symptoms`` applies, so the full detection on the stopped history
+    agrees. Conservative on purpose: a run that starts near the trivial level and then
+    learns is neither flat nor at trivial for long, and a validation loss that wobbles near
+    its floor never stays 10% above it for ``patience`` epochs in a row.
     """
     run = _read_run(history, audit, detection, setup)
-    return _non_finite(run) or _stuck_at_trivial(run)
+    return _non_finite(run) or _stuck_at_trivial(run) or _overfitting(run)
 

@@ -84,6 +84,9 @@ def resolve_setup(config: DoctorConfig, task: str, n_classes: int, n_features: i
         optimizer=config.training.optimizer,
         learning_rate=config.training.learning_rate,
         batch_size=config.training.batch_size,
+        dropout=config.model.dropout,
+        l2=config.model.l2,
+        epochs=config.training.epochs,
     )
 
 
@@ -318,6 +321,7 @@ def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features:
         learning_rate=config.training.learning_rate,
         batch_size=config.training.batch_size,
         from_saved_model=True,
+        epochs=config.training.epochs,
     )
     return model, setup
 

@@ -1,10 +1,12 @@
 """Turn the diagnosed causes into remedy branches with concrete config changes. Pure.
 
-Each remedy branch of ``schema.REMEDIES`` has one planner, all with the same signature
-(as fastai's learning-rate suggestion rules): ``(causes, symptoms, config, setup, audit)
--> RemedyPlan | None``. A planner reads every cause and treats those of its branch
-(:data:`CAUSE_REMEDIES`), so several causes of one branch merge into one plan; where
-they disagree on a field, the more confident cause wins.
+Each remedy branch of ``schema.REMEDIES`` but ``search`` (the guided fallback the pipeline
+runs, :data:`RULE_FREE_REMEDIES`) has one planner, all with the same signature (as fastai's
+learning-rate suggestion rules): ``(causes, symptoms, config, setup, audit) -> RemedyPlan |
+None``. A planner reads every cause and treats those of its branch (:data:`CAUSE_REMEDIES`,
+read from each cause's registration in ``plateau_doctor.causes``), so several causes of
+one branch merge into one plan; where they disagree on a field, the more confident cause
+wins.
 
 :func:`plan_remedies` runs the enabled planners, drops plans that would change nothing,
 ranks the rest by the confidence of their best cause, adds one combined branch for the
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from plateau_doctor import schema
+from plateau_doctor.causes import cause_remedies
 from plateau_doctor.config import DoctorConfig, with_overrides
 
 Planner = Callable[
@@ -34,24 +37,14 @@ Planner = Callable[
     "RemedyPlan | None",
 ]
 
-CAUSE_REMEDIES: dict[str, tuple[str, ...]] = {
-    "learning_rate_too_high": ("learning_rate",),
-    "learning_rate_too_low": ("learning_rate",),
-    "exploding_gradients": ("learning_rate", "architecture"),
-    "unscaled_features": ("preprocessing",),
-    "unscaled_target": ("preprocessing",),
-    "class_imbalance": ("preprocessing",),
-    "insufficient_capacity": ("capacity",),
-    "overfitting": ("capacity", "early_stopping"),
-    "output_activation_mismatch": ("architecture",),
-    "loss_mismatch": ("architecture",),
-    "bad_initialization": ("architecture",),
-    "dead_relu": ("architecture",),
-    "vanishing_gradients": ("architecture",),
-    "no_learnable_signal": (),
-}
-"""Which branches treat each cause. ``no_learnable_signal`` has none: when the data carry
-no signal, no network change can help, and the pipeline reports that instead."""
+CAUSE_REMEDIES: dict[str, tuple[str, ...]] = cause_remedies()
+"""Which branches treat each cause, read from the cause registry (``plateau_doctor.causes``).
+``no_learnable_signal`` has none: when the data carry no signal, no network change can
+help, and the pipeline reports that instead."""
+
+RULE_FREE_REMEDIES: tuple[str, ...] = ("search",)
+"""Remedies of ``schema.REMEDIES`` without a rule-based planner: ``search`` is the guided
+fallback the pipeline runs when the rules run out, not a plan read from the causes."""
 
 MIN_BRANCH_EPOCHS = 10
 """Fewest epochs worth training a branch for: fewer cannot show whether a fix works."""
@@ -65,6 +58,19 @@ MAX_FALLBACK_LR = 1.0
 SHRINK_L2 = 1e-4
 SHRINK_DROPOUT = 0.2
 MIN_GROWN_WIDTHS = (64, 32)
+LIGHT_DROPOUT = 0.1
+LIGHT_L2 = 1e-4
+"""What too strong regularization is lowered to: dropout 0.1 and L2 1e-4 still regularize
+a little, and are far below where they stop the net from fitting its training split."""
+USUAL_OPTIMIZER = ("adam", 0.001)
+"""Adam at Keras' default rate: it scales each weight's step by its own gradient's running
+magnitude, so flat and steep directions progress alike."""
+STEPS_PER_EPOCH = 16
+"""The optimizer branch picks a batch that gives at least 16 updates per epoch..."""
+MAX_SMALL_BATCH = 32
+"""...and at most Keras' default of 32 rows."""
+MORE_EPOCHS_FACTOR = 3
+"""A run cut short trains for 3x its epochs (the budget still caps it)."""
 
 RELU_FAMILY = frozenset({"relu", "leakyrelu", "elu", "selu", "gelu", "silu", "swish", "relu6", "mish"})
 VARIANCE_PRESERVING = frozenset(
@@ -146,7 +152,7 @@ def plan_remedies(
     current = _current_values(config, setup)
     plans: list[RemedyPlan] = []
     for remedy in schema.REMEDIES:
-        if remedy not in config.remedies.enabled:
+        if remedy not in config.remedies.enabled or remedy not in PLANNERS:
             continue
         plan = PLANNERS[remedy](found, seen, config, setup, audit)
         if plan is None:
@@ -247,10 +253,11 @@ def _plan_capacity(
     setup: schema.ResolvedSetup,
     audit: schema.DataAudit,
 ) -> RemedyPlan | None:
-    """Grow a net that cannot fit, shrink and regularize one that overfits.
+    """Grow a net that cannot fit, lower regularization that holds one back, shrink and
+    regularize one that overfits.
 
-    Growing also removes dropout and L2, which may be what holds the net back; the two
-    causes point opposite ways, so when both are found the more confident one decides.
+    Growing also removes dropout and L2, which may be what holds the net back; the causes
+    point opposite ways, so when several are found the more confident one decides.
     """
     units = list(setup.hidden_units)
     contributions = []
@@ -259,6 +266,14 @@ def _plan_capacity(
             grown = _grow(units)
             overrides: dict[str, Any] = {"model.hidden_units": grown, "model.dropout": 0.0, "model.l2": 0.0}
             note = f"widen/deepen the hidden layers {units} -> {grown} without dropout or L2"
+        elif finding.name == "too_strong_regularization":
+            dropout = min(config.model.dropout, LIGHT_DROPOUT)
+            l2 = min(config.model.l2, LIGHT_L2)
+            overrides = {"model.dropout": dropout, "model.l2": l2}
+            note = (
+                f"lower dropout {config.model.dropout:g} -> {dropout:g} and L2 {config.model.l2:g} -> {l2:g}"
+                " so the network can fit its training split"
+            )
         else:
             shrunk = [min(width, max(4, width // 2)) for width in units]
             l2 = SHRINK_L2 if config.model.l2 < SHRINK_L2 else _round(config.model.l2 * 10)
@@ -366,14 +381,56 @@ def _plan_architecture(
     return plan
 
 
+def _plan_optimizer(
+    causes: list[schema.Finding],
+    symptoms: list[schema.Finding],
+    config: DoctorConfig,
+    setup: schema.ResolvedSetup,
+    audit: schema.DataAudit,
+) -> RemedyPlan | None:
+    """Change how the optimizer spends the run: Adam at its usual rate instead of an optimizer
+    that makes no progress, a smaller batch for more updates per epoch, more epochs for a
+    run cut short (``_fit_budget`` keeps them within the budget)."""
+    contributions = []
+    for finding in _treated(causes, "optimizer"):
+        if finding.name == "optimizer_choice":
+            name, rate = USUAL_OPTIMIZER
+            overrides: dict[str, Any] = {"training.optimizer": name, "training.learning_rate": rate}
+            note = f"use {name} at learning rate {rate:g} instead of {setup.optimizer} at {setup.learning_rate:g}"
+        elif finding.name == "too_few_updates":
+            batch = _small_batch(audit.n_train, setup.batch_size)
+            if batch >= setup.batch_size:
+                continue
+            overrides = {"training.batch_size": batch}
+            note = f"batch size {setup.batch_size} -> {batch} for at least {STEPS_PER_EPOCH} updates per epoch"
+        elif finding.name == "too_few_epochs":
+            ran = setup.epochs or config.training.epochs
+            more = ran * MORE_EPOCHS_FACTOR
+            overrides = {"training.epochs": more}
+            note = f"train {ran} -> {more} epochs (within the budget): the loss was still falling"
+        else:
+            continue
+        contributions.append((finding, overrides, note))
+    return _merge("optimizer", contributions) if contributions else None
+
+
+def _small_batch(n_train: int, batch_size: int) -> int:
+    """The largest power of two up to ``MAX_SMALL_BATCH`` that gives ``STEPS_PER_EPOCH`` updates
+    per epoch on ``n_train`` rows (at least 1)."""
+    target = max(1, min(MAX_SMALL_BATCH, n_train // STEPS_PER_EPOCH if n_train > 0 else batch_size))
+    return 1 << (target.bit_length() - 1)
+
+
 PLANNERS: dict[str, Planner] = {
     "learning_rate": _plan_learning_rate,
     "preprocessing": _plan_preprocessing,
     "capacity": _plan_capacity,
     "early_stopping": _plan_early_stopping,
     "architecture": _plan_architecture,
+    "optimizer": _plan_optimizer,
 }
-"""One planner per remedy branch, in ``schema.REMEDIES`` order."""
+"""One planner per remedy branch, in ``schema.REMEDIES`` order, except the rule-free ones
+(:data:`RULE_FREE_REMEDIES`)."""
 
 
 def _of_kind(findings: Sequence[schema.Finding], kind: str) -> list[schema.Finding]:
@@ -464,7 +521,9 @@ def _rebuild_saved_model(plan: RemedyPlan, setup: schema.ResolvedSetup) -> None:
 def _fit_budget(plans: list[RemedyPlan], config: DoctorConfig) -> list[RemedyPlan]:
     """Share ``budget_epochs`` equally, keeping the best-ranked plans that get enough.
 
-    Each plan gets ``min(training.epochs, budget // n)`` epochs, and at least
+    Each plan gets ``min(training.epochs, budget // n)`` epochs (a plan that asks for more
+    epochs itself, as the optimizer branch for a run cut short, gets ``min(its own,
+    budget // n)``), and at least
     :data:`MIN_BRANCH_EPOCHS` (or ``training.epochs`` if fewer): when the budget cannot
     give every plan that many, the lowest-ranked plans are dropped. A budget below that
     minimum still runs the best plan, on the whole budget: the user's cap comes first.
@@ -476,9 +535,10 @@ def _fit_budget(plans: list[RemedyPlan], config: DoctorConfig) -> list[RemedyPla
     epochs_cap = config.training.epochs
     floor = min(MIN_BRANCH_EPOCHS, epochs_cap)
     kept = plans[: max(1, min(len(plans), budget // floor))]
-    epochs = min(epochs_cap, budget // len(kept))
+    share = budget // len(kept)
     for plan in kept:
-        plan.overrides["training.epochs"] = epochs
+        wanted = plan.overrides.get("training.epochs", epochs_cap)
+        plan.overrides["training.epochs"] = min(wanted, share)
     return kept
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from plateau_doctor.causes import cause_words
 from plateau_doctor.schema import CLASSIFICATION_METRICS, HISTORY_SIGNALS, REGRESSION_METRICS
 
 SECTION_TITLES: tuple[str, ...] = (
@@ -50,40 +51,7 @@ SYMPTOM_EXPLANATIONS: dict[str, str] = {
     "converged": "The loss fell and levelled off near what the data allows: a healthy run.",
 }
 
-CAUSE_EXPLANATIONS: dict[str, str] = {
-    "learning_rate_too_high": "Each step overshoots the minimum, so the loss bounces around or explodes.",
-    "learning_rate_too_low": "Each step is so small that the weights barely move from where they started.",
-    "unscaled_features": "The features span very different ranges, so no single learning rate suits them all.",
-    "unscaled_target": (
-        "The regression target is large in scale, so the loss and its gradients are dominated "
-        "by its size rather than its pattern."
-    ),
-    "class_imbalance": (
-        "One class dominates, so always predicting it already gives a low loss and the rare "
-        "classes get ignored."
-    ),
-    "insufficient_capacity": "The network is too small to fit the pattern, even on the training rows.",
-    "overfitting": "The network has more capacity than the data supports and nothing holds it back.",
-    "output_activation_mismatch": (
-        "The output layer's activation does not fit the task (for example softmax on a single "
-        "unit, or sigmoid on a regression target)."
-    ),
-    "loss_mismatch": "The loss function does not fit the task or the way the target is encoded.",
-    "dead_relu": (
-        "Many ReLU units output zero for every input, so no gradient flows through them and "
-        "they never recover."
-    ),
-    "vanishing_gradients": "The gradient shrinks layer by layer, so the first layers hardly learn.",
-    "exploding_gradients": "The gradient grows layer by layer until the updates are huge.",
-    "bad_initialization": (
-        "The starting weights (all zeros, constant, or far too large) leave units identical or "
-        "saturated from the first step."
-    ),
-    "no_learnable_signal": (
-        "The features carry no usable information about the target: even the reference model "
-        "does no better than guessing."
-    ),
-}
+CAUSE_EXPLANATIONS: dict[str, str] = cause_words()  # each cause's plain words live with its rule
 
 _STATUS_WORDS: dict[str, str] = {
     "healthy": "Healthy: nothing to repair",

@@ -34,9 +34,23 @@ CAUSES: tuple[str, ...] = (
     "exploding_gradients",
     "bad_initialization",
     "no_learnable_signal",
+    "optimizer_choice",
+    "too_few_updates",
+    "too_few_epochs",
+    "too_strong_regularization",
 )
 
-REMEDIES: tuple[str, ...] = ("learning_rate", "preprocessing", "capacity", "early_stopping", "architecture")
+REMEDIES: tuple[str, ...] = (
+    "learning_rate",
+    "preprocessing",
+    "capacity",
+    "early_stopping",
+    "architecture",
+    "optimizer",
+    "search",
+)
+"""Remedy branches. Every one but ``search`` has a rule-based planner (``planning.PLANNERS``);
+``search`` is the guided fallback the pipeline runs when the rules run out."""
 STATUSES: tuple[str, ...] = ("healthy", "repaired", "improved", "not_repaired", "sick")
 
 CLASSIFICATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_balanced_accuracy", "val_log_loss")
@@ -166,6 +180,11 @@ class ResolvedSetup:
     learning_rate: float
     batch_size: int
     from_saved_model: bool = False
+    # What the causes of too strong regularization and too few epochs read; the defaults
+    # (none, unknown) keep older callers and saved results valid.
+    dropout: float = 0.0
+    l2: float = 0.0
+    epochs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,6 +9,7 @@ import sys
 import pytest
 from builders import (
     BLOWN_UP,
+    CANCER_AUDIT,
     CONVERGED,
     DETECTION,
     OSCILLATING,
@@ -16,6 +17,7 @@ from builders import (
     PLATEAU,
     SLOW,
     STUCK,
+    UNDERCONFIDENT,
     make_audit,
     make_setup,
 )
@@ -141,7 +143,7 @@ def test_an_overfitting_net_whose_val_loss_climbs_back_to_the_trivial_level_is_n
                        reference_metrics={"val_accuracy": 0.9, "val_balanced_accuracy": 0.9}, n_val=40)
     found = names(detect_symptoms(history, audit, DETECTION))
     assert "stuck_at_trivial" not in found and "overfitting" in found
-    assert check_early_stop(history, audit, DETECTION) is None
+    assert check_early_stop(history, audit, DETECTION).name == "overfitting"  # issue 8: overfitting stops too
 
 
 @pytest.mark.parametrize(
@@ -471,9 +473,37 @@ def test_early_stop_never_triggers_on_a_slow_start_on_imbalanced_data():
         assert check_early_stop({k: v[:epoch] for k, v in history.items()}, audit, DETECTION) is None
 
 
-@pytest.mark.parametrize("history", [CONVERGED, PLATEAU, SLOW, OVERFITTING, OSCILLATING])
+@pytest.mark.parametrize("history", [CONVERGED, PLATEAU, SLOW, OSCILLATING])
 def test_early_stop_leaves_other_symptoms_to_the_full_detection(history):
     assert check_early_stop(history, make_audit(), DETECTION) is None
+
+
+def test_early_stop_on_overfitting_confirmed_for_patience_epochs():
+    """OVERFITTING's val_loss bottoms at epoch 6: the baseline stops once it has stayed 10%
+    above that minimum for ``patience`` epochs, and the full detection on the stopped history
+    agrees."""
+    first = next(
+        epoch for epoch in range(1, len(OVERFITTING["loss"]) + 1)
+        if check_early_stop({k: v[:epoch] for k, v in OVERFITTING.items()}, make_audit(), DETECTION) is not None
+    )
+    partial = {k: v[:first] for k, v in OVERFITTING.items()}
+    stopped = check_early_stop(partial, make_audit(), DETECTION)
+    assert stopped.name == "overfitting" and "epoch 6" in stopped.evidence
+    assert first < len(OVERFITTING["loss"])
+    assert "overfitting" in names(detect_symptoms(partial, make_audit(), DETECTION))
+    before = {k: v[: first - 1] for k, v in OVERFITTING.items()}
+    assert "overfitting" not in names(detect_symptoms(before, make_audit(), DETECTION))
+
+
+def test_early_stop_ignores_a_validation_loss_wobbling_near_its_floor():
+    """A noisy val_loss that dips and returns (+-8% around 0.3) is not a confirmed rise."""
+    history = {
+        "loss": [0.69, 0.5, 0.4, 0.33, 0.3, 0.28, 0.26, 0.25, 0.24, 0.23, 0.22, 0.21, 0.2, 0.19, 0.18, 0.17],
+        "val_loss": [0.68, 0.5, 0.4, 0.34, 0.31, 0.29, 0.32, 0.28, 0.31, 0.3, 0.33, 0.29, 0.32, 0.3, 0.31, 0.3],
+        "val_balanced_accuracy": [0.5, 0.8, 0.85, 0.88, 0.9, 0.9, 0.89, 0.9, 0.9, 0.9, 0.89, 0.9, 0.9, 0.9, 0.9, 0.9],
+    }
+    for epoch in range(1, len(history["loss"]) + 1):
+        assert check_early_stop({k: v[:epoch] for k, v in history.items()}, make_audit(), DETECTION) is None
 
 
 def test_early_stop_agrees_with_the_full_detection():
@@ -486,9 +516,9 @@ def test_early_stop_agrees_with_the_full_detection():
 # --- purity -----------------------------------------------------------------------------
 
 
-def test_detection_and_diagnosis_import_no_framework():
+def test_detection_diagnosis_and_planning_import_no_framework():
     code = (
-        "import sys, plateau_doctor.detection, plateau_doctor.diagnosis; "
+        "import sys, plateau_doctor.detection, plateau_doctor.diagnosis, plateau_doctor.planning, plateau_doctor.causes; "
         "loaded = [m for m in ('tensorflow', 'keras', 'prefect', 'jax', 'torch') if m in sys.modules]; "
         "print(','.join(loaded)); sys.exit(1 if loaded else 0)"
     )
@@ -516,3 +546,22 @@ def test_a_short_run_close_to_the_reference_is_converged():
     history = {"loss": losses, "val_loss": losses, "val_balanced_accuracy": [0.9, 0.94, 0.95, 0.95]}
     (finding,) = detect_symptoms(history, make_audit(), DETECTION)
     assert finding.name == "converged"
+
+
+# --- the proper score in the gap to the reference (issue 8) ----------------------------------
+
+def test_a_close_balanced_accuracy_with_a_log_loss_near_the_prior_is_not_converged():
+    audit = make_audit(**CANCER_AUDIT)
+    gap = reference_gap(UNDERCONFIDENT, audit, DETECTION)
+    assert gap.measure == "val_log_loss" and gap.far
+    assert "converged" not in names(detect_symptoms(UNDERCONFIDENT, audit, DETECTION))
+    without = {key: values for key, values in UNDERCONFIDENT.items() if key != "val_log_loss"}
+    assert reference_gap(without, audit, DETECTION).measure == "val_balanced_accuracy"
+    assert not reference_gap(without, audit, DETECTION).far
+
+
+def test_a_well_calibrated_net_is_judged_on_its_metric():
+    history = dict(CONVERGED, val_log_loss=[0.68, 0.42, 0.25, 0.15, 0.12, 0.11, 0.105, 0.1, 0.1, 0.1, 0.1, 0.1])
+    gap = reference_gap(history, make_audit(), DETECTION)
+    assert gap.measure == "val_balanced_accuracy" and not gap.far
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["converged"]

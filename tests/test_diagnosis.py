@@ -7,15 +7,28 @@ import re
 import pytest
 from builders import (
     BLOWN_UP,
+    CANCER_AUDIT,
+    CASES,
     CONVERGED,
     DETECTION,
+    HEALTHY,
+    IMBALANCED,
+    IMBALANCED_AUDIT,
+    NO_SIGNAL_AUDIT,
     OSCILLATING,
     OVERFITTING,
     PLATEAU,
     SLOW,
+    SOFTMAX_ONE_UNIT,
     STUCK,
+    THINNED,
+    UNSCALED_FEATURES_AUDIT,
+    UNSCALED_TARGET,
+    UNDERCONFIDENT,
+    UNSCALED_TARGET_AUDIT,
     make_audit,
     make_setup,
+    with_signals,
 )
 
 from plateau_doctor.config import DoctorConfig
@@ -23,143 +36,6 @@ from plateau_doctor.detection import detect_symptoms
 from plateau_doctor.diagnosis import CAUSE_RULES, check_setup, diagnose
 from plateau_doctor.schema import CAUSES, FeatureStats, Finding
 
-
-def with_signals(curves: dict, **signals) -> dict:
-    """The curves plus training signals; a number is repeated for every epoch."""
-    n = len(curves["loss"])
-    history = dict(curves)
-    for name, value in signals.items():
-        history[name] = list(value) if isinstance(value, (list, tuple)) else [value] * n
-    return history
-
-
-HEALTHY = dict(update_ratio=0.02, grad_ratio_first_last=1.0, dead_fraction=0.05, symmetric_fraction=0.0, output_std=1.5)
-
-# Softmax on one unit outputs 1.0: the binary cross-entropy of the negatives is clipped at ~16.1.
-SOFTMAX_ONE_UNIT = {
-    "loss": [8.06] * 10,
-    "val_loss": [8.06] * 10,
-    "val_balanced_accuracy": [0.5] * 10,
-    "pred_majority_share": [1.0] * 10,
-}
-# categorical_crossentropy on one unit is always 0.
-CCE_ONE_UNIT = {"loss": [0.0] * 10, "val_loss": [0.0] * 10, "val_balanced_accuracy": [0.5] * 10}
-# A raw target (mean 2e5, std 5e4) learned with MSE: huge, slowly falling loss; r2 far below 0.
-UNSCALED_TARGET = {
-    "loss": [4.2e10, 4.12e10, 4.04e10, 3.96e10, 3.88e10, 3.8e10, 3.73e10, 3.66e10, 3.59e10, 3.52e10, 3.45e10, 3.38e10],
-    "val_r2": [-15.8, -15.5, -15.2, -14.9, -14.6, -14.3, -14.0, -13.7, -13.4, -13.2, -12.9, -12.6],
-}
-# 90% majority: the prior entropy is 0.325, and the net predicts the majority only.
-IMBALANCED = {
-    "loss": [0.5, 0.4, 0.34, 0.326, 0.325, 0.325, 0.325, 0.325, 0.325, 0.325],
-    "val_loss": [0.5, 0.39, 0.335, 0.326, 0.325, 0.325, 0.325, 0.325, 0.325, 0.325],
-    "val_balanced_accuracy": [0.5] * 10,
-    "pred_majority_share": [1.0] * 10,
-}
-IMBALANCED_AUDIT = dict(
-    majority_share=0.9,
-    class_balance={"0": 0.9, "1": 0.1},
-    trivial_val_loss=0.325,
-    reference_val_loss=0.2,
-    reference_metrics={"val_accuracy": 0.93, "val_balanced_accuracy": 0.8},
-)
-NO_SIGNAL_AUDIT = dict(
-    reference_val_loss=0.6925, reference_metrics={"val_accuracy": 0.51, "val_balanced_accuracy": 0.51}
-)
-UNSCALED_FEATURES_AUDIT = dict(
-    scaled_features=False,
-    features=[FeatureStats("age", 40.0, 12.0, 18.0, 90.0), FeatureStats("income", 5e4, 3e4, 0.0, 4e5)],
-)
-UNSCALED_TARGET_AUDIT = dict(
-    scaled_target=False,
-    target_mean=2e5,
-    target_std=5e4,
-    trivial_val_loss=2.5e9,
-    reference_val_loss=5e8,
-    reference_metrics={"val_r2": 0.8, "val_mae": 1.5e4},
-)
-
-CASES = [
-    (
-        "lr_high_oscillation",
-        with_signals(OSCILLATING, update_ratio=2.0),
-        "binary",
-        {},
-        {"learning_rate": 0.1},
-        "learning_rate_too_high",
-    ),
-    ("lr_high_diverged", BLOWN_UP, "binary", {}, {"learning_rate": 0.5}, "learning_rate_too_high"),
-    (
-        "lr_low_slow",
-        with_signals(SLOW, update_ratio=1e-4),
-        "binary",
-        {},
-        {"learning_rate": 1e-6},
-        "learning_rate_too_low",
-    ),
-    (
-        "lr_low_plateau",
-        with_signals(PLATEAU, update_ratio=5e-5),
-        "binary",
-        {},
-        {"optimizer": "SGD", "learning_rate": 1e-5},
-        "learning_rate_too_low",
-    ),
-    (
-        "unscaled_features",
-        with_signals(STUCK, saturated_fraction=0.8),
-        "binary",
-        UNSCALED_FEATURES_AUDIT,
-        {"hidden_activation": "tanh"},
-        "unscaled_features",
-    ),
-    ("unscaled_target", UNSCALED_TARGET, "regression", UNSCALED_TARGET_AUDIT, {}, "unscaled_target"),
-    ("class_imbalance", IMBALANCED, "binary", IMBALANCED_AUDIT, {}, "class_imbalance"),
-    (
-        "insufficient_capacity",
-        with_signals(PLATEAU, **HEALTHY),
-        "binary",
-        {},
-        {"hidden_units": [4]},
-        "insufficient_capacity",
-    ),
-    ("overfitting", with_signals(OVERFITTING, **HEALTHY), "binary", {}, {}, "overfitting"),
-    (
-        "output_activation_mismatch",
-        SOFTMAX_ONE_UNIT,
-        "binary",
-        {},
-        {"output_activation": "softmax"},
-        "output_activation_mismatch",
-    ),
-    ("loss_mismatch", CCE_ONE_UNIT, "binary", {}, {"loss": "categorical_crossentropy"}, "loss_mismatch"),
-    ("dead_relu", with_signals(PLATEAU, dead_fraction=0.85, update_ratio=0.02), "binary", {}, {}, "dead_relu"),
-    (
-        "vanishing_gradients",
-        with_signals(PLATEAU, grad_ratio_first_last=1e-5),
-        "binary",
-        {},
-        {"hidden_units": [32] * 5, "hidden_activation": "sigmoid"},
-        "vanishing_gradients",
-    ),
-    (
-        "exploding_gradients",
-        with_signals(BLOWN_UP, grad_norm=[1.0, 3.0, 10.0, 30.0, 100.0, 1e3, 1e4, 1e5, 1e6]),
-        "binary",
-        {},
-        {"hidden_units": [64] * 4},
-        "exploding_gradients",
-    ),
-    (
-        "bad_initialization",
-        with_signals(STUCK, symmetric_fraction=1.0),
-        "binary",
-        {},
-        {"kernel_initializer": "Zeros"},
-        "bad_initialization",
-    ),
-    ("no_learnable_signal", STUCK, "binary", NO_SIGNAL_AUDIT, {}, "no_learnable_signal"),
-]
 
 CASE_PARAMS = [case[1:] for case in CASES]
 CASE_IDS = [case[0] for case in CASES]
@@ -560,3 +436,243 @@ def test_mse_on_class_probabilities_is_a_moderate_mismatch():
     finding = check_setup(make_setup(loss="mse"))[0]
     assert finding.name == "loss_mismatch" and 0.4 <= finding.confidence <= 0.6
     assert "binary_crossentropy" in finding.evidence
+
+
+# --- causes added in issue 8 ----------------------------------------------------------------
+
+
+def test_adadelta_at_its_keras_default_rate_is_the_optimizer_choice():
+    history = with_signals(PLATEAU, **dict(HEALTHY, update_ratio=2e-4))
+    causes = run_diagnosis(history, setup={"optimizer": "adadelta", "learning_rate": 0.001})
+    assert names(causes)[0] == "optimizer_choice"
+    assert "1000x larger" in causes[0].evidence and "0.0002" in causes[0].evidence
+
+
+def test_plain_sgd_that_makes_no_progress_at_a_sane_rate_is_the_optimizer_choice():
+    history = with_signals(PLATEAU, **dict(HEALTHY, update_ratio=5e-4))
+    causes = run_diagnosis(history, setup={"optimizer": "sgd", "learning_rate": 0.01})
+    assert names(causes)[0] == "optimizer_choice", [(c.name, c.confidence) for c in causes]
+    assert "no momentum" in causes[0].evidence and "0.0005" in causes[0].evidence
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        {"optimizer": "adam", "learning_rate": 0.001},  # an adaptive optimizer: not the optimizer's fault
+        {"optimizer": "adadelta", "learning_rate": 1.0},  # Adadelta at its usual rate
+        {"optimizer": "sgd", "learning_rate": 1e-5},  # a tiny rate: the learning rate's cause
+    ],
+)
+def test_optimizer_choice_is_not_blamed_for_other_set_ups(setup):
+    history = with_signals(PLATEAU, **dict(HEALTHY, update_ratio=5e-4))
+    assert "optimizer_choice" not in names(run_diagnosis(history, setup=setup))
+
+
+def test_plain_sgd_on_a_well_conditioned_problem_that_learns_is_not_the_optimizer_choice():
+    """Steps of a healthy size, scaled features, two layers, still falling: nothing points at SGD."""
+    causes = run_diagnosis(with_signals(SLOW, **HEALTHY), setup={"optimizer": "sgd", "learning_rate": 0.01})
+    assert "optimizer_choice" not in names(causes)
+
+
+@pytest.mark.parametrize("batch_size, per_epoch", [(400, 1), (200, 2), (100, 4)])
+def test_a_batch_near_the_training_split_gives_too_few_updates(batch_size, per_epoch):
+    causes = run_diagnosis(with_signals(SLOW, **HEALTHY), setup={"batch_size": batch_size})
+    assert names(causes)[0] == "too_few_updates"
+    assert f"{per_epoch} update(s) per epoch" in causes[0].evidence and "400 training rows" in causes[0].evidence
+
+
+@pytest.mark.parametrize("batch_size, n_train", [(32, 400), (128, 4000), (64, 400)])
+def test_enough_updates_per_epoch_are_not_too_few(batch_size, n_train):
+    causes = run_diagnosis(with_signals(SLOW, **HEALTHY), audit={"n_train": n_train}, setup={"batch_size": batch_size})
+    assert "too_few_updates" not in names(causes)
+
+
+def test_a_healthy_run_still_falling_fast_needs_more_epochs():
+    causes = run_diagnosis(with_signals(SLOW, **HEALTHY))
+    assert names(causes)[0] == "too_few_epochs"
+    assert "2.0% per epoch" in causes[0].evidence and "more epochs" in causes[0].evidence
+
+
+def test_too_few_epochs_does_not_fire_on_a_converged_run():
+    assert run_diagnosis(with_signals(CONVERGED, **HEALTHY)) == []
+    converged = [Finding("symptom", "converged", 0.9, "no sick symptom")]
+    assert run_diagnosis(with_signals(SLOW, **HEALTHY), symptoms=converged) == []
+
+
+def test_too_few_epochs_is_not_blamed_when_the_rate_or_steps_are_tiny():
+    causes = run_diagnosis(with_signals(SLOW, update_ratio=1e-4), setup={"learning_rate": 1e-6})
+    assert "too_few_epochs" not in names(causes) and names(causes)[0] == "learning_rate_too_low"
+
+
+def test_too_few_epochs_is_not_blamed_when_the_validation_loss_has_stopped():
+    history = with_signals(CREEPING_SMALL_NET, **dict(HEALTHY, update_ratio=0.02))
+    setup = {"n_classes": 10, "output_units": 10, "hidden_units": [2], "learning_rate": 0.01}
+    assert "too_few_epochs" not in names(run_diagnosis(history, "multiclass", DIGITS_AUDIT, setup))
+
+
+# A curve flattening toward a floor: its log falls ~8.6% per epoch in epochs 8-13 and ~2.8%
+# in the last five. Still above 1% per epoch, but no longer steady: the floor is near.
+FLATTENING = {
+    "loss": [0.9, 0.738, 0.6132, 0.5161, 0.4401, 0.38, 0.3323, 0.2941, 0.2636, 0.2391, 0.2194, 0.2038, 0.1915,
+             0.182, 0.175, 0.1701, 0.1673, 0.1663],
+    "val_loss": [0.927, 0.7601, 0.6316, 0.5316, 0.4533, 0.3914, 0.3423, 0.3029, 0.2715, 0.2463, 0.226, 0.2099,
+                 0.1972, 0.1875, 0.1802, 0.1752, 0.1723, 0.1713],
+    "val_balanced_accuracy": [round(0.5 + 0.012 * i, 3) for i in range(18)],
+}
+
+
+def test_a_curve_flattening_toward_a_floor_is_not_too_few_epochs():
+    history = with_signals(FLATTENING, **HEALTHY)
+    assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["slow_convergence"]
+    assert "too_few_epochs" not in names(run_diagnosis(history))
+
+
+def test_the_same_fall_kept_steady_is_too_few_epochs():
+    """Falling 2-3% per epoch throughout, as FLATTENING's last window, but not decelerating."""
+    loss = [round(0.9 * 0.975**i, 4) for i in range(18)]
+    history = with_signals(
+        {"loss": loss, "val_loss": [round(1.03 * v, 4) for v in loss], "val_balanced_accuracy": FLATTENING["val_balanced_accuracy"]},
+        **HEALTHY,
+    )
+    causes = run_diagnosis(history)
+    assert names(causes)[0] == "too_few_epochs"
+    assert "2.5% per epoch" in causes[0].evidence and "not flattening" in causes[0].evidence
+
+
+def test_too_few_epochs_stands_down_when_something_else_is_wrong():
+    history = with_signals(SLOW, **HEALTHY)
+    causes = run_diagnosis(history, setup={"batch_size": 400})
+    assert "too_few_epochs" not in names(causes) and names(causes)[0] == "too_few_updates"
+
+
+def test_strong_dropout_that_keeps_the_training_loss_above_validation_is_too_strong_regularization():
+    causes = run_diagnosis(with_signals(THINNED, **HEALTHY), setup={"dropout": 0.7})
+    assert names(causes)[0] == "too_strong_regularization"
+    assert "dropout 0.7" in causes[0].evidence and "above the validation loss 0.4654" in causes[0].evidence
+
+
+def test_an_l2_whose_penalty_dwarfs_the_reference_loss_is_too_strong_regularization():
+    causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"l2": 0.05})
+    assert names(causes)[0] == "too_strong_regularization"
+    assert "l2 0.05" in causes[0].evidence and "2.424" in causes[0].evidence
+
+
+@pytest.mark.parametrize(
+    "curves, setup",
+    [
+        (THINNED, {"dropout": 0.2}),  # light dropout
+        (PLATEAU, {"l2": 1e-5}),  # an L2 whose penalty (~5e-4) is far below the reference loss
+        (PLATEAU, {"dropout": 0.3}),  # moderate dropout and a training loss below validation
+        (OVERFITTING, {"dropout": 0.6}),  # the net fits its training split past the reference
+    ],
+)
+def test_regularization_that_does_not_hold_the_fit_back_is_not_blamed(curves, setup):
+    assert "too_strong_regularization" not in names(run_diagnosis(with_signals(curves, **HEALTHY), setup=setup))
+
+
+def test_a_loss_that_does_not_suit_classification_ranks_above_capacity():
+    causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"hidden_units": [4], "loss": "mse"})
+    assert names(causes)[:2] == ["loss_mismatch", "insufficient_capacity"], [(c.name, c.confidence) for c in causes]
+
+
+# --- scale judged by its effect -------------------------------------------------------------
+
+
+def one_wide_feature(mean: float, std: float) -> dict:
+    return dict(
+        scaled_features=False,
+        features=[FeatureStats("price", mean, std, mean - 3 * std, mean + 3 * std), FeatureStats("b", 0.0, 1.0, -3, 3)],
+    )
+
+
+def test_a_feature_spanning_hundreds_under_sgd_is_unscaled_though_its_std_is_modest():
+    """std 60 and a std ratio of 60 sit under the fixed thresholds of 100; under SGD at 0.01,
+    learning_rate x E[x^2] = 0.01 x (150^2 + 60^2) = 261, far above the stable 2."""
+    history = with_signals(OSCILLATING, **HEALTHY)
+    causes = run_diagnosis(history, audit=one_wide_feature(150.0, 60.0), setup={"optimizer": "sgd", "learning_rate": 0.01})
+    assert names(causes)[0] == "unscaled_features"
+    assert "= 261" in causes[0].evidence and "price" in causes[0].evidence
+
+
+@pytest.mark.parametrize(
+    "mean, std, optimizer, rate, unscaled",
+    [
+        (0.0, 30.0, "sgd", 0.1, True),  # 0.1 x 900 = 90: unstable
+        (0.0, 30.0, "sgd", 0.001, False),  # 0.001 x 900 = 0.9: the same feature is fine at a smaller step
+        (5.0, 8.0, "sgd", 0.01, False),  # 0.01 x 89 = 0.89
+        (0.0, 30.0, "adam", 0.01, False),  # Adam's step does not grow with the gradient, and rms 30 < 100
+        (2000.0, 3.0, "adam", 0.001, True),  # a year-like column: std 3, but every input ~2000
+    ],
+)
+def test_feature_scale_is_judged_against_the_step(mean, std, optimizer, rate, unscaled):
+    history = with_signals(OSCILLATING, **HEALTHY)
+    causes = run_diagnosis(history, audit=one_wide_feature(mean, std), setup={"optimizer": optimizer, "learning_rate": rate})
+    assert ("unscaled_features" in names(causes)) is unscaled, [(c.name, c.confidence) for c in causes]
+
+
+NAN = float("nan")
+# Plain SGD at 0.01 on a target around 300 +- 60: the loss explodes to NaN within three epochs
+# and every ReLU unit dies on the way.
+DIVERGING_ON_A_RAW_TARGET = {
+    "loss": [9.3e4, 4e5, 3e7, NAN, NAN, NAN, NAN, NAN],
+    "val_loss": [8e4, 5e6, 1e9, NAN, NAN, NAN, NAN, NAN],
+    "val_r2": [-20.0, -1e3, -1e5, NAN, NAN, NAN, NAN, NAN],
+    "dead_fraction": [0.3, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+}
+TARGET_IN_HUNDREDS = dict(
+    scaled_target=False,
+    target_mean=300.0,
+    target_std=60.0,
+    trivial_val_loss=3600.0,
+    reference_val_loss=900.0,
+    reference_metrics={"val_r2": 0.75, "val_mae": 20.0},
+)
+
+
+def test_a_diverging_sgd_on_a_target_in_the_hundreds_is_blamed_on_the_target_not_dead_units():
+    causes = run_diagnosis(
+        DIVERGING_ON_A_RAW_TARGET, "regression", TARGET_IN_HUNDREDS, {"optimizer": "sgd", "learning_rate": 0.01}
+    )
+    assert names(causes)[0] == "unscaled_target", [(c.name, c.confidence) for c in causes]
+    assert "= 936" in causes[0].evidence
+    dead = next(c for c in causes if c.name == "dead_relu")
+    assert dead.confidence <= causes[0].confidence - 0.2 and "unstable step" in dead.evidence
+
+
+# Adam on the same target: the output starts near 0, so the first epochs' loss is ~26x the
+# target's variance and falls slowly.
+SLOW_ON_A_RAW_TARGET = {
+    "loss": [9.3e4, 8.0e4, 7e4, 6.2e4, 5.6e4, 5.1e4, 4.7e4, 4.35e4, 4.05e4, 3.8e4, 3.6e4, 3.42e4],
+    "val_r2": [-25.0, -21.0, -18.5, -16.0, -14.5, -13.0, -12.0, -11.0, -10.2, -9.5, -9.0, -8.5],
+}
+
+
+def test_a_target_far_from_where_the_output_starts_is_unscaled_under_adam_too():
+    causes = run_diagnosis(SLOW_ON_A_RAW_TARGET, "regression", TARGET_IN_HUNDREDS)
+    assert names(causes)[0] == "unscaled_target"
+    assert "19.44x the trivial loss 3600" in causes[0].evidence
+
+
+def test_a_raw_target_whose_first_epochs_sit_near_the_trivial_loss_is_not_blamed():
+    """mean 30, std 40: the output reaches the target's offset within the warm-up (1.06x the
+    variance), and Adam's step does not grow with the target: nothing says the scale hurts."""
+    history = {"loss": [1900, 1700, 1650, 1620, 1610, 1605, 1602, 1601, 1600, 1600, 1600, 1600], "val_r2": [0.0] * 12}
+    audit = dict(scaled_target=False, target_mean=30.0, target_std=40.0, trivial_val_loss=1600.0,
+                 reference_val_loss=400.0, reference_metrics={"val_r2": 0.75})
+    assert "unscaled_target" not in names(run_diagnosis(history, "regression", audit))
+
+
+def test_a_raw_target_under_sgd_at_a_small_step_is_not_an_unstable_step():
+    causes = run_diagnosis(
+        SLOW_ON_A_RAW_TARGET, "regression", TARGET_IN_HUNDREDS, {"optimizer": "sgd", "learning_rate": 1e-6}
+    )
+    target = next(c for c in causes if c.name == "unscaled_target")
+    assert "plain-gradient step" not in target.evidence  # 1e-6 x 9.36e4 = 0.09: stable
+
+
+def test_a_penalty_that_keeps_the_probabilities_near_the_prior_is_too_strong_regularization():
+    """Measured on breast cancer with dropout 0.8 and L2 0.05: balanced accuracy looks close to
+    the reference's, the doctor's own log loss does not (builders.UNDERCONFIDENT)."""
+    causes = run_diagnosis(with_signals(UNDERCONFIDENT, **HEALTHY), audit=CANCER_AUDIT, setup={"dropout": 0.8, "l2": 0.05})
+    assert names(causes)[0] == "too_strong_regularization", [(c.name, c.confidence) for c in causes]
+    assert "dropout 0.8" in causes[0].evidence and "l2 0.05" in causes[0].evidence

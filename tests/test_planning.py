@@ -10,6 +10,7 @@ from plateau_doctor.errors import ConfigError
 from plateau_doctor.planning import (
     CAUSE_REMEDIES,
     PLANNERS,
+    RULE_FREE_REMEDIES,
     RemedyPlan,
     apply_plan,
     plan_remedies,
@@ -94,7 +95,8 @@ def test_converged_run_is_left_alone_whatever_the_causes():
 
 def test_every_cause_has_a_map_entry_and_every_branch_a_planner():
     assert set(CAUSE_REMEDIES) == set(schema.CAUSES)
-    assert tuple(PLANNERS) == schema.REMEDIES
+    assert tuple(PLANNERS) == tuple(name for name in schema.REMEDIES if name not in RULE_FREE_REMEDIES)
+    assert RULE_FREE_REMEDIES == ("search",)
     for remedies in CAUSE_REMEDIES.values():
         assert set(remedies) <= set(schema.REMEDIES)
 
@@ -185,6 +187,32 @@ def test_every_cause_has_a_map_entry_and_every_branch_a_planner():
             {"model.activation": "relu", "model.kernel_initializer": "he_uniform"},
             False,
         ),
+        (
+            "optimizer_choice",
+            {"training": {"optimizer": "sgd", "learning_rate": 0.01}},
+            "binary",
+            "optimizer",
+            {"training.optimizer": "adam", "training.learning_rate": 0.001},
+            False,
+        ),
+        (
+            "optimizer_choice",
+            {"training": {"optimizer": "adadelta"}},
+            "binary",
+            "optimizer",
+            {"training.optimizer": "adam"},  # 0.001 is already the rate
+            False,
+        ),
+        ("too_few_updates", {"training": {"batch_size": 80}}, "binary", "optimizer", {"training.batch_size": 4}, False),
+        (
+            "too_strong_regularization",
+            {"model": {"dropout": 0.7, "l2": 0.05}},
+            "binary",
+            "capacity",
+            {"model.dropout": 0.1, "model.l2": 1e-4},
+            False,
+        ),
+        ("too_strong_regularization", {"model": {"dropout": 0.6}}, "binary", "capacity", {"model.dropout": 0.1}, False),
     ],
 )
 def test_each_cause_gets_its_branch_and_parameters(name, config, task, remedy, expected, range_test):
@@ -446,6 +474,51 @@ def test_unknown_cause_name_is_refused():
         plan([cause("learning_rate_too_hihg")])
 
 
+@pytest.mark.parametrize(("n_train", "batch"), [(80, 4), (400, 16), (4000, 32), (10, 1)])
+def test_too_few_updates_picks_a_batch_for_at_least_16_updates_an_epoch(n_train, batch):
+    config = make_config(training={"batch_size": n_train})
+    setup = make_setup(config)
+    audit = make_audit()
+    audit.n_train = n_train
+    plans = plan_remedies([cause("too_few_updates")], [symptom("slow_convergence")], config, setup, audit)
+    assert plans[0].overrides["training.batch_size"] == batch
+
+
+def test_a_batch_already_small_is_not_shrunk_again():
+    assert plan([cause("too_few_updates")], config=make_config(training={"batch_size": 4})) == []
+
+
+def test_too_few_epochs_asks_for_more_epochs_than_the_baseline_within_the_budget():
+    config = make_config(training={"epochs": 20})
+    plans = plan([cause("too_few_epochs")], symptoms=[symptom("slow_convergence")], config=config)
+    assert [p.remedy for p in plans] == ["optimizer"]
+    assert plans[0].overrides["training.epochs"] == 60
+    tight = make_config(training={"epochs": 20}, remedies={"budget_epochs": 45})
+    assert plan([cause("too_few_epochs")], config=tight)[0].overrides["training.epochs"] == 45
+
+
+def test_optimizer_causes_merge_into_one_optimizer_branch():
+    config = make_config(training={"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 80, "epochs": 20})
+    plans = plan([cause("optimizer_choice", 0.7), cause("too_few_updates", 0.6)], config=config)
+    assert [p.remedy for p in plans] == ["optimizer"]
+    assert without_epochs(plans[0].overrides) == {
+        "training.optimizer": "adam", "training.learning_rate": 0.001, "training.batch_size": 4,
+    }
+    assert plans[0].causes == ["optimizer_choice", "too_few_updates"]
+
+
+def test_too_strong_regularization_and_overfitting_the_more_confident_decides():
+    config = make_config(model={"dropout": 0.6})
+    plans = plan([cause("too_strong_regularization", 0.8), cause("overfitting", 0.5)], config=config)
+    capacity = by_remedy(plans)["capacity"]
+    assert capacity.overrides["model.dropout"] == 0.1
+
+
+def test_search_has_no_rule_planner_and_is_never_planned_from_causes():
+    config = make_config(remedies={"enabled": ["search"]})
+    assert plan([cause("learning_rate_too_high"), cause("optimizer_choice")], config=config) == []
+
+
 # --- budget -----------------------------------------------------------------------
 
 THREE_PLANS = [cause("unscaled_features", 0.9), cause("learning_rate_too_high", 0.6)]
@@ -484,7 +557,8 @@ def test_budget_caps_the_epochs_of_all_branches(budget, epochs, remedies, each):
 def test_every_reason_quotes_its_causes_and_confidences(name):
     config = make_config(
         preprocessing={"scale_features": False},
-        model={"output_activation": "softmax", "kernel_initializer": "zeros", "activation": "sigmoid"},
+        model={"output_activation": "softmax", "kernel_initializer": "zeros", "activation": "sigmoid", "dropout": 0.5},
+        training={"optimizer": "sgd"},
     )
     task = "regression" if name == "unscaled_target" else "binary"
     plans = plan([cause(name, 0.42)], config=config, task=task)

@@ -7,6 +7,7 @@ shows one task run per stage and per branch while the logic stays here, once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -195,7 +196,7 @@ def run_doctor(config: DoctorConfig, stages: Stages | None = None) -> tuple[dict
 
 
 def remedy_stage(
-    record: RunRecord, plans: list[RemedyPlan], stages: Stages, writer: RunWriter, data: PreparedData | None = None
+    record: RunRecord, plans: list[RemedyPlan], stages: Stages, writer: RunWriter, data: PreparedData
 ) -> None:
     """Rounds of raced branches until the level, then the guided search if still short; finish the winner.
 
@@ -249,7 +250,7 @@ def remedy_stage(
         patient = _next_patient(record, winner, stages, data, budget_left)
         record.round_findings.extend((round_index, f) for f in (*patient.symptoms, *patient.causes))
         plans = (
-            stages.plan(patient.causes, patient.symptoms, patient.plan_config, winner.setup, data, winner.history)
+            stages.plan(patient.causes, patient.symptoms, patient.plan_config, winner.setup, patient.data, winner.history)
             if is_sick(patient.symptoms)
             else []
         )
@@ -285,6 +286,7 @@ class Patient:
     causes: list[Finding]
     symptoms: list[Finding]
     plan_config: DoctorConfig | None = None  # ``config`` with the budget that is left
+    data: Any = None  # the prepared data with the audit as this patient sees it
 
 
 def _next_patient(record: RunRecord, winner: BranchOutcome, stages: Stages, data, budget_left: int) -> Patient:
@@ -293,14 +295,16 @@ def _next_patient(record: RunRecord, winner: BranchOutcome, stages: Stages, data
     epochs = max(config.training.epochs, int(winner.params.get("training.epochs", config.training.epochs)))
     overrides = {**winner.params, "training.epochs": epochs}
     patient_config = apply_plan(config, RemedyPlan(winner.remedy, overrides, "", []))
-    preflight = check_setup(winner.setup, record.audit)
-    symptoms, causes = stages.diagnose(winner.history, data, winner.setup, patient_config, preflight)
+    seen_by = audit_for(patient_config, record.audit)
+    patient_data = dataclasses.replace(data, audit=seen_by)
+    preflight = check_setup(winner.setup, seen_by)
+    symptoms, causes = stages.diagnose(winner.history, patient_data, winner.setup, patient_config, preflight)
     for finding in (*symptoms, *causes):
         stages.logger.info("%s's %s %s (%.2f): %s", winner.remedy, finding.kind, finding.name, finding.confidence, finding.evidence)
     plan_config = apply_plan(
         patient_config, RemedyPlan("budget", {"remedies.budget_epochs": max(1, budget_left)}, "", [])
     )
-    return Patient(patient_config, overrides, winner.metrics, list(causes), list(symptoms), plan_config)
+    return Patient(patient_config, overrides, winner.metrics, list(causes), list(symptoms), plan_config, patient_data)
 
 
 def _search_if_short(
@@ -350,7 +354,8 @@ def _winner_status(record: RunRecord, history) -> str:
     audit, config, winner = record.audit, record.config, record.winner
     healthy = False
     if history is not None and len(history) and winner.setup is not None:
-        healthy = not is_sick(detect_symptoms(history, audit, config.detection, setup=winner.setup))
+        seen_by = audit_for(apply_plan(config, RemedyPlan(winner.remedy, winner.params, "", [])), audit)
+        healthy = not is_sick(detect_symptoms(history, seen_by, config.detection, setup=winner.setup))
     record.final_healthy = healthy
     return repair_status(
         audit.task,
@@ -360,6 +365,23 @@ def _winner_status(record: RunRecord, history) -> str:
         healthy,
         config.remedies.tolerance,
     )
+
+
+def audit_for(config: DoctorConfig, audit):
+    """The audit as a branch trained with ``config`` sees the data: its own scaling, its losses in its target's scale.
+
+    The raw statistics and the references do not change; whether the features and the
+    target are scaled does, and so does the scale of the regression losses (MSE on the
+    standardized target is the raw MSE over the target's variance).
+    """
+    scaled_target = config.preprocessing.scale_target and audit.task == "regression"
+    changes: dict[str, Any] = {"scaled_features": config.preprocessing.scale_features, "scaled_target": scaled_target}
+    variance = audit.target_std**2
+    if audit.task == "regression" and scaled_target != audit.scaled_target and math.isfinite(variance) and variance > 0:
+        factor = 1 / variance if scaled_target else variance
+        changes["trivial_val_loss"] = audit.trivial_val_loss * factor
+        changes["reference_val_loss"] = audit.reference_val_loss * factor
+    return dataclasses.replace(audit, **changes)
 
 
 def final_status(record: RunRecord) -> str:
@@ -402,8 +424,11 @@ def race_branches(
                 outcomes[plan.remedy].finished = True
         if last or not running:
             break
-        standings = [_standing(outcomes[plan.remedy], audit, config, finished=plan not in running) for plan in active
-                     if outcomes[plan.remedy].status == "ok"]
+        standings = [
+            _standing(outcomes[plan.remedy], audit_for(apply_plan(config, plan), audit), config, plan not in running)
+            for plan in active
+            if outcomes[plan.remedy].status == "ok"
+        ]
         stopped = race_decision(standings, behind=behind)
         for name, why in stopped.items():
             outcome = outcomes[name]

@@ -32,7 +32,7 @@ def test_a_healthy_run_writes_every_result_file(tmp_path):
     on_disk = json.loads((run_dir / "summary.json").read_text())
     assert on_disk["status"] == "healthy" and on_disk["symptoms"] == ["converged"]
     assert on_disk["causes"] == [] and on_disk["chosen_remedy"] is None
-    assert set(on_disk["baseline"]["metrics"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
+    assert set(on_disk["baseline"]["metrics"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy", "val_log_loss"}
     assert on_disk["baseline"]["metrics"]["val_balanced_accuracy"] > 0.8
     assert on_disk["epochs_trained_total"] == on_disk["baseline"]["epochs"] == 12
 

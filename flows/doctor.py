@@ -22,7 +22,7 @@ from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
 from tasks.data import load_and_prepare
 from tasks.diagnosis import check_setup_before_training, diagnose_run
-from tasks.remedies import plan, remedy_branch, retrain_winner
+from tasks.remedies import guided_search, plan, remedy_branch, retrain_winner
 from tasks.reporting import artifact_prefix_for, publish_artifacts, write_results
 from tasks.training import fit_baseline
 
@@ -86,6 +86,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
         diagnose=diagnose_run,
         plan=plan,
         run_branches=branches_in_processes,
+        search=guided_search,
         retrain=retrain_winner,
         write=write_results,
         logger=get_run_logger(),

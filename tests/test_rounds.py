@@ -38,7 +38,7 @@ def test_a_winner_short_of_the_level_is_diagnosed_again_and_treated_in_a_second_
     remedies = pd.read_parquet(tmp_path / "out" / "remedies")
     diagnosis = pd.read_parquet(tmp_path / "out" / "diagnosis")
     assert set(remedies["round"]) == {1, 2}
-    assert set(diagnosis["round"]) == {0, 1}  # the baseline's diagnosis, then round 1's winner's
+    assert {0, 1} <= set(diagnosis["round"])  # the baseline's diagnosis, then each winner's
     steps = [step["step"] for step in summary["path"]]
     assert steps[0] == "baseline" and len(steps) == 3 and steps[2].endswith("@2")
     # Round 2 starts from round 1's winner: its params carry round 1's fix.

@@ -51,18 +51,39 @@ def test_a_winner_short_of_the_level_is_diagnosed_again_and_treated_in_a_second_
 
 
 @pytest.mark.slow
-def test_the_search_takes_over_when_the_rounds_stop_short_and_repeats_with_the_seed(tmp_path):
+def test_the_search_takes_over_when_the_rounds_stop_short(tmp_path):
     from plateau_doctor.pipeline import run_doctor
 
-    config = _circles_config(tmp_path, search_trials=3, max_rounds=1)
-    summary, run_dir, record = run_doctor(config)
+    summary, _, record = run_doctor(_circles_config(tmp_path, search_trials=2, max_rounds=1))
     trials = [o for o in record.outcomes if o.remedy == "search"]
-    assert 1 <= len(trials) <= 3 and summary["search_trials"] == len(trials)
+    assert 1 <= len(trials) <= 2 and summary["search_trials"] == len(trials)
+    assert all(o.round == 2 for o in trials)  # after round 1, from round 1's winner
+    assert trials[0].params["preprocessing.scale_features"] is True
     remedies = pd.read_parquet(tmp_path / "out" / "remedies")
     assert (remedies["remedy"] == "search").sum() == len(trials)
-    assert remedies.loc[remedies["remedy"] == "search", "reason"].str.contains("trial 1 of at most 3").any()
-    again = run_doctor(config.model_copy(update={"output": config.output.model_copy(update={"dir": str(tmp_path / "b")})}))[2]
-    assert [o.metrics for o in again.outcomes if o.remedy == "search"] == [o.metrics for o in trials]
+    assert remedies.loc[remedies["remedy"] == "search", "reason"].str.contains("trial 1 of at most 2").any()
+    history = pd.read_parquet(tmp_path / "out" / "history")
+    assert "search-1" in set(history["branch"])
+
+
+@pytest.mark.slow
+def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_first(tmp_path):
+    from plateau_doctor.data import prepare_from_config
+    from plateau_doctor.search import SearchRequest, run_search
+
+    frame = make_classification_frame(300)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [8]},
+                              "training": {"epochs": 6, "learning_rate": 1e-3}})
+    audit = prepare_from_config(config).audit
+    request = SearchRequest(base_overrides={}, causes=[Finding("cause", "learning_rate_too_low", 0.9, "")],
+                            candidates=[{"training.learning_rate": 0.01}], trials=2, budget_epochs=12, audit=audit)
+    first = run_search(config, request, str(tmp_path / "a"))
+    assert first[0].params["training.learning_rate"] == 0.01 and "a candidate of the diagnosis" in first[0].reason
+    assert all(o.params["training.learning_rate"] >= 2.9e-3 for o in first)  # narrowed: 3x the rate called too low
+    assert sum(o.epochs for o in first) <= 12
+    again = run_search(config, request, str(tmp_path / "b"))
+    assert [(o.params, o.metrics) for o in again] == [(o.params, o.metrics) for o in first]
 
 
 @pytest.mark.slow

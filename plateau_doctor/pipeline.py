@@ -401,7 +401,7 @@ def race_branches(
     the survivors' plans set to the rung's end epoch; a branch resumes from the model its
     last rung saved, so only paths cross processes and a seed gives the same race.
     """
-    from plateau_doctor.racing import Standing, race_decision, rung_epochs
+    from plateau_doctor.racing import race_decision, rung_epochs
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     targets = {plan.remedy: int(plan.overrides.get("training.epochs", config.training.epochs)) for plan in plans}
@@ -412,7 +412,7 @@ def race_branches(
     for rung_index, end in enumerate(rungs):
         jobs = [_rung_plan(plan, outcomes.get(plan.remedy), min(end, targets[plan.remedy])) for plan in active]
         for plan, result in zip(active, run_branches(config, jobs, folder)):
-            outcomes[plan.remedy] = _merge_rung(outcomes.get(plan.remedy), result, plan)
+            outcomes[plan.remedy] = _merge_rung(outcomes.get(plan.remedy), result)
         last = rung_index == len(rungs) - 1
         running = [
             plan for plan in active
@@ -456,7 +456,8 @@ def _rung_plan(plan: RemedyPlan, so_far: BranchOutcome | None, end: int) -> Reme
                       plan.confidence)
 
 
-def _merge_rung(so_far: BranchOutcome | None, result: BranchOutcome, plan: RemedyPlan) -> BranchOutcome:
+def _merge_rung(so_far: BranchOutcome | None, result: BranchOutcome) -> BranchOutcome:
+    """One branch over its rungs so far: epochs, time and history add up; the latest model and metrics count."""
     if so_far is None:
         return result
     result.epochs += so_far.epochs

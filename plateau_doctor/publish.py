@@ -16,7 +16,7 @@ from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.report import render_report
 from plateau_doctor.results import METRIC_COLUMNS, RunWriter, to_jsonable
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
-from plateau_doctor.verdict import BranchOutcome, beats_baseline, level_to_beat, main_metric
+from plateau_doctor.verdict import BranchOutcome, beats_baseline, gap_to_level, level_to_beat, main_metric, score
 
 
 @dataclass
@@ -46,6 +46,11 @@ class RunRecord:
     final_model_path: str | None = None
     final_preprocessing: dict[str, Any] | None = None
     wall_seconds: float = 0.0
+    round_findings: list[tuple[int, Finding]] = field(default_factory=list)  # each later patient's diagnosis
+    round_reasons: list[str] = field(default_factory=list)  # each round's verdict, then the search's
+    stop_reason: str = ""  # why the rounds stopped
+    final_healthy: bool | None = None  # the final model's own curves, diagnosed again
+    round_winners: list[BranchOutcome] = field(default_factory=list)  # the path: each round's winner, in order
 
     @property
     def dataset(self) -> str:
@@ -82,14 +87,50 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
             "early_stop_reason": record.stopped_by.evidence if record.stopped_by else None,
             "preflight": [f.to_dict() for f in record.preflight],
             "winner_reason": record.winner_reason,
+            "level": level_summary(record, final_metrics),
+            "path": repair_path(record),
+            "rounds": max((o.round for o in record.outcomes if not o.remedy.startswith("search")), default=0),
+            "round_reasons": record.round_reasons,
+            "stop_reason": record.stop_reason,
+            "search_trials": sum(1 for o in record.outcomes if o.remedy.startswith("search")),
+            "pruned": [f"{branch_label(o)} at epoch {o.epochs}" for o in record.outcomes if o.status == "pruned"],
             "setup": record.setup.to_dict(),
             "config": record.config.model_dump(mode="json"),
         }
     )
 
 
+def level_summary(record: RunRecord, final_metrics: dict[str, float]) -> dict[str, Any]:
+    """The attainable level (reference models), the linear reference, and how far the final model is from them."""
+    task, audit = record.audit.task, record.audit
+    metric = main_metric(task)
+    return {
+        "metric": metric,
+        "attainable": audit.reference_metrics.get(metric),
+        "linear_reference": audit.linear_reference_metrics.get(metric),
+        "final": final_metrics.get(metric),
+        "gap": gap_to_level(task, final_metrics, audit.reference_metrics),
+        "tolerance": record.config.remedies.tolerance,
+        "final_curves_healthy": record.final_healthy,
+    }
+
+
+def repair_path(record: RunRecord) -> list[dict[str, Any]]:
+    """Baseline -> each round's winner -> ...: the steps the chosen model came through."""
+    task = record.audit.task
+    metric = main_metric(task)
+    steps = [{"step": "baseline", "round": 0, "metric": record.baseline_metrics.get(metric),
+              "score": score(task, record.baseline_metrics), "epochs": record.baseline_epochs}]
+    for outcome in record.round_winners:
+        steps.append({"step": branch_label(outcome), "round": outcome.round, "metric": outcome.metrics.get(metric),
+                      "score": score(task, outcome.metrics), "epochs": outcome.epochs})
+    return steps
+
+
 def findings_frame(record: RunRecord) -> pd.DataFrame:
+    """Round 0 is the baseline's diagnosis; round r the diagnosis of round r's winner, the next patient."""
     rows = [{"round": 0, **f.to_dict()} for f in (*record.symptoms, *record.causes)]
+    rows += [{"round": int(index), **f.to_dict()} for index, f in record.round_findings]
     return pd.DataFrame(rows, columns=["round", "kind", "name", "confidence", "evidence"]).astype(
         {"round": "int64", "confidence": float}
     )
@@ -98,12 +139,14 @@ def findings_frame(record: RunRecord) -> pd.DataFrame:
 def remedies_frame(record: RunRecord) -> pd.DataFrame:
     """One row per remedy branch tried; metric columns for the task."""
     metrics = list(METRIC_COLUMNS)  # every task's columns, NaN where they do not apply
-    to_beat = level_to_beat(record.audit.task, record.baseline_metrics, record.audit.trivial_metrics)
+    to_beat = level_to_beat(
+        record.audit.task, record.baseline_metrics, record.audit.trivial_metrics, record.audit.trivial_val_loss
+    )
     rows = []
     for outcome in record.outcomes:
         rows.append(
             {
-                "round": 1,
+                "round": int(outcome.round),
                 "remedy": outcome.remedy,
                 "params": json.dumps(to_jsonable(outcome.params), sort_keys=True),
                 "epochs": int(outcome.epochs),
@@ -112,7 +155,7 @@ def remedies_frame(record: RunRecord) -> pd.DataFrame:
                 "chosen": record.winner is outcome,
                 "status": outcome.status,
                 "error": outcome.error,
-                "reason": outcome.reason,
+                "reason": "; ".join(part for part in (outcome.reason, outcome.pruned_reason) if part),
                 "wall_seconds": float(outcome.wall_seconds),
             }
         )
@@ -120,8 +163,18 @@ def remedies_frame(record: RunRecord) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def branch_label(outcome: BranchOutcome) -> str:
+    """A branch's name in the history and the report: a later round's branch carries its round."""
+    if outcome.name:
+        return outcome.name
+    return outcome.remedy if outcome.round <= 1 else f"{outcome.remedy}@{outcome.round}"
+
+
 def history_frame(record: RunRecord) -> pd.DataFrame:
-    parts = [record.baseline_history, *(o.history for o in record.outcomes if o.history is not None)]
+    parts = [record.baseline_history]
+    for outcome in record.outcomes:
+        if outcome.history is not None:
+            parts.append(outcome.history.assign(branch=branch_label(outcome)))
     if record.final_history is not None:
         parts.append(record.final_history)
     return pd.concat(parts, ignore_index=True)

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from plateau_doctor.backends import current_backend, layer_key
-from plateau_doctor.data import PreparedData, classification_metrics, regression_metrics
+from plateau_doctor.data import PreparedData, classification_metrics, cross_entropy, regression_metrics
 from plateau_doctor.modeling import keras, labels_for_loss
 from plateau_doctor.schema import HISTORY_SIGNALS, Finding, ResolvedSetup
 
@@ -32,6 +32,7 @@ PREDICT_CHUNK = 8192
 _RELU_DEAD = {"relu", "relu6"}
 _SATURATING = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 _SATURATION_MARGIN = 0.01
+_PROB_EPS = 1e-7
 
 
 def activation_name(layer) -> str:
@@ -220,7 +221,24 @@ class Evaluator:
         predicted = self.predictions(outputs)
         if self.setup.task == "regression":
             return regression_metrics(self.data.y_val_original, predicted)
-        return classification_metrics(self.data.y_val, predicted)
+        return {**classification_metrics(self.data.y_val, predicted), "val_log_loss": self.log_loss(outputs)}
+
+    def log_loss(self, outputs: np.ndarray) -> float:
+        """Mean log loss of the true classes under the predicted probabilities, whatever the training loss.
+
+        The outputs are read as probabilities the way predictions read them (one unit: P(class 1));
+        outputs that are not probabilities (a linear or ReLU head) are clipped into [eps, 1] and
+        normalized, so they are judged as the probabilities they claim to be.
+        """
+        if not np.isfinite(outputs).all():
+            return math.nan
+        if outputs.shape[1] == 1:
+            positive = np.clip(outputs[:, 0], _PROB_EPS, 1.0 - _PROB_EPS)
+            probabilities = np.column_stack([1.0 - positive, positive])
+        else:
+            clipped = np.clip(outputs, _PROB_EPS, None)
+            probabilities = clipped / clipped.sum(axis=1, keepdims=True)
+        return cross_entropy(self.data.y_val, probabilities)
 
     def val_loss(self, outputs: np.ndarray) -> float:
         ops = keras().ops

@@ -7,10 +7,12 @@ which keeps TensorFlow's process-global seed per branch: same seed, same result.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 
@@ -60,18 +62,34 @@ def lr_range_test(config: DoctorConfig, data: PreparedData) -> tuple[np.ndarray,
     return np.asarray(lrs), np.asarray(losses)
 
 
+RUNG_STATE_SUFFIX = ".rung.json"
+
+
+def rung_state_path(model_path: str) -> Path:
+    """Beside a raced branch's model: how many epochs it has trained (the next rung resumes there)."""
+    return Path(model_path + RUNG_STATE_SUFFIX)
+
+
 def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> BranchOutcome:
-    """Apply the plan, train, score on the validation split, save the model. Never raises."""
+    """Apply the plan, train, score on the validation split, save the model. Never raises.
+
+    Racing calls this once per rung with the same ``model_path``: when an earlier rung left
+    its model there (and its epoch count beside it), training resumes from it up to the
+    plan's ``training.epochs``, and the outcome holds only this rung's epochs. A path is
+    all that crosses the process boundary, so every runner gives the same result.
+    """
     from plateau_doctor.training import fit_branch
 
     started = time.perf_counter()
     outcome = BranchOutcome(remedy=plan.remedy, params=dict(plan.overrides), reason=plan.reason)
+    state_file = rung_state_path(model_path)
+    done = json.loads(state_file.read_text())["epochs"] if state_file.is_file() else 0
     try:
         branch_config = apply_plan(config, plan)
         # The branch's own preprocessing of the same rows; the seed keeps the split identical.
         data = prepare_from_config(branch_config, audit=False)
         outcome.preprocessing = data.preprocessor.to_dict()
-        if plan.lr_range_test:
+        if plan.lr_range_test and not done:
             lrs, losses = lr_range_test(branch_config, data)
             suggestion = suggest_learning_rate(lrs, losses)
             outcome.lr_suggestion = describe_suggestion(lrs, losses)
@@ -79,14 +97,24 @@ def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> Branc
             branch_config = apply_plan(branch_config, RemedyPlan(plan.remedy, {"training.learning_rate": suggestion}, "", []))
             log.info("%s: range test over %d steps suggests learning rate %.3g", plan.remedy, len(lrs), suggestion)
         touches_model = any(key.startswith("model.") for key in plan.overrides)
-        result = fit_branch(branch_config, data, branch=plan.remedy, use_saved_model=not touches_model)
+        result = fit_branch(
+            branch_config,
+            data,
+            branch=plan.remedy,
+            use_saved_model=not touches_model,
+            resume_from=model_path if done else None,
+            initial_epoch=done,
+        )
         outcome.epochs = result.epochs
         outcome.metrics = result.metrics
         outcome.history = result.history
+        outcome.setup = result.setup
+        outcome.finished = done + result.epochs < branch_config.training.epochs  # it stopped itself
         if not math.isfinite(result.metrics.get("val_loss", math.nan)):
             outcome.status, outcome.error = "failed", "the branch's validation loss is not finite (NaN or inf)"
         else:
             result.save_model(model_path)
+            state_file.write_text(json.dumps({"epochs": done + result.epochs}))
             outcome.model_path = model_path
     except Exception as error:  # one failing branch is recorded; the others go on
         outcome.status = "failed"

@@ -56,6 +56,7 @@ CAUSE_EXPLANATIONS: dict[str, str] = cause_words()  # each cause's plain words l
 _STATUS_WORDS: dict[str, str] = {
     "healthy": "Healthy: nothing to repair",
     "repaired": "Repaired",
+    "improved": "Improved, but short of what the data allows",
     "not_repaired": "Not repaired",
     "diagnosed": "Diagnosed; remedies have not run yet",
 }
@@ -556,7 +557,34 @@ def _verdict(summary: Mapping[str, Any]) -> str:
         words.append(f"Chosen remedy: {chosen}.")
     elif status == "not_repaired":
         words.append("No remedy beat the baseline, so the baseline model is kept.")
+    level = _level_sentence(summary)
+    if level and status in ("repaired", "improved", "not_repaired"):
+        words.append(level)
     return " ".join(words)
+
+
+def _level_sentence(summary: Mapping[str, Any]) -> str:
+    """How far the final model is from the attainable level, and what was tried to get there."""
+    level = summary.get("level") or {}
+    metric, attainable, final = level.get("metric"), _number(level.get("attainable")), _number(level.get("final"))
+    if not metric or not math.isfinite(attainable) or not math.isfinite(final):
+        return ""
+    gap = attainable - final
+    where = (
+        f"{_fmt(gap)} below the attainable level {_fmt(attainable)} (the reference models')"
+        if gap > 0
+        else f"at or above the attainable level {_fmt(attainable)}"
+    )
+    text = f"The final model's {metric} is {_fmt(final)}, {where}."
+    tried = []
+    rounds = summary.get("rounds") or 0
+    if rounds:
+        tried.append(f"{rounds} round{'s' if rounds != 1 else ''} of remedies")
+    if summary.get("search_trials"):
+        tried.append(f"{summary['search_trials']} guided-search trials")
+    if tried and summary.get("status") != "repaired":
+        text += f" Tried: {_join(tried)}" + (f"; stopped because {summary['stop_reason']}." if summary.get("stop_reason") else ".")
+    return text
 
 
 def _metrics_table(summary: Mapping[str, Any], task: str | None) -> _Table:
@@ -693,6 +721,43 @@ def _signals_blocks(history: pd.DataFrame | None) -> list[_Block]:
     return blocks
 
 
+def _path_blocks(summary: Mapping[str, Any], history: pd.DataFrame | None, audit: Mapping[str, Any],
+                 task: str | None) -> list[_Block]:
+    """Baseline -> round 1's winner -> ...: each step's numbers and curves."""
+    steps = [_as_dict(step) for step in summary.get("path") or []]
+    if len(steps) < 2:
+        return []
+    names = [str(step.get("step")) for step in steps]
+    blocks: list[_Block] = [
+        _Heading(3, "Path"),
+        _Paragraph(
+            " → ".join(names) + ". Each round treats the previous round's winner, diagnosed again from its own "
+            "curves; the search, if any, starts from the best model so far."
+        ),
+        _Table(
+            ["step", "round", str((summary.get("level") or {}).get("metric") or "metric"), "score", "epochs"],
+            [[name, _fmt(step.get("round")), _fmt(step.get("metric")), _fmt(step.get("score")), _fmt(step.get("epochs"))]
+             for name, step in zip(names, steps)],
+        ),
+    ]
+    if history is not None and not history.empty and "branch" in history.columns:
+        on_path = history[history["branch"].astype(str).isin(names)]
+        if not on_path.empty:
+            blocks.append(_Image("Curves of each step of the path", curves_chart_png(on_path, audit, task)))
+    return blocks
+
+
+def _note(record: Mapping[str, Any]) -> str:
+    """The short why of a row: where a branch was pruned, which search trial it is."""
+    reason = _text_or_empty(record.get("reason"))
+    notes = []
+    if "trial " in reason and str(record.get("remedy")) == "search":
+        notes.append(reason.split(";")[0])
+    if "pruned at epoch" in reason:
+        notes.append(reason[reason.index("pruned at epoch"):])
+    return "; ".join(notes)
+
+
 def _remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, task: str | None) -> list[_Block]:
     blocks: list[_Block] = [_Heading(2, "Remedies")]
     status = str(summary.get("status") or "")
@@ -704,12 +769,17 @@ def _remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, 
         return blocks
     metrics = _ordered_metrics(task, [column for column in remedies.columns if str(column).startswith("val_")])
     show_error = "error" in remedies.columns and remedies["error"].map(_text_or_empty).astype(bool).any()
-    header = ["remedy", "status", "epochs", *metrics, "improved", "chosen", "params"]
+    with_round = "round" in remedies.columns
+    with_note = any(_note(record) for record in remedies.to_dict("records"))
+    header = [*(["round"] if with_round else []), "remedy", "status", "epochs", *metrics, "improved", "chosen", "params"]
+    if with_note:
+        header.append("note")
     if show_error:
         header.append("error")
     rows = []
     for record in remedies.to_dict("records"):
         row = [
+            *([_fmt(record.get("round"))] if with_round else []),
             _text_or_empty(record.get("remedy")),
             _text_or_empty(record.get("status")) or "ok",
             _fmt(record.get("epochs")),
@@ -718,6 +788,8 @@ def _remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, 
             _fmt(record.get("chosen")),
             _fmt_params(record.get("params")),
         ]
+        if with_note:
+            row.append(_note(record))
         if show_error:
             row.append(_text_or_empty(record.get("error")))
         rows.append(row)
@@ -729,6 +801,9 @@ def _remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, 
     else:
         blocks.append(_Paragraph(reason or "No remedy improved on the baseline, so the baseline model is kept.",
                                  lead="Winner: none."))
+    rounds = [str(text) for text in summary.get("round_reasons") or []]
+    if len(rounds) > 1:
+        blocks.append(_Bullets([(text.split(":")[0], text.split(":", 1)[1].strip()) for text in rounds]))
     return blocks
 
 
@@ -812,6 +887,7 @@ def render_report(
         *_curves_blocks(history, audit, task),
         *_signals_blocks(history),
         *_remedies_blocks(summary, remedies, task),
+        *_path_blocks(summary, history, audit, task),
         *_audit_blocks(audit),
     ]
     return _to_markdown(blocks), _to_html(blocks, title)

@@ -56,6 +56,16 @@ def make_model(config: DoctorConfig, data: PreparedData, use_saved: bool = True)
     return model, setup
 
 
+def resume_model(config: DoctorConfig, data: PreparedData, path: str, use_saved: bool = True):
+    """A branch's model saved at the end of its last rung, compiled with its optimizer state."""
+    n_features = data.x_train.shape[1]
+    if config.model.path and use_saved:
+        _, setup = load_user_model(config, data.task, data.n_classes, n_features)
+    else:
+        setup = resolve_setup(config, data.task, data.n_classes, n_features)
+    return keras().saving.load_model(path, compile=True, safe_mode=True), setup
+
+
 def keras_callbacks(config: DoctorConfig) -> list:
     """The Keras callbacks that the config asks for (remedies switch these on)."""
     k = keras()
@@ -81,18 +91,29 @@ def fit_branch(
     branch: str = "baseline",
     monitor: Callable[[dict[str, list[float]]], Finding | None] | None = None,
     use_saved_model: bool = True,
+    resume_from: str | None = None,
+    initial_epoch: int = 0,
 ) -> FitResult:
-    """Seed, build, fit with the recorder, and score on the validation split."""
+    """Seed, build, fit with the recorder, and score on the validation split.
+
+    With ``resume_from`` (a .keras file this function's caller saved, optimizer state
+    included) training goes on from ``initial_epoch`` up to ``training.epochs``: a raced
+    branch's next rung. The history then holds only the new epochs.
+    """
     require_backend(config.training.backend)
     keras().utils.set_random_seed(config.data.seed)
     make_deterministic()
     started = time.perf_counter()
-    model, setup = make_model(config, data, use_saved=use_saved_model)
+    if resume_from is not None:
+        model, setup = resume_model(config, data, resume_from, use_saved_model)
+    else:
+        model, setup = make_model(config, data, use_saved=use_saved_model)
     recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
     model.fit(
         **fit_inputs(data, setup, config),
         validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
         epochs=config.training.epochs,
+        initial_epoch=initial_epoch,
         verbose=0,
         callbacks=[recorder, *keras_callbacks(config)],
     )

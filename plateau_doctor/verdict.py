@@ -1,8 +1,23 @@
-"""Judge remedy branches and compose the run's summary. Pure: plain numbers in, dicts out.
+"""Judge remedy branches, decide the run's status and when to stop. Pure: plain numbers in.
 
-Branches are compared on the validation split with the task's main metric on the
-original target scale (balanced accuracy, R^2), never on raw loss: a remedy that
-scales the target or changes the loss also changes the loss's scale.
+**The judging rule** (:func:`score`), on the validation split, original target scale:
+
+- classification: ``balanced accuracy - 0.05 x min(log loss, 5)``, the log loss (nats) being
+  the doctor's own ``val_log_loss`` of the predicted probabilities against the true classes.
+  0.01 of balanced accuracy is worth 0.2 nats: a model as accurate and far better
+  calibrated wins (the overfitting fix that cuts the log loss 2.6 -> 0.56 gains 0.10 and may
+  lose up to 0.10 of balanced accuracy), while a small calibration gain never buys much
+  accuracy. A non-finite log loss counts as the cap (5 nats);
+- regression: R^2 (the mean absolute error is reported beside it and breaks exact ties).
+
+Raw losses are never compared: a remedy that scales the target or changes the loss also
+changes the loss's scale, while the log loss here is computed the same way for every branch.
+
+**Statuses** (:func:`repair_status`): ``repaired`` promises the final model's main metric
+(balanced accuracy, R^2) is within ``tolerance`` of the attainable level (the reference
+models' metric) or above it, or that its own curves are healthy when diagnosed again and
+it is at or above the regularized linear reference; ``improved`` beat the baseline by the
+margin but is short of that; ``not_repaired``; ``healthy``.
 """
 
 from __future__ import annotations
@@ -14,6 +29,10 @@ from typing import Any
 from plateau_doctor.schema import SICK_SYMPTOMS, Finding
 
 MAIN_METRIC = {"binary": "val_balanced_accuracy", "multiclass": "val_balanced_accuracy", "regression": "val_r2"}
+LOG_LOSS_WEIGHT = 0.05
+"""Balanced accuracy given up per nat of validation log loss."""
+LOG_LOSS_CAP = 5.0
+"""Nats beyond which a log loss counts no worse: a few confidently wrong rows must not outweigh accuracy."""
 
 
 @dataclass
@@ -23,7 +42,7 @@ class BranchOutcome:
     remedy: str
     params: dict[str, Any]
     reason: str
-    status: str = "ok"  # ok | failed
+    status: str = "ok"  # ok | failed | pruned
     error: str | None = None
     epochs: int = 0
     wall_seconds: float = 0.0
@@ -32,10 +51,16 @@ class BranchOutcome:
     lr_suggestion: str | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)  # the branch's preprocessing.json
     history: Any = field(default=None, repr=False)  # the branch's per-epoch records (a DataFrame)
+    round: int = 1
+    setup: Any = field(default=None, repr=False)  # the ResolvedSetup it trained with
+    finished: bool = False  # trained all its epochs (or stopped itself: early stopping)
+    pruned_reason: str | None = None
+    name: str | None = None  # its name in the history and the report when not the remedy's (search trials)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("history")
+        data.pop("setup")
         return data
 
 
@@ -43,55 +68,97 @@ def main_metric(task: str) -> str:
     return MAIN_METRIC[task]
 
 
-def _score(metrics: dict[str, float] | None, metric: str) -> float:
-    value = (metrics or {}).get(metric, math.nan)
-    return value if value is not None and math.isfinite(value) else -math.inf
+def _finite(value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def score(task: str, metrics: dict[str, float] | None) -> float:
+    """The judging rule (module docstring): higher is better; -inf when the main metric is not finite.
+
+    A missing ``val_log_loss`` (metrics recorded before the doctor computed it) costs nothing,
+    so such records are judged on balanced accuracy alone.
+    """
+    metrics = metrics or {}
+    main = _finite(metrics.get(main_metric(task)))
+    if math.isnan(main):
+        return -math.inf
+    if task == "regression" or "val_log_loss" not in metrics:
+        return main
+    log_loss = _finite(metrics.get("val_log_loss"))
+    log_loss = LOG_LOSS_CAP if math.isnan(log_loss) else min(max(log_loss, 0.0), LOG_LOSS_CAP)
+    return main - LOG_LOSS_WEIGHT * log_loss
+
+
+def _rank_key(task: str, outcome: BranchOutcome) -> tuple[float, float, int]:
+    mae = _finite(outcome.metrics.get("val_mae")) if task == "regression" else math.nan
+    return score(task, outcome.metrics), -mae if math.isfinite(mae) else -math.inf, -outcome.epochs
+
+
+def describe_score(task: str, metrics: dict[str, float] | None) -> str:
+    """The judged value with what it is made of, for reasons and the report."""
+    metrics = metrics or {}
+    value = score(task, metrics)
+    text = f"{value:.4f}" if math.isfinite(value) else "not finite"
+    main = _finite(metrics.get(main_metric(task)))
+    if task == "regression" or "val_log_loss" not in metrics or not math.isfinite(main):
+        return f"{main_metric(task)} {text}"
+    return f"score {text} (balanced accuracy {main:.4f}, log loss {_finite(metrics.get('val_log_loss')):.4f})"
 
 
 def choose_winner(
     task: str, baseline_metrics: dict[str, float], outcomes: list[BranchOutcome], margin: float
 ) -> tuple[BranchOutcome | None, str]:
-    """The best branch by the main metric, if it beats the baseline by ``margin``; and why."""
-    metric = main_metric(task)
-    baseline = _score(baseline_metrics, metric)
-    usable = [o for o in outcomes if o.status == "ok" and math.isfinite(_score(o.metrics, metric))]
+    """The best branch by :func:`score`, if it beats the baseline's by ``margin``; and why.
+
+    Pruned branches take part: a branch stopped early is never ahead of the survivors that
+    beat it at the rung, and when every branch is pruned the best one still counts.
+    """
+    usable = [o for o in outcomes if o.status in ("ok", "pruned") and math.isfinite(score(task, o.metrics))]
     if not outcomes:
         return None, "no remedy branch ran"
     if not usable:
-        return None, f"every branch failed or produced no finite {metric}"
-    best = max(usable, key=lambda o: (_score(o.metrics, metric), -o.epochs))
-    best_value = _score(best.metrics, metric)
-    baseline_text = f"{baseline:.4f}" if math.isfinite(baseline) else "not finite"
+        return None, f"every branch failed or produced no finite {main_metric(task)}"
+    best = max(usable, key=lambda o: (o.status == "ok", *_rank_key(task, o)))
+    baseline_text = describe_score(task, baseline_metrics)
     if beats_baseline(task, baseline_metrics, best, margin):
-        runners = sorted((o for o in usable if o is not best), key=lambda o: -_score(o.metrics, metric))
-        second = f"; next best {runners[0].remedy} {_score(runners[0].metrics, metric):.4f}" if runners else ""
+        runners = sorted((o for o in usable if o is not best), key=lambda o: _rank_key(task, o), reverse=True)
+        second = f"; next best {runners[0].remedy} {score(task, runners[0].metrics):.4f}" if runners else ""
         return best, (
-            f"{best.remedy} reached {metric} {best_value:.4f} on the validation split against the baseline's "
+            f"{best.remedy} reached {describe_score(task, best.metrics)} on the validation split against "
             f"{baseline_text} (required margin {margin}){second}"
         )
     return None, (
-        f"no branch beat the baseline's {metric} {baseline_text} by the margin {margin}; the best attempt, "
-        f"{best.remedy}, reached {best_value:.4f}"
+        f"no branch beat {baseline_text} by the margin {margin}; the best attempt, "
+        f"{best.remedy}, reached {score(task, best.metrics):.4f}"
     )
 
 
-def level_to_beat(task: str, baseline_metrics: dict[str, float], trivial_metrics: dict[str, float]) -> dict[str, float]:
-    """The baseline's metrics, with the trivial predictor's main metric standing in for a non-finite one.
+def level_to_beat(
+    task: str, baseline_metrics: dict[str, float], trivial_metrics: dict[str, float], trivial_log_loss: float = math.nan
+) -> dict[str, float]:
+    """The baseline's metrics, with the trivial predictor's standing in for a non-finite main metric.
 
     A diverged baseline has no finite metric; without a stand-in any finite branch, even one
-    worse than always predicting the mean, would count as a repair.
+    worse than always predicting the mean, would count as a repair. For classification the
+    trivial predictor's log loss is the class prior's entropy (``audit.trivial_val_loss``).
     """
     metric = main_metric(task)
-    if math.isfinite(_score(baseline_metrics, metric)):
+    if math.isfinite(_finite(baseline_metrics.get(metric))):
         return baseline_metrics
-    return {**baseline_metrics, metric: trivial_metrics.get(metric, math.nan)}
+    stand_in = {**baseline_metrics, metric: trivial_metrics.get(metric, math.nan)}
+    if task != "regression":
+        stand_in["val_log_loss"] = trivial_metrics.get("val_log_loss", trivial_log_loss)
+    return stand_in
 
 
 def beats_baseline(task: str, baseline_metrics: dict[str, float], outcome: BranchOutcome, margin: float) -> bool:
-    """A finite main metric at least ``margin`` above the baseline's (any finite one beats a NaN baseline)."""
-    metric = main_metric(task)
-    value, baseline = _score(outcome.metrics, metric), _score(baseline_metrics, metric)
-    if outcome.status != "ok" or not math.isfinite(value):
+    """A finite score at least ``margin`` above the baseline's (any finite one beats a non-finite baseline)."""
+    value, baseline = score(task, outcome.metrics), score(task, baseline_metrics)
+    if outcome.status not in ("ok", "pruned") or not math.isfinite(value):
         return False
     return not math.isfinite(baseline) or value >= baseline + margin
 
@@ -100,7 +167,73 @@ def is_sick(symptoms: list[Finding]) -> bool:
     return any(s.name in SICK_SYMPTOMS for s in symptoms)
 
 
-def run_status(symptoms: list[Finding], winner: BranchOutcome | None) -> str:
+# --------------------------------------------------------------------------- the level and the status
+def gap_to_level(task: str, metrics: dict[str, float] | None, reference_metrics: dict[str, float] | None) -> float:
+    """How far the main metric is below the attainable level (negative: above it); NaN when unknown."""
+    metric = main_metric(task)
+    return _finite((reference_metrics or {}).get(metric)) - _finite((metrics or {}).get(metric))
+
+
+def level_reached(
+    task: str, metrics: dict[str, float] | None, reference_metrics: dict[str, float] | None, tolerance: float
+) -> bool:
+    """Within ``tolerance`` of the reference models' main metric, or above it."""
+    gap = gap_to_level(task, metrics, reference_metrics)
+    return math.isfinite(gap) and gap <= tolerance + 1e-12
+
+
+def repair_status(
+    task: str,
+    final_metrics: dict[str, float] | None,
+    reference_metrics: dict[str, float] | None,
+    linear_reference_metrics: dict[str, float] | None,
+    final_curves_healthy: bool,
+    tolerance: float,
+) -> str:
+    """``repaired`` or ``improved`` for a winner that beat the baseline by the margin.
+
+    ``repaired`` is a promise: the level is reached (within ``tolerance``), or the final
+    model's curves are healthy and it is at or above the regularized linear reference.
+    """
+    if level_reached(task, final_metrics, reference_metrics, tolerance):
+        return "repaired"
+    if final_curves_healthy and level_reached(task, final_metrics, linear_reference_metrics, 0.0):
+        return "repaired"
+    return "improved"
+
+
+def run_status(symptoms: list[Finding], winner: BranchOutcome | None, repair: str = "improved") -> str:
+    """``healthy`` without a sick symptom; else ``repair`` (see :func:`repair_status`) with a winner."""
     if not is_sick(symptoms):
         return "healthy"
-    return "repaired" if winner is not None else "not_repaired"
+    return repair if winner is not None else "not_repaired"
+
+
+# --------------------------------------------------------------------------- rounds
+def round_stop_reason(
+    round_index: int,
+    max_rounds: int,
+    reached: bool,
+    gain: float,
+    margin: float,
+    budget_left: int,
+    min_branch_epochs: int,
+    planned: int,
+) -> str | None:
+    """Why the repair stops after round ``round_index`` (1-based), or None to run another round.
+
+    ``gain`` is how much the round's best branch raised the score over its patient (NaN or
+    below ``margin`` when nothing beat it); ``planned`` the branches the next round's
+    diagnosis plans.
+    """
+    if reached:
+        return f"round {round_index} reached the attainable level"
+    if not (math.isfinite(gain) and gain >= margin):
+        return f"round {round_index} brought less than the margin {margin}"
+    if round_index >= max_rounds:
+        return f"remedies.max_rounds ({max_rounds}) rounds ran"
+    if budget_left < min_branch_epochs:
+        return f"the epoch budget is spent ({budget_left} epochs left, a branch needs {min_branch_epochs})"
+    if planned == 0:
+        return f"round {round_index}'s winner shows no cause a rule treats"
+    return None

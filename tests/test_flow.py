@@ -32,7 +32,7 @@ def test_a_healthy_run_writes_every_result_file(tmp_path):
     on_disk = json.loads((run_dir / "summary.json").read_text())
     assert on_disk["status"] == "healthy" and on_disk["symptoms"] == ["converged"]
     assert on_disk["causes"] == [] and on_disk["chosen_remedy"] is None
-    assert set(on_disk["baseline"]["metrics"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
+    assert set(on_disk["baseline"]["metrics"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy", "val_log_loss"}
     assert on_disk["baseline"]["metrics"]["val_balanced_accuracy"] > 0.8
     assert on_disk["epochs_trained_total"] == on_disk["baseline"]["epochs"] == 12
 
@@ -64,7 +64,8 @@ def test_a_stuck_run_is_diagnosed_repaired_and_its_branches_recorded(tmp_path):
     config = _config(
         tmp_path, frame,
         preprocessing={"scale_features": False},
-        training={"optimizer": "sgd", "learning_rate": 0.01, "epochs": 20},
+        # At 0.05 scaling alone reaches the attainable level in 20 epochs (at 0.01 it is still short: `improved`).
+        training={"optimizer": "sgd", "learning_rate": 0.05, "epochs": 20},
         remedies={"enabled": ["preprocessing"]},
     )
     summary = doctor(config)
@@ -73,7 +74,7 @@ def test_a_stuck_run_is_diagnosed_repaired_and_its_branches_recorded(tmp_path):
     assert summary["chosen_remedy"] == "preprocessing"
     assert summary["final"]["metrics"]["val_balanced_accuracy"] >= summary["baseline"]["metrics"]["val_balanced_accuracy"] + 0.02
     remedies = pd.read_parquet(tmp_path / "out" / "remedies")
-    assert remedies["remedy"].tolist() == ["preprocessing"]
+    assert remedies["remedy"].tolist() == ["preprocessing"] and remedies["round"].tolist() == [1]
     assert remedies["chosen"].tolist() == [True] and remedies["improved"].tolist() == [True]
     assert json.loads(remedies["params"].iloc[0])["preprocessing.scale_features"] is True
     history = pd.read_parquet(tmp_path / "out" / "history")

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from plateau_doctor.schema import Finding
 from plateau_doctor.verdict import (
+    LOG_LOSS_CAP,
+    LOG_LOSS_WEIGHT,
     BranchOutcome,
     choose_winner,
+    gap_to_level,
     level_to_beat,
+    repair_status,
+    round_stop_reason,
     run_status,
+    score,
 )
 
 
 def _branch(name, value, status="ok", metric="val_balanced_accuracy", epochs=10):
     return BranchOutcome(remedy=name, params={}, reason="", status=status, metrics={metric: value}, epochs=epochs)
+
+
+def _outcome(name, metrics, status="ok", epochs=10):
+    return BranchOutcome(remedy=name, params={}, reason="", status=status, metrics=metrics, epochs=epochs)
 
 
 def test_the_best_branch_wins_only_by_the_margin():
@@ -46,4 +58,107 @@ def test_status_follows_symptoms_and_winner():
     healthy = [Finding("symptom", "converged", 0.9, "")]
     assert run_status(healthy, None) == "healthy"
     assert run_status(sick, None) == "not_repaired"
-    assert run_status(sick, _branch("a", 0.9)) == "repaired"
+    assert run_status(sick, _branch("a", 0.9)) == "improved"  # no level given: never a promise
+    assert run_status(sick, _branch("a", 0.9), "repaired") == "repaired"
+    assert run_status(healthy, _branch("a", 0.9), "repaired") == "healthy"
+
+
+# --------------------------------------------------------------------------- the judging rule
+def _cls(balanced, log_loss):
+    return {"val_balanced_accuracy": balanced, "val_log_loss": log_loss}
+
+
+def test_the_overfitting_fix_wins_as_accurate_and_far_better_calibrated():
+    # The held-out case: early stopping cut the log loss 2.6 -> 0.56 at 0.05 lower balanced accuracy.
+    overfitted, early_stopped = _cls(0.85, 2.6), _cls(0.80, 0.56)
+    assert score("binary", early_stopped) > score("binary", overfitted)
+    winner, reason = choose_winner("binary", overfitted, [_outcome("early_stopping", early_stopped)], 0.02)
+    assert winner is not None and winner.remedy == "early_stopping"
+    assert "log loss 0.5600" in reason and "log loss 2.6000" in reason
+
+
+def test_a_small_calibration_gain_never_buys_much_accuracy():
+    accurate, calibrated = _cls(0.90, 0.40), _cls(0.86, 0.10)
+    assert score("binary", accurate) > score("binary", calibrated)
+    # Equal accuracy: the better calibrated one wins.
+    assert score("multiclass", _cls(0.9, 0.3)) > score("multiclass", _cls(0.9, 0.5))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 40.0])
+def test_a_non_finite_or_huge_log_loss_counts_as_the_cap(bad):
+    assert score("binary", _cls(0.8, bad)) == pytest.approx(0.8 - LOG_LOSS_WEIGHT * LOG_LOSS_CAP)
+
+
+def test_regression_is_judged_on_r2_and_mae_breaks_ties():
+    assert score("regression", {"val_r2": 0.7, "val_mae": 3.0, "val_log_loss": 9.0}) == 0.7
+    assert score("regression", {"val_r2": math.nan}) == -math.inf
+    tie = [_outcome("a", {"val_r2": 0.7, "val_mae": 3.0}), _outcome("b", {"val_r2": 0.7, "val_mae": 2.0})]
+    assert choose_winner("regression", {"val_r2": 0.1}, tie, 0.02)[0].remedy == "b"
+
+
+def test_a_diverged_classification_baseline_is_replaced_by_the_class_prior():
+    to_beat = level_to_beat("binary", {"val_balanced_accuracy": math.nan}, {"val_balanced_accuracy": 0.5}, 0.69)
+    assert to_beat["val_balanced_accuracy"] == 0.5 and to_beat["val_log_loss"] == 0.69
+
+
+def test_a_pruned_branch_counts_but_a_finished_one_of_equal_standing_goes_first():
+    ok, pruned = _outcome("ok", _cls(0.80, 0.4)), _outcome("pruned", _cls(0.82, 0.4), status="pruned")
+    assert choose_winner("binary", _cls(0.6, 0.7), [ok, pruned], 0.02)[0] is ok
+    assert choose_winner("binary", _cls(0.6, 0.7), [pruned], 0.02)[0] is pruned
+
+
+# --------------------------------------------------------------------------- the level and the status
+REFERENCE = {"val_r2": 0.80}
+LINEAR = {"val_r2": 0.60}
+
+
+@pytest.mark.parametrize(
+    "final, healthy, expected",
+    [
+        (0.78, False, "repaired"),  # within the tolerance 0.03 of the level
+        (0.85, False, "repaired"),  # above it
+        (0.76, False, "improved"),  # short of it, curves sick
+        (0.65, True, "repaired"),  # healthy curves at or above the linear reference
+        (0.55, True, "improved"),  # healthy but below the linear reference: no promise
+        (math.nan, True, "improved"),
+    ],
+)
+def test_repaired_is_a_promise_about_the_level(final, healthy, expected):
+    assert repair_status("regression", {"val_r2": final}, REFERENCE, LINEAR, healthy, 0.03) == expected
+
+
+def test_without_a_linear_reference_only_the_level_repairs():
+    assert repair_status("binary", {"val_balanced_accuracy": 0.7}, {"val_balanced_accuracy": 0.9}, {}, True, 0.03) == "improved"
+
+
+def test_gap_to_level_is_positive_below_and_negative_above():
+    assert gap_to_level("regression", {"val_r2": 0.5}, REFERENCE) == pytest.approx(0.3)
+    assert gap_to_level("regression", {"val_r2": 0.9}, REFERENCE) == pytest.approx(-0.1)
+    assert math.isnan(gap_to_level("regression", {"val_r2": 0.9}, {}))
+
+
+# --------------------------------------------------------------------------- rounds
+def _stop(**kw):
+    settings = dict(round_index=1, max_rounds=3, reached=False, gain=0.1, margin=0.02, budget_left=200,
+                    min_branch_epochs=10, planned=2)
+    settings.update(kw)
+    return round_stop_reason(**settings)
+
+
+def test_another_round_runs_while_short_with_gain_budget_rounds_and_a_plan():
+    assert _stop() is None
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"reached": True}, "reached the attainable level"),
+        ({"gain": 0.01}, "less than the margin"),
+        ({"gain": math.nan}, "less than the margin"),
+        ({"round_index": 3}, "max_rounds (3)"),
+        ({"budget_left": 9}, "budget is spent"),
+        ({"planned": 0}, "no cause a rule treats"),
+    ],
+)
+def test_the_rounds_stop_for_each_reason(change, words):
+    assert words in _stop(**change)

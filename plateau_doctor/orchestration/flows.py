@@ -30,6 +30,7 @@ from plateau_doctor.orchestration.tasks import (
     diagnose_run,
     find_recipe,
     fit_baseline,
+    guided_search,
     load_and_prepare,
     plan,
     publish_artifacts,
@@ -69,6 +70,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
         diagnose=diagnose_run,                    # 4 symptoms, then ranked causes
         plan=plan,                                # 5 the remedy branches the causes point to
         run_branches=branches_in_processes,       # 5 each branch its own task run and process
+        search=guided_search,                     # 5 the guided search, when the rules run out
         retrain=retrain_winner,                   # 6 the winner trained to the full budget
         write=write_results,                      # 7 files and datasets, published at once
         logger=get_run_logger(),

@@ -35,6 +35,8 @@ plan = task(pipeline.plan_stage, name="plan-remedies", cache_policy=NO_CACHE)
 # A failing branch is recorded in its outcome (status "failed", the error), never raised.
 remedy_branch = task(run_branch, name="remedy-branch", cache_policy=NO_CACHE)
 retrain_winner = task(pipeline.retrain_stage, name="retrain-winner", cache_policy=NO_CACHE)
+# The fallback search trains its trials one after another in this process (Keras' seed is process-global).
+guided_search = task(pipeline.search_stage, name="guided-search", cache_policy=NO_CACHE)
 
 # ---------------------------------------------------------------- stage 7: results and artifacts
 write_results = task(pipeline.write_stage, name="write-results", cache_policy=NO_CACHE)

@@ -1,0 +1,120 @@
+"""The round loop and the search fallback of ``pipeline.remedy_stage``, with hand-written stages (no training)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from builders import make_audit, make_setup
+from plateau_doctor.config import validate_config
+from plateau_doctor.data import PreparedData
+from plateau_doctor.pipeline import Stages, remedy_stage
+from plateau_doctor.planning import RemedyPlan
+from plateau_doctor.publish import RunRecord, findings_frame, remedies_frame, repair_path
+from plateau_doctor.results import RunWriter
+from plateau_doctor.schema import Finding
+from plateau_doctor.verdict import BranchOutcome
+
+PLATEAU = Finding("symptom", "plateau", 0.8, "flat")
+SLOW = Finding("cause", "learning_rate_too_low", 0.7, "lr 1e-5")
+
+
+class FakeDoctor:
+    """Stages that return hand-written outcomes: ``scores[round][remedy]`` is a branch's balanced accuracy."""
+
+    def __init__(self, scores, next_plans, search_score=None):
+        self.scores, self.next_plans, self.search_score = scores, next_plans, search_score
+        self.round = 0
+        self.searched = []
+
+    def run_branches(self, config, plans, folder):
+        self.round += 1
+        return [
+            BranchOutcome(p.remedy, dict(p.overrides), "", epochs=int(p.overrides["training.epochs"]),
+                          metrics={"val_balanced_accuracy": self.scores[self.round][p.remedy], "val_log_loss": 0.3},
+                          setup=make_setup(), history=None)
+            for p in plans
+        ]
+
+    def diagnose(self, history, data, setup, config, preflight):
+        return [PLATEAU], [SLOW]
+
+    def plan(self, causes, symptoms, config, setup, data, history):
+        assert config.remedies.budget_epochs < 400  # planned within what is left of the budget
+        return [RemedyPlan(name, {"training.epochs": 10}, "", ["x"]) for name in self.next_plans]
+
+    def search(self, config, request, folder):
+        self.searched.append(request)
+        if self.search_score is None:
+            return []
+        return [BranchOutcome("search", {**request.base_overrides, "training.epochs": 10}, "trial 1", epochs=10,
+                              metrics={"val_balanced_accuracy": self.search_score, "val_log_loss": 0.2}, round=request.round,
+                              name="search-1")]
+
+    def stages(self):
+        return Stages(run_branches=self.run_branches, diagnose=self.diagnose, plan=self.plan, search=self.search,
+                      logger=logging.getLogger("test"))
+
+
+def _record(tmp_path, **remedies):
+    config = validate_config({"training": {"epochs": 10}, "remedies": remedies, "output": {"dir": str(tmp_path)}})
+    audit = make_audit(linear_reference_metrics={"val_balanced_accuracy": 0.8})
+    empty = np.zeros((2, 2))
+    data = PreparedData("binary", ["a", "b"], empty, np.zeros(2), empty, np.zeros(2), np.zeros(2), None, None, audit)
+    record = RunRecord(
+        run_id="r", config=config, audit=audit, setup=make_setup(), preprocessing={}, preflight=[],
+        baseline_history=pd.DataFrame(), baseline_metrics={"val_balanced_accuracy": 0.5, "val_log_loss": 0.69},
+        baseline_epochs=10, baseline_model_path="b.keras", stopped_by=None, symptoms=[PLATEAU], causes=[SLOW],
+    )
+    return record, data, RunWriter(tmp_path, "r")
+
+
+FIRST = [RemedyPlan("preprocessing", {"preprocessing.scale_features": True, "training.epochs": 10}, "", ["x"])]
+
+
+def test_a_winner_short_of_the_level_is_treated_again_until_the_level(tmp_path):
+    record, data, writer = _record(tmp_path)
+    doctor = FakeDoctor({1: {"preprocessing": 0.70}, 2: {"learning_rate": 0.94}}, ["learning_rate"])
+    remedy_stage(record, FIRST, doctor.stages(), writer, data)
+    assert [w.remedy for w in record.round_winners] == ["preprocessing", "learning_rate"]
+    assert record.stop_reason == "round 2 reached the attainable level" and doctor.searched == []
+    # Round 2 started from round 1's winner: its params carry round 1's fix.
+    assert record.winner.params["preprocessing.scale_features"] is True and record.winner.round == 2
+    assert findings_frame(record)["round"].tolist() == [0, 0, 1, 1]
+    assert remedies_frame(record)["round"].tolist() == [1, 2]
+    assert [step["step"] for step in repair_path(record)] == ["baseline", "preprocessing", "learning_rate@2"]
+
+
+def test_a_round_that_brings_less_than_the_margin_stops_and_the_search_starts_from_the_best(tmp_path):
+    record, data, writer = _record(tmp_path)
+    doctor = FakeDoctor({1: {"preprocessing": 0.70}, 2: {"learning_rate": 0.71}}, ["learning_rate"], search_score=0.95)
+    remedy_stage(record, FIRST, doctor.stages(), writer, data)
+    assert "round 2 brought no branch past the margin" in record.stop_reason
+    (request,) = doctor.searched
+    assert request.base_overrides["preprocessing.scale_features"] is True and request.round == 3
+    assert request.budget_epochs == 400 - 20 and request.candidates == []
+    assert record.winner.remedy == "search" and record.round_winners[-1].name == "search-1"
+
+
+def test_when_the_rounds_run_out_the_plans_left_are_the_search_candidates(tmp_path):
+    record, data, writer = _record(tmp_path, max_rounds=1)
+    doctor = FakeDoctor({1: {"preprocessing": 0.70}}, ["learning_rate", "capacity"])
+    remedy_stage(record, FIRST, doctor.stages(), writer, data)
+    assert "max_rounds (1)" in record.stop_reason
+    (request,) = doctor.searched
+    assert [c["preprocessing.scale_features"] for c in request.candidates] == [True, True]
+    assert record.winner.remedy == "preprocessing"  # the search found nothing better
+
+
+@pytest.mark.parametrize("trials, causes, searched", [(0, [SLOW], False), (20, [], True),
+                                                     (20, [Finding("cause", "no_learnable_signal", 0.9, "")], False)])
+def test_with_no_plan_the_search_runs_unless_off_or_there_is_no_signal(tmp_path, trials, causes, searched):
+    record, data, writer = _record(tmp_path, search_trials=trials)
+    record.causes = causes
+    doctor = FakeDoctor({}, [], search_score=0.9)
+    remedy_stage(record, [], doctor.stages(), writer, data)
+    assert bool(doctor.searched) is searched
+    assert "no remedy branch applies" in record.stop_reason

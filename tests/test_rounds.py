@@ -1,0 +1,166 @@
+"""Rounds, racing and the fallback search on small real fits (slow), and the search space on plain configs."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import make_classification_frame
+from plateau_doctor.config import validate_config
+from plateau_doctor.schema import Finding
+
+
+def _circles_config(tmp_path, **remedies):
+    """Unscaled features, SGD and a 2-unit net on circles: scaling alone leaves it short of the level."""
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(n_samples=600, noise=0.08, factor=0.5, random_state=0)
+    frame = pd.DataFrame(x * 1000 + 3000, columns=["a", "b"])
+    frame["target"] = y
+    frame.to_csv(tmp_path / "circles.csv", index=False)
+    return validate_config({
+        "data": {"path": str(tmp_path / "circles.csv")},
+        "preprocessing": {"scale_features": False},
+        "model": {"hidden_units": [2]},
+        "training": {"optimizer": "sgd", "learning_rate": 0.01, "epochs": 15},
+        "remedies": remedies,
+        "output": {"dir": str(tmp_path / "out")},
+    })
+
+
+@pytest.mark.slow
+def test_a_winner_short_of_the_level_is_diagnosed_again_and_treated_in_a_second_round(tmp_path):
+    from plateau_doctor.pipeline import run_doctor
+
+    summary, run_dir, _ = run_doctor(_circles_config(tmp_path, search_trials=0, max_rounds=2))
+    remedies = pd.read_parquet(tmp_path / "out" / "remedies")
+    diagnosis = pd.read_parquet(tmp_path / "out" / "diagnosis")
+    assert set(remedies["round"]) == {1, 2}
+    assert {0, 1} <= set(diagnosis["round"])  # the baseline's diagnosis, then each winner's
+    steps = [step["step"] for step in summary["path"]]
+    assert steps[0] == "baseline" and len(steps) == 3 and steps[2].endswith("@2")
+    # Round 2 starts from round 1's winner: its params carry round 1's fix.
+    first = json.loads(remedies.loc[remedies["chosen"] | (remedies["round"] == 2), "params"].iloc[-1])
+    assert first["preprocessing.scale_features"] is True
+    # Short of the level (gradient boosting's 0.98) and no search: improved, never repaired.
+    assert summary["status"] == "improved" and summary["level"]["gap"] > summary["level"]["tolerance"]
+    report = (run_dir / "report.md").read_text()
+    assert "baseline → preprocessing" in report and "round 2" in report
+
+
+@pytest.mark.slow
+def test_the_search_takes_over_when_the_rounds_stop_short(tmp_path):
+    from plateau_doctor.pipeline import run_doctor
+
+    summary, _, record = run_doctor(_circles_config(tmp_path, search_trials=2, max_rounds=1))
+    trials = [o for o in record.outcomes if o.remedy == "search"]
+    assert 1 <= len(trials) <= 2 and summary["search_trials"] == len(trials)
+    assert all(o.round == 2 for o in trials)  # after round 1, from round 1's winner
+    assert trials[0].params["preprocessing.scale_features"] is True
+    remedies = pd.read_parquet(tmp_path / "out" / "remedies")
+    assert (remedies["remedy"] == "search").sum() == len(trials)
+    assert remedies.loc[remedies["remedy"] == "search", "reason"].str.contains("trial 1 of at most 2").any()
+    history = pd.read_parquet(tmp_path / "out" / "history")
+    assert "search-1" in set(history["branch"])
+
+
+@pytest.mark.slow
+def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_first(tmp_path):
+    from plateau_doctor.data import prepare_from_config
+    from plateau_doctor.search import SearchRequest, run_search
+
+    frame = make_classification_frame(300)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [8]},
+                              "training": {"epochs": 6, "learning_rate": 1e-3}})
+    audit = prepare_from_config(config).audit
+    request = SearchRequest(base_overrides={}, causes=[Finding("cause", "learning_rate_too_low", 0.9, "")],
+                            candidates=[{"training.learning_rate": 0.01}], trials=2, budget_epochs=12, audit=audit)
+    first = run_search(config, request, str(tmp_path / "a"))
+    assert first[0].params["training.learning_rate"] == 0.01 and "a candidate of the diagnosis" in first[0].reason
+    assert all(o.params["training.learning_rate"] >= 2.9e-3 for o in first)  # narrowed: 3x the rate called too low
+    assert sum(o.epochs for o in first) <= 12
+    again = run_search(config, request, str(tmp_path / "b"))
+    assert [(o.params, o.metrics) for o in again] == [(o.params, o.metrics) for o in first]
+
+
+@pytest.mark.slow
+def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path):
+    from plateau_doctor.data import prepare_from_config
+    from plateau_doctor.pipeline import branches_in_sequence, race_branches
+    from plateau_doctor.planning import RemedyPlan
+
+    frame = make_classification_frame(400)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [16]},
+                              "training": {"epochs": 15, "learning_rate": 0.01}})
+    audit = prepare_from_config(config).audit
+    plans = [
+        RemedyPlan("learning_rate", {"training.learning_rate": 1e-6, "training.epochs": 15}, "too small", ["x"]),
+        RemedyPlan("capacity", {"model.hidden_units": [32, 16], "training.epochs": 15}, "wider", ["x"]),
+    ]
+    lost, good = race_branches(config, plans, str(tmp_path / "race"), branches_in_sequence, audit)
+    assert lost.status == "pruned" and lost.epochs == 5 and "epoch 5" in lost.pruned_reason
+    assert len(lost.history) == 5 and lost.model_path is not None
+    assert good.status == "ok" and good.epochs == 15 and good.history["epoch"].tolist() == list(range(1, 16))
+    again = race_branches(config, plans, str(tmp_path / "race-again"), branches_in_sequence, audit)
+    assert [o.metrics for o in again] == [lost.metrics, good.metrics]
+
+
+# --------------------------------------------------------------------------- the search space (pure)
+def _audit(task="binary", n_train=400):
+    from plateau_doctor.schema import DataAudit
+
+    return DataAudit(task=task, n_rows=500, n_train=n_train, n_val=100, n_features=3, features=[], scaled_features=True,
+                     scaled_target=False, trivial_val_loss=0.69, trivial_metrics={}, reference_model="x",
+                     reference_val_loss=0.1, reference_metrics={"val_balanced_accuracy": 0.95})
+
+
+def _cause(name):
+    return Finding("cause", name, 0.8, "")
+
+
+def test_the_evidence_narrows_the_priors():
+    from plateau_doctor.search import search_space
+
+    config = validate_config({"training": {"learning_rate": 0.01, "batch_size": 256, "optimizer": "sgd"},
+                              "model": {"hidden_units": [8], "dropout": 0.6}})
+    plain = search_space(config, _audit(n_train=4000), [], epochs_cap=400)
+    assert "relu" in plain.activation and plain.class_weight == ("none", "balanced") and not plain.notes
+    causes = [_cause(n) for n in ("learning_rate_too_high", "dead_relu", "class_imbalance", "insufficient_capacity",
+                                  "optimizer_choice", "too_few_updates", "too_strong_regularization")]
+    narrow = search_space(config, _audit(n_train=4000), causes, epochs_cap=400)
+    assert narrow.learning_rate[1] < 0.01 and "relu" not in narrow.activation
+    assert narrow.class_weight == ("balanced",) and min(narrow.width) >= 16 and "sgd" not in narrow.optimizer
+    assert max(narrow.batch_size) <= 64 and narrow.dropout[1] <= 0.3 and len(narrow.notes) >= 5
+
+
+def test_a_point_of_the_space_is_a_valid_config_and_a_config_maps_back_into_the_space():
+    from plateau_doctor.config import with_overrides
+    from plateau_doctor.search import distributions, overrides_from_params, params_from_config, search_space
+
+    config = validate_config({"model": {"output_activation": "softmax"}, "training": {"epochs": 20}})
+    space = search_space(config, _audit(), [_cause("loss_mismatch")], epochs_cap=30)
+    assert space.head == ("auto",) and space.epochs == (20, 30)
+    point = params_from_config(config, config, space)
+    for name, dist in distributions(space).items():
+        assert dist._contains(dist.to_internal_repr(point[name])), name
+    built = with_overrides(config, overrides_from_params(point, space, config), "test")
+    assert built.model.output_activation == "auto" and built.model.hidden_units == [64, 32]
+
+
+def test_the_search_is_only_the_fallback():
+    from plateau_doctor.search import search_wanted
+
+    config = validate_config({})
+    audit = _audit()
+    short = {"val_balanced_accuracy": 0.7}
+    assert "0.2500 below" in search_wanted(config, audit, [], short, 100, False, "no rule applies")
+    assert search_wanted(config, audit, [], {"val_balanced_accuracy": 0.93}, 100, False, "") is None  # at the level
+    assert search_wanted(config, audit, [], short, 100, True, "") is None  # repaired another way
+    assert search_wanted(config, audit, [_cause("no_learnable_signal")], short, 100, False, "") is None
+    assert search_wanted(config, audit, [], short, 3, False, "") is None  # budget spent
+    off = validate_config({"remedies": {"search_trials": 0}})
+    assert search_wanted(off, audit, [], short, 100, False, "") is None

@@ -865,8 +865,16 @@ def check_early_stop(
     same tests ``detect_symptoms`` applies, so the full detection on the stopped history
     agrees. Conservative on purpose: a run that starts near the trivial level and then
     learns is neither flat nor at trivial for long, and a validation loss that wobbles near
-    its floor never stays 10% above it for ``patience`` epochs in a row.
+    its floor never stays 10% above it for ``patience`` epochs in a row. An oscillating run
+    whose validation loss bounces above its minimum is not stopped as overfitting: the rise
+    is the step size's, and the full run shows which.
     """
     run = _read_run(history, audit, detection, setup)
-    return _non_finite(run) or _stuck_at_trivial(run) or _overfitting(run)
+    found = _non_finite(run) or _stuck_at_trivial(run)
+    if found is not None:
+        return found
+    overfitting = _overfitting(run)
+    if overfitting is None or _oscillation(run, run.gap()) is not None:
+        return None
+    return overfitting
 

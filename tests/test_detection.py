@@ -565,3 +565,18 @@ def test_a_well_calibrated_net_is_judged_on_its_metric():
     gap = reference_gap(history, make_audit(), DETECTION)
     assert gap.measure == "val_balanced_accuracy" and not gap.far
     assert names(detect_symptoms(history, make_audit(), DETECTION)) == ["converged"]
+
+
+def test_early_stop_leaves_an_oscillating_run_whose_validation_loss_bounces_up_to_the_full_detection():
+    """SGD at too large a step (as in the lr_too_high_sgd_regression scenario): the training loss
+    zig-zags down, the validation loss bounces ever higher above its minimum. Both symptoms show;
+    the rise is the step size's, so the baseline is not stopped as overfitting."""
+    history = {
+        "loss": [1.0, 0.8, 0.7, 0.6, 0.5, 0.45, 0.42, 0.4, 0.55, 0.38, 0.6, 0.36, 0.58, 0.35, 0.6, 0.34, 0.62, 0.33],
+        "val_loss": [1.0, 0.8, 0.7, 0.6, 0.5, 0.45, 0.5, 0.7, 0.6, 0.9, 0.65, 1.0, 0.7, 1.1, 0.75, 1.2, 0.8, 1.3],
+        "val_r2": [0.0, 0.2, 0.3, 0.4, 0.5, 0.55, 0.5, 0.3, 0.4, 0.1, 0.35, 0.0, 0.3, -0.1, 0.25, -0.2, 0.2, -0.3],
+    }
+    audit = make_audit("regression")
+    assert set(names(detect_symptoms(history, audit, DETECTION))) == {"overfitting", "oscillation"}
+    for epoch in range(1, len(history["loss"]) + 1):
+        assert check_early_stop({k: v[:epoch] for k, v in history.items()}, audit, DETECTION) is None

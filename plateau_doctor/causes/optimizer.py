@@ -57,10 +57,6 @@ STEADY_SHARE = 0.5
 """Steady: the last window's progress is at least half the window's before it, so the curve
 is not flattening toward a floor."""
 
-MORE_EPOCHS_FACTOR = 3
-"""The optimizer branch trains a too-short run for 3x its epochs (within the budget)."""
-
-
 def _sane_rate(case: Case) -> bool:
     low, high, _ = lr_bounds(case.setup)
     return low < case.setup.learning_rate < high

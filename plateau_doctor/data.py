@@ -249,11 +249,16 @@ def _check_float32_range(frame: pd.DataFrame, columns: list[str], target: str) -
                 f"{values[row]:.3g} in row {row + 1}"
             )
     if problems:
-        raise DataError(
-            f"the table has values too large for the network's float32 arithmetic (|value| > {FLOAT32_MAX:.3g}): "
-            f"{_join_limited(problems)}. Rescale those columns (e.g. take a log or divide by a power of ten) "
-            "or drop those rows"
-        )
+        raise_beyond_float32(problems)
+
+
+def raise_beyond_float32(problems: list[str]) -> None:
+    """One message for values beyond float32's range, whichever path (in memory, streamed) found them."""
+    raise DataError(
+        f"the table has values too large for the network's float32 arithmetic (|value| > {FLOAT32_MAX:.3g}): "
+        f"{_join_limited(problems)}. Rescale those columns (e.g. take a log or divide by a power of ten) "
+        "or drop those rows"
+    )
 
 
 def _join_limited(parts: list[str], limit: int = 8) -> str:
@@ -565,30 +570,31 @@ def audit_data(
         scaled_features=prep.scale_features,
         scaled_target=prep.task == "regression" and prep.scale_target,
     )
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=budget.threads):
-        if prep.task == "regression":
-            return _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
-        return _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
+    if prep.task == "regression":
+        return _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
+    return _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
 
 
 def _sample_rows(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if limit is None or len(y) <= limit:
         return x, y
-    rows = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
+    # Unsorted, as drawn: the streamed audit draws the same rows in the same order.
+    rows = np.random.default_rng(seed).choice(len(y), limit, replace=False)
     return x[rows], y[rows]
 
 
 def _fit_reference(name: str, estimator, x_fit, y_fit, x_val, task: str, budget: ReferenceBudget, seed: int):
     """Fit one reference model within the budget; returns it with the validation features it needs."""
+    from threadpoolctl import threadpool_limits
+
     if name == "hist_gradient_boosting" and budget.boosting_max_features is not None:
         columns = _top_columns(x_fit, y_fit, task, budget.boosting_max_features)
         x_fit, x_val = x_fit[:, columns], x_val[:, columns]
     elif budget.linear_max_cells is not None and x_fit.shape[1] > 0:
         max_rows = max(1000, budget.linear_max_cells // x_fit.shape[1])
         x_fit, y_fit = _sample_rows(x_fit, y_fit, max_rows, seed)
-    estimator.fit(x_fit, y_fit)
+    with threadpool_limits(limits=budget.threads):
+        estimator.fit(x_fit, y_fit)
     return estimator, x_val
 
 
@@ -607,7 +613,7 @@ def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
     return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
-def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget) -> DataAudit:
+def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
@@ -623,6 +629,7 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
         "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=100, random_state=seed),
     }
     scored = []
+    budget = budget or ReferenceBudget()
     for name, estimator in candidates.items():
         estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
         probs = np.zeros((len(y_val), k))
@@ -645,7 +652,7 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
     )
 
 
-def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget) -> DataAudit:
+def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import Ridge
 
@@ -658,6 +665,7 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed,
         "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=100, random_state=seed),
     }
     scored = []
+    budget = budget or ReferenceBudget()
     for name, estimator in candidates.items():
         estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
         predicted = estimator.predict(x_val)

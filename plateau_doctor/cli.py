@@ -105,10 +105,14 @@ def diagnose_log(args) -> int:
     from plateau_doctor.observed import verdict_lines
 
     try:
+        check_output_dir(args.out, "--out")
         result = diagnose(args.history, out=args.out, task=args.task)
     except UserInputError as error:
         print(f"plateau-doctor: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # ours or the environment's: one line, exit 1
+        print(f"plateau-doctor: failed: {error.__class__.__name__}: {error}", file=sys.stderr)
+        return 1
     print(verdict_lines(result.summary))
     return 0
 

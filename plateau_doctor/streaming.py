@@ -502,13 +502,14 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
             train = ~validation
             train_columns = columns[:, train]
             y_train = y[train]
-            if not (missing.any() or infinite.any()):
-                # Statistics of a table that fails the checks are never used.
-                stats.update(train_columns)
-                if classification:
-                    train_counts += np.bincount(y_train, minlength=len(train_counts))
-                else:
-                    target_stats.update(y_train[None, :])
+            if missing.any() or infinite.any() or too_large.any():
+                # A table that fails the checks is only read on, to count: its rows and statistics are never used.
+                continue
+            stats.update(train_columns)
+            if classification:
+                train_counts += np.bincount(y_train, minlength=len(train_counts))
+            else:
+                target_stats.update(y_train[None, :])
             writers["x_train"].write(train_columns.T)
             writers["y_train"].write(y_train)
             val_rows = np.flatnonzero(validation)

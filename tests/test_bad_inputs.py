@@ -39,6 +39,7 @@ class Case:
         self.config_text: str | None = None
         self.out = root / "results"
         self.use_out = True
+        self.argv: list[str] | None = None  # a whole command line instead of `run --config ...`
 
     def write(self) -> list[str]:
         if self.frame is not None:
@@ -47,6 +48,8 @@ class Case:
         if text is None:
             text = "".join(f"{section}:\n{body}\n" for section, body in self.config.items())
         (self.root / "config.yaml").write_text(text)
+        if self.argv is not None:
+            return self.argv
         args = ["run", "--config", "config.yaml"]
         if self.use_out:
             args += ["--out", str(self.out)]
@@ -173,6 +176,32 @@ def _empty_parquet_folder(case):
     case.config["data"] = "  path: parts\n  target: target"
 
 
+def _streamed(change):
+    """The table as Parquet, streamed (data.stream: true), after ``change``."""
+    def spoil(case):
+        frame = change(case.frame.copy())
+        frame.to_parquet(case.root / "table.parquet")
+        case.frame = None
+        case.config["data"] = "  path: table.parquet\n  target: target\n  stream: true"
+    return spoil
+
+
+def _streamed_folder(extra_in_first: bool):
+    def spoil(case):
+        _parquet_folder(case, extra_in_first)
+        case.config["data"] += "\n  stream: true"
+    return spoil
+
+
+def _diagnose(log: str | None, *extra: str):
+    def spoil(case):
+        case.frame = None
+        if log is not None:
+            (case.root / "log.csv").write_text(log)
+        case.argv = ["diagnose", "log.csv", *extra]
+    return spoil
+
+
 def _config_text(text):
     def spoil(case):
         case.config_text = text
@@ -239,6 +268,20 @@ CASES = [
     ("parquet-folder-extra-column-in-second-file", lambda c: _parquet_folder(c, False), ["data.path", "'f9'", "same columns"]),
     ("parquet-folder-empty", _empty_parquet_folder, ["data.path", "no .parquet files"]),
     ("parquet-file-corrupt", _write("bad.parquet", b"PAR1 not really"), ["data.path", "could not be read as Parquet"]),
+    # streamed Parquet (data.stream: true): the same refusals as in memory
+    ("streamed-parquet-folder-extra-column-in-first-file", _streamed_folder(True), ["data.path", "'f9'", "same columns"]),
+    ("streamed-parquet-folder-extra-column-in-second-file", _streamed_folder(False), ["data.path", "'f9'", "same columns"]),
+    ("streamed-float32-overflow", _streamed(lambda f: f.assign(f1=f["f1"].where(f.index != 9, 1e300))),
+     ["'f1'", "float32", "Rescale"]),
+    ("streamed-target-with-one-value", _streamed(lambda f: f.assign(target=1)), ["data.target", "single value (1)"]),
+    ("streamed-class-with-one-row", _streamed(lambda f: f.assign(target=np.r_[[7], f["target"].to_numpy()[1:]])),
+     ["data.target", "single row (7)", "Add rows"]),
+    ("stream-true-on-a-csv", _set("data.stream=true"), ["data.stream", "Parquet only", "convert the table"]),
+    # plateau-doctor diagnose LOG
+    ("diagnose-missing-log", _diagnose(None), ["log.csv", "no such file", "give a CSVLogger file"]),
+    ("diagnose-log-without-loss", _diagnose("epoch,accuracy\n0,0.5\n1,0.6\n"), ["'loss'", "needs at least one"]),
+    ("diagnose-out-existing-file", lambda c: (_diagnose("epoch,loss\n0,0.5\n")(c), _file_at_out(c),
+                                              c.argv.extend(["--out", str(c.out)])), ["--out", "is a file"]),
     # model.path, checked before Keras is imported
     ("model-path-missing", _set("model.path=missing.keras"), ["model.path", "does not exist", "model.save"]),
     ("model-path-a-folder", lambda c: (c.root.joinpath("m.keras").mkdir(), c.args.extend(["--set", "model.path=m.keras"])),

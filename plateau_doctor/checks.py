@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from plateau_doctor.config import DoctorConfig, _resolve_relative_paths
-from plateau_doctor.errors import ConfigError
+from plateau_doctor.errors import ConfigError, UserInputError
 
 
 def check_inputs(config: DoctorConfig, out_field: str = "output.dir"):
@@ -28,9 +28,48 @@ def check_inputs(config: DoctorConfig, out_field: str = "output.dir"):
     _resolve_relative_paths(config, None)  # a config given as a dict: summary.json must name absolute paths
     check_output_dir(config.output.dir, out_field)
     check_model_path(config)
-    data = prepare_from_config(config, audit=False)
-    check_with_keras(config, data)
+    made = _what_preparing_makes(config)
+    try:
+        data = prepare_from_config(config, audit=False)
+        check_with_keras(config, data)
+    except UserInputError:
+        _remove_made(made)
+        raise
     return data
+
+
+def _what_preparing_makes(config: DoctorConfig) -> list[Path]:
+    """The folders a streamed data check creates (its prepared split), innermost first, that do not exist yet.
+
+    On bad input they are removed again: nothing is left under the results folder.
+    """
+    from plateau_doctor import streaming
+
+    try:
+        if not streaming.should_stream(config.data):
+            return []
+        folder = streaming.prepared_dir(config)
+    except (UserInputError, OSError, ValueError):
+        return []
+    chain = [folder, *folder.parents]
+    made = []
+    for path in chain:
+        if path.exists():
+            break
+        made.append(path)
+    return made
+
+
+def _remove_made(made: list[Path]) -> None:
+    import shutil
+
+    if made:
+        shutil.rmtree(made[0], ignore_errors=True)  # the split this check wrote, keyed to this table
+    for path in made[1:]:
+        try:
+            path.rmdir()  # only if empty: another run may have started writing here meanwhile
+        except OSError:
+            break
 
 
 def check_with_keras(config: DoctorConfig, data) -> None:

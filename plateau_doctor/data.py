@@ -585,17 +585,20 @@ def _sample_rows(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> 
 
 def _fit_reference(name: str, estimator, x_fit, y_fit, x_val, task: str, budget: ReferenceBudget, seed: int):
     """Fit one reference model within the budget; returns it with the validation features it needs."""
-    from threadpoolctl import threadpool_limits
-
     if name == "hist_gradient_boosting" and budget.boosting_max_features is not None:
         columns = _top_columns(x_fit, y_fit, task, budget.boosting_max_features)
         x_fit, x_val = x_fit[:, columns], x_val[:, columns]
     elif budget.linear_max_cells is not None and x_fit.shape[1] > 0:
         max_rows = max(1000, budget.linear_max_cells // x_fit.shape[1])
         x_fit, y_fit = _sample_rows(x_fit, y_fit, max_rows, seed)
-    with threadpool_limits(limits=budget.threads):
-        estimator.fit(x_fit, y_fit)
+    estimator.fit(x_fit, y_fit)
     return estimator, x_val
+
+
+def _threads(budget: ReferenceBudget):
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=budget.threads)
 
 
 def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
@@ -631,9 +634,11 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
     scored = []
     budget = budget or ReferenceBudget()
     for name, estimator in candidates.items():
-        estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
+        with _threads(budget):
+            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
+            predicted = estimator.predict_proba(x_val)
         probs = np.zeros((len(y_val), k))
-        probs[:, estimator.classes_] = estimator.predict_proba(x_val)
+        probs[:, estimator.classes_] = predicted
         metrics = classification_metrics(y_val, np.argmax(probs, axis=1))
         metrics["val_loss"] = cross_entropy(y_val, probs)
         scored.append((name, metrics))
@@ -667,8 +672,9 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed,
     scored = []
     budget = budget or ReferenceBudget()
     for name, estimator in candidates.items():
-        estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
-        predicted = estimator.predict(x_val)
+        with _threads(budget):
+            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
+            predicted = estimator.predict(x_val)
         metrics = regression_metrics(y_val_orig, prep.inverse_target(predicted))
         metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
         scored.append((name, metrics))

@@ -304,6 +304,9 @@ CASES = [
              ["training.loss", "regression", "use loss: auto"]),
             ("abstract-keras-loss", _set("training.loss=Loss"), ["training.loss", "'Loss'", "use loss: auto"]),
             ("ctc-loss", _set("training.loss=ctc"), ["training.loss", "'ctc'", "use loss: auto"]),
+            ("streamed-table-then-an-unknown-loss",
+             lambda c: (_streamed(lambda f: f)(c), c.args.extend(["--set", "training.loss=my_loss"])),
+             ["training.loss", "use a name"]),
         ]
     ),
 ]

@@ -37,7 +37,7 @@ def test_every_signal_is_recorded_on_a_classification_fit():
     assert history["symmetric_fraction"].max() == 0.0  # glorot init: no two units alike
     assert 0.0 <= history["dead_fraction"].min() <= history["dead_fraction"].max() <= 1.0
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
-    assert set(result.metrics) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
+    assert set(result.metrics) == {"val_loss", "val_accuracy", "val_balanced_accuracy", "val_log_loss"}
     assert math.isclose(result.metrics["val_loss"], history["val_loss"].iloc[-1], rel_tol=1e-3)
 
 

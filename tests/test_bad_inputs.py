@@ -2,7 +2,9 @@
 
 Every case asserts: exit status 2; exactly one ``plateau-doctor: error:`` line, which
 names the field or column and says what to do; no traceback; nothing under the results
-folder; under 30 s. The checks run before Prefect starts, and the data checks before
+folder; under 30 s of CPU and of wall time (the wall limit grows only on a machine loaded
+far beyond its cores, where a shared runner's contention, not the CLI, sets it). The
+checks run before Prefect starts, and the data checks before
 TensorFlow is imported, so most cases take a second or two. Cases that need Keras
 (identifiers, a loadable model.path's contents, losses) take seconds more each and are
 marked slow.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -316,6 +319,17 @@ def _ids():
     return [case.id if hasattr(case, "id") else case[0] for case in CASES]
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wall_limit() -> float:
+    """30 s; more only on a machine whose load is far beyond its cores (shared CI runners), where the CPU limit still holds."""
+    overload = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return 30.0 if overload < 2 else 30.0 * min(overload / 2, 6)
+
+
 @pytest.mark.parametrize("name, spoil, words", CASES, ids=_ids())
 def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(tmp_path, name, spoil, words):
     case = Case(tmp_path)
@@ -326,9 +340,9 @@ def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(tmp_path, name
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)
-    started = time.monotonic()
-    done = subprocess.run(CLI + args, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
-    elapsed = time.monotonic() - started
+    started, cpu_before = time.monotonic(), _children_cpu_seconds()
+    done = subprocess.run(CLI + args, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    elapsed, cpu = time.monotonic() - started, _children_cpu_seconds() - cpu_before
 
     assert done.returncode == 2, done.stderr[-3000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("plateau-doctor: error:")]
@@ -341,7 +355,8 @@ def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(tmp_path, name
     assert "File not found" not in done.stderr
     assert len(done.stderr.splitlines()) <= 4, done.stderr  # the message, not pages of logs
     assert all(len(line) < 700 for line in done.stderr.splitlines()), "a list dumped on one line"
-    assert elapsed < 30, f"took {elapsed:.1f} s"
+    assert cpu < 30, f"the CLI spent {cpu:.1f} s of CPU"
+    assert elapsed < _wall_limit(), f"took {elapsed:.1f} s"
     # Nothing written: no results folder, no Prefect database, every file as it was.
     out = Path(case.out) if case.out else tmp_path / "results"
     assert not out.is_dir() or not any(out.iterdir())

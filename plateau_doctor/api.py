@@ -101,11 +101,10 @@ def run(config_or_path: DoctorConfig | dict | str | Path | None = None, *, prefe
     ``training={"learning_rate": 0.01}``. ``prefect=True`` runs the Prefect flow (embedded
     server) as the CLI does. Bad config or data raise ``errors.UserInputError``.
     """
-    from plateau_doctor.modeling import check_identifiers, check_model_file
+    from plateau_doctor.checks import check_inputs
 
     config = resolve_config(config_or_path, **overrides)
-    check_identifiers(config)
-    check_model_file(config)
+    check_inputs(config)  # the CLI's checks: bad input raises before anything runs or is written
     if prefect:
         from plateau_doctor.orchestration.flows import doctor
 

@@ -18,7 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from plateau_doctor.errors import ConfigError, UserInputError
+from plateau_doctor.checks import check_inputs, check_output_dir
+from plateau_doctor.errors import UserInputError
 from plateau_doctor.processes import start_reaper
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "demo.yaml"
@@ -105,10 +106,14 @@ def diagnose_log(args) -> int:
     from plateau_doctor.observed import verdict_lines
 
     try:
+        check_output_dir(args.out, "--out")
         result = diagnose(args.history, out=args.out, task=args.task)
     except UserInputError as error:
         print(f"plateau-doctor: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # ours or the environment's: one line, exit 1
+        print(f"plateau-doctor: failed: {error.__class__.__name__}: {error}", file=sys.stderr)
+        return 1
     print(verdict_lines(result.summary))
     return 0
 
@@ -117,8 +122,6 @@ def _load(args):
     """The validated config, after every check of the user's input that can run before Prefect."""
     from plateau_doctor.backends import select_backend
     from plateau_doctor.config import load_config
-    from plateau_doctor.data import prepare_from_config
-    from plateau_doctor.modeling import check_model_path
 
     overrides = list(args.overrides)
     if args.out is not None:
@@ -131,62 +134,10 @@ def _load(args):
     else:
         config = load_config(args.config, overrides)
     check_output_dir(config.output.dir, "--out" if args.out is not None else "output.dir")
-    select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, just below
-    check_model_path(config)
-    # Bad data is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
-    data = prepare_from_config(config, audit=False)
-    _check_with_keras(config, data)
+    select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, in the checks
+    # Bad input is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
+    check_inputs(config, "--out" if args.out is not None else "output.dir")
     return config
-
-
-def _check_with_keras(config, data) -> None:
-    """The checks that need Keras: identifiers, model.path, and whether the loss can train the task."""
-    from plateau_doctor.modeling import check_identifiers, check_loss_fits_task, check_model_file
-
-    with quiet_native_stderr():
-        import keras  # noqa: F401  (TensorFlow prints its start-up lines here, once)
-    check_identifiers(config)
-    model = check_model_file(config, n_features=len(data.feature_names))
-    output_units = None
-    if model is not None and getattr(model, "outputs", None):
-        output_units = model.outputs[0].shape[-1]
-    check_loss_fits_task(config, data.task, data.n_classes, output_units=output_units)
-
-
-class quiet_native_stderr:
-    """Send file descriptor 2 to /dev/null for the block: C++ libraries write there, past ``sys.stderr``."""
-
-    def __enter__(self):
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        return self
-
-    def __exit__(self, *exc):
-        sys.stderr.flush()
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        return False
-
-
-def check_output_dir(value: str, field: str) -> None:
-    """The results folder must be a folder this user can create or write; raise ConfigError naming ``field``."""
-    if not value or not value.strip():
-        raise ConfigError(f"{field}: is empty; give a results folder, e.g. results")
-    path = Path(value).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{field}: {value} is a file, not a folder; give a folder (new or existing) for the results")
-    ancestor = path.absolute()
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ConfigError(
-            f"{field}: {value} lies under the file {ancestor}, so no folder can be made there; give a folder elsewhere"
-        )
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ConfigError(f"{field}: {value} cannot be written ({ancestor} is not writable); give a folder you can write")
 
 
 def _run(config) -> dict:

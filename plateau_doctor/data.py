@@ -249,11 +249,16 @@ def _check_float32_range(frame: pd.DataFrame, columns: list[str], target: str) -
                 f"{values[row]:.3g} in row {row + 1}"
             )
     if problems:
-        raise DataError(
-            f"the table has values too large for the network's float32 arithmetic (|value| > {FLOAT32_MAX:.3g}): "
-            f"{_join_limited(problems)}. Rescale those columns (e.g. take a log or divide by a power of ten) "
-            "or drop those rows"
-        )
+        raise_beyond_float32(problems)
+
+
+def raise_beyond_float32(problems: list[str]) -> None:
+    """One message for values beyond float32's range, whichever path (in memory, streamed) found them."""
+    raise DataError(
+        f"the table has values too large for the network's float32 arithmetic (|value| > {FLOAT32_MAX:.3g}): "
+        f"{_join_limited(problems)}. Rescale those columns (e.g. take a log or divide by a power of ten) "
+        "or drop those rows"
+    )
 
 
 def _join_limited(parts: list[str], limit: int = 8) -> str:
@@ -565,18 +570,16 @@ def audit_data(
         scaled_features=prep.scale_features,
         scaled_target=prep.task == "regression" and prep.scale_target,
     )
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=budget.threads):
-        if prep.task == "regression":
-            return _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
-        return _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
+    if prep.task == "regression":
+        return _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
+    return _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
 
 
 def _sample_rows(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if limit is None or len(y) <= limit:
         return x, y
-    rows = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
+    # Unsorted, as drawn: the streamed audit draws the same rows in the same order.
+    rows = np.random.default_rng(seed).choice(len(y), limit, replace=False)
     return x[rows], y[rows]
 
 
@@ -590,6 +593,12 @@ def _fit_reference(name: str, estimator, x_fit, y_fit, x_val, task: str, budget:
         x_fit, y_fit = _sample_rows(x_fit, y_fit, max_rows, seed)
     estimator.fit(x_fit, y_fit)
     return estimator, x_val
+
+
+def _threads(budget: ReferenceBudget):
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=budget.threads)
 
 
 def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
@@ -607,7 +616,7 @@ def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
     return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
-def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget) -> DataAudit:
+def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
@@ -623,10 +632,13 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
         "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=100, random_state=seed),
     }
     scored = []
+    budget = budget or ReferenceBudget()
     for name, estimator in candidates.items():
-        estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
+        with _threads(budget):
+            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
+            predicted = estimator.predict_proba(x_val)
         probs = np.zeros((len(y_val), k))
-        probs[:, estimator.classes_] = estimator.predict_proba(x_val)
+        probs[:, estimator.classes_] = predicted
         metrics = classification_metrics(y_val, np.argmax(probs, axis=1))
         metrics["val_loss"] = cross_entropy(y_val, probs)
         scored.append((name, metrics))
@@ -645,7 +657,7 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
     )
 
 
-def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget) -> DataAudit:
+def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import Ridge
 
@@ -658,9 +670,11 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed,
         "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=100, random_state=seed),
     }
     scored = []
+    budget = budget or ReferenceBudget()
     for name, estimator in candidates.items():
-        estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
-        predicted = estimator.predict(x_val)
+        with _threads(budget):
+            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
+            predicted = estimator.predict(x_val)
         metrics = regression_metrics(y_val_orig, prep.inverse_target(predicted))
         metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
         scored.append((name, metrics))

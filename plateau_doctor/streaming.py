@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.config import DataConfig, DoctorConfig, PreprocessingConfig
-from plateau_doctor.data import PreparedData
+from plateau_doctor.data import FLOAT32_MAX, PreparedData
 from plateau_doctor.errors import DataError
 
 FORMAT_VERSION = 1
@@ -215,6 +215,11 @@ def _open_dataset(path: Path):
         raise DataError(f"data.path: {path} could not be read as Parquet ({_first_line(error)}); check the file") from None
     if path.is_dir() and not dataset.files:
         raise DataError(f"data.path: the folder {path} holds no .parquet files")
+    from plateau_doctor.data import _check_same_columns, _check_unique_columns
+
+    if path.is_dir():
+        _check_same_columns(dataset.files, path)  # the dataset takes the first file's schema for all
+    _check_unique_columns(list(dataset.schema.names), path)
     return dataset
 
 
@@ -284,7 +289,8 @@ def _scan_target(dataset, data: DataConfig) -> tuple[str, list[Any], np.ndarray,
         )
     distinct = pd.Series(pa.array(list(counts), type=target_type).to_pandas())
     if len(distinct) < 2:
-        shown = repr(distinct.iloc[0]) if len(distinct) else "none"
+        first = distinct.iloc[0] if len(distinct) else None
+        shown = repr(first.item() if isinstance(first, np.generic) else first) if len(distinct) else "none"
         raise DataError(
             f"data.target: column {data.target!r} has a single value ({shown}) in all {rows} rows; there is "
             "nothing to learn. Check the target column or the rows selected"
@@ -300,10 +306,12 @@ def _scan_target(dataset, data: DataConfig) -> tuple[str, list[Any], np.ndarray,
 def _check_split_sizes(rows: int, class_counts: np.ndarray, n_val: np.ndarray, classes: list[Any], data: DataConfig) -> None:
     """The in-memory split's size rules, on the streamed counts."""
     if classes:
-        rare = [c for c, n in zip(classes, class_counts) if n < 2]
+        rare = [c.item() if isinstance(c, np.generic) else c for c, n in zip(classes, class_counts) if n < 2]
         if rare:
+            from plateau_doctor.data import _name_list
+
             raise DataError(
-                f"data.target: class(es) {rare!r} have a single row; a stratified split needs at least 2 rows "
+                f"data.target: {len(rare)} class(es) have a single row ({_name_list(rare)}); a stratified split needs at least 2 rows "
                 "per class. Add rows or drop those classes"
             )
         if np.any(n_val < 1) or np.any(class_counts - n_val < 1):
@@ -455,6 +463,7 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
     stats, target_stats = RunningStats(width), RunningStats(1)
     missing = np.zeros(width + 1, dtype=np.int64)
     infinite = np.zeros(width + 1, dtype=np.int64)
+    too_large = np.zeros(width + 1, dtype=np.int64)  # finite in float64, infinite in the float32 rows written
     seen = np.zeros(rule.n_classes, dtype=np.int64)
     train_counts = np.zeros(max(len(classes), 1), dtype=np.int64)
     val_seen = 0
@@ -480,22 +489,27 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
                 y = target.to_numpy(zero_copy_only=False).astype(np.float64)
                 missing[width] += int(np.isnan(y).sum())
                 infinite[width] += int(np.isinf(y).sum())
+                too_large[width] += int((np.abs(y) > FLOAT32_MAX).sum()) - int(np.isinf(y).sum())
                 codes = np.zeros(n, dtype=np.int64)
             if not np.isfinite(columns).all():
                 missing[:width] += np.isnan(columns).sum(axis=1)
                 infinite[:width] += np.isinf(columns).sum(axis=1)
+            beyond = np.abs(columns) > FLOAT32_MAX
+            if beyond.any():
+                too_large[:width] += beyond.sum(axis=1) - np.isinf(columns).sum(axis=1)
 
             validation = rule.is_validation(codes, class_ordinals(codes, seen))
             train = ~validation
             train_columns = columns[:, train]
             y_train = y[train]
-            if not (missing.any() or infinite.any()):
-                # Statistics of a table that fails the checks are never used.
-                stats.update(train_columns)
-                if classification:
-                    train_counts += np.bincount(y_train, minlength=len(train_counts))
-                else:
-                    target_stats.update(y_train[None, :])
+            if missing.any() or infinite.any() or too_large.any():
+                # A table that fails the checks is only read on, to count: its rows and statistics are never used.
+                continue
+            stats.update(train_columns)
+            if classification:
+                train_counts += np.bincount(y_train, minlength=len(train_counts))
+            else:
+                target_stats.update(y_train[None, :])
             writers["x_train"].write(train_columns.T)
             writers["y_train"].write(y_train)
             val_rows = np.flatnonzero(validation)
@@ -507,6 +521,7 @@ def _pass_one(dataset, data, features, task, classes, rule, staging, n_train, ke
                 writers["y_val"].write(y[keep])
                 val_seen += len(val_rows)
         _raise_for_bad_values(features, data.target, missing, infinite)
+        _raise_for_too_large(features, data.target, too_large)
     finally:
         for writer in writers.values():
             writer.stream.close()
@@ -536,6 +551,18 @@ def _raise_for_bad_values(features, target, missing, infinite) -> None:
         raise DataError(
             f"the table has missing (NaN) or infinite values: {'; '.join(problems)}. Fill or drop those rows first"
         )
+
+
+def _raise_for_too_large(features, target, too_large) -> None:
+    from plateau_doctor.data import raise_beyond_float32
+
+    problems = [
+        f"{column!r}{' (the target)' if column == target else ''}: {too_large[index]} value(s) beyond float32's range"
+        for index, column in enumerate([*features, target])
+        if too_large[index]
+    ]
+    if problems:
+        raise_beyond_float32(problems)
 
 
 # --------------------------------------------------------------------------- reading it back

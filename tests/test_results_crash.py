@@ -94,6 +94,8 @@ def test_a_hard_crash_at_each_publish_step_never_shows_an_incomplete_run(tmp_pat
     committed = (out / "runs" / run_id).is_dir()
     assert committed == (STEPS.index(crash_at) >= STEPS.index("run") if crash_at != "staged" else False)
 
+    # A reader through read_dataset settles first: a committed run is never missing there.
+    assert (run_id in set(results.read_dataset(out, "history")["run_id"].astype(str))) == committed
     # The next writer's start settles what the dead one left: shown if committed, gone if not.
     RunWriter(out, new_run_id("next")).abort()
     assert_rule(out, settled=True)

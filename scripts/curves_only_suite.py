@@ -8,9 +8,11 @@ curves with ``plateau_doctor.curves``. It prints one line per scenario and the f
 the share of curve-visible broken scenarios whose curves-only top cause is accepted
 (issue 10 asks >= 70%) and the healthy controls called sick (asks 0).
 
-    .venv/bin/python scripts/curves_only_suite.py [--cache histories.parquet]
+    .venv/bin/python scripts/curves_only_suite.py [--cache histories.parquet] [--record tests/data/scenario_curves.csv]
 
-``--cache`` keeps the fitted histories, so the diagnosis can be re-read without refitting.
+``--cache`` keeps the fitted histories, so the diagnosis can be re-read without refitting;
+``--record`` writes the logged curves that ``tests/test_curves_suite.py`` reads (run it
+again when the pipeline's baseline fits change).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def as_logged(history: pd.DataFrame, task: str) -> pd.DataFrame:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", help="Parquet file of fitted histories: read when present, else written")
+    parser.add_argument("--record", help="write the logged curves (CSV) for tests/test_curves_suite.py")
     args = parser.parse_args(argv)
     scenarios = curve_scenarios()
     if args.cache and Path(args.cache).is_file():
@@ -80,6 +83,12 @@ def main(argv=None) -> int:
         histories = pd.concat(parts, ignore_index=True)
         if args.cache:
             histories.to_parquet(args.cache)
+    if args.record:
+        logged = [
+            as_logged(histories[histories["scenario"] == s.name], histories[histories["scenario"] == s.name]["task"].iloc[0])
+            .assign(scenario=s.name) for s in scenarios
+        ]
+        pd.concat(logged, ignore_index=True).to_csv(args.record, index=False, float_format="%.9g")
     from plateau_doctor.curves import diagnose_curves
 
     hits = broken = false_alarms = healthy = 0

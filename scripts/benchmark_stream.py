@@ -4,10 +4,10 @@ Generates a seeded synthetic binary task (known linear signal, 20 features) as a
 Parquet files, written in chunks, then:
 
 1. times passes 0+1 of the streamed stage (the checks, the statistics, the split written
-   to memory-mapped files) and prints rows/s (goal: >= 1M rows/s);
+   to row files on disk) and prints rows/s (goal: >= 1M rows/s);
 2. prints the process's peak RSS over the whole run (goal: <= 2 GB);
 3. trains the seed's model (Dense 64-32-1) for one epoch on the first ``--train-rows``
-   training rows, streamed through ``keras.utils.PyDataset`` from the memory-mapped split,
+   training rows, streamed through ``keras.utils.PyDataset`` from the split on disk,
    and with a bare ``model.fit`` on the same rows held in memory, and prints the ratio
    (goal: <= 1.3x). Each is timed on its second epoch, after compilation.
 

@@ -828,10 +828,6 @@ def train_batches(data, setup, batch_size: int, seed: int):
         to_labels=functools.partial(labels_for_loss, setup=setup),
         class_weight=data.class_weight,
         index=data.train_index,
-        # A second thread reads the next batches while the backend trains on this one
-        # (pread and the training step both release the GIL); the order stays the seed's.
-        workers=2,
-        use_multiprocessing=False,
     )
 
 

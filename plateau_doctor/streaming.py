@@ -6,7 +6,7 @@ The table is read once per run, in two streamed passes over ``pyarrow.dataset``:
 * pass 1 reads every used column: the checks (non-numeric columns, missing and infinite
   values per column, with names and counts), the training split's per-column statistics
   (``StandardScaler``'s arithmetic, merged batch by batch; min, max) and the split, written as raw
-  float32 rows to memory-mapped ``.npy`` files.
+  float32 rows to ``.npy`` files that are read back by row ranges (:class:`RowFile`).
 
 The split is a seeded function of the row position, so it needs no shuffle of the whole
 table (:class:`SplitRule`). The prepared split lives in ``<output.dir>/.prepared/<key>/``,
@@ -15,7 +15,7 @@ section; the CLI's check, the load stage, every branch and the retrain find it t
 instead of reading the table again. A branch that changes preprocessing derives its
 scaler from the stored statistics: nothing is re-read or re-checked.
 
-Training reads shuffled batches from the memory-mapped split, scaled per batch, through
+Training reads block-shuffled batches from the split on disk, scaled per batch, through
 ``keras.utils.PyDataset`` (:func:`fit_inputs`). The validation split is materialized up to
 ``VALIDATION_CAP`` rows (a seeded sample) for the metrics, and the reference model of
 the audit is trained on a seeded sample of ``data.REFERENCE_MAX_ROWS`` training rows.
@@ -70,6 +70,9 @@ IN_MEMORY_COPIES = 4
 # `data.stream: auto` streams once those copies would take more than this share of RAM.
 MEMORY_SHARE = 0.5
 PREPARED_DIR = ".prepared"
+# Training batches are shuffled in blocks of up to this many neighbouring rows (reshuffled
+# every epoch): a batch of 1,024 rows is 8 reads, not 1,024.
+SHUFFLE_BLOCK_ROWS = 128
 
 
 # --------------------------------------------------------------------------- when to stream
@@ -566,8 +569,76 @@ def _raise_for_too_large(features, target, too_large) -> None:
 
 
 # --------------------------------------------------------------------------- reading it back
+class RowFile:
+    """Rows of a 2-D (or 1-D) ``.npy`` file, read with ``os.pread``: contiguous runs, one call each.
+
+    Not a memory map: on this kernel a page fault maps a whole large folio of the page
+    cache (up to ~2 MB), so 1,024 random rows gathered through ``np.load(mmap_mode="r")``
+    put 500 MB of an 8M-row split into the process's RSS. Reads here cost the bytes asked.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        with open(self.path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(stream)
+            self.offset = stream.tell()
+        if fortran:
+            raise ValueError(f"{self.path}: Fortran-ordered arrays are not supported")
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        self._fd: int | None = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_fd": None}
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        return self._fd
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read_run(self, start: int, stop: int) -> np.ndarray:
+        size = (stop - start) * self.row_bytes
+        payload = os.pread(self.fd, size, self.offset + start * self.row_bytes)
+        if len(payload) != size:
+            raise OSError(f"{self.path}: short read at row {start}")
+        return np.frombuffer(payload, dtype=self.dtype).reshape((stop - start, *self.shape[1:]))
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            values = self._read_run(start, max(start, stop)) if step > 0 else self._read_run(stop + 1, start + 1)[::-1]
+            return values[:: abs(step)] if abs(step) != 1 else values
+        if np.isscalar(key):
+            index = int(key) + (len(self) if int(key) < 0 else 0)
+            return self._read_run(index, index + 1)[0]
+        rows = np.asarray(key)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        rows = np.where(rows < 0, rows + len(self), rows).astype(np.int64)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        out = np.empty((len(unique), *self.shape[1:]), dtype=self.dtype)
+        breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+        for first, last in zip(np.r_[0, breaks], np.r_[breaks, len(unique)]):
+            out[first:last] = self._read_run(int(unique[first]), int(unique[last - 1]) + 1)
+        return out[inverse.ravel()]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        values = self[:]
+        return values if dtype is None else values.astype(dtype)
+
+
 class ScaledRows:
-    """Rows of a memory-mapped array, transformed as they are read: ``(raw - mean) / scale``.
+    """Rows of a RowFile (or array), transformed as they are read: ``(raw - mean) / scale``.
 
     It stands in for the scaled training array: indexing, ``len`` and ``shape`` behave as
     on the array the in-memory path would hold, with the same float32 arithmetic.
@@ -640,8 +711,8 @@ def load_split(folder: str | Path, data: DataConfig, preprocessing: Preprocessin
     else:
         prep.classes_ = list(meta["classes"])
 
-    x_train_raw = np.load(folder / "x_train.npy", mmap_mode="r")
-    y_train_raw = np.load(folder / "y_train.npy", mmap_mode="r")
+    x_train_raw = RowFile(folder / "x_train.npy")
+    y_train_raw = RowFile(folder / "y_train.npy")
     x_val_raw = np.load(folder / "x_val.npy")
     y_val_raw = np.load(folder / "y_val.npy")
     mean = prep.feature_mean_ if prep.scale_features else None
@@ -653,7 +724,7 @@ def load_split(folder: str | Path, data: DataConfig, preprocessing: Preprocessin
         y_val = ((y_val_raw - prep.target_mean_) / prep.target_scale_).astype(np.float32)
         y_val_original = y_val_raw.astype(float)
     else:
-        y_train = y_train_raw
+        y_train = ScaledRows(y_train_raw, dtype=np.int64)
         y_val = y_val_raw.astype(np.int64)
         y_val_original = y_val
 
@@ -730,7 +801,7 @@ def _batches_class():
     import keras
 
     class TrainBatches(keras.utils.PyDataset):
-        """Shuffled training batches gathered from the memory-mapped split, scaled per batch."""
+        """Block-shuffled training batches read from the split on disk, scaled per batch."""
 
         def __init__(self, x, y, batch_size, seed, to_labels, class_weight=None, index=None, **kwargs):
             super().__init__(**kwargs)
@@ -744,14 +815,20 @@ def _batches_class():
             self.order = self._shuffled()
 
         def _shuffled(self) -> np.ndarray:
-            return np.random.default_rng([self.seed, self.epoch]).permutation(self.index)
+            """This epoch's order: blocks of neighbouring positions, the blocks in a seeded random order."""
+            rng = np.random.default_rng([self.seed, self.epoch])
+            block = max(1, min(SHUFFLE_BLOCK_ROWS, self.batch_size // 8))
+            n = len(self.index)
+            starts = rng.permutation(np.arange(0, n, block, dtype=np.int64))
+            positions = (starts[:, None] + np.arange(block)).ravel()
+            return self.index[positions[positions < n]]
 
         def __len__(self) -> int:
             return math.ceil(len(self.index) / self.batch_size)
 
         def __getitem__(self, step):
-            # Ascending rows read the memory map front to back; order inside a batch does not
-            # change its gradient.
+            # Ascending rows make each block one read; order inside a batch does not change
+            # its gradient.
             rows = np.sort(self.order[step * self.batch_size : (step + 1) * self.batch_size])
             codes = np.asarray(self.y[rows])
             x, y = self.x[rows], self.to_labels(codes)

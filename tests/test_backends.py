@@ -64,9 +64,9 @@ def test_baseline_and_a_branch_train_on_jax_with_gradient_signals_and_repeat_wit
 
         frame = make_classification_frame(300)
         frame[["f0", "f1", "f2"]] = frame[["f0", "f1", "f2"]] * 1000 + 5000
-        frame.to_csv("{tmp_path}/table.csv", index=False)
+        frame.to_parquet("{tmp_path}/table.parquet", index=False)
         config = validate_config({{
-            "data": {{"path": "{tmp_path}/table.csv"}},
+            "data": {{"path": "{tmp_path}/table.parquet", "stream": True}},  # PyDataset batches on JAX too
             "preprocessing": {{"scale_features": False}},
             "model": {{"hidden_units": [16]}},
             "training": {{"optimizer": "sgd", "learning_rate": 0.01, "epochs": 10, "backend": "jax"}},

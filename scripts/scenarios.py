@@ -70,8 +70,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"updated {suite.write_known_good(measured)} known_good_metric line(s) in {suite.SUITE_FILE}")
         return 0
 
+    finished: list[suite.Row] = []
+
     def progress(row: suite.Row) -> None:
         print(f"  done {row.scenario}: {row.status} ({row.wall_seconds:.0f} s)", file=sys.stderr, flush=True)
+        finished.append(row)
+        if args.json:  # as rows arrive, so that a long run can be read (or benchmarked) before it ends
+            Path(args.json).write_text(json.dumps([r.to_dict() for r in finished], indent=1), encoding="utf-8")
 
     rows = suite.run_suite(scenarios, args.workers, on_result=progress)
     print(suite.format_table(rows))

@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     print(suite.format_table(rows))
     print()
     if args.which == "both":
-        for name, part in (("suite", [r for r in rows if not r.heldout]), ("held-out set", [r for r in rows if r.heldout])):
-            print(f"--- {name} ---")
-            print(suite.format_figures(suite.figures(part)))
+        for which, part in (("suite", [r for r in rows if not r.heldout]), ("heldout", [r for r in rows if r.heldout])):
+            print(f"--- {which} ---")
+            print(suite.format_figures(suite.figures(part), **suite.requirements(which)))
     else:
-        print(suite.format_figures(suite.figures(rows)))
+        print(suite.format_figures(suite.figures(rows), **suite.requirements(args.which)))
     print(f"suite wall time: {time.perf_counter() - started:.0f} s on {args.workers} worker(s)")
     if args.json:
         Path(args.json).write_text(json.dumps([row.to_dict() for row in rows], indent=1), encoding="utf-8")

@@ -152,7 +152,7 @@ def rows(request) -> list[suite.Row]:
         f"held-out set ({len(chosen)} of {len(SCENARIOS)} scenarios)",
         suite.format_table(result),
         "",
-        suite.format_figures(suite.figures(result)),
+        suite.format_figures(suite.figures(result), **suite.requirements("heldout")),
         f"held-out wall time: {time.perf_counter() - started:.0f} s on {suite.DEFAULT_WORKERS} workers",
     ])
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")

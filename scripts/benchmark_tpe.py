@@ -228,16 +228,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(jobs)} scenario(s): the doctor ({sum(j[1] is None for j in jobs)} to run) then TPE, up to"
           f" {args.trials} trials each, {args.workers} at a time", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    pairs = suite.parallel_map(
-        _job, jobs, args.workers,
-        on_result=lambda pair: print(f"  done {pair[1].scenario}: TPE {pair[1].trials} trials", file=sys.stderr, flush=True),
-    )
+    finished: list[tuple[dict[str, Any], TpeResult]] = []
+
+    def progress(pair: tuple[dict[str, Any], TpeResult]) -> None:
+        doctor, tpe = pair
+        print(f"  done {tpe.scenario}: doctor {doctor['status']} {doctor.get('final_metric')}, {doctor['epochs_trained_total']}"
+              f" epochs; TPE best {tpe.best_metric:.4f} (target {tpe.target:.4f}) after {tpe.trials} trials,"
+              f" {tpe.epochs} + {tpe.baseline_epochs} epochs", file=sys.stderr, flush=True)
+        finished.append(pair)
+        if args.json:  # as results arrive: a long benchmark can be read before it ends
+            Path(args.json).write_text(
+                json.dumps([{"doctor": d, "tpe": asdict(t)} for d, t in finished], indent=1, default=str), encoding="utf-8"
+            )
+
+    pairs = suite.parallel_map(_job, jobs, args.workers, on_result=progress)
     print(report(pairs, args.trials))
     print(f"benchmark wall time: {time.perf_counter() - started:.0f} s on {args.workers} worker(s)")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps([{"doctor": d, "tpe": asdict(t)} for d, t in pairs], indent=1, default=str), encoding="utf-8"
-        )
     return 0
 
 

@@ -20,6 +20,10 @@ from pathlib import Path
 
 from plateau_doctor.errors import ConfigError, UserInputError
 from plateau_doctor.processes import start_reaper
+from plateau_doctor.timing import Marks
+
+MARKS = Marks()  # the CLI's own stage times, for scripts/benchmark_fixed_costs.py (PLATEAU_DOCTOR_TIMINGS)
+MARKS.mark("cli_imported")
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "demo.yaml"
 
@@ -83,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     _show_progress()
     try:
         config = _load(args)
+        MARKS.mark("checked")
         start_reaper()
         summary = _run(config)
+        MARKS.mark("flow_returned")
     except UserInputError as error:
         print(f"plateau-doctor: error: {error}", file=sys.stderr)
         return 2
@@ -96,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plateau-doctor: failed: {error.__class__.__name__}: {error}", file=sys.stderr)
         return 1
     _print_verdict(summary)
+    MARKS.mark("main_end")
+    MARKS.write({"timings": summary.get("timings"), "run_dir": summary.get("run_dir")})
     return 0
 
 
@@ -135,6 +143,7 @@ def _load(args):
     check_model_path(config)
     # Bad data is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
     data = prepare_from_config(config, audit=False)
+    MARKS.mark("data_checked")
     _check_with_keras(config, data)
     return config
 
@@ -192,6 +201,7 @@ def check_output_dir(value: str, field: str) -> None:
 def _run(config) -> dict:
     from plateau_doctor.orchestration.flows import doctor
 
+    MARKS.mark("prefect_imported")
     return doctor(config)
 
 

@@ -5,9 +5,11 @@ clear message on stderr, nothing written); 1 any other failure.
 
 Every check of the user's input runs before Prefect starts: the config, ``--out``, the
 data (without TensorFlow), then what needs Keras (identifiers, ``model.path``, whether the
-loss can train the task), with TensorFlow's start-up noise silenced. Only then does the
-CLI start its reaper (``plateau_doctor.processes``), so that the processes a run starts
-die with the CLI even when it is killed with SIGKILL.
+loss can train the task), with TensorFlow's start-up noise silenced. Once the data has
+passed, the CLI starts its reaper (``plateau_doctor.processes``), so that the processes a
+run starts die with the CLI even when it is killed with SIGKILL, and then Prefect's
+temporary server (``plateau_doctor.early_server``), which boots while Keras is imported
+and the table is audited (``plateau_doctor.handoff`` gives that table to the flow).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import sys
 from pathlib import Path
 
 from plateau_doctor.errors import ConfigError, UserInputError
+from plateau_doctor.early_server import EarlyServer, ephemeral_run_settings
 from plateau_doctor.processes import start_reaper
 from plateau_doctor.timing import Marks
 
 MARKS = Marks()  # the CLI's own stage times, for scripts/benchmark_fixed_costs.py (PLATEAU_DOCTOR_TIMINGS)
 MARKS.mark("cli_imported")
+EARLY_SERVER = EarlyServer()  # Prefect's temporary server, started while Keras is imported
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "demo.yaml"
 
@@ -88,18 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _load(args)
         MARKS.mark("checked")
-        start_reaper()
         summary = _run(config)
         MARKS.mark("flow_returned")
     except UserInputError as error:
         print(f"plateau-doctor: error: {error}", file=sys.stderr)
+        EARLY_SERVER.stop()
         return 2
     except KeyboardInterrupt:
         print("plateau-doctor: interrupted", file=sys.stderr)
+        EARLY_SERVER.stop()
         return 1
     except Exception as error:  # anything else is ours or the environment's: say so, exit 1
         logging.getLogger("plateau_doctor").debug("run failed", exc_info=True)
         print(f"plateau-doctor: failed: {error.__class__.__name__}: {error}", file=sys.stderr)
+        EARLY_SERVER.stop()
         return 1
     _print_verdict(summary)
     MARKS.mark("main_end")
@@ -125,7 +131,7 @@ def _load(args):
     """The validated config, after every check of the user's input that can run before Prefect."""
     from plateau_doctor.backends import select_backend
     from plateau_doctor.config import load_config
-    from plateau_doctor.data import prepare_from_config
+    from plateau_doctor import handoff
     from plateau_doctor.modeling import check_model_path
 
     overrides = list(args.overrides)
@@ -142,9 +148,17 @@ def _load(args):
     select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, just below
     check_model_path(config)
     # Bad data is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
-    data = prepare_from_config(config, audit=False)
+    data, table = handoff.check_table(config)
     MARKS.mark("data_checked")
+    # The input checks that need no Keras passed: the run will very likely need Prefect's server.
+    # Start it now, beside the Keras import below; the reaper first, so that it carries the mark.
+    start_reaper()
+    EARLY_SERVER.start()
+    EARLY_SERVER.wait_spawned()
+    MARKS.mark("server_spawned")
     _check_with_keras(config, data)
+    MARKS.mark("keras_checked")
+    handoff.prepare_for_flow(config, table)  # the audit too, while the server boots; the flow takes it
     return config
 
 
@@ -202,7 +216,10 @@ def _run(config) -> dict:
     from plateau_doctor.orchestration.flows import doctor
 
     MARKS.mark("prefect_imported")
-    return doctor(config)
+    EARLY_SERVER.wait()  # the flow must not find the server half-started
+    MARKS.mark("server_ready")
+    with ephemeral_run_settings():
+        return doctor(config)
 
 
 def _print_verdict(summary: dict) -> None:

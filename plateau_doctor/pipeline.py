@@ -48,7 +48,10 @@ log = logging.getLogger("plateau_doctor")
 # --------------------------------------------------------------------------- stages
 def load_stage(config: DoctorConfig) -> PreparedData:
     """Load, validate, split (seeded, stratified), scale on the training split, audit."""
-    return prepare_from_config(config)
+    from plateau_doctor import handoff
+
+    offered = handoff.take(config)  # the CLI's, prepared from the frame it read and checked
+    return offered if offered is not None else prepare_from_config(config)
 
 
 def check_setup_stage(config: DoctorConfig, data: PreparedData) -> tuple[ResolvedSetup, list[Finding]]:

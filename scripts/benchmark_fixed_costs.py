@@ -125,10 +125,22 @@ def breakdown(record: dict) -> list[tuple[str, float]]:
     rows = [
         ("python start + CLI import", marks["cli_imported"] - record["started"]),
         ("config + data read/check (CLI)", marks["data_checked"] - marks["cli_imported"]),
-        ("TF/Keras import + checks (CLI)", marks["checked"] - marks["data_checked"]),
-        ("Prefect import + reaper", marks["prefect_imported"] - marks["checked"]),
-        ("server start + flow start", pipeline_start - marks["prefect_imported"]),
     ]
+    if "server_spawned" in marks:  # the server is started early, beside the Keras import and the audit
+        rows += [
+            ("reaper, Prefect import, server spawn", marks["server_spawned"] - marks["data_checked"]),
+            ("TF/Keras import + checks (CLI)", marks["keras_checked"] - marks["server_spawned"]),
+            ("split + audit for the flow (CLI)", marks["checked"] - marks["keras_checked"]),
+            ("flows import", marks["prefect_imported"] - marks["checked"]),
+            ("waiting for the early server", marks["server_ready"] - marks["prefect_imported"]),
+            ("flow start", pipeline_start - marks["server_ready"]),
+        ]
+    else:
+        rows += [
+            ("TF/Keras import + checks (CLI)", marks["checked"] - marks["data_checked"]),
+            ("Prefect import + reaper", marks["prefect_imported"] - marks["checked"]),
+            ("server start + flow start", pipeline_start - marks["prefect_imported"]),
+        ]
     for name in ("data", "setup", "baseline", "diagnosis", "branches", "retrain", "report"):
         rows.append((f"pipeline: {name}", stages.get(name, 0.0)))
     in_flow = marks["flow_returned"] - pipeline_start

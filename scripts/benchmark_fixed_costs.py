@@ -157,7 +157,7 @@ def migrate(prefect_home: Path) -> None:
     if (prefect_home / "prefect.db").exists():
         return
     code = ("from prefect.server.api.server import SubprocessASGIServer as S\n"
-            "s = S(); s.start(timeout=180); s.stop()")
+            "s = S(); s.start(timeout=900); s.stop()")
     env = {**os.environ, "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
 

@@ -75,9 +75,10 @@ class EarlyServer:
     def stop(self) -> None:
         """Stop a server this object started; for runs that end before the flow."""
         self.wait()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        server = self._server or self._starting  # a start that timed out leaves its process running
+        if server is not None and server.server_process is not None:
+            server.stop()
+        self._server = self._starting = None
 
 
 def ephemeral_run_settings():

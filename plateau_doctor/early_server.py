@@ -8,10 +8,10 @@ as the data has passed its checks, so that the server comes up while Keras is im
 and the set-up is checked. The flow then finds it running (Prefect's client asks the
 same singleton) and its ``atexit`` hook stops it as before.
 
-The thread is not a daemon: the interpreter waits for a start under way before its exit
-handlers run, so a server is never left starting behind an exiting CLI. When the CLI gives
-up before the flow (exit 2), :meth:`EarlyServer.stop` ends the server at once rather than
-at exit; the reaper (``plateau_doctor.processes``) covers a CLI killed outright.
+When the CLI gives up before the flow (exit 2), :meth:`EarlyServer.stop` ends the server
+at once, without waiting for it to answer; the thread (a daemon) is left to give up on its
+health check. The server's process carries the CLI's owner mark, so the reaper
+(``plateau_doctor.processes``) ends it even when the CLI is killed outright.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ class EarlyServer:
         self._thread: threading.Thread | None = None
         self._server = None  # the SubprocessASGIServer this object started, if any
         self._starting = None  # the same, from just before its start
+        self._cancelled = False
         self.error: BaseException | None = None
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._start, name="plateau-doctor-early-server")
+            self._thread = threading.Thread(target=self._start, name="plateau-doctor-early-server", daemon=True)
             self._thread.start()
 
     def _start(self) -> None:
@@ -46,8 +47,8 @@ class EarlyServer:
             from prefect.server.api.server import SubprocessASGIServer
 
             server = SubprocessASGIServer()
-            if server.running:
-                return  # someone else's (a test harness's): not ours to stop
+            if server.running or self._cancelled:
+                return  # someone else's (a test harness's): not ours to stop; or no longer wanted
             self._starting = server
             server.start()
             self._server = server
@@ -73,11 +74,11 @@ class EarlyServer:
             self._thread.join()
 
     def stop(self) -> None:
-        """Stop a server this object started; for runs that end before the flow."""
-        self.wait()
-        server = self._server or self._starting  # a start that timed out leaves its process running
+        """Stop a server this object started, at once; for runs that end before the flow."""
+        self._cancelled = True
+        server = self._server or self._starting  # started, starting, or timed out with its process running
         if server is not None and server.server_process is not None:
-            server.stop()
+            server.stop()  # terminates (kills after 5 s) and forgets the singleton, so a later flow starts afresh
         self._server = self._starting = None
 
 

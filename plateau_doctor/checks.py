@@ -22,7 +22,17 @@ from plateau_doctor.errors import ConfigError, UserInputError
 
 def check_inputs(config: DoctorConfig, out_field: str = "output.dir"):
     """Check ``config`` and its data; returns the prepared data (without the audit). Makes paths absolute."""
-    from plateau_doctor.data import prepare_from_config
+    return check_inputs_keeping_table(config, out_field)[0]
+
+
+def check_inputs_keeping_table(config: DoctorConfig, out_field: str = "output.dir", before_keras=None):
+    """:func:`check_inputs`, returning (data, the frame read) so the run need not read the table again.
+
+    ``before_keras`` runs once the checks that need no Keras have passed (the CLI starts
+    Prefect's server there, to boot while Keras is imported). The frame is None when the
+    table streams.
+    """
+    from plateau_doctor import handoff
     from plateau_doctor.modeling import check_model_path
 
     _resolve_relative_paths(config, None)  # a config given as a dict: summary.json must name absolute paths
@@ -30,12 +40,14 @@ def check_inputs(config: DoctorConfig, out_field: str = "output.dir"):
     check_model_path(config)
     made = _what_preparing_makes(config)
     try:
-        data = prepare_from_config(config, audit=False)
+        data, frame = handoff.check_table(config)
+        if before_keras is not None:
+            before_keras()
         check_with_keras(config, data)
     except UserInputError:
         _remove_made(made)
         raise
-    return data
+    return data, frame
 
 
 def _what_preparing_makes(config: DoctorConfig) -> list[Path]:

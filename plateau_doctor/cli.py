@@ -5,9 +5,11 @@ clear message on stderr, nothing written); 1 any other failure.
 
 Every check of the user's input runs before Prefect starts: the config, ``--out``, the
 data (without TensorFlow), then what needs Keras (identifiers, ``model.path``, whether the
-loss can train the task), with TensorFlow's start-up noise silenced. Only then does the
-CLI start its reaper (``plateau_doctor.processes``), so that the processes a run starts
-die with the CLI even when it is killed with SIGKILL.
+loss can train the task), with TensorFlow's start-up noise silenced. Once the data has
+passed, the CLI starts its reaper (``plateau_doctor.processes``), so that the processes a
+run starts die with the CLI even when it is killed with SIGKILL, and then Prefect's
+temporary server (``plateau_doctor.early_server``), which boots while Keras is imported
+and the table is audited (``plateau_doctor.handoff`` gives that table to the flow).
 """
 
 from __future__ import annotations
@@ -18,9 +20,15 @@ import os
 import sys
 from pathlib import Path
 
-from plateau_doctor.checks import check_inputs, check_output_dir
+from plateau_doctor.checks import check_inputs_keeping_table, check_output_dir
+from plateau_doctor.early_server import EarlyServer, ephemeral_run_settings
 from plateau_doctor.errors import UserInputError
 from plateau_doctor.processes import start_reaper
+from plateau_doctor.timing import Marks
+
+MARKS = Marks()  # the CLI's own stage times, for scripts/benchmark_fixed_costs.py (PLATEAU_DOCTOR_TIMINGS)
+MARKS.mark("cli_imported")
+EARLY_SERVER = EarlyServer()  # Prefect's temporary server, started while Keras is imported
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "demo.yaml"
 
@@ -84,19 +92,25 @@ def main(argv: list[str] | None = None) -> int:
     _show_progress()
     try:
         config = _load(args)
-        start_reaper()
+        MARKS.mark("checked")
         summary = _run(config)
+        MARKS.mark("flow_returned")
     except UserInputError as error:
         print(f"plateau-doctor: error: {error}", file=sys.stderr)
+        EARLY_SERVER.stop()
         return 2
     except KeyboardInterrupt:
         print("plateau-doctor: interrupted", file=sys.stderr)
+        EARLY_SERVER.stop()
         return 1
     except Exception as error:  # anything else is ours or the environment's: say so, exit 1
         logging.getLogger("plateau_doctor").debug("run failed", exc_info=True)
         print(f"plateau-doctor: failed: {error.__class__.__name__}: {error}", file=sys.stderr)
+        EARLY_SERVER.stop()
         return 1
     _print_verdict(summary)
+    MARKS.mark("main_end")
+    MARKS.write({"timings": summary.get("timings"), "run_dir": summary.get("run_dir")})
     return 0
 
 
@@ -122,6 +136,7 @@ def _load(args):
     """The validated config, after every check of the user's input that can run before Prefect."""
     from plateau_doctor.backends import select_backend
     from plateau_doctor.config import load_config
+    from plateau_doctor import handoff
 
     overrides = list(args.overrides)
     if args.out is not None:
@@ -135,15 +150,33 @@ def _load(args):
         config = load_config(args.config, overrides)
     check_output_dir(config.output.dir, "--out" if args.out is not None else "output.dir")
     select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, in the checks
+
+    def start_server() -> None:
+        # The input checks that need no Keras passed: the run will very likely need Prefect's
+        # server. Start it now, beside the Keras import; the reaper first, so that it carries the mark.
+        MARKS.mark("data_checked")
+        start_reaper()
+        EARLY_SERVER.start()
+        EARLY_SERVER.wait_spawned()
+        MARKS.mark("server_spawned")
+
     # Bad input is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
-    check_inputs(config, "--out" if args.out is not None else "output.dir")
+    _, table = check_inputs_keeping_table(
+        config, "--out" if args.out is not None else "output.dir", before_keras=start_server
+    )
+    MARKS.mark("keras_checked")
+    handoff.prepare_for_flow(config, table)  # the audit too, while the server boots; the flow takes it
     return config
 
 
 def _run(config) -> dict:
     from plateau_doctor.orchestration.flows import doctor
 
-    return doctor(config)
+    MARKS.mark("prefect_imported")
+    EARLY_SERVER.wait()  # the flow must not find the server half-started
+    MARKS.mark("server_ready")
+    with ephemeral_run_settings():
+        return doctor(config)
 
 
 def _print_verdict(summary: dict) -> None:

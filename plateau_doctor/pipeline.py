@@ -27,6 +27,7 @@ from plateau_doctor.publish import RunRecord, write_run
 from plateau_doctor.search import SearchRequest
 from plateau_doctor.results import RunWriter, new_run_id
 from plateau_doctor.schema import Finding, ResolvedSetup
+from plateau_doctor.timing import StageClock
 from plateau_doctor.planning import MIN_BRANCH_EPOCHS
 from plateau_doctor.verdict import (
     BranchOutcome,
@@ -47,7 +48,10 @@ log = logging.getLogger("plateau_doctor")
 # --------------------------------------------------------------------------- stages
 def load_stage(config: DoctorConfig) -> PreparedData:
     """Load, validate, split (seeded, stratified), scale on the training split, audit."""
-    return prepare_from_config(config)
+    from plateau_doctor import handoff
+
+    offered = handoff.take(config)  # the CLI's, prepared from the frame it read and checked
+    return offered if offered is not None else prepare_from_config(config)
 
 
 def check_setup_stage(config: DoctorConfig, data: PreparedData) -> tuple[ResolvedSetup, list[Finding]]:
@@ -142,7 +146,8 @@ class Stages:
 # --------------------------------------------------------------------------- the pipeline
 def run_doctor(config: DoctorConfig, stages: Stages | None = None) -> tuple[dict[str, Any], Path, RunRecord]:
     """Data -> baseline -> diagnosis -> remedies -> verified winner -> results. Returns (summary, run_dir, record)."""
-    stages = stages or Stages()
+    clock = StageClock()
+    stages = clock.wrap_stages(stages or Stages())
     logger = stages.logger
     started = time.perf_counter()
     logger.info("stage 1/6 data: loading %s (target %r)", config.data.path, config.data.target)
@@ -186,11 +191,13 @@ def run_doctor(config: DoctorConfig, stages: Stages | None = None) -> tuple[dict
             remedy_stage(record, plans, stages, writer, data)
         record.status = run_status(symptoms, record.winner, final_status(record))
         record.wall_seconds = time.perf_counter() - started
+        record.timings = clock.to_dict()
         logger.info("stage 6/6 results: writing run %s", run_id)
         summary, run_dir = stages.write(record, writer)
     except BaseException:
         writer.abort()
         raise
+    summary = {**summary, "timings": clock.to_dict()}  # summary.json has every stage but its own writing
     logger.info("verdict: %s; report: %s", summary["status"], run_dir / "report.html")
     return summary, run_dir, record
 

@@ -51,6 +51,7 @@ class RunRecord:
     stop_reason: str = ""  # why the rounds stopped
     final_healthy: bool | None = None  # the final model's own curves, diagnosed again
     round_winners: list[BranchOutcome] = field(default_factory=list)  # the path: each round's winner, in order
+    timings: dict[str, Any] = field(default_factory=dict)  # wall seconds per stage (plateau_doctor.timing)
 
     @property
     def dataset(self) -> str:
@@ -81,6 +82,7 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
             "final": {"epochs": final_epochs, "metrics": final_metrics},
             "epochs_trained_total": record.epochs_trained_total,
             "wall_seconds": round(record.wall_seconds, 2),
+            "timings": record.timings,
             "main_metric": main_metric(record.audit.task),
             "diagnosis_epochs": record.baseline_epochs,
             "early_stopped": record.stopped_by is not None,

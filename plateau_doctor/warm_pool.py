@@ -1,0 +1,77 @@
+"""One process pool for a whole doctor run, its workers with Keras already imported.
+
+Racing runs a round's branches in rungs, and every rung is one call of the
+``remedy-branches`` subflow. With Prefect's ``ProcessPoolTaskRunner`` each call would
+spawn fresh workers, and each would import TensorFlow again (5 s or more apiece on two
+cores). :class:`WarmProcessPoolTaskRunner` is entered once, survives the subflows (the
+flow engine's ``duplicate()`` and ``with`` leave it running) and is closed by its owner,
+the doctor flow, when the run ends.
+
+Same seed, same result: a branch seeds its own fit at its start (``fit_branch``), exactly
+as it did in a worker that Prefect's pool had already used for another branch.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from prefect.task_runners import ProcessPoolTaskRunner
+
+
+def preload_keras() -> None:
+    """Pool initializer: import Keras (the backend from the inherited ``KERAS_BACKEND``) before any branch."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(2)
+    os.dup2(devnull, 2)  # TensorFlow's C++ start-up lines, once per worker, say nothing a user can act on
+    try:
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
+    """A ``ProcessPoolTaskRunner`` that its flows share instead of starting and stopping it."""
+
+    def __init__(self, max_workers: int | None = None):
+        super().__init__(max_workers=max_workers, initializer=preload_keras)
+
+    def duplicate(self) -> "WarmProcessPoolTaskRunner":
+        return self  # the engine enters a duplicate per flow run: hand it this running pool
+
+    def __enter__(self) -> "WarmProcessPoolTaskRunner":
+        if self._started and self._executor is None:  # cancelled by a termination signal: start afresh
+            super().__exit__(None, None, None)
+        if not self._started:
+            super().__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Left running for the next subflow; :meth:`close` ends it."""
+
+    def warm(self) -> None:
+        """Start every worker now (each imports Keras), so that the first branches need not wait."""
+        self.__enter__()
+        for _ in range(self._max_workers):
+            self._executor.submit(_ready)
+
+    def close(self) -> None:
+        if self._started:
+            super().__exit__(None, None, None)
+
+
+@contextmanager
+def warm_pool(max_workers: int) -> Iterator[WarmProcessPoolTaskRunner]:
+    """A warm pool for the block; its workers end with it."""
+    runner = WarmProcessPoolTaskRunner(max_workers=max_workers)
+    try:
+        yield runner
+    finally:
+        runner.close()

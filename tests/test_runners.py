@@ -113,7 +113,7 @@ def test_branches_on_a_dask_cluster_equal_the_process_runners(tmp_path, dask_clu
 
     with Client(dask_cluster, timeout=10) as client:
         ran_there = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-    assert any("remedy" in name for name in ran_there), ran_there
+    assert "run_branch" in ran_there, ran_there  # the branches ran on the cluster
     assert on_processes["status"] != "healthy"
     for key in ("status", "symptoms", "causes", "chosen_remedy", "baseline", "final"):
         assert on_dask[key] == on_processes[key], key

@@ -46,12 +46,11 @@ def _free_port() -> int:
 def _sick_config(tmp_path, out: str, **remedies):
     frame = make_classification_frame(300)
     frame[["f0", "f1", "f2"]] = frame[["f0", "f1", "f2"]] * 1000 + 5000
-    path = tmp_path / "table.parquet"
+    path = tmp_path / "table.csv"
     if not path.exists():
-        frame.to_parquet(path, index=False)
-    # Streamed: the branches, wherever they run, find the prepared split by its path.
+        frame.to_csv(path, index=False)
     return validate_config({
-        "data": {"path": str(path), "stream": True},
+        "data": {"path": str(path)},
         "preprocessing": {"scale_features": False},
         "model": {"hidden_units": [16]},
         "training": {"optimizer": "sgd", "learning_rate": 0.01, "epochs": 12},

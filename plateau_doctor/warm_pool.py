@@ -56,6 +56,14 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
     def __exit__(self, *exc) -> None:
         """Left running for the next subflow; :meth:`close` ends it."""
 
+    def __getstate__(self) -> dict:
+        """A flow run's context carries its flow, and the flow this runner: pickled into a task's
+        process it travels as its settings only (its executor, queue and threads stay here)."""
+        state = dict(self.__dict__)
+        state.update(_executor=None, _resolver_executor=None, _subprocess_message_queue=None,
+                     _message_forwarding_thread=None, _cancel_events={}, _started=False)
+        return state
+
     def warm(self) -> None:
         """Start every worker now (each imports Keras), so that the first branches need not wait."""
         self.__enter__()

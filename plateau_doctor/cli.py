@@ -151,20 +151,16 @@ def _load(args):
     check_output_dir(config.output.dir, "--out" if args.out is not None else "output.dir")
     select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, in the checks
 
-    def start_server() -> None:
-        # The input checks that need no Keras passed: the run will very likely need Prefect's
-        # server. Start it now, beside the Keras import; the reaper first, so that it carries the mark.
-        MARKS.mark("data_checked")
-        start_reaper()
-        EARLY_SERVER.start()
-        EARLY_SERVER.wait_spawned()
-        MARKS.mark("server_spawned")
-
     # Bad input is the user's to fix: say so in one line, before Prefect starts and logs a failed run.
-    _, table = check_inputs_keeping_table(
-        config, "--out" if args.out is not None else "output.dir", before_keras=start_server
-    )
-    MARKS.mark("keras_checked")
+    _, table = check_inputs_keeping_table(config, "--out" if args.out is not None else "output.dir")
+    MARKS.mark("checked_inputs")
+    # Every input check passed: the run needs Prefect's server. Start it now, so that it boots
+    # while the table is audited and Prefect is imported; the reaper first, so that it carries
+    # the mark. (Started any earlier, an exit 2 from the Keras checks would pay for its boot.)
+    start_reaper()
+    EARLY_SERVER.start()
+    EARLY_SERVER.wait_spawned()
+    MARKS.mark("server_spawned")
     handoff.prepare_for_flow(config, table)  # the audit too, while the server boots; the flow takes it
     return config
 

@@ -126,20 +126,18 @@ def breakdown(record: dict) -> list[tuple[str, float]]:
     pipeline_start = timings.get("started_at", marks["prefect_imported"])
     rows = [
         ("python start + CLI import", marks["cli_imported"] - record["started"]),
-        ("config + data read/check (CLI)", marks["data_checked"] - marks["cli_imported"]),
+        ("config, data and Keras checks (CLI; TF import)", marks["checked_inputs"] - marks["cli_imported"]),
     ]
-    if "server_spawned" in marks:  # the server is started early, beside the Keras import and the audit
+    if "server_spawned" in marks:  # the server is started once the inputs passed, beside the audit
         rows += [
-            ("reaper, Prefect import, server spawn", marks["server_spawned"] - marks["data_checked"]),
-            ("TF/Keras import + checks (CLI)", marks["keras_checked"] - marks["server_spawned"]),
-            ("split + audit for the flow (CLI)", marks["checked"] - marks["keras_checked"]),
+            ("reaper, Prefect import, server spawn", marks["server_spawned"] - marks["checked_inputs"]),
+            ("split + audit for the flow (CLI)", marks["checked"] - marks["server_spawned"]),
             ("flows import", marks["prefect_imported"] - marks["checked"]),
             ("waiting for the early server", marks["server_ready"] - marks["prefect_imported"]),
             ("flow start", pipeline_start - marks["server_ready"]),
         ]
     else:
         rows += [
-            ("TF/Keras import + checks (CLI)", marks["checked"] - marks["data_checked"]),
             ("Prefect import + reaper", marks["prefect_imported"] - marks["checked"]),
             ("server start + flow start", pipeline_start - marks["prefect_imported"]),
         ]

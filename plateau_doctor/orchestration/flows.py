@@ -23,7 +23,7 @@ from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
 from plateau_doctor.runners import branch_task_runner
-from plateau_doctor.warm_pool import warm_pool
+from plateau_doctor.orchestration.warm_pool import warm_pool
 from plateau_doctor.retraining import data_fingerprint, judge_retrain, previous_metrics, trend_row
 from plateau_doctor.orchestration.tasks import (
     append_trend,

@@ -119,5 +119,5 @@ def test_branches_on_a_dask_cluster_equal_the_process_runners(tmp_path, dask_clu
     columns = ["remedy", "status", "epochs", "val_loss", "val_balanced_accuracy", "chosen"]
     by_processes = pd.read_parquet(tmp_path / "processes" / "remedies")[columns].sort_values("remedy")
     by_dask = pd.read_parquet(tmp_path / "dask" / "remedies")[columns].sort_values("remedy")
-    assert len(by_processes) >= 1 and (by_processes["status"] == "ok").all()
+    assert len(by_processes) >= 1 and by_processes["status"].isin(["ok", "pruned"]).all()  # racing may prune
     pd.testing.assert_frame_equal(by_dask.reset_index(drop=True), by_processes.reset_index(drop=True))

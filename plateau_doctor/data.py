@@ -180,10 +180,8 @@ def infer_task(target: pd.Series) -> str:
     return "regression"
 
 
-def select_columns(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
-    """Pick the feature and target columns and check them; raise DataError naming columns."""
-    columns = [str(c) for c in frame.columns]
-    frame = frame.set_axis(columns, axis=1)
+def feature_columns(columns: list[str], data: DataConfig) -> list[str]:
+    """The feature columns ``data`` asks for among ``columns``; a DataError naming the field otherwise."""
     if data.target not in columns:
         raise DataError(
             f"data.target: column {data.target!r} is not in the table; its columns are {_name_list(columns)}"
@@ -196,6 +194,14 @@ def select_columns(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame,
         raise DataError(f"data.features: lists the target {data.target!r}; drop it from data.features")
     if not features:
         raise DataError(f"data.features: the table has no column besides the target {data.target!r}")
+    return features
+
+
+def select_columns(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """Pick the feature and target columns and check them; raise DataError naming columns."""
+    columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis(columns, axis=1)
+    features = feature_columns(columns, data)
 
     x = frame[features]
     non_numeric = [

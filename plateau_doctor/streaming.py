@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.config import DataConfig, DoctorConfig, PreprocessingConfig
-from plateau_doctor.data import FLOAT32_MAX, PreparedData
+from plateau_doctor.data import FLOAT32_MAX, PreparedData, feature_columns
 from plateau_doctor.errors import DataError
 
 FORMAT_VERSION = 1
@@ -239,16 +239,7 @@ def _columns(dataset, data: DataConfig) -> list[str]:
 
     schema = dataset.schema
     columns = list(schema.names)
-    if data.target not in columns:
-        raise DataError(f"data.target: column {data.target!r} is not in the table; its columns are {_name_list(columns)}")
-    features = data.features if data.features is not None else [c for c in columns if c != data.target]
-    missing = [c for c in features if c not in columns]
-    if missing:
-        raise DataError(f"data.features: {_name_list(missing)} not in the table; its columns are {_name_list(columns)}")
-    if data.target in features:
-        raise DataError(f"data.features: lists the target {data.target!r}; drop it from data.features")
-    if not features:
-        raise DataError(f"data.features: the table has no column besides the target {data.target!r}")
+    features = feature_columns(columns, data)
     numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal)
     non_numeric = [f"{c!r} ({schema.field(c).type})" for c in features if not any(t(schema.field(c).type) for t in numeric)]
     if non_numeric:

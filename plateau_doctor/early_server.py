@@ -1,97 +1,209 @@
-"""Start Prefect's temporary API server while the CLI is still busy with TensorFlow.
+"""Prefect's temporary API server, booted while the CLI imports TensorFlow.
 
-Without an API URL, the first flow call starts Prefect's ephemeral server
-(``SubprocessASGIServer``: uvicorn in a child process) and waits for its health check,
-several seconds that nothing else uses. The CLI knows much earlier that it will need the
-server: :class:`EarlyServer` starts the same singleton from a background thread as soon
-as the data has passed its checks, so that the server comes up while Keras is imported
-and the set-up is checked. The flow then finds it running (Prefect's client asks the
-same singleton) and its ``atexit`` hook stops it as before.
+Without an API URL, the first flow call starts Prefect's ephemeral server (uvicorn in a
+child process, ``SubprocessASGIServer``) and waits for its health check: 7 s or more on
+two cores that nothing else uses. The CLI knows much earlier that it will need a server.
+Once the checks that need no Keras have passed, :meth:`EarlyServer.start` spawns the same
+uvicorn command Prefect runs (same app, same settings, UI off) on a free port of
+127.0.0.1, so that it boots on the other core while the main thread imports TensorFlow
+for the Keras checks. The spawn itself imports nothing of Prefect: importing
+``prefect.server.api.server`` in the CLI cost 1.8 s that the main thread would pay, and
+Prefect's settings (1.3 s) are read afterwards, in a thread, while the server boots; a
+``PREFECT_API_URL`` found there (a profile's) stops the spawned server again.
 
-When the CLI gives up before the flow (exit 2), :meth:`EarlyServer.stop` ends the server
-at once, without waiting for it to answer; the thread (a daemon) is left to give up on its
-health check. The server's process carries the CLI's owner mark, so the reaper
-(``plateau_doctor.processes``) ends it even when the CLI is killed outright.
+The flow then runs against it through :meth:`EarlyServer.settings` (``PREFECT_API_URL``
+for this process and the branch processes it starts, and no flow-run heartbeats, which
+nobody reads on a server that dies with the CLI). The CLI stops it at the end; an exit 2
+from the Keras checks stops it at once. Its process carries the CLI's owner mark, so the
+reaper (``plateau_doctor.processes``) ends it even when the CLI is killed outright. When
+anything goes wrong here, the flow falls back to Prefect's own ephemeral server.
 """
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
+from contextlib import nullcontext
+from pathlib import Path
 
 log = logging.getLogger("plateau_doctor")
 
+# uvicorn's exit status when its port was taken between our probe and its bind.
+_PORT_IN_USE = 3
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _prefect_app_dir() -> str:
+    """The folder holding the ``prefect`` package, found without importing it."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("prefect is not installed")
+    return str(Path(spec.origin).parent.parent)
+
+
+def _startup_timeout() -> float:
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+    return float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+
 
 class EarlyServer:
-    """The ephemeral Prefect server, started ahead of the flow when the flow would start one."""
+    """A temporary Prefect server of the CLI's own, started ahead of the flow when the flow would start one."""
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
-        self._server = None  # the SubprocessASGIServer this object started, if any
-        self._starting = None  # the same, from just before its start
-        self._cancelled = False
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._stderr: int | None = None
+        self._port = 0
+        self._home_made: Path | None = None
+        self.url: str | None = None  # the API URL once the server answers its health check
         self.error: BaseException | None = None
 
+    # ------------------------------------------------------------------ start
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._start, name="plateau-doctor-early-server", daemon=True)
-            self._thread.start()
+        """Spawn the server now (it boots in its own process); a thread waits for it to answer."""
+        if self._thread is not None:
+            return
+        # The CLI silences descriptor 2 while TensorFlow is imported; the server keeps the real one.
+        self._stderr = os.dup(2)
+        home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        self._home_made = None if home.exists() else home  # the server creates it and its database
+        atexit.register(self.stop)
+        if not os.environ.get("PREFECT_API_URL"):
+            # Spawned before Prefect's settings are read (1.3 s of import): the boot is what takes time.
+            self._port = _free_port()
+            self._spawn(self._port)
+        self._thread = threading.Thread(target=self._boot, name="plateau-doctor-early-server", daemon=True)
+        self._thread.start()
 
-    def _start(self) -> None:
+    def _boot(self) -> None:
         try:
             from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
             if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-                return  # a real server, or none allowed: the flow's own client decides
-            from prefect.server.api.server import SubprocessASGIServer
-
-            server = SubprocessASGIServer()
-            if server.running or self._cancelled:
-                return  # someone else's (a test harness's): not ours to stop; or no longer wanted
-            self._starting = server
-            server.start()
-            self._server = server
-        except BaseException as error:  # the flow's client will try again and report its own error
+                self._terminate()  # a real server (set in a profile), or none allowed: the flow's client decides
+                return
+            deadline = time.monotonic() + _startup_timeout()
+            while time.monotonic() < deadline and not self._stopped:
+                if self._process is None and not self._spawn(self._port):
+                    return
+                if self._wait_healthy(self._port, deadline):
+                    self.url = f"http://127.0.0.1:{self._port}/api"
+                    return
+                if self._process is None or self._process.poll() != _PORT_IN_USE:
+                    break
+                self._port, self._process = _free_port(), None  # taken between our probe and uvicorn's bind
+            raise RuntimeError("Prefect's temporary server did not answer its health check in time")
+        except BaseException as error:  # the flow's own client starts Prefect's server instead, or says why not
             self.error = error
             log.debug("early start of the Prefect server failed", exc_info=True)
+            self._terminate()
 
-    def wait_spawned(self, timeout: float = 60.0) -> None:
-        """Until the server's process exists (or the start gave up), not until it answers.
+    def _spawn(self, port: int) -> bool:
+        """The command Prefect's ``SubprocessASGIServer`` runs, with the variables it adds.
 
-        The CLI silences file descriptor 2 while TensorFlow is imported; a server spawned in
-        that window would inherit the silence for its whole life, and its errors with it.
+        The server reads the rest of its settings (profile, ``PREFECT_HOME``) itself, as
+        Prefect's own temporary server does: the CLI overrides none in-process.
         """
-        deadline = time.monotonic() + timeout
-        while self._thread is not None and self._thread.is_alive() and time.monotonic() < deadline:
-            if self._starting is not None and self._starting.server_process is not None:
-                return
-            time.sleep(0.02)
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        command = [
+            sys.executable, "-m", "uvicorn", "--app-dir", _prefect_app_dir(), "--factory",
+            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "error", "--lifespan", "on",
+        ]
+        with self._lock:
+            if self._stopped:
+                return False
+            self._process = subprocess.Popen(command, env=env, stderr=self._stderr)
+        return True
 
+    def _wait_healthy(self, port: int, deadline: float) -> bool:
+        url = f"http://127.0.0.1:{port}/api/health"
+        while time.monotonic() < deadline and not self._stopped:
+            if self._process is None or self._process.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    # ------------------------------------------------------------------ use
     def wait(self) -> None:
-        """Until the start under way has finished (the flow would otherwise start the server itself)."""
+        """Until the server answers (or its start gave up): the flow must not find it half-started."""
         if self._thread is not None:
             self._thread.join()
 
+    def settings(self):
+        """Prefect settings for a flow on this server (none when the server is not ours or not up)."""
+        from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        if self.url is not None:
+            return temporary_settings(updates={PREFECT_API_URL: self.url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        return ephemeral_run_settings()
+
+    # ------------------------------------------------------------------ stop
     def stop(self) -> None:
-        """Stop a server this object started, at once; for runs that end before the flow."""
-        self._cancelled = True
-        server = self._server or self._starting  # started, starting, or timed out with its process running
-        if server is not None and server.server_process is not None:
-            server.stop()  # terminates (kills after 5 s) and forgets the singleton, so a later flow starts afresh
-        self._server = self._starting = None
+        """Stop the server, at once if it is still booting; safe to call twice."""
+        self._stopped = True
+        self._terminate()
+
+    def abandon(self) -> None:
+        """Stop the server for a run that ends on bad input: a Prefect home it created goes too.
+
+        Bad input writes nothing; a user's existing Prefect home is left as it is.
+        """
+        self.stop()
+        if self._home_made is not None:
+            shutil.rmtree(self._home_made, ignore_errors=True)
+            self._home_made = None
+
+    def _terminate(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._stderr is not None:
+            try:
+                os.close(self._stderr)
+            except OSError:
+                pass
+            self._stderr = None
+        self.url = None
 
 
 def ephemeral_run_settings():
-    """Settings for a flow on the temporary server: no flow-run heartbeats.
+    """Settings for a flow on Prefect's own temporary server: no flow-run heartbeats.
 
     Heartbeats let a long-lived server notice a crashed run; the temporary server dies with
     the CLI, so nobody reads them, and every flow run (the doctor and each rung's branch
     subflow) waits up to a second at its end for the heartbeat thread. A run against a
     real server (``PREFECT_API_URL``) keeps them.
     """
-    from contextlib import nullcontext
-
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     if PREFECT_API_URL.value():

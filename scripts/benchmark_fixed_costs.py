@@ -124,29 +124,33 @@ def breakdown(record: dict) -> list[tuple[str, float]]:
     marks, timings = record["marks"], record.get("timings") or {}
     stages = timings.get("stages", {})
     pipeline_start = timings.get("started_at", marks["prefect_imported"])
-    rows = [
-        ("python start + CLI import", marks["cli_imported"] - record["started"]),
-        ("config, data and Keras checks (CLI; TF import)", marks["checked_inputs"] - marks["cli_imported"]),
-    ]
-    if "server_spawned" in marks:  # the server is started once the inputs passed, beside the audit
+    rows = [("python start + CLI import", marks["cli_imported"] - record["started"])]
+    if "data_checked" in marks:  # the server boots beside the Keras checks (TF import)
         rows += [
+            ("config and data checks (CLI)", marks["data_checked"] - marks["cli_imported"]),
+            ("reaper, server spawn", marks["server_spawned"] - marks["data_checked"]),
+            ("Keras checks (TF import; server boots)", marks["checked_inputs"] - marks["server_spawned"]),
+            ("split + audit for the flow (CLI)", marks["checked"] - marks["checked_inputs"]),
+            ("flows import (Prefect)", marks["prefect_imported"] - marks["checked"]),
+            ("waiting for the early server", marks["server_ready"] - marks["prefect_imported"]),
+            ("flow start", pipeline_start - marks["server_ready"]),
+        ]
+    else:  # before 2026-11-30: the server started after the Keras checks
+        rows += [
+            ("config, data and Keras checks (CLI; TF import)", marks["checked_inputs"] - marks["cli_imported"]),
             ("reaper, Prefect import, server spawn", marks["server_spawned"] - marks["checked_inputs"]),
             ("split + audit for the flow (CLI)", marks["checked"] - marks["server_spawned"]),
             ("flows import", marks["prefect_imported"] - marks["checked"]),
             ("waiting for the early server", marks["server_ready"] - marks["prefect_imported"]),
             ("flow start", pipeline_start - marks["server_ready"]),
         ]
-    else:
-        rows += [
-            ("Prefect import + reaper", marks["prefect_imported"] - marks["checked"]),
-            ("server start + flow start", pipeline_start - marks["prefect_imported"]),
-        ]
     for name in ("data", "setup", "baseline", "diagnosis", "branches", "retrain", "report"):
         rows.append((f"pipeline: {name}", stages.get(name, 0.0)))
-    in_flow = marks["flow_returned"] - pipeline_start
-    rows.append(("flow glue, artifacts, flow end", in_flow - sum(stages.values())))
+    flow_done = marks.get("flow_done", marks["flow_returned"])
+    rows.append(("flow glue, artifacts, flow end", flow_done - pipeline_start - sum(stages.values())))
+    rows.append(("server stop", marks["flow_returned"] - flow_done))
     rows.append(("verdict print", marks["main_end"] - marks["flow_returned"]))
-    rows.append(("shutdown (server stop, exit)", record["ended"] - marks["main_end"]))
+    rows.append(("exit (interpreter teardown)", record["ended"] - marks["main_end"]))
     return rows
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
 from plateau_doctor.runners import branch_task_runner
+from plateau_doctor.orchestration.warm_pool import warm_pool
 from plateau_doctor.retraining import data_fingerprint, judge_retrain, previous_metrics, trend_row
 from plateau_doctor.orchestration.tasks import (
     append_trend,
@@ -63,13 +65,25 @@ def run_name(prefix: str = ""):
 def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
     """Diagnose why the model's loss stalls, run the remedies the evidence points to, keep the fix."""
     select_backend(config.training.backend)  # before any Keras import; branch processes inherit it
+    with _branch_pool(config) as pool:
+        return _doctor(config, pool)
+
+
+def _branch_pool(config: DoctorConfig):
+    """One warm process pool for every rung and round of this run's branches (remedies.runner: processes)."""
+    if config.remedies.runner != "processes":
+        return nullcontext(None)
+    return warm_pool(max(1, config.remedies.max_parallel))
+
+
+def _doctor(config: DoctorConfig, pool) -> dict:
     stages = Stages(
         load=load_and_prepare,                    # 1 load, split, scale, audit the table
         check_setup=check_setup_before_training,  # 2 mismatches the config alone reveals
         fit_baseline=fit_baseline,                # 3 the user's model, signals recorded
         diagnose=diagnose_run,                    # 4 symptoms, then ranked causes
         plan=plan,                                # 5 the remedy branches the causes point to
-        run_branches=branches_in_processes,       # 5 each branch its own task run and process
+        run_branches=partial(branches_in_processes, pool=pool),  # 5 each branch its own task run and process
         search=guided_search,                     # 5 the guided search, when the rules run out
         retrain=retrain_winner,                   # 6 the winner trained to the full budget
         write=write_results,                      # 7 files and datasets, published at once
@@ -80,9 +94,10 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> dict:
     return {**summary, "run_dir": str(run_dir)}
 
 
-def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str) -> list:
+def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str, pool=None) -> list:
     """The remedy branches as a subflow on a process pool (each fit seeds its own process)."""
-    runner = branch_task_runner(config, len(plans))  # processes, or a Dask cluster (remedies.runner)
+    # The run's warm pool, else a runner for this call: processes, or a Dask cluster (remedies.runner)
+    runner = pool if pool is not None else branch_task_runner(config, len(plans))
     with _api_url_for_subprocesses():
         return remedy_branches.with_options(task_runner=runner)(
             config, plans, folder, f"{artifact_prefix_for(config)}-progress"

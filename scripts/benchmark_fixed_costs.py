@@ -124,26 +124,16 @@ def breakdown(record: dict) -> list[tuple[str, float]]:
     marks, timings = record["marks"], record.get("timings") or {}
     stages = timings.get("stages", {})
     pipeline_start = timings.get("started_at", marks["prefect_imported"])
-    rows = [("python start + CLI import", marks["cli_imported"] - record["started"])]
-    if "data_checked" in marks:  # the server boots beside the Keras checks (TF import)
-        rows += [
-            ("config and data checks (CLI)", marks["data_checked"] - marks["cli_imported"]),
-            ("reaper, server spawn", marks["server_spawned"] - marks["data_checked"]),
-            ("Keras checks (TF import; server boots)", marks["checked_inputs"] - marks["server_spawned"]),
-            ("split + audit for the flow (CLI)", marks["checked"] - marks["checked_inputs"]),
-            ("flows import (Prefect)", marks["prefect_imported"] - marks["checked"]),
-            ("waiting for the early server", marks["server_ready"] - marks["prefect_imported"]),
-            ("flow start", pipeline_start - marks["server_ready"]),
-        ]
-    else:  # before 2026-11-30: the server started after the Keras checks
-        rows += [
-            ("config, data and Keras checks (CLI; TF import)", marks["checked_inputs"] - marks["cli_imported"]),
-            ("reaper, Prefect import, server spawn", marks["server_spawned"] - marks["checked_inputs"]),
-            ("split + audit for the flow (CLI)", marks["checked"] - marks["server_spawned"]),
-            ("flows import", marks["prefect_imported"] - marks["checked"]),
-            ("waiting for the early server", marks["server_ready"] - marks["prefect_imported"]),
-            ("flow start", pipeline_start - marks["server_ready"]),
-        ]
+    rows = [
+        ("python start + CLI import", marks["cli_imported"] - record["started"]),
+        ("config and data checks (CLI)", marks["data_checked"] - marks["cli_imported"]),
+        ("reaper, server spawn", marks["server_spawned"] - marks["data_checked"]),
+        ("Keras checks (TF import; server boots)", marks["checked_inputs"] - marks["server_spawned"]),
+        ("split + audit for the flow (CLI)", marks["checked"] - marks["checked_inputs"]),
+        ("flows import (Prefect)", marks["prefect_imported"] - marks["checked"]),
+        ("waiting for the early server", marks["server_ready"] - marks["prefect_imported"]),
+        ("flow start", pipeline_start - marks["server_ready"]),
+    ]
     for name in ("data", "setup", "baseline", "diagnosis", "branches", "retrain", "report"):
         rows.append((f"pipeline: {name}", stages.get(name, 0.0)))
     flow_done = marks.get("flow_done", marks["flow_returned"])

@@ -384,14 +384,8 @@ def _winner_status(record: RunRecord, history) -> str:
         seen_by = audit_for(apply_plan(config, RemedyPlan(winner.remedy, winner.params, "", [])), audit)
         healthy = not is_sick(detect_symptoms(history, seen_by, config.detection, setup=winner.setup))
     record.final_healthy = healthy
-    return repair_status(
-        audit.task,
-        record.final_metrics or winner.metrics,
-        audit.reference_metrics,
-        audit.linear_reference_metrics,
-        healthy,
-        config.remedies.tolerance,
-    )
+    return repair_status(audit.task, record.final_metrics or winner.metrics, audit.reference_metrics,
+                         config.remedies.tolerance)
 
 
 def audit_for(config: DoctorConfig, audit):

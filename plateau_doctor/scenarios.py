@@ -449,8 +449,7 @@ class Row:
     @property
     def repaired_below_level(self) -> bool:
         """The run said `repaired` while its final metric is under the attainable level minus
-        ``remedies.tolerance`` (the contract allows it when the final curves are healthy and the
-        model beats the linear reference)."""
+        ``remedies.tolerance``: the promise broken."""
         return (
             self.status == "repaired"
             and math.isfinite(self.level)

@@ -131,8 +131,8 @@ class DataAudit:
     majority_share: float = float("nan")
     target_mean: float = float("nan")
     target_std: float = float("nan")
-    # The regularized linear reference alone (validation metrics, same split): a network at or
-    # above it whose own curves are healthy counts as repaired even below gradient boosting.
+    # The regularized linear reference alone (validation metrics, same split), reported beside
+    # the level: how far a network is from the best linear model. It repairs nothing.
     linear_reference_metrics: dict[str, float] = field(default_factory=dict)
 
     @property

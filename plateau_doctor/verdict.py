@@ -15,9 +15,9 @@ changes the loss's scale, while the log loss here is computed the same way for e
 
 **Statuses** (:func:`repair_status`): ``repaired`` promises the final model's main metric
 (balanced accuracy, R^2) is within ``tolerance`` of the attainable level (the reference
-models' metric) or above it, or that its own curves are healthy when diagnosed again and
-it is at or above the regularized linear reference; ``improved`` beat the baseline by the
-margin but is short of that; ``not_repaired``; ``healthy``.
+models' metric) or above it; ``improved`` beat the baseline by the margin but is short of
+that (healthy curves included: a network below the level is not repaired, whatever the
+linear reference says); ``not_repaired``; ``healthy``.
 """
 
 from __future__ import annotations
@@ -186,20 +186,13 @@ def repair_status(
     task: str,
     final_metrics: dict[str, float] | None,
     reference_metrics: dict[str, float] | None,
-    linear_reference_metrics: dict[str, float] | None,
-    final_curves_healthy: bool,
     tolerance: float,
 ) -> str:
     """``repaired`` or ``improved`` for a winner that beat the baseline by the margin.
 
-    ``repaired`` is a promise: the level is reached (within ``tolerance``), or the final
-    model's curves are healthy and it is at or above the regularized linear reference.
+    ``repaired`` is a promise: the attainable level is reached, within ``tolerance``.
     """
-    if level_reached(task, final_metrics, reference_metrics, tolerance):
-        return "repaired"
-    if final_curves_healthy and level_reached(task, final_metrics, linear_reference_metrics, 0.0):
-        return "repaired"
-    return "improved"
+    return "repaired" if level_reached(task, final_metrics, reference_metrics, tolerance) else "improved"
 
 
 def run_status(symptoms: list[Finding], winner: BranchOutcome | None, repair: str = "improved") -> str:

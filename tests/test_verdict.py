@@ -109,26 +109,19 @@ def test_a_pruned_branch_counts_but_a_finished_one_of_equal_standing_goes_first(
 
 # --------------------------------------------------------------------------- the level and the status
 REFERENCE = {"val_r2": 0.80}
-LINEAR = {"val_r2": 0.60}
 
 
 @pytest.mark.parametrize(
-    "final, healthy, expected",
+    "final, expected",
     [
-        (0.78, False, "repaired"),  # within the tolerance 0.03 of the level
-        (0.85, False, "repaired"),  # above it
-        (0.76, False, "improved"),  # short of it, curves sick
-        (0.65, True, "repaired"),  # healthy curves at or above the linear reference
-        (0.55, True, "improved"),  # healthy but below the linear reference: no promise
-        (math.nan, True, "improved"),
+        (0.78, "repaired"),  # within the tolerance 0.03 of the level
+        (0.85, "repaired"),  # above it
+        (0.76, "improved"),  # short of it, even with healthy curves above the linear reference
+        (math.nan, "improved"),
     ],
 )
-def test_repaired_is_a_promise_about_the_level(final, healthy, expected):
-    assert repair_status("regression", {"val_r2": final}, REFERENCE, LINEAR, healthy, 0.03) == expected
-
-
-def test_without_a_linear_reference_only_the_level_repairs():
-    assert repair_status("binary", {"val_balanced_accuracy": 0.7}, {"val_balanced_accuracy": 0.9}, {}, True, 0.03) == "improved"
+def test_repaired_is_a_promise_about_the_level(final, expected):
+    assert repair_status("regression", {"val_r2": final}, REFERENCE, 0.03) == expected
 
 
 def test_gap_to_level_is_positive_below_and_negative_above():

@@ -6,17 +6,17 @@ two cores that nothing else uses. The CLI knows much earlier that it will need a
 Once the checks that need no Keras have passed, :meth:`EarlyServer.start` spawns the same
 uvicorn command Prefect runs (same app, same settings, UI off) on a free port of
 127.0.0.1, so that it boots on the other core while the main thread imports TensorFlow
-for the Keras checks. The spawn itself imports nothing of Prefect: importing
-``prefect.server.api.server`` in the CLI cost 1.8 s that the main thread would pay, and
-Prefect's settings (1.3 s) are read afterwards, in a thread, while the server boots; a
-``PREFECT_API_URL`` found there (a profile's) stops the spawned server again.
+for the Keras checks. The spawn imports nothing of Prefect (``prefect.server.api.server`` cost 1.8 s that the
+main thread would pay, Prefect's settings 1.3 s); whether a server is configured already
+(``PREFECT_API_URL`` in the environment or the active profile) is read from the
+environment and ``profiles.toml`` directly.
 
-The flow then runs against it through :meth:`EarlyServer.settings` (``PREFECT_API_URL``
-for this process and the branch processes it starts, and no flow-run heartbeats, which
-nobody reads on a server that dies with the CLI). The CLI stops it at the end; an exit 2
+The CLI points Prefect at it with ``PREFECT_API_URL``, as a user points it at a real
+server, and runs the flow without flow-run heartbeats (:meth:`EarlyServer.settings`:
+nobody reads them on a server that dies with the CLI). The CLI stops it at the end; an exit 2
 from the Keras checks stops it at once. Its process carries the CLI's owner mark, so the
-reaper (``plateau_doctor.processes``) ends it even when the CLI is killed outright. When
-anything goes wrong here, the flow falls back to Prefect's own ephemeral server.
+reaper (``plateau_doctor.processes``) ends it even when the CLI is killed outright. A
+server that does not come up is an error the flow's client reports (exit 1).
 """
 
 from __future__ import annotations
@@ -32,14 +32,11 @@ import sys
 import threading
 import time
 import urllib.request
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger("plateau_doctor")
-
-# uvicorn's exit status when its port was taken between our probe and its bind.
-_PORT_IN_USE = 3
-
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -56,9 +53,40 @@ def _prefect_app_dir() -> str:
 
 
 def _startup_timeout() -> float:
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+    return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 20)
 
-    return float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _server_configured() -> bool:
+    """Whether Prefect already has an API to talk to, or may not start a temporary one.
+
+    Read from the environment and the active profile (``profiles.toml``), as Prefect reads
+    them, without importing Prefect (1.3 s the TensorFlow import would wait for).
+    """
+    settings = dict(_active_profile())
+    settings.update(os.environ)
+    if settings.get("PREFECT_API_URL"):
+        return True
+    for key in ("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "PREFECT_SERVER_EPHEMERAL_ENABLED"):
+        if str(settings.get(key, "")).strip().lower() in _FALSE:
+            return True
+    return False
+
+
+def _active_profile() -> dict[str, str]:
+    import tomllib
+
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    name = os.environ.get("PREFECT_PROFILE") or document.get("active") or "ephemeral"
+    profile = document.get("profiles", {}).get(name, {})
+    return {str(k): str(v) for k, v in profile.items()} if isinstance(profile, dict) else {}
 
 
 class EarlyServer:
@@ -72,45 +100,44 @@ class EarlyServer:
         self._stderr: int | None = None
         self._port = 0
         self._home_made: Path | None = None
+        self._env_set = False
         self.url: str | None = None  # the API URL once the server answers its health check
         self.error: BaseException | None = None
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
-        """Spawn the server now (it boots in its own process); a thread waits for it to answer."""
+        """Spawn the server now (it boots in its own process); a thread waits for it to answer.
+
+        ``PREFECT_API_URL`` is set in this process's environment at once, before Prefect is
+        imported: Prefect's own threads read their settings from it, not from a flow's
+        settings context (with the URL only in ``temporary_settings``, one of them started a
+        second temporary server mid-run), and the branch processes inherit it.
+        """
         if self._thread is not None:
             return
+        self._thread = threading.Thread(target=self._boot, name="plateau-doctor-early-server", daemon=True)
+        if _server_configured():
+            return  # a real server, or none allowed: Prefect's client decides (the thread is never started)
         # The CLI silences descriptor 2 while TensorFlow is imported; the server keeps the real one.
         self._stderr = os.dup(2)
         home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
         self._home_made = None if home.exists() else home  # the server creates it and its database
         atexit.register(self.stop)
-        if not os.environ.get("PREFECT_API_URL"):
-            # Spawned before Prefect's settings are read (1.3 s of import): the boot is what takes time.
-            self._port = _free_port()
-            self._spawn(self._port)
-        self._thread = threading.Thread(target=self._boot, name="plateau-doctor-early-server", daemon=True)
-        self._thread.start()
+        self._port = _free_port()
+        if self._spawn(self._port):
+            os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{self._port}/api"
+            self._env_set = True
+            self._thread.start()
 
     def _boot(self) -> None:
         try:
-            from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-            if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-                self._terminate()  # a real server (set in a profile), or none allowed: the flow's client decides
-                return
             deadline = time.monotonic() + _startup_timeout()
-            while time.monotonic() < deadline and not self._stopped:
-                if self._process is None and not self._spawn(self._port):
-                    return
-                if self._wait_healthy(self._port, deadline):
-                    self.url = f"http://127.0.0.1:{self._port}/api"
-                    return
-                if self._process is None or self._process.poll() != _PORT_IN_USE:
-                    break
-                self._port, self._process = _free_port(), None  # taken between our probe and uvicorn's bind
-            raise RuntimeError("Prefect's temporary server did not answer its health check in time")
-        except BaseException as error:  # the flow's own client starts Prefect's server instead, or says why not
+            if self._wait_healthy(self._port, deadline):
+                self.url = f"http://127.0.0.1:{self._port}/api"
+                return
+            code = self._process.poll() if self._process is not None else None
+            raise RuntimeError(f"Prefect's temporary server did not answer its health check (exit status {code})")
+        except BaseException as error:  # the flow's client then fails to connect and says so
             self.error = error
             log.debug("early start of the Prefect server failed", exc_info=True)
             self._terminate()
@@ -150,15 +177,15 @@ class EarlyServer:
     # ------------------------------------------------------------------ use
     def wait(self) -> None:
         """Until the server answers (or its start gave up): the flow must not find it half-started."""
-        if self._thread is not None:
+        if self._thread is not None and self._thread.ident is not None:  # started
             self._thread.join()
 
     def settings(self):
-        """Prefect settings for a flow on this server (none when the server is not ours or not up)."""
-        from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+        """Prefect settings for a flow on this server: no flow-run heartbeats (nobody reads them)."""
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-        if self.url is not None:
-            return temporary_settings(updates={PREFECT_API_URL: self.url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        if self._env_set:
+            return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
         return ephemeral_run_settings()
 
     # ------------------------------------------------------------------ stop
@@ -194,6 +221,9 @@ class EarlyServer:
                 pass
             self._stderr = None
         self.url = None
+        if self._env_set:
+            os.environ.pop("PREFECT_API_URL", None)
+            self._env_set = False
 
 
 def ephemeral_run_settings():

@@ -182,7 +182,6 @@ def _run(config) -> dict:
     MARKS.mark("server_ready")
     with EARLY_SERVER.settings():
         summary = doctor(config)
-    MARKS.mark("flow_done")
     # The server stops at exit (its handler runs after Prefect's log and event workers have delivered).
     return summary
 

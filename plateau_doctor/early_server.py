@@ -32,9 +32,8 @@ import sys
 import threading
 import time
 import urllib.request
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Iterator
 
 log = logging.getLogger("plateau_doctor")
 
@@ -75,11 +74,14 @@ def _server_configured() -> bool:
     return False
 
 
+def _prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
 def _active_profile() -> dict[str, str]:
     import tomllib
 
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or _prefect_home() / "profiles.toml").expanduser()
     try:
         document = tomllib.loads(path.read_text())
     except (OSError, ValueError):
@@ -101,7 +103,6 @@ class EarlyServer:
         self._port = 0
         self._home_made: Path | None = None
         self._env_set = False
-        self.url: str | None = None  # the API URL once the server answers its health check
         self.error: BaseException | None = None
 
     # ------------------------------------------------------------------ start
@@ -120,7 +121,7 @@ class EarlyServer:
             return  # a real server, or none allowed: Prefect's client decides (the thread is never started)
         # The CLI silences descriptor 2 while TensorFlow is imported; the server keeps the real one.
         self._stderr = os.dup(2)
-        home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        home = _prefect_home()
         self._home_made = None if home.exists() else home  # the server creates it and its database
         atexit.register(self.stop)
         self._port = _free_port()
@@ -133,7 +134,6 @@ class EarlyServer:
         try:
             deadline = time.monotonic() + _startup_timeout()
             if self._wait_healthy(self._port, deadline):
-                self.url = f"http://127.0.0.1:{self._port}/api"
                 return
             code = self._process.poll() if self._process is not None else None
             raise RuntimeError(f"Prefect's temporary server did not answer its health check (exit status {code})")
@@ -181,12 +181,18 @@ class EarlyServer:
             self._thread.join()
 
     def settings(self):
-        """Prefect settings for a flow on this server: no flow-run heartbeats (nobody reads them)."""
-        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+        """Settings for the flow: no flow-run heartbeats on a temporary server.
 
-        if self._env_set:
+        Heartbeats let a long-lived server notice a crashed run; a temporary server (this
+        one, or Prefect's own when none is configured) dies with the CLI, so nobody reads
+        them, and every flow run (the doctor and each rung's branch subflow) waits up to a
+        second at its end for the heartbeat thread. A run against a real server keeps them.
+        """
+        from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        if self._env_set or not PREFECT_API_URL.value():
             return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
-        return ephemeral_run_settings()
+        return nullcontext()
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
@@ -220,22 +226,7 @@ class EarlyServer:
             except OSError:
                 pass
             self._stderr = None
-        self.url = None
         if self._env_set:
             os.environ.pop("PREFECT_API_URL", None)
             self._env_set = False
 
-
-def ephemeral_run_settings():
-    """Settings for a flow on Prefect's own temporary server: no flow-run heartbeats.
-
-    Heartbeats let a long-lived server notice a crashed run; the temporary server dies with
-    the CLI, so nobody reads them, and every flow run (the doctor and each rung's branch
-    subflow) waits up to a second at its end for the heartbeat thread. A run against a
-    real server (``PREFECT_API_URL``) keeps them.
-    """
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    if PREFECT_API_URL.value():
-        return nullcontext()
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})

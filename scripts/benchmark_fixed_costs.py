@@ -136,11 +136,9 @@ def breakdown(record: dict) -> list[tuple[str, float]]:
     ]
     for name in ("data", "setup", "baseline", "diagnosis", "branches", "retrain", "report"):
         rows.append((f"pipeline: {name}", stages.get(name, 0.0)))
-    flow_done = marks.get("flow_done", marks["flow_returned"])
-    rows.append(("flow glue, artifacts, flow end", flow_done - pipeline_start - sum(stages.values())))
-    rows.append(("server stop", marks["flow_returned"] - flow_done))
+    rows.append(("flow glue, artifacts, flow end", marks["flow_returned"] - pipeline_start - sum(stages.values())))
     rows.append(("verdict print", marks["main_end"] - marks["flow_returned"]))
-    rows.append(("exit (interpreter teardown)", record["ended"] - marks["main_end"]))
+    rows.append(("exit (handlers, server stop)", record["ended"] - marks["main_end"]))
     return rows
 
 

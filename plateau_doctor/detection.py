@@ -658,7 +658,7 @@ def _plateau(run: _Run, gap: ReferenceGap | None) -> Finding | None:
         return None
     progress = run.smoothed_progress()
     if progress >= run.detection.min_delta:
-        return None
+        return _validation_stall(run, gap)
     return _symptom(
         "plateau",
         0.6 + 0.3 * _ramp(gap.ratio, 1.0, 4.0),
@@ -668,22 +668,62 @@ def _plateau(run: _Run, gap: ReferenceGap | None) -> Finding | None:
     )
 
 
+def _validation_stall(run: _Run, gap: ReferenceGap) -> Finding | None:
+    """The training loss still moves, but the validation loss made no progress over
+    ``patience`` epochs, clearly worse than the reference, while the training loss stays
+    at or above the validation loss.
+
+    The training loss of a net with dropout measures the thinned network, and noise keeps
+    it moving; what the user gets is the validation curve. A net that fits its training
+    rows no better than unseen ones is not overfitting (that needs the training loss
+    below the validation loss): it is stuck short of what the data allow.
+    """
+    if run.val is None or run.train is None:
+        return None
+    progress = smoothed_progress(run.val, run.detection)
+    train_now, val_now = recent_mean(run.train, run.patience), recent_mean(run.val, run.patience)
+    if progress is None or progress >= run.detection.min_delta or not train_now >= val_now:
+        return None
+    return _symptom(
+        "plateau",
+        0.55 + 0.3 * _ramp(gap.ratio, 1.0, 4.0),
+        f"smoothed val_loss improved {_pct(progress)} over epochs {run.window}"
+        f" (progress needs >= {_pct(run.detection.min_delta)}) at {_fmt(float(run.val[-1]))},"
+        f" while the training loss {_fmt(train_now)} stays at or above the validation loss {_fmt(val_now)};"
+        f" {gap.describe()}",
+    )
+
+
 def _slow_convergence(run: _Run, gap: ReferenceGap | None) -> Finding | None:
-    """Still falling steadily at the end of the budget, still clearly worse than the reference."""
+    """Still falling steadily at the end of the budget, still clearly worse than the reference.
+
+    Judged on the training loss; when that still falls but too noisily to call steady (the
+    thinned net of a heavy dropout, small batches), on the validation loss, which is
+    measured on the whole net at the end of each epoch.
+    """
     if not run.ready or gap is None or not gap.far or run.fits_training_split_past_reference():
         return None
     progress = run.smoothed_progress()
-    steps = np.diff(run.progress[-run.patience - 1:])
-    falling = float(np.mean(steps < 0))
-    if progress < run.detection.min_delta or falling < MONOTONE_SHARE:
+    if not progress >= run.detection.min_delta:
         return None
-    return _symptom(
-        "slow_convergence",
-        0.55 + 0.3 * _ramp(gap.ratio, 1.0, 4.0),
-        f"{run.progress_name} still falls at the end: smoothed {_pct(progress)} over epochs {run.window}"
-        f" (~{_pct(progress / run.patience)} per epoch), lower in {_pct(falling)} of those epochs,"
-        f" now {_fmt(float(run.progress[-1]))}; {gap.describe()}",
-    )
+    curves = [(run.progress_name, run.progress)]
+    if run.train is not None and run.val is not None:
+        curves.append(("val_loss", run.val))
+    for name, values in curves:
+        progress = smoothed_progress(values, run.detection)
+        steps = np.diff(values[-run.patience - 1:])
+        falling = float(np.mean(steps < 0))
+        if progress is None or progress < run.detection.min_delta or falling < MONOTONE_SHARE:
+            continue
+        noisy = "" if name == run.progress_name else f" ({run.progress_name} falls too, unsteadily)"
+        return _symptom(
+            "slow_convergence",
+            0.55 + 0.3 * _ramp(gap.ratio, 1.0, 4.0),
+            f"{name} still falls at the end{noisy}: smoothed {_pct(progress)} over epochs {run.window}"
+            f" (~{_pct(progress / run.patience)} per epoch), lower in {_pct(falling)} of those epochs,"
+            f" now {_fmt(float(values[-1]))}; {gap.describe()}",
+        )
+    return None
 
 
 def _oscillation(run: _Run, gap: ReferenceGap | None) -> Finding | None:

@@ -20,7 +20,7 @@ import pandas as pd
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.config import dataset_name
 from plateau_doctor.data import PreparedData, prepare_from_config
-from plateau_doctor.detection import check_early_stop, detect_symptoms
+from plateau_doctor.detection import check_early_stop, detect_symptoms, reference_gap
 from plateau_doctor.diagnosis import check_setup, diagnose
 from plateau_doctor.planning import RemedyPlan, apply_plan, plan_remedies
 from plateau_doctor.publish import RunRecord, write_run
@@ -382,10 +382,13 @@ def _winner_status(record: RunRecord, history) -> str:
     healthy = False
     if history is not None and len(history) and winner.setup is not None:
         seen_by = audit_for(apply_plan(config, RemedyPlan(winner.remedy, winner.params, "", [])), audit)
-        healthy = not is_sick(detect_symptoms(history, seen_by, config.detection, setup=winner.setup))
+        symptoms = detect_symptoms(history, seen_by, config.detection, setup=winner.setup)
+        gap = reference_gap(history, seen_by, config.detection, setup=winner.setup)
+        healthy = not is_sick(symptoms) and not (gap is not None and gap.far)
     record.final_healthy = healthy
     return repair_status(audit.task, record.final_metrics or winner.metrics, audit.reference_metrics,
-                         config.remedies.tolerance)
+                         config.remedies.tolerance, linear_reference_metrics=audit.linear_reference_metrics,
+                         final_healthy=healthy)
 
 
 def audit_for(config: DoctorConfig, audit):

@@ -576,6 +576,14 @@ def _level_sentence(summary: Mapping[str, Any]) -> str:
         else f"at or above the attainable level {_fmt(attainable)}"
     )
     text = f"The final model's {metric} is {_fmt(final)}, {where}."
+    linear, healthy = _number(level.get("linear_reference")), level.get("final_curves_healthy")
+    if gap > 0 and math.isfinite(linear):
+        side = "at or above" if final >= linear else "below"
+        checked = (
+            "healthy when diagnosed again" if healthy
+            else "not healthy when diagnosed again (a sick symptom or a clear gap to the reference)"
+        )
+        text += f" It is {side} the regularized linear reference {_fmt(linear)}, and its curves are {checked}."
     tried = []
     rounds = summary.get("rounds") or 0
     if rounds:

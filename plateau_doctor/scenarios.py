@@ -425,7 +425,11 @@ class Row:
     level: float = math.nan
     """The attainable level the doctor aims at: the reference models' validation main metric."""
     level_tolerance: float = math.nan
-    """``remedies.tolerance`` of the run: `repaired` means within this of ``level``."""
+    """``remedies.tolerance`` of the run: `repaired` means within this of ``level``..."""
+    linear_level: float = math.nan
+    """... or at or above the linear reference's metric with ``final_healthy``."""
+    final_healthy: bool = False
+    """The final model was healthy when diagnosed again (no sick symptom, no clear gap)."""
     scenario_set: str = "suite"
 
     @property
@@ -449,12 +453,14 @@ class Row:
     @property
     def repaired_below_level(self) -> bool:
         """The run said `repaired` while its final metric is under the attainable level minus
-        ``remedies.tolerance``: the promise broken."""
-        return (
-            self.status == "repaired"
-            and math.isfinite(self.level)
-            and not (math.isfinite(self.final_metric) and self.final_metric >= self.level - self.level_tolerance)
-        )
+        ``remedies.tolerance`` and the contract's other path does not hold either (healthy
+        when diagnosed again, at or above the linear reference): the promise broken."""
+        if self.status != "repaired":
+            return False
+        final = self.final_metric if math.isfinite(self.final_metric) else -math.inf
+        at_level = math.isfinite(self.level) and final >= self.level - self.level_tolerance
+        at_linear = self.final_healthy and math.isfinite(self.linear_level) and final >= self.linear_level
+        return math.isfinite(self.level) and not (at_level or at_linear)
 
     @property
     def healthy_ok(self) -> bool:
@@ -503,6 +509,8 @@ def judge(
         main_metric=metric,
         level=_number(level),
         level_tolerance=_number(level_tolerance),
+        linear_level=_number((summary.get("level") or {}).get("linear_reference")),
+        final_healthy=bool((summary.get("level") or {}).get("final_curves_healthy")),
         scenario_set=scenario.scenario_set,
     )
 
@@ -799,6 +807,6 @@ def format_figures(f: Figures, top1_required: float = TOP1_REQUIRED, repaired_re
         f"healthy controls ending healthy with no branch: {f.healthy_untouched}/{f.healthy}",
         f"reached the known-good bar (whatever the status): {f.reached_bar}/{f.repairable};"
         f" said `repaired` while below the bar: {f.repaired_below_bar};"
-        f" said `repaired` while below the attainable level minus remedies.tolerance: {f.repaired_below_level}",
+        f" said `repaired` outside the contract (under the level minus remedies.tolerance, and not healthy at the linear reference): {f.repaired_below_level}",
         f"mean epochs trained per repaired scenario (baseline + branches + retrain): {f.mean_epochs_per_repaired:.1f}",
     ])

@@ -131,8 +131,8 @@ class DataAudit:
     majority_share: float = float("nan")
     target_mean: float = float("nan")
     target_std: float = float("nan")
-    # The regularized linear reference alone (validation metrics, same split), reported beside
-    # the level: how far a network is from the best linear model. It repairs nothing.
+    # The regularized linear reference alone (validation metrics, same split): a final model
+    # at or above it that is healthy when diagnosed again counts as repaired below boosting.
     linear_reference_metrics: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -580,3 +580,49 @@ def test_early_stop_leaves_an_oscillating_run_whose_validation_loss_bounces_up_t
     assert set(names(detect_symptoms(history, audit, DETECTION))) == {"overfitting", "oscillation"}
     for epoch in range(1, len(history["loss"]) + 1):
         assert check_early_stop({k: v[:epoch] for k, v in history.items()}, audit, DETECTION) is None
+
+
+# A net thinned by heavy dropout: its training loss (measured on the thinned net) keeps
+# moving, noisily, above the validation loss; the validation loss stopped improving far
+# short of the reference model.
+THINNED = {
+    "loss": [1.3, 1.2, 1.25, 1.1, 1.05, 1.12, 0.98, 1.02, 0.95, 0.99, 0.9, 0.94, 0.86, 0.9],
+    "val_loss": [0.69, 0.66, 0.64, 0.63, 0.625, 0.622, 0.622, 0.623, 0.625, 0.626, 0.628, 0.63, 0.631, 0.632],
+    "val_balanced_accuracy": [0.5, 0.6, 0.66, 0.68, 0.69, 0.7, 0.7, 0.69, 0.69, 0.68, 0.68, 0.67, 0.67, 0.67],
+}
+
+
+def test_a_moving_training_loss_above_a_stalled_validation_loss_far_from_the_reference_is_a_plateau():
+    findings = detect_symptoms(THINNED, make_audit(), DETECTION)
+    assert names(findings) == ["plateau"]
+    evidence = findings[0].evidence
+    assert "val_loss" in evidence and "at or above the validation loss" in evidence and "0.95" in evidence
+
+
+def test_the_same_thinned_curves_at_the_reference_level_are_converged():
+    audit = make_audit(reference_metrics={"val_accuracy": 0.7, "val_balanced_accuracy": 0.69}, reference_val_loss=0.6)
+    assert names(detect_symptoms(THINNED, audit, DETECTION)) == ["converged"]
+
+
+def test_a_stalled_validation_loss_under_a_falling_training_loss_is_not_called_a_plateau():
+    """Training loss below the validation loss: the net fits its rows better than unseen ones
+    (overfitting's shape), so the stalled validation curve is not an underfit plateau."""
+    history = {
+        "loss": [0.69, 0.6, 0.55, 0.5, 0.46, 0.43, 0.41, 0.39, 0.37, 0.35, 0.33, 0.31, 0.29, 0.27],
+        "val_loss": [0.69, 0.63, 0.6, 0.58, 0.575, 0.574, 0.575, 0.576, 0.578, 0.58, 0.582, 0.584, 0.586, 0.588],
+        "val_balanced_accuracy": [0.5, 0.62, 0.66, 0.7, 0.72, 0.72, 0.72, 0.72, 0.72, 0.72, 0.72, 0.72, 0.72, 0.72],
+    }
+    assert "plateau" not in names(detect_symptoms(history, make_audit(), DETECTION))
+
+
+def test_a_noisy_training_loss_over_a_steadily_falling_validation_loss_is_slow_convergence():
+    """Heavy dropout makes the training loss too noisy to call steady; the validation loss,
+    measured on the whole net, still falls every epoch, far short of the reference."""
+    history = {
+        "loss": [1.6, 1.5, 1.45, 1.3, 1.35, 1.22, 1.27, 1.15, 1.2, 1.08, 1.13, 1.0, 1.06, 0.95],
+        "val_loss": [0.69, 0.68, 0.675, 0.67, 0.665, 0.66, 0.655, 0.65, 0.644, 0.638, 0.632, 0.626, 0.62, 0.614],
+        "val_balanced_accuracy": [0.5, 0.52, 0.54, 0.56, 0.58, 0.6, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66, 0.67, 0.68],
+    }
+    findings = detect_symptoms(history, make_audit(), DETECTION)
+    assert names(findings) == ["slow_convergence"]
+    assert findings[0].evidence.startswith("val_loss still falls at the end (loss falls too, unsteadily)")

@@ -323,3 +323,22 @@ def test_numbers_are_formatted():
     assert "| wall time | 1 min 15 s |" in markdown
     assert "| mean radius | 14.1 | 3.5 | 6.9 | 28.1 |" in markdown
     assert "| training.learning_rate | 5.0 |" in markdown
+
+
+@pytest.mark.parametrize(
+    "healthy, final, words",
+    [
+        (True, 0.88, "at or above the regularized linear reference 0.85, and its curves are healthy when diagnosed again"),
+        (False, 0.80, "below the regularized linear reference 0.85, and its curves are not healthy when diagnosed again"),
+    ],
+)
+def test_the_verdict_says_where_a_final_model_under_the_level_stands_against_the_linear_reference(healthy, final, words):
+    summary = {
+        "run_id": "r1", "status": "repaired" if healthy else "improved", "task": "regression",
+        "symptoms": ["plateau"], "causes": [], "chosen_remedy": "architecture",
+        "level": {"metric": "val_r2", "attainable": 0.93, "linear_reference": 0.85, "final": final,
+                  "final_curves_healthy": healthy},
+    }
+    text = markdown_summary(summary)
+    assert f"below the attainable level 0.93" in text
+    assert words in text

@@ -116,12 +116,31 @@ REFERENCE = {"val_r2": 0.80}
     [
         (0.78, "repaired"),  # within the tolerance 0.03 of the level
         (0.85, "repaired"),  # above it
-        (0.76, "improved"),  # short of it, even with healthy curves above the linear reference
+        (0.76, "improved"),  # short of it, and nothing says the final model is healthy
         (math.nan, "improved"),
     ],
 )
 def test_repaired_is_a_promise_about_the_level(final, expected):
     assert repair_status("regression", {"val_r2": final}, REFERENCE, 0.03) == expected
+
+
+LINEAR = {"val_r2": 0.72}
+
+
+@pytest.mark.parametrize(
+    "final, healthy, expected",
+    [
+        (0.74, True, "repaired"),  # healthy when diagnosed again, above the linear reference
+        (0.72, True, "repaired"),  # at it
+        (0.71, True, "improved"),  # under the linear reference: healthy curves do not repair
+        (0.74, False, "improved"),  # above it, but the final model is not healthy
+    ],
+)
+def test_a_healthy_final_model_at_the_linear_reference_is_repaired_below_boosting(final, healthy, expected):
+    status = repair_status(
+        "regression", {"val_r2": final}, REFERENCE, 0.03, linear_reference_metrics=LINEAR, final_healthy=healthy
+    )
+    assert status == expected
 
 
 def test_gap_to_level_is_positive_below_and_negative_above():

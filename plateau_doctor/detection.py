@@ -143,6 +143,11 @@ _LOSS_ALIASES: dict[str, str] = {
     "hinge": "hinge",
     "squaredhinge": "squared_hinge",
     "categoricalhinge": "categorical_hinge",
+    "poisson": "poisson",
+    "kld": "kl_divergence",
+    "kldivergence": "kl_divergence",
+    "kullbackleiblerdivergence": "kl_divergence",
+    "cosinesimilarity": "cosine_similarity",
 }
 
 _ACTIVATION_ALIASES: dict[str, str] = {

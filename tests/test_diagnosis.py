@@ -370,6 +370,7 @@ def test_preflight_is_recomputed_when_not_given():
 # --- check_setup -------------------------------------------------------------------------
 
 UNIT_INTERVAL_TARGET = {"scaled_target": False, "target_mean": 0.4, "target_std": 0.2}
+COUNT_TARGET = {"scaled_target": False, "target_mean": 6.0, "target_std": 2.5}
 
 
 @pytest.mark.parametrize(
@@ -401,6 +402,16 @@ UNIT_INTERVAL_TARGET = {"scaled_target": False, "target_mean": 0.4, "target_std"
         ("regression", {"loss": "sparse_categorical_crossentropy"}, None, ["loss_mismatch"]),
         ("regression", {"loss": "binary_crossentropy"}, None, ["loss_mismatch"]),
         ("regression", {"loss": "binary_crossentropy"}, UNIT_INTERVAL_TARGET, []),
+        # Poisson: counts (a target >= 0) and a positive output, else log of a negative number
+        ("regression", {"loss": "poisson"}, {}, ["loss_mismatch"]),  # standardized target
+        ("regression", {"loss": "poisson", "output_activation": "exponential"}, COUNT_TARGET, []),
+        ("regression", {"loss": "poisson", "output_activation": "softplus"}, COUNT_TARGET, []),
+        ("regression", {"loss": "poisson"}, COUNT_TARGET, ["loss_mismatch"]),  # linear output can go below 0
+        ("regression", {"loss": "kl_divergence"}, None, ["loss_mismatch"]),
+        ("regression", {"loss": "cosine_similarity"}, None, ["loss_mismatch"]),
+        ("binary", {"loss": "kld"}, None, ["loss_mismatch"]),
+        ("binary", {"loss": "poisson"}, None, ["loss_mismatch"]),
+        ("multiclass", {"loss": "KLDivergence"}, None, ["loss_mismatch"]),
         (
             "binary",
             {"output_activation": "softmax", "loss": "categorical_crossentropy"},
@@ -676,3 +687,14 @@ def test_a_penalty_that_keeps_the_probabilities_near_the_prior_is_too_strong_reg
     causes = run_diagnosis(with_signals(UNDERCONFIDENT, **HEALTHY), audit=CANCER_AUDIT, setup={"dropout": 0.8, "l2": 0.05})
     assert names(causes)[0] == "too_strong_regularization", [(c.name, c.confidence) for c in causes]
     assert "dropout 0.8" in causes[0].evidence and "l2 0.05" in causes[0].evidence
+
+
+def test_poisson_on_a_standardized_target_quotes_its_range_and_the_fix():
+    finding = check_setup(make_setup("regression", loss="poisson"), make_audit("regression"))[0]
+    assert finding.name == "loss_mismatch" and finding.confidence >= 0.85
+    assert "-1 .. 1, below 0" in finding.evidence and "mean_squared_error" in finding.evidence
+
+
+def test_kl_divergence_on_one_sigmoid_unit_says_the_negative_class_adds_nothing():
+    finding = check_setup(make_setup("binary", loss="kl_divergence"))[0]
+    assert finding.name == "loss_mismatch" and "class 0 add nothing" in finding.evidence

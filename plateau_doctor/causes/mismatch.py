@@ -32,6 +32,9 @@ _REGRESSION_LOSSES = (
     "mean_squared_logarithmic_error",
 )
 _PROBABILITY_OUTPUTS = ("sigmoid", "hard_sigmoid", "softmax")
+_DISTRIBUTION_LOSSES = ("kl_divergence", "cosine_similarity")
+"""Losses between whole vectors (two distributions, two directions): not for one number, nor
+for an integer class label."""
 
 OUTPUT_RANGES: dict[str, tuple[float, float]] = {
     "sigmoid": (0.0, 1.0),
@@ -141,6 +144,16 @@ def _loss_mismatch(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | N
     units = setup.output_units
     if setup.task == "regression":
         classification_losses = _BINARY_PROBABILITY_LOSSES + _MULTICLASS_PROBABILITY_LOSSES + _HINGE_LOSSES
+        if loss == "poisson":
+            return _poisson_mismatch(setup, audit, activation)
+        if loss in _DISTRIBUTION_LOSSES:
+            return make_cause(
+                "loss_mismatch",
+                0.85,
+                f"loss {loss} compares two distributions (or two directions), not one number with another:"
+                f" on {units} output unit(s) it does not measure how far the prediction is from the target;"
+                " a regression fits mean_squared_error (or mean_absolute_error / huber) on 1 linear unit",
+            )
         if loss not in classification_losses:
             return None
         band = _target_band(audit)
@@ -174,6 +187,16 @@ def _loss_mismatch(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | N
             f"loss {loss} on {units} output units scores each unit as an independent yes/no against an integer"
             f" class label; {fit}",
         )
+    if loss in _DISTRIBUTION_LOSSES or loss == "poisson":
+        ignored = (
+            "the rows of class 0 add nothing to it (their label is 0), so it only pushes the output up"
+            if units == 1 else "the integer class label is not a distribution over the classes"
+        )
+        return make_cause(
+            "loss_mismatch",
+            0.85,
+            f"loss {loss} on {units} output unit(s) against integer class labels: {ignored}; {fit}",
+        )
     if loss in _REGRESSION_LOSSES and units > 1:
         return make_cause(
             "loss_mismatch",
@@ -190,6 +213,29 @@ def _loss_mismatch(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | N
             f" not score probabilities; {fit}",
         )
     return None
+
+
+def _poisson_mismatch(setup: ResolvedSetup, audit: DataAudit | None, activation: str) -> Finding | None:
+    """Poisson is the negative log-likelihood of counts: ``y_pred - y_true * log(y_pred)`` needs
+    a target >= 0 and an output > 0, else the logarithm of a negative number is NaN."""
+    band = _target_band(audit)
+    low = OUTPUT_RANGES.get(activation, (-math.inf, math.inf))[0]
+    negative_target = band is not None and band[0] < 0
+    if not negative_target and low >= 0:
+        return None
+    reasons = []
+    if negative_target:
+        seen = "standardized" if audit is not None and audit.scaled_target else "as the network sees it"
+        reasons.append(f"the target ({seen}) spans about {band[0]:.3g} .. {band[1]:.3g}, below 0")
+    if low < 0:
+        reasons.append(f"the {activation} output can go below 0")
+    return make_cause(
+        "loss_mismatch",
+        0.85 if negative_target else 0.6,
+        "loss poisson is the negative log-likelihood of counts (y_pred - y_true * log(y_pred)): it needs a"
+        f" target >= 0 and a positive output, but {' and '.join(reasons)}, where its logarithm is NaN;"
+        " a regression fits mean_squared_error (or mean_absolute_error / huber) on 1 linear unit",
+    )
 
 
 def check_setup(setup: ResolvedSetup, audit: DataAudit | None = None) -> list[Finding]:

@@ -448,13 +448,6 @@ class _Run:
     def gap(self) -> ReferenceGap | None:
         return reference_gap(self.history, self.audit, self.detection, setup=self.setup)
 
-    def fits_training_split_past_reference(self) -> bool:
-        """Training loss at or below the reference's validation loss: the net fits fine, so a
-        gap is about generalization, not a stall."""
-        if self.train is None or not loss_in_audit_scale(self.setup):
-            return False
-        return recent_mean(self.train, self.patience) <= self.audit.reference_val_loss
-
 
 def _read_run(
     history: History, audit: DataAudit, detection: DetectionConfig, setup: ResolvedSetup | None
@@ -659,7 +652,7 @@ def _stuck_at_trivial(run: _Run) -> Finding | None:
 
 def _plateau(run: _Run, gap: ReferenceGap | None) -> Finding | None:
     """No relative progress over ``patience`` epochs while clearly worse than the reference."""
-    if not run.ready or gap is None or not gap.far or run.fits_training_split_past_reference():
+    if not run.ready or gap is None or not gap.far:
         return None
     progress = run.smoothed_progress()
     if progress >= run.detection.min_delta:
@@ -706,7 +699,7 @@ def _slow_convergence(run: _Run, gap: ReferenceGap | None) -> Finding | None:
     thinned net of a heavy dropout, small batches), on the validation loss, which is
     measured on the whole net at the end of each epoch.
     """
-    if not run.ready or gap is None or not gap.far or run.fits_training_split_past_reference():
+    if not run.ready or gap is None or not gap.far:
         return None
     progress = run.smoothed_progress()
     if not progress >= run.detection.min_delta:

@@ -31,6 +31,7 @@ import numpy as np
 from plateau_doctor import schema
 from plateau_doctor.causes import cause_remedies
 from plateau_doctor.config import DoctorConfig, with_overrides
+from plateau_doctor.detection import canonical_activation
 
 Planner = Callable[
     [list[schema.Finding], list[schema.Finding], DoctorConfig, schema.ResolvedSetup, schema.DataAudit],
@@ -263,9 +264,14 @@ def _plan_capacity(
     contributions = []
     for finding in _treated(causes, "capacity"):
         if finding.name == "insufficient_capacity":
-            grown = _grow(units)
-            overrides: dict[str, Any] = {"model.hidden_units": grown, "model.dropout": 0.0, "model.l2": 0.0}
-            note = f"widen/deepen the hidden layers {units} -> {grown} without dropout or L2"
+            if units and canonical_activation(setup.hidden_activation) == "linear":
+                # Linear layers compose into one linear map: growing them adds nothing, a nonlinearity does.
+                overrides: dict[str, Any] = {"model.activation": "relu", "model.dropout": 0.0, "model.l2": 0.0}
+                note = f"give the hidden layers {units} a nonlinearity: activation linear -> relu, without dropout or L2"
+            else:
+                grown = _grow(units)
+                overrides = {"model.hidden_units": grown, "model.dropout": 0.0, "model.l2": 0.0}
+                note = f"widen/deepen the hidden layers {units} -> {grown} without dropout or L2"
         elif finding.name == "too_strong_regularization":
             dropout = min(config.model.dropout, LIGHT_DROPOUT)
             l2 = min(config.model.l2, LIGHT_L2)

@@ -626,3 +626,20 @@ def test_a_noisy_training_loss_over_a_steadily_falling_validation_loss_is_slow_c
     findings = detect_symptoms(history, make_audit(), DETECTION)
     assert names(findings) == ["slow_convergence"]
     assert findings[0].evidence.startswith("val_loss still falls at the end (loss falls too, unsteadily)")
+
+
+# A linear model on two moons (seen in a scenario): both curves flat from epoch 5, the
+# training loss 0.263 already below the reference model's validation loss 0.285, the
+# validation score 0.86 against the reference's 0.94.
+FLAT_BELOW_REFERENCE_LOSS = {
+    "loss": [0.5, 0.33, 0.28, 0.266, 0.2632, 0.2631, 0.2631, 0.2631, 0.2631, 0.2631, 0.2631, 0.2632],
+    "val_loss": [0.52, 0.39, 0.36, 0.35, 0.3478, 0.3478, 0.3477, 0.3477, 0.3477, 0.3477, 0.3477, 0.3477],
+    "val_balanced_accuracy": [0.8, 0.85, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858],
+}
+
+
+def test_a_flat_run_clearly_worse_than_the_reference_is_a_plateau_even_when_its_training_loss_is_low():
+    """A training loss is not comparable with the reference's validation loss: a low one does
+    not make a validation score 0.08 under the reference's a generalization matter."""
+    audit = make_audit(reference_val_loss=0.285, reference_metrics={"val_accuracy": 0.94, "val_balanced_accuracy": 0.94})
+    assert names(detect_symptoms(FLAT_BELOW_REFERENCE_LOSS, audit, DETECTION)) == ["plateau"]

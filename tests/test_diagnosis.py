@@ -212,6 +212,40 @@ def test_small_networks_are_short_of_capacity(hidden_units):
     assert "insufficient_capacity" in names(causes)
 
 
+def test_a_wide_deep_network_with_linear_hidden_activations_is_a_linear_model_short_of_capacity():
+    causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"hidden_units": [64, 64, 64], "hidden_activation": "linear"})
+    finding = next(c for c in causes if c.name == "insufficient_capacity")
+    assert "compose into one linear map" in finding.evidence
+
+
+LINEAR_MODEL_AT_ITS_OPTIMUM = {
+    "loss": [0.5, 0.33, 0.28, 0.266, 0.2632, 0.2631, 0.2631, 0.2631, 0.2631, 0.2631, 0.2631, 0.2632],
+    "val_loss": [0.52, 0.39, 0.36, 0.35, 0.3478, 0.3478, 0.3477, 0.3477, 0.3477, 0.3477, 0.3477, 0.3477],
+    "val_balanced_accuracy": [0.8, 0.85, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858, 0.858],
+}
+AT_LINEAR_AUDIT = {
+    "reference_val_loss": 0.285,
+    "reference_metrics": {"val_accuracy": 0.94, "val_balanced_accuracy": 0.94},
+    "linear_reference_metrics": {"val_accuracy": 0.86, "val_balanced_accuracy": 0.86},
+}
+
+
+@pytest.mark.parametrize("setup", [{"hidden_units": [64, 32], "hidden_activation": "linear"}, {"hidden_units": []}])
+def test_a_linear_network_at_the_linear_references_level_is_short_of_capacity_not_of_step_size(setup):
+    """Its updates are tiny because it sits at a linear model's optimum: capacity, first."""
+    history = with_signals(LINEAR_MODEL_AT_ITS_OPTIMUM, **{**HEALTHY, "update_ratio": 1e-5})
+    causes = run_diagnosis(history, audit=AT_LINEAR_AUDIT, setup=setup)
+    assert causes[0].name == "insufficient_capacity" and causes[0].confidence >= 0.85
+    assert "at the linear reference's 0.86" in causes[0].evidence
+
+
+def test_a_linear_network_clearly_under_the_linear_reference_is_not_at_its_limit():
+    history = with_signals(LINEAR_MODEL_AT_ITS_OPTIMUM, **{**HEALTHY, "update_ratio": 1e-5})
+    audit = {**AT_LINEAR_AUDIT, "linear_reference_metrics": {"val_accuracy": 0.93, "val_balanced_accuracy": 0.93}}
+    causes = run_diagnosis(history, audit=audit, setup={"hidden_units": [64, 32], "hidden_activation": "linear"})
+    assert not any("linear reference" in c.evidence for c in causes if c.name == "insufficient_capacity")
+
+
 # A 2-unit bottleneck on ten digit classes (seen in a scenario): the training loss still creeps
 # down ~0.4% an epoch, the validation loss has not improved for 10 epochs, balanced accuracy
 # sits at 0.48 against the reference's 0.94.

@@ -300,6 +300,11 @@ def test_insufficient_capacity_widens_and_deepens(units, grown):
     assert plans[0].overrides["model.hidden_units"] == grown
 
 
+def test_insufficient_capacity_of_linear_hidden_layers_gives_them_a_nonlinearity_instead_of_width():
+    plans = plan([cause("insufficient_capacity")], config=make_config(model={"hidden_units": [24, 24], "activation": "linear"}))
+    assert without_epochs(plans[0].overrides) == {"model.activation": "relu"}  # dropout and L2 are already 0
+
+
 def test_insufficient_capacity_lifts_regularization():
     plans = plan([cause("insufficient_capacity")], config=make_config(model={"dropout": 0.5, "l2": 0.01}))
     assert plans[0].overrides["model.dropout"] == 0.0

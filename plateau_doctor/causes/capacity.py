@@ -7,7 +7,16 @@ import math
 
 from plateau_doctor.causes.readings import STALLED, UNDERFIT, Case, fmt, make_cause, units_healthy
 from plateau_doctor.causes.registry import register
-from plateau_doctor.detection import loss_in_audit_scale, recent_mean, reference_gap, smoothed_progress
+from plateau_doctor.detection import (
+    BALANCED_ACCURACY_GAP,
+    R2_GAP,
+    canonical_activation,
+    loss_in_audit_scale,
+    metric_value,
+    recent_mean,
+    reference_gap,
+    smoothed_progress,
+)
 from plateau_doctor.schema import Finding, ResolvedSetup
 
 SMALL_NETWORK_UNITS = 8
@@ -46,6 +55,9 @@ def _network_size(setup: ResolvedSetup) -> str | None:
     units = setup.hidden_units
     if not units:
         return "no hidden layer (a linear model)"
+    if canonical_activation(setup.hidden_activation) == "linear":
+        # A product of linear maps is one linear map: width and depth add no capacity.
+        return f"linear hidden activations: its {len(units)} hidden layer(s) {units} compose into one linear map (a linear model)"
     if sum(units) <= SMALL_NETWORK_UNITS:
         return f"{sum(units)} hidden units in all ({units})"
     if min(units) <= BOTTLENECK_UNITS:
@@ -77,6 +89,14 @@ def insufficient_capacity(case: Case) -> Finding | None:
     gap = reference_gap(case.history, case.audit, case.detection, setup=case.setup)
     if small is None or gap is None or not gap.far:
         return None
+    at_linear = _linear_model_at_its_limit(case, gap)
+    if at_linear is not None:
+        return make_cause(
+            "insufficient_capacity",
+            _below_mismatch(case, 0.85),
+            f"the network is a linear model: {small}; {at_linear}; {gap.describe()}: only a nonlinearity"
+            " can close that gap, not a step size or more epochs",
+        )
     loss = case.signal("loss")
     underfits = loss is not None and recent_mean(loss, case.detection.patience) > case.audit.reference_val_loss
     creeping = False
@@ -107,6 +127,23 @@ def insufficient_capacity(case: Case) -> Finding | None:
             f" {case.detection.patience} epochs"
         )
     return make_cause("insufficient_capacity", _below_mismatch(case, confidence), "; ".join(parts))
+
+
+_GAP_UNITS = {"val_balanced_accuracy": BALANCED_ACCURACY_GAP, "val_accuracy": BALANCED_ACCURACY_GAP, "val_r2": R2_GAP}
+
+
+def _linear_model_at_its_limit(case: Case, gap) -> str | None:
+    """Why a linear network (no hidden layer, or linear hidden activations) is where a linear
+    model ends: its validation score is not clearly below the regularized linear reference's.
+    Its updates are then small because it sits at its optimum, not because the step is."""
+    setup = case.setup
+    if setup.hidden_units and canonical_activation(setup.hidden_activation) != "linear":
+        return None
+    unit = _GAP_UNITS.get(gap.measure)
+    linear = metric_value(case.audit.linear_reference_metrics, gap.measure)
+    if unit is None or not math.isfinite(linear) or gap.network < linear - unit:
+        return None
+    return f"{gap.measure} {fmt(gap.network)} is at the linear reference's {fmt(linear)}"
 
 
 @register(

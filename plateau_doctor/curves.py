@@ -205,6 +205,34 @@ def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
     )
 
 
+def frozen_after_learning(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
+    """A loss that fell, then froze away from zero: the network sits at a minimum of its loss.
+
+    Gradient descent stops moving the weights only where the gradient vanishes. A network
+    with capacity to spare keeps lowering its training loss (it can always fit its rows a
+    little better); one that has learned what it can represent (a linear model, a tiny
+    net) stops at its optimum, exactly. Units that died after learning stop it too, which
+    the log cannot tell apart (``dead_fraction`` would).
+    """
+    frozen = frozen_curve(history, detection)
+    if frozen is None:
+        return None
+    name = "loss" if "loss" in history and history["loss"].notna().any() else "val_loss"
+    values = history[name].to_numpy(dtype=float)
+    fell = relative_improvement(float(values[0]), float(values[-1]))
+    if not fell >= FLAT_FROM_START:
+        return None
+    return Finding(
+        "cause",
+        "insufficient_capacity",
+        0.5,
+        f"{name} fell {100 * fell:.0f}% from epoch 1 ({values[0]:.4g} -> {values[-1]:.4g}) and then froze"
+        f" ({frozen.evidence.split(': ')[0]}): the network learned, then reached the best its"
+        " weights can represent; a net with room to spare keeps lowering its training loss"
+        " (units that died after learning would freeze it too)",
+    )
+
+
 def _recorded(history: pd.DataFrame, name: str) -> bool:
     return name in history and bool(np.isfinite(history[name].to_numpy(dtype=float)).any())
 
@@ -258,6 +286,8 @@ def diagnose_curves(
         if flat is not None:
             symptoms = [flat]
     causes = diagnose(signals, audit, setup, detection, symptoms=symptoms, preflight=[])
+    if no_reference and not causes and (limit := frozen_after_learning(frame, detection)) is not None:
+        causes = [limit]
     causes = [_qualify(c, frame, setup, optimizer_known) for c in causes]
     causes.sort(key=lambda c: -c.confidence)
     return CurvesDiagnosis(frame, audit, setup, symptoms, causes, notes)

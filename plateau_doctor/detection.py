@@ -738,6 +738,8 @@ def _oscillation(run: _Run, gap: ReferenceGap | None) -> Finding | None:
     for name, values in (("loss", run.train), ("val_loss", run.val)):
         if values is None:
             continue
+        if name == "loss" and _steadily_improving(run.val, run):
+            continue  # the weights improve epoch after epoch: the training loss's noise is dropout's or the batches'
         tail = values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
         if len(tail) < OSCILLATION_MIN_EPOCHS:
             continue
@@ -763,6 +765,19 @@ def _oscillation(run: _Run, gap: ReferenceGap | None) -> Finding | None:
             f" range {_fmt(float(tail.min()))}-{_fmt(float(tail.max()))})",
         )
     return None
+
+
+def _steadily_improving(values: np.ndarray | None, run: _Run) -> bool:
+    """The curve made relative progress over the oscillation window, and most of the way it
+    travelled was progress: what the end-of-epoch weights score keeps getting better."""
+    if values is None:
+        return False
+    tail = values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
+    if len(tail) < OSCILLATION_MIN_EPOCHS or not np.all(np.isfinite(tail)):
+        return False
+    travelled = float(np.abs(np.diff(tail)).sum())
+    efficiency = float(tail[0] - tail[-1]) / max(travelled, TINY)
+    return relative_improvement(float(tail[0]), float(tail[-1])) >= run.detection.min_delta and efficiency >= OSCILLATION_EFFICIENCY
 
 
 def _overfitting(run: _Run) -> Finding | None:

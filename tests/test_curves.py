@@ -57,6 +57,23 @@ def test_a_frozen_loss_after_swings_is_a_plateau_and_a_large_rate_is_blamed():
     assert found.causes[0].name == "learning_rate_too_high"
 
 
+def test_a_loss_that_learned_then_froze_away_from_zero_is_at_its_capacity():
+    """A linear model on two moons (seen in a scenario): it learns for five epochs, then its
+    training loss stops at its optimum, to five digits."""
+    loss = [0.5, 0.33, 0.28, 0.266, 0.2632] + [0.26310 + 0.000002 * i for i in range(10)]
+    val = [0.52, 0.39, 0.36, 0.35, 0.3478] + [0.34776 - 0.000001 * i for i in range(10)]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "learning_rate": [1e-3] * 15})
+    assert found.symptoms[0].name == "plateau" and "frozen" in found.symptoms[0].evidence
+    assert found.causes[0].name == "insufficient_capacity"
+    assert "fell 47% from epoch 1" in found.causes[0].evidence and "not confirmed" in found.causes[0].evidence
+
+
+def test_a_loss_frozen_from_the_start_is_not_read_as_capacity():
+    loss = [0.6931] * 15
+    found = diagnose_curves({"loss": loss, "val_loss": loss, "learning_rate": [1e-3] * 15})
+    assert found.sick and "insufficient_capacity" not in [c.name for c in found.causes]
+
+
 def test_a_loss_at_zero_may_freeze_without_being_sick():
     loss = _falling(15, 0.5, 1e-4) + [1e-4] * 10
     assert not diagnose_curves({"loss": loss, "val_loss": loss}).sick

@@ -125,17 +125,6 @@ def test_killed_drops_equivalent_mutants():
 
 
 # --------------------------------------------------------------------------- the run
-# The engine of 2026-11-29 (before issue 8's rules) falls short of these figures on the
-# held-out set; the lead removes each mark once the engine work is merged and the figure holds.
-SHORT_BEFORE_ISSUE_8 = {
-    "repaired_share": "CI subset on the merged engine (2026-11-30): 8/10 repaired within tolerance, 90% required; the full held-out set not re-measured",
-}
-
-
-def short_today(figure: str):
-    return pytest.mark.xfail(strict=False, reason=f"short before issue 8's engine: {SHORT_BEFORE_ISSUE_8[figure]}")
-
-
 def ci_subset(scenarios: list[suite.Scenario]) -> list[suite.Scenario]:
     """Every healthy control, and one scenario per operator family: for each family in set
     order, its first scenario on the base the subset has used least so far (so that it
@@ -189,7 +178,6 @@ def test_every_heldout_scenario_that_ends_repaired_reached_its_known_good_bar(ro
 
 
 @pytest.mark.slow
-@short_today("repaired_share")
 def test_at_least_90_percent_of_heldout_broken_scenarios_end_repaired_within_tolerance(rows):
     figures = suite.figures(rows)
     misses = [(r.scenario, r.status, round(r.final_metric, 4), r.known_good_metric)

@@ -109,7 +109,6 @@ def test_no_scenario_crashes(rows):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="36/37 on the merged issue-8 engine (CI, 2026-11-30): too_strong_dropout (dropout 0.5 on a wide net) trains to a healthy-looking curve and is not flagged; issue 8 stays open")
 def test_every_broken_scenario_is_flagged(rows):
     assert [r.scenario for r in _broken(rows) if not r.flagged] == []
 
@@ -154,7 +153,6 @@ def test_no_scenario_says_repaired_outside_the_contract(rows):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="31/35 = 88.6% since `repaired` means the reference level (2026-11-30): unscaled_target_sgd (0.871) and output_relu_regression (0.894) end improved, above their known-good MLP (0.854, 0.894) but under the boosting level (0.932, 0.924); class_imbalance_rare_cancer improved; too_strong_dropout not flagged; issue 8 stays open")
 def test_at_least_90_percent_of_repairable_scenarios_end_repaired_within_tolerance(rows):
     """Issue 8 raises issue 4's 85% to 90%, on the suite as on the held-out set."""
     figures = suite.figures(rows)

@@ -349,8 +349,7 @@ def _search_if_short(
 
     config, audit = record.config, record.audit
     best_metrics = record.winner.metrics if record.winner is not None else patient.metrics
-    repaired = record.winner is not None and _winner_status(record, record.winner.history) == "repaired"
-    why = search_wanted(config, audit, patient.causes, best_metrics, budget_left, repaired, record.stop_reason)
+    why = search_wanted(config, audit, patient.causes, best_metrics, budget_left, record.stop_reason)
     if why is None:
         return
     stages.logger.info("stage 4/6 remedies, round %d: guided search (%s)", round_index, why)

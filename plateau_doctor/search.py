@@ -93,16 +93,19 @@ def search_wanted(
     causes: list[Finding],
     best_metrics: dict[str, float],
     budget_left: int,
-    repaired: bool,
     stop_reason: str,
 ) -> str | None:
-    """Why the search runs now, or None: it is the fallback, never the default."""
+    """Why the search runs now, or None: it is the fallback, never the default.
+
+    It aims at the attainable level: a model that the status may call ``repaired`` by the
+    contract's other path (healthy, at the linear reference) is still short of it.
+    """
     if config.remedies.search_trials == 0:
         return None
     if any(c.name == "no_learnable_signal" for c in causes):
         return None  # nothing to reach: the reference models cannot beat the trivial predictor either
     task = audit.task
-    if repaired or level_reached(task, best_metrics, audit.reference_metrics, config.remedies.tolerance):
+    if level_reached(task, best_metrics, audit.reference_metrics, config.remedies.tolerance):
         return None
     if budget_left < MIN_TRIAL_EPOCHS:
         return None

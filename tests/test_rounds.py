@@ -159,10 +159,9 @@ def test_the_search_is_only_the_fallback():
     config = validate_config({})
     audit = _audit()
     short = {"val_balanced_accuracy": 0.7}
-    assert "0.2500 below" in search_wanted(config, audit, [], short, 100, False, "no rule applies")
-    assert search_wanted(config, audit, [], {"val_balanced_accuracy": 0.93}, 100, False, "") is None  # at the level
-    assert search_wanted(config, audit, [], short, 100, True, "") is None  # repaired another way
-    assert search_wanted(config, audit, [_cause("no_learnable_signal")], short, 100, False, "") is None
-    assert search_wanted(config, audit, [], short, 3, False, "") is None  # budget spent
+    assert "0.2500 below" in search_wanted(config, audit, [], short, 100, "no rule applies")
+    assert search_wanted(config, audit, [], {"val_balanced_accuracy": 0.93}, 100, "") is None  # at the level
+    assert search_wanted(config, audit, [_cause("no_learnable_signal")], short, 100, "") is None
+    assert search_wanted(config, audit, [], short, 3, "") is None  # budget spent
     off = validate_config({"remedies": {"search_trials": 0}})
-    assert search_wanted(off, audit, [], short, 100, False, "") is None
+    assert search_wanted(off, audit, [], short, 100, "") is None

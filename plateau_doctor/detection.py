@@ -25,7 +25,14 @@ gradient boosting) says what the data allow:
 - a network that flattens at the reference's level is ``converged``, even when that level
   is poor: a noisy target where the reference reaches r2 0.3 and the network 0.3 too has
   reached the noise ceiling, not a plateau;
-- ``plateau`` and ``slow_convergence`` need a clear gap to the reference.
+- ``plateau`` and ``slow_convergence`` need a clear gap to the reference, judged on
+  validation scores only: a low training loss does not excuse it (a training loss is not
+  comparable with the reference's validation loss). They read the training loss first and
+  the validation loss when the training loss is too noisy to tell (the thinned net of a
+  heavy dropout): a validation loss that stalls under a moving training loss that stays at
+  or above it is a plateau, one that still falls steadily is slow convergence;
+- a training loss that wobbles while the validation loss falls steadily is not an
+  oscillation: the weights improve epoch after epoch.
 
 Losses are compared with the audit's trivial and reference losses only when the loss is
 the task's default (``loss_in_audit_scale``): another loss has another scale, and then the

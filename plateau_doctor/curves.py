@@ -185,9 +185,14 @@ def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Findin
     )
 
 
+def _training_curve(history: pd.DataFrame) -> str:
+    """The loss a frozen network shows first: the training loss, else the validation loss."""
+    return "loss" if "loss" in history and history["loss"].notna().any() else "val_loss"
+
+
 def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
     """The training loss stopped changing at all, away from zero: nothing in the network moves."""
-    name = "loss" if "loss" in history and history["loss"].notna().any() else "val_loss"
+    name = _training_curve(history)
     tail = history[name].to_numpy(dtype=float)[-(detection.patience + 1):]
     if len(tail) < detection.patience + 1 or not np.isfinite(tail).all():
         return None
@@ -205,8 +210,9 @@ def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
     )
 
 
-def frozen_after_learning(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
-    """A loss that fell, then froze away from zero: the network sits at a minimum of its loss.
+def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
+    """A frozen loss (the ``frozen`` plateau of :func:`frozen_curve`) that fell first: the
+    network sits at a minimum of its loss.
 
     Gradient descent stops moving the weights only where the gradient vanishes. A network
     with capacity to spare keeps lowering its training loss (it can always fit its rows a
@@ -214,10 +220,7 @@ def frozen_after_learning(history: pd.DataFrame, detection: DetectionConfig) -> 
     net) stops at its optimum, exactly. Units that died after learning stop it too, which
     the log cannot tell apart (``dead_fraction`` would).
     """
-    frozen = frozen_curve(history, detection)
-    if frozen is None:
-        return None
-    name = "loss" if "loss" in history and history["loss"].notna().any() else "val_loss"
+    name = _training_curve(history)
     values = history[name].to_numpy(dtype=float)
     fell = relative_improvement(float(values[0]), float(values[-1]))
     if not fell >= FLAT_FROM_START:
@@ -227,7 +230,7 @@ def frozen_after_learning(history: pd.DataFrame, detection: DetectionConfig) -> 
         "insufficient_capacity",
         0.5,
         f"{name} fell {100 * fell:.0f}% from epoch 1 ({values[0]:.4g} -> {values[-1]:.4g}) and then froze"
-        f" ({frozen.evidence.split(': ')[0]}): the network learned, then reached the best its"
+        f" over its last {detection.patience + 1} epochs: the network learned, then reached the best its"
         " weights can represent; a net with room to spare keeps lowering its training loss"
         " (units that died after learning would freeze it too)",
     )
@@ -281,12 +284,13 @@ def diagnose_curves(
     signals = frame.reindex(columns=["epoch", *HISTORY_SIGNALS])
     symptoms = detect_symptoms(signals, audit, detection, setup=setup)
     no_reference = not math.isfinite(audit.reference_val_loss) and not audit.reference_metrics
+    frozen = frozen_curve(frame, detection) if no_reference else None
     if no_reference and not any(s.name in SICK_SYMPTOMS for s in symptoms):
-        flat = frozen_curve(frame, detection) or flat_from_start(frame, detection)
+        flat = frozen or flat_from_start(frame, detection)
         if flat is not None:
             symptoms = [flat]
     causes = diagnose(signals, audit, setup, detection, symptoms=symptoms, preflight=[])
-    if no_reference and not causes and (limit := frozen_after_learning(frame, detection)) is not None:
+    if frozen is not None and not causes and (limit := learned_then_froze(frame, detection)) is not None:
         causes = [limit]
     causes = [_qualify(c, frame, setup, optimizer_known) for c in causes]
     causes.sort(key=lambda c: -c.confidence)

@@ -357,6 +357,9 @@ _GAP_METRICS: dict[str, tuple[tuple[str, float], ...]] = {
 }
 """Higher-is-better validation metrics compared with the reference's, first recorded wins."""
 
+GAP_UNITS: dict[str, float] = {name: unit for family in _GAP_METRICS.values() for name, unit in family}
+"""What a clear gap is, per validation metric (the thresholds above, by metric name)."""
+
 
 def reference_gap(
     history: History, audit: DataAudit, detection: DetectionConfig, *, setup: ResolvedSetup | None = None
@@ -747,7 +750,7 @@ def _oscillation(run: _Run, gap: ReferenceGap | None) -> Finding | None:
             continue
         if name == "loss" and _steadily_improving(run.val, run):
             continue  # the weights improve epoch after epoch: the training loss's noise is dropout's or the batches'
-        tail = values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
+        tail = _oscillation_window(values, run)
         if len(tail) < OSCILLATION_MIN_EPOCHS:
             continue
         steps = np.diff(tail)
@@ -774,12 +777,17 @@ def _oscillation(run: _Run, gap: ReferenceGap | None) -> Finding | None:
     return None
 
 
+def _oscillation_window(values: np.ndarray, run: _Run) -> np.ndarray:
+    """The last ``2 * patience + 1`` epochs after the warm-up."""
+    return values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
+
+
 def _steadily_improving(values: np.ndarray | None, run: _Run) -> bool:
     """The curve made relative progress over the oscillation window, and most of the way it
     travelled was progress: what the end-of-epoch weights score keeps getting better."""
     if values is None:
         return False
-    tail = values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
+    tail = _oscillation_window(values, run)
     if len(tail) < OSCILLATION_MIN_EPOCHS or not np.all(np.isfinite(tail)):
         return False
     travelled = float(np.abs(np.diff(tail)).sum())

@@ -8,8 +8,7 @@ import math
 from plateau_doctor.causes.readings import STALLED, UNDERFIT, Case, fmt, make_cause, units_healthy
 from plateau_doctor.causes.registry import register
 from plateau_doctor.detection import (
-    BALANCED_ACCURACY_GAP,
-    R2_GAP,
+    GAP_UNITS,
     canonical_activation,
     loss_in_audit_scale,
     metric_value,
@@ -129,9 +128,6 @@ def insufficient_capacity(case: Case) -> Finding | None:
     return make_cause("insufficient_capacity", _below_mismatch(case, confidence), "; ".join(parts))
 
 
-_GAP_UNITS = {"val_balanced_accuracy": BALANCED_ACCURACY_GAP, "val_accuracy": BALANCED_ACCURACY_GAP, "val_r2": R2_GAP}
-
-
 def _linear_model_at_its_limit(case: Case, gap) -> str | None:
     """Why a linear network (no hidden layer, or linear hidden activations) is where a linear
     model ends: its validation score is not clearly below the regularized linear reference's.
@@ -139,7 +135,7 @@ def _linear_model_at_its_limit(case: Case, gap) -> str | None:
     setup = case.setup
     if setup.hidden_units and canonical_activation(setup.hidden_activation) != "linear":
         return None
-    unit = _GAP_UNITS.get(gap.measure)
+    unit = GAP_UNITS.get(gap.measure)
     linear = metric_value(case.audit.linear_reference_metrics, gap.measure)
     if unit is None or not math.isfinite(linear) or gap.network < linear - unit:
         return None

@@ -30,6 +30,7 @@ import numpy as np
 
 from plateau_doctor import schema
 from plateau_doctor.causes import cause_remedies
+from plateau_doctor.causes.readings import VARIANCE_PRESERVING
 from plateau_doctor.config import DoctorConfig, with_overrides
 from plateau_doctor.detection import canonical_activation
 
@@ -74,13 +75,6 @@ MORE_EPOCHS_FACTOR = 3
 """A run cut short trains for 3x its epochs (the budget still caps it)."""
 
 RELU_FAMILY = frozenset({"relu", "leakyrelu", "elu", "selu", "gelu", "silu", "swish", "relu6", "mish"})
-VARIANCE_PRESERVING = frozenset(
-    {"glorotuniform", "glorotnormal", "heuniform", "henormal", "lecununiform", "lecunnormal", "orthogonal",
-     "variancescaling", "loaded"}
-)
-"""Initializers scaled to the layer's fan-in/fan-out, so that each layer passes the signal
-and its gradient on with a gain near 1 (Glorot 2010, He 2015). ``loaded`` (a saved model's
-weights) is not judged: its initializer is unknown."""
 SATURATING = frozenset({"sigmoid", "tanh", "hardsigmoid", "hardtanh", "softsign"})
 
 _SAVED_MODEL_FIELDS = ("hidden_units", "activation", "output_activation", "kernel_initializer")

@@ -12,19 +12,25 @@ from plateau_doctor.causes.readings import (
     DEAD_FRACTION_HIGH,
     DEEP_LAYERS,
     EXPLODING_RATIO,
+    FEATURE_RMS_HIGH,
     SYMMETRIC_FRACTION_HIGH,
     UNDERFIT,
+    UNKNOWN_INITIALIZERS,
     UNSTABLE,
     VANISHING_RATIO,
+    VARIANCE_PRESERVING,
     Case,
     constant_initializer,
     fmt,
+    initializer_family,
+    input_moment,
+    lr_bounds,
     make_cause,
     pct,
     upstream_cause,
 )
 from plateau_doctor.causes.registry import register
-from plateau_doctor.detection import canonical_activation, column
+from plateau_doctor.detection import canonical_activation, column, loss_in_audit_scale
 from plateau_doctor.schema import Finding
 
 OUTPUT_STD_COLLAPSED = 1e-6
@@ -38,6 +44,15 @@ GRAD_GROWTH = 1e3
 GRAD_GROWTH_SEVERE = 1e6
 
 SATURATING_ACTIVATIONS = ("sigmoid", "tanh", "hard_sigmoid", "softsign", "hard_tanh")
+
+OVERSIZED_START = 10.0
+"""A fan-scaled initialization starts with outputs near 0, so the first epochs' loss sits near
+the loss of a zero output: ln k nats for k classes, E[y^2] for a regression. Ten times that
+means outputs of a scale a network of that width only gets from weights far too large."""
+
+OVERSIZED_EPOCHS = 3
+"""The start is read over the first epochs; the loss must fall through all of them, since a
+step that blew up makes it rise or jump instead (a too large learning rate, not the weights)."""
 
 
 @register(
@@ -142,6 +157,46 @@ def _overflow_epoch(norms: np.ndarray | None, loss: np.ndarray | None) -> int | 
     return int(bad[0]) if bad.size else None
 
 
+def _zero_output_loss(case: Case) -> float:
+    """The default loss of an output of 0 on the target as the network sees it."""
+    audit = case.audit
+    if audit.task == "regression":
+        return 1.0 if audit.scaled_target else audit.target_mean**2 + audit.target_std**2
+    return math.log(max(2, audit.n_classes))
+
+
+def _oversized_start(case: Case) -> Finding | None:
+    """The loss starts at many times a zero output's and falls steadily from there."""
+    family = initializer_family(case.setup)
+    if family in VARIANCE_PRESERVING or not loss_in_audit_scale(case.setup):
+        return None
+    loss = case.signal("loss")
+    if loss is None or len(loss) < OVERSIZED_EPOCHS:
+        return None
+    start = loss[:OVERSIZED_EPOCHS]
+    zero = _zero_output_loss(case)
+    if not (np.all(np.isfinite(start)) and math.isfinite(zero) and zero > 0):
+        return None
+    if not (np.all(start >= OVERSIZED_START * zero) and np.all(np.diff(start) < 0)):
+        return None
+    # Raw inputs of a large scale or a step past the optimizer's range explain a large start too.
+    moment = input_moment(case.audit, case.setup)
+    if moment is not None and moment.rms > FEATURE_RMS_HIGH:
+        return None
+    if case.setup.learning_rate >= lr_bounds(case.setup)[1]:
+        return None
+    unknown = family in UNKNOWN_INITIALIZERS
+    evidence = (
+        f"the loss starts at {fmt(float(start[0]))}, {fmt(float(start[0] / zero))}x the {fmt(zero)} of a zero output"
+        f" (a fan-scaled initialization starts near it), and falls without a jump over the first"
+        f" {OVERSIZED_EPOCHS} epochs, so the weights, not the step, are too large"
+    )
+    if not unknown:
+        evidence += f"; kernel_initializer {case.setup.kernel_initializer} is not scaled to each layer's width"
+    evidence += f"; the curves show {case.shown(UNDERFIT + UNSTABLE)}"
+    return make_cause("bad_initialization", 0.6 if unknown else 0.85, evidence)
+
+
 def _flat_output_explained(case: Case) -> bool:
     """A constant output has other explanations: dead units, or an output activation that
     cannot vary (softmax on one unit)."""
@@ -158,9 +213,13 @@ def _flat_output_explained(case: Case) -> bool:
     remedies=("architecture",),
 )
 def bad_initialization(case: Case) -> Finding | None:
-    """Symmetric hidden units (zeros/constant initializer) or an output constant from epoch 1."""
+    """Symmetric hidden units (zeros/constant initializer), an output constant from epoch 1, or
+    weights so large that the loss starts far above a zero output's."""
     if not case.setup.hidden_units or not case.has(*UNDERFIT, *UNSTABLE):
         return None
+    oversized = _oversized_start(case)
+    if oversized is not None:
+        return oversized
     named = constant_initializer(case.setup)
     symmetric = case.recent("symmetric_fraction")
     duplicated = symmetric >= SYMMETRIC_FRACTION_HIGH

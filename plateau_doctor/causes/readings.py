@@ -233,11 +233,26 @@ def units_healthy(case: Case) -> bool:
 
 _CONSTANT_INITIALIZERS = ("zeros", "zero", "ones", "one", "constant")
 
+VARIANCE_PRESERVING = frozenset(
+    {"glorotuniform", "glorotnormal", "heuniform", "henormal", "lecununiform", "lecunnormal", "orthogonal",
+     "variancescaling", "loaded"}
+)
+"""Initializers scaled to the layer's fan-in/fan-out, so that each layer passes the signal
+and its gradient on with a gain near 1 (Glorot 2010, He 2015). ``loaded`` (a saved model's
+weights) is not judged: its initializer is unknown."""
+
+UNKNOWN_INITIALIZERS = frozenset({"unknown", "themodel'sown"})
+"""What the curves-only doctor and the Keras callback know of the initializer: nothing."""
+
+
+def initializer_family(setup: ResolvedSetup) -> str:
+    """The initializer identifier in one spelling: ``"he_uniform"``, ``"HeUniform"`` -> ``"heuniform"``."""
+    return setup.kernel_initializer.strip().lower().replace("_", "").replace(" ", "")
+
 
 def constant_initializer(setup: ResolvedSetup) -> bool:
     """A kernel initializer that gives every unit the same weights (only matters with hidden layers)."""
-    named = setup.kernel_initializer.strip().lower().replace("_", "")
-    return bool(setup.hidden_units) and named in _CONSTANT_INITIALIZERS
+    return bool(setup.hidden_units) and initializer_family(setup) in _CONSTANT_INITIALIZERS
 
 
 # --- the inputs' and the target's second moments against the step --------------------------

@@ -1,7 +1,10 @@
 """Where remedy branches run: ``remedies.runner: processes | dask``.
 
 * ``processes``: Prefect's ``ProcessPoolTaskRunner`` on this machine, up to
-  ``remedies.max_parallel`` branches at once.
+  ``remedies.max_parallel`` branches at once. Its workers start when a rung's fits would
+  take longer one after another than the workers' start plus the same fits in parallel
+  (:func:`in_process_is_cheaper`); until then a rung runs in the flow's own process, one
+  branch after another, where Keras is already imported.
 * ``dask`` with ``remedies.dask_address``: prefect-dask's ``DaskTaskRunner`` joins that
   existing cluster (``tcp://host:8786``).
 * ``dask`` without an address: a local Dask cluster of processes, one thread each (Keras'
@@ -17,8 +20,44 @@ backend (``KERAS_BACKEND=jax dask worker ...`` for ``training.backend: jax``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.errors import ConfigError
+
+WORKER_START_SECONDS = 4.0
+"""Wall seconds before fresh workers can train: each spawned process imports TensorFlow and
+Prefect's task engine (measured on the 2-core machine: the first rung of the demo waited
+about 4 s for them, the workers importing side by side)."""
+
+FIT_START_SECONDS = 0.5
+"""A branch's own fixed cost before its first epoch: its preparation of the split, and
+building and compiling its model."""
+
+
+def fit_estimates(epochs: Sequence[int], seconds_per_epoch: float, range_tests: Sequence[bool] = ()) -> list[float]:
+    """Seconds each branch of a rung should take, from the baseline's measured pace; a
+    learning-rate range test costs about the same as one epoch plus a fit's start."""
+    tests = list(range_tests) + [False] * (len(epochs) - len(range_tests))
+    return [
+        FIT_START_SECONDS + n * seconds_per_epoch + (FIT_START_SECONDS + seconds_per_epoch) * test
+        for n, test in zip(epochs, tests)
+    ]
+
+
+def in_process_is_cheaper(fit_seconds: Sequence[float], workers: int, start_seconds: float = WORKER_START_SECONDS) -> bool:
+    """Whether the fits end sooner one after another here than on ``workers`` fresh processes.
+
+    In parallel they end after the workers' start plus the longer of the longest fit and an
+    even share of them all; here, after their sum. With one worker the start never pays.
+    """
+    fits = [max(0.0, float(f)) for f in fit_seconds]
+    workers = min(workers, len(fits))
+    if workers <= 1:
+        return True
+    sequential = sum(fits)
+    parallel = start_seconds + max(max(fits), sequential / workers)
+    return sequential <= parallel
 
 
 def branch_task_runner(config: DoctorConfig, n_branches: int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -122,3 +123,62 @@ def test_branches_on_a_dask_cluster_equal_the_process_runners(tmp_path, dask_clu
     by_dask = pd.read_parquet(tmp_path / "dask" / "remedies")[columns].sort_values("remedy")
     assert len(by_processes) >= 1 and by_processes["status"].isin(["ok", "pruned"]).all()  # racing may prune
     pd.testing.assert_frame_equal(by_dask.reset_index(drop=True), by_processes.reset_index(drop=True))
+
+
+# Where a rung's branches run: fresh workers only when they pay for their start (pure rule).
+from plateau_doctor.runners import FIT_START_SECONDS, fit_estimates, in_process_is_cheaper  # noqa: E402
+
+
+def test_fit_estimates_follow_the_baseline_pace_and_charge_a_range_test():
+    plain, tested = fit_estimates([10, 10], seconds_per_epoch=0.2, range_tests=[False, True])
+    assert plain == pytest.approx(FIT_START_SECONDS + 2.0)
+    assert tested == pytest.approx(plain + FIT_START_SECONDS + 0.2)
+
+
+@pytest.mark.parametrize(
+    "fits, workers, start, expected",
+    [
+        ([1.0, 1.0, 1.0, 1.0], 2, 4.0, True),     # 4 s here against 4 + 2 s on two fresh workers
+        ([6.0, 6.0, 6.0, 6.0], 2, 4.0, False),    # 24 s here against 4 + 12 s
+        ([4.0, 4.0], 2, 4.0, True),               # 8 s either way: no process to start
+        ([30.0, 1.0], 2, 4.0, True),              # the long fit bounds the parallel run: 31 s against 34 s
+        ([30.0, 30.0], 1, 4.0, True),             # one worker never repays its start
+        ([30.0], 8, 4.0, True),                   # nor does a pool for one branch
+        ([6.0] * 8, 4, 4.0, False),               # 48 s here against 4 + 12 s
+    ],
+)
+def test_fits_run_here_while_starting_workers_would_not_pay(fits, workers, start, expected):
+    assert in_process_is_cheaper(fits, workers, start) is expected
+
+
+@pytest.mark.slow
+def test_branches_in_the_flows_process_equal_the_process_pools(tmp_path, prefect_server, monkeypatch):
+    """A rung too small for the workers' start runs in the flow's process, with the same result."""
+    from flows.doctor import doctor
+    from plateau_doctor.orchestration import flows, warm_pool
+
+    started = []
+
+    @contextlib.contextmanager
+    def spied_pool(max_workers):
+        runner = warm_pool.WarmProcessPoolTaskRunner(max_workers=max_workers)
+        try:
+            yield runner
+        finally:
+            started.append(runner._started)
+            runner.close()
+
+    monkeypatch.setattr(flows, "warm_pool", spied_pool)
+    monkeypatch.setattr(warm_pool, "in_process_is_cheaper", lambda *args: False)  # workers always pay
+    on_processes = doctor(_sick_config(tmp_path, "processes"))
+    monkeypatch.setattr(warm_pool, "in_process_is_cheaper", lambda *args: True)  # they never do
+    in_process = doctor(_sick_config(tmp_path, "here"))
+    assert started == [True, False]  # the first run started its workers, the second never did
+    assert on_processes["status"] != "healthy"
+    for key in ("status", "symptoms", "causes", "chosen_remedy", "baseline", "final"):
+        assert in_process[key] == on_processes[key], key
+    columns = ["remedy", "status", "epochs", "val_loss", "val_balanced_accuracy", "chosen"]
+    by_processes = pd.read_parquet(tmp_path / "processes" / "remedies")[columns].sort_values("remedy")
+    here = pd.read_parquet(tmp_path / "here" / "remedies")[columns].sort_values("remedy")
+    assert len(by_processes) >= 1
+    pd.testing.assert_frame_equal(here.reset_index(drop=True), by_processes.reset_index(drop=True))

@@ -80,7 +80,7 @@ def _doctor(config: DoctorConfig, pool) -> dict:
     stages = Stages(
         load=load_and_prepare,                    # 1 load, split, scale, audit the table
         check_setup=check_setup_before_training,  # 2 mismatches the config alone reveals
-        fit_baseline=fit_baseline,                # 3 the user's model, signals recorded
+        fit_baseline=_paced(fit_baseline, pool),  # 3 the user's model, signals recorded
         diagnose=diagnose_run,                    # 4 symptoms, then ranked causes
         plan=plan,                                # 5 the remedy branches the causes point to
         run_branches=partial(branches_in_processes, pool=pool),  # 5 each branch its own task run and process
@@ -94,10 +94,27 @@ def _doctor(config: DoctorConfig, pool) -> dict:
     return {**summary, "run_dir": str(run_dir)}
 
 
+def _paced(fit, pool):
+    """The baseline fit, its pace handed to the branch pool (which rungs are worth its workers)."""
+    if pool is None:
+        return fit
+
+    def fit_and_tell(*args, **kwargs):
+        result = fit(*args, **kwargs)
+        pool.observe_baseline(result.wall_seconds, result.epochs)
+        return result
+
+    return fit_and_tell
+
+
 def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str, pool=None) -> list:
     """The remedy branches as a subflow on a process pool (each fit seeds its own process)."""
-    # The run's warm pool, else a runner for this call: processes, or a Dask cluster (remedies.runner)
-    runner = pool if pool is not None else branch_task_runner(config, len(plans))
+    # The run's warm pool (or this process, while its workers would not pay for their start),
+    # else a runner for this call: processes, or a Dask cluster (remedies.runner)
+    if pool is not None:
+        runner = pool.runner_for(plans, config.training.epochs)
+    else:
+        runner = branch_task_runner(config, len(plans))
     with _api_url_for_subprocesses():
         return remedy_branches.with_options(task_runner=runner)(
             config, plans, folder, f"{artifact_prefix_for(config)}-progress"

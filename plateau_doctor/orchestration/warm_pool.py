@@ -7,17 +7,29 @@ cores). :class:`WarmProcessPoolTaskRunner` is entered once, survives the subflow
 flow engine's ``duplicate()`` and ``with`` leave it running) and is closed by its owner,
 the doctor flow, when the run ends.
 
+Small rungs do not start it: while the rung's fits, at the baseline's measured pace, would
+end sooner one after another than on freshly started workers
+(:func:`plateau_doctor.runners.in_process_is_cheaper`), they run in the flow's own process,
+each still its own task run. Once started, the pool serves every later rung.
+
 Same seed, same result: a branch seeds its own fit at its start (``fit_branch``), exactly
-as it did in a worker that Prefect's pool had already used for another branch.
+as it did in a worker that Prefect's pool had already used for another branch, or in the
+flow's process after the baseline.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+from plateau_doctor.runners import WORKER_START_SECONDS, fit_estimates, in_process_is_cheaper
+
+log = logging.getLogger("plateau_doctor")
 
 
 def preload_keras() -> None:
@@ -42,6 +54,27 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
 
     def __init__(self, max_workers: int | None = None):
         super().__init__(max_workers=max_workers, initializer=preload_keras)
+        self.seconds_per_epoch = math.nan  # the baseline's pace, once it is known
+
+    def observe_baseline(self, wall_seconds: float, epochs: int) -> None:
+        """Remember the baseline fit's pace (its start included): the yardstick for a rung's cost."""
+        if epochs > 0 and math.isfinite(wall_seconds):
+            self.seconds_per_epoch = wall_seconds / epochs
+
+    def runner_for(self, plans: list, default_epochs: int):
+        """This pool, or a one-thread runner in the flow's process while starting workers would not pay."""
+        if self._started or not math.isfinite(self.seconds_per_epoch):
+            return self
+        epochs = [int(p.overrides.get("training.epochs", default_epochs)) for p in plans]
+        fits = fit_estimates(epochs, self.seconds_per_epoch, [p.lr_range_test for p in plans])
+        if not in_process_is_cheaper(fits, self._max_workers, WORKER_START_SECONDS):
+            return self
+        log.info(
+            "branches: %d fit(s), about %.1f s at the baseline's pace, run one after another in this process"
+            " (starting %d workers costs about %.0f s)", len(plans), sum(fits), min(self._max_workers, len(plans)),
+            WORKER_START_SECONDS,
+        )
+        return ThreadPoolTaskRunner(max_workers=1)
 
     def duplicate(self) -> "WarmProcessPoolTaskRunner":
         return self  # the engine enters a duplicate per flow run: hand it this running pool

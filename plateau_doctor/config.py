@@ -137,6 +137,11 @@ class RemediesConfig(_Section):
         20, ge=0, le=500, description="trials of the guided search when the rules run out; 0 = no search fallback"
     )
     runner: Literal["processes", "dask"] = Field("processes", description="where branches run")
+    worker_start_seconds: float = Field(
+        4.0, ge=0.0, le=600.0,
+        description="runner processes: what starting a branch worker costs; a rung whose fits end sooner one after"
+        " another runs in the flow's own process (0 = always start workers)",
+    )
     dask_address: str | None = Field(None, description="an existing Dask scheduler, e.g. tcp://host:8786")
 
 

@@ -2,8 +2,8 @@
 
 * ``processes``: Prefect's ``ProcessPoolTaskRunner`` on this machine, up to
   ``remedies.max_parallel`` branches at once. Its workers start when a rung's fits would
-  take longer one after another than the workers' start plus the same fits in parallel
-  (:func:`in_process_is_cheaper`); until then a rung runs in the flow's own process, one
+  take longer one after another than the workers' start (``remedies.worker_start_seconds``)
+  plus the same fits in parallel (:func:`in_process_is_cheaper`); until then a rung runs in the flow's own process, one
   branch after another, where Keras is already imported.
 * ``dask`` with ``remedies.dask_address``: prefect-dask's ``DaskTaskRunner`` joins that
   existing cluster (``tcp://host:8786``).
@@ -25,10 +25,6 @@ from collections.abc import Sequence
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.errors import ConfigError
 
-WORKER_START_SECONDS = 4.0
-"""Wall seconds before fresh workers can train: each spawned process imports TensorFlow and
-Prefect's task engine (measured on the 2-core machine: the first rung of the demo waited
-about 4 s for them, the workers importing side by side)."""
 
 FIT_START_SECONDS = 0.5
 """A branch's own fixed cost before its first epoch: its preparation of the split, and
@@ -45,11 +41,14 @@ def fit_estimates(epochs: Sequence[int], seconds_per_epoch: float, range_tests: 
     ]
 
 
-def in_process_is_cheaper(fit_seconds: Sequence[float], workers: int, start_seconds: float = WORKER_START_SECONDS) -> bool:
+def in_process_is_cheaper(fit_seconds: Sequence[float], workers: int, start_seconds: float) -> bool:
     """Whether the fits end sooner one after another here than on ``workers`` fresh processes.
 
     In parallel they end after the workers' start plus the longer of the longest fit and an
     even share of them all; here, after their sum. With one worker the start never pays.
+    ``start_seconds`` is ``remedies.worker_start_seconds``: each fresh process imports
+    TensorFlow and Prefect's task engine first (the default 4 s is what the demo's first
+    rung waited for them on the 2-core machine, the workers importing side by side).
     """
     fits = [max(0.0, float(f)) for f in fit_seconds]
     workers = min(workers, len(fits))

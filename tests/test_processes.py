@@ -91,7 +91,8 @@ def test_sigkill_to_the_cli_alone_ends_every_process_it_started(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)
     cli = subprocess.Popen(
-        CLI + ["demo", "--out", str(out), "--set", "training.epochs=40", "--set", "remedies.max_rounds=1"],
+        CLI + ["demo", "--out", str(out), "--set", "training.epochs=40", "--set", "remedies.max_rounds=1",
+               "--set", "remedies.worker_start_seconds=0"],  # the demo's small rungs would run in the CLI's process
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
         start_new_session=True,  # its own group, so that nothing here signals it but the test's kill
     )

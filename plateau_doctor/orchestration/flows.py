@@ -112,7 +112,7 @@ def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder:
     # The run's warm pool (or this process, while its workers would not pay for their start),
     # else a runner for this call: processes, or a Dask cluster (remedies.runner)
     if pool is not None:
-        runner = pool.runner_for(plans, config.training.epochs)
+        runner = pool.runner_for(plans, config)
     else:
         runner = branch_task_runner(config, len(plans))
     with _api_url_for_subprocesses():

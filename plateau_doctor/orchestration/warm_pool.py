@@ -27,7 +27,7 @@ from typing import Iterator
 
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from plateau_doctor.runners import WORKER_START_SECONDS, fit_estimates, in_process_is_cheaper
+from plateau_doctor.runners import fit_estimates, in_process_is_cheaper
 
 log = logging.getLogger("plateau_doctor")
 
@@ -61,18 +61,19 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
         if epochs > 0 and math.isfinite(wall_seconds):
             self.seconds_per_epoch = wall_seconds / epochs
 
-    def runner_for(self, plans: list, default_epochs: int):
+    def runner_for(self, plans: list, config):
         """This pool, or a one-thread runner in the flow's process while starting workers would not pay."""
+        start = config.remedies.worker_start_seconds
         if self._started or not math.isfinite(self.seconds_per_epoch):
             return self
-        epochs = [int(p.overrides.get("training.epochs", default_epochs)) for p in plans]
+        epochs = [int(p.overrides.get("training.epochs", config.training.epochs)) for p in plans]
         fits = fit_estimates(epochs, self.seconds_per_epoch, [p.lr_range_test for p in plans])
-        if not in_process_is_cheaper(fits, self._max_workers, WORKER_START_SECONDS):
+        if not in_process_is_cheaper(fits, self._max_workers, start):
             return self
         log.info(
             "branches: %d fit(s), about %.1f s at the baseline's pace, run one after another in this process"
-            " (starting %d workers costs about %.0f s)", len(plans), sum(fits), min(self._max_workers, len(plans)),
-            WORKER_START_SECONDS,
+            " (starting %d worker(s) costs about %.3g s: remedies.worker_start_seconds)",
+            len(plans), sum(fits), min(self._max_workers, len(plans)), start,
         )
         return ThreadPoolTaskRunner(max_workers=1)
 

@@ -3,8 +3,8 @@
 * ``processes``: Prefect's ``ProcessPoolTaskRunner`` on this machine, up to
   ``remedies.max_parallel`` branches at once. Its workers start when a rung's fits would
   take longer one after another than the workers' start (``remedies.worker_start_seconds``)
-  plus the same fits in parallel (:func:`in_process_is_cheaper`); until then a rung runs in the flow's own process, one
-  branch after another, where Keras is already imported.
+  plus the same fits in parallel (:func:`in_process_is_cheaper`); until then a rung runs
+  in the flow's own process, one branch after another, where Keras is already imported.
 * ``dask`` with ``remedies.dask_address``: prefect-dask's ``DaskTaskRunner`` joins that
   existing cluster (``tcp://host:8786``).
 * ``dask`` without an address: a local Dask cluster of processes, one thread each (Keras'

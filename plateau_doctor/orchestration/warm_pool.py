@@ -62,7 +62,10 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
             self.seconds_per_epoch = wall_seconds / epochs
 
     def runner_for(self, plans: list, config):
-        """This pool, or a one-thread runner in the flow's process while starting workers would not pay."""
+        """This pool, or a one-thread runner in the flow's process while starting workers would not pay.
+
+        A plan's ``training.epochs`` is its rung's end: for a branch that resumes, an upper bound.
+        """
         start = config.remedies.worker_start_seconds
         if self._started or not math.isfinite(self.seconds_per_epoch):
             return self

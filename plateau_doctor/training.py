@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from plateau_doctor.backends import make_deterministic, require_backend
+from plateau_doctor.backends import make_deterministic, require_backend, seeded
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.data import PreparedData
 from plateau_doctor.modeling import (
@@ -101,27 +101,27 @@ def fit_branch(
     branch's next rung. The history then holds only the new epochs.
     """
     require_backend(config.training.backend)
-    keras().utils.set_random_seed(config.data.seed)
-    make_deterministic()
-    started = time.perf_counter()
-    if resume_from is not None:
-        model, setup = resume_model(config, data, resume_from, use_saved_model)
-    else:
-        model, setup = make_model(config, data, use_saved=use_saved_model)
-    recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
-    model.fit(
-        **fit_inputs(data, setup, config),
-        validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
-        epochs=config.training.epochs,
-        initial_epoch=initial_epoch,
-        verbose=0,
-        callbacks=[recorder, *keras_callbacks(config)],
-    )
-    history = pd.DataFrame(recorder.records)
-    history.insert(0, "branch", branch)
-    history["epoch"] = history["epoch"].astype(np.int64)
-    history = history[list(HISTORY_COLUMNS)]
-    metrics = Evaluator(data, setup).evaluate(model)
+    with seeded(config.data.seed):
+        make_deterministic()
+        started = time.perf_counter()
+        if resume_from is not None:
+            model, setup = resume_model(config, data, resume_from, use_saved_model)
+        else:
+            model, setup = make_model(config, data, use_saved=use_saved_model)
+        recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
+        model.fit(
+            **fit_inputs(data, setup, config),
+            validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
+            epochs=config.training.epochs,
+            initial_epoch=initial_epoch,
+            verbose=0,
+            callbacks=[recorder, *keras_callbacks(config)],
+        )
+        history = pd.DataFrame(recorder.records)
+        history.insert(0, "branch", branch)
+        history["epoch"] = history["epoch"].astype(np.int64)
+        history = history[list(HISTORY_COLUMNS)]
+        metrics = Evaluator(data, setup).evaluate(model)
     return FitResult(
         branch=branch,
         model=model,

@@ -99,3 +99,34 @@ def test_baseline_and_a_branch_train_on_jax_with_gradient_signals_and_repeat_wit
     assert all(value > 0 for value in report["branch_grad_norms"])
     assert report["losses"][0] == report["losses"][1]
     assert report["metrics"][0] == report["metrics"][1]
+
+
+def test_a_draw_from_pythons_random_between_the_seed_and_the_build_changes_no_weight():
+    """Keras seeds unseeded initializers and layers from Python's global ``random``, which other
+    threads draw from too (a Dask worker's event loop does, every second or so)."""
+    import random
+
+    import keras
+    import numpy as np
+
+    from plateau_doctor.backends import seeded
+
+    def build():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.5), keras.layers.Dense(1)])
+        return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+    def same(a, b):
+        return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    keras.utils.set_random_seed(3)
+    plain = build()
+    keras.utils.set_random_seed(3)
+    random.random()
+    assert not same(plain, build())  # the hazard: one foreign draw and the weights differ
+
+    with seeded(3):
+        quiet = build()
+    with seeded(3):
+        random.random()  # another thread's draw, between the seed and the build
+        busy = build()
+    assert same(quiet, busy) and same(quiet, plain)  # immune, and the very weights of an undisturbed run

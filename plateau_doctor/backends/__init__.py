@@ -9,7 +9,9 @@ Keras runs on. To support another Keras backend, add a module here with the same
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+import random
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 class Backend:
@@ -68,6 +70,34 @@ def gradient_norms_fn() -> Callable:
 
 def make_deterministic() -> None:
     current_backend().make_deterministic()
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed Keras (Python, NumPy, the backend) and keep its default seeds this process's own.
+
+    Keras draws the seed of every initializer and layer built without one from Python's
+    global ``random`` (``keras.src.random.seed_generator.make_default_seed``). Other threads
+    of the process draw from it too: in a Dask worker its event loop does, every second or
+    so, so a model built there a few milliseconds later than usual got other initial
+    weights (the runner test's rare mismatch). Inside this block Keras' draws come from a
+    private ``random.Random(seed)``, the very sequence the seeded global one gives when
+    nobody else draws, so results are unchanged where nothing interferes.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    try:
+        from keras.src.random import seed_generator
+    except ImportError:  # another layout: Keras' own seeding is all there is
+        yield
+        return
+    shared = seed_generator.python_random
+    seed_generator.python_random = random.Random(seed)
+    try:
+        yield
+    finally:
+        seed_generator.python_random = shared
 
 
 BACKENDS = ("tensorflow", "jax")

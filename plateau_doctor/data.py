@@ -595,7 +595,7 @@ def _sample_rows(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> 
 
 def _fit_reference(name: str, estimator, x_fit, y_fit, x_val, task: str, budget: ReferenceBudget, seed: int):
     """Fit one reference model within the budget; returns it with the validation features it needs."""
-    if name == "hist_gradient_boosting" and budget.boosting_max_features is not None:
+    if name.startswith("hist_gradient_boosting") and budget.boosting_max_features is not None:
         columns = _top_columns(x_fit, y_fit, task, budget.boosting_max_features)
         x_fit, x_val = x_fit[:, columns], x_val[:, columns]
     elif budget.linear_max_cells is not None and x_fit.shape[1] > 0:

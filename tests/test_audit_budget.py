@@ -65,3 +65,21 @@ def test_regression_is_screened_by_correlation_and_keeps_its_r2():
     audit = _audit(frame, ReferenceBudget(boosting_max_features=6, linear_max_cells=1000), task="regression")
     assert audit.reference_metrics["val_r2"] > 0.8
     assert set(audit.linear_reference_metrics) == {"val_r2", "val_mae"}
+
+
+def test_on_imbalanced_classes_the_balanced_fits_keep_their_own_model_family_budget(monkeypatch):
+    seen = []
+    original = data_module._fit_reference
+
+    def spy(name, estimator, x_fit, y_fit, x_val, task, budget, seed):
+        fitted, x_val_used = original(name, estimator, x_fit, y_fit, x_val, task, budget, seed)
+        seen.append((name, x_val_used.shape[1]))
+        return fitted, x_val_used
+
+    monkeypatch.setattr(data_module, "_fit_reference", spy)
+    frame = make_classification_frame(400, 60, weights=[0.85])  # about 6 to 1
+    _audit(frame, ReferenceBudget(boosting_max_features=8))
+    assert dict(seen) == {
+        "logistic_regression": 60, "hist_gradient_boosting": 8,
+        "logistic_regression_balanced": 60, "hist_gradient_boosting_balanced": 8,
+    }

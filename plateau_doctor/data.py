@@ -637,16 +637,16 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
     majority = int(np.argmax(prior))
     trivial_metrics = classification_metrics(y_val, np.full(len(y_val), majority))
 
-    candidates = {
-        "logistic_regression": LogisticRegression(max_iter=1000),
-        "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=100, random_state=seed),
-    }
+    # Unweighted fits maximize accuracy and may leave rare classes out, while the level is read
+    # on balanced accuracy: on imbalanced classes, fits weighted by rarity are candidates too.
+    weightings = {"": None}
     if counts.min() * IMBALANCE_REFIT_RATIO <= counts.max():
-        # Unweighted fits maximize accuracy and may leave rare classes out, while the level is
-        # read on balanced accuracy: weighting each class by its rarity fits what is judged.
-        candidates["logistic_regression_balanced"] = LogisticRegression(max_iter=1000, class_weight="balanced")
-        candidates["hist_gradient_boosting_balanced"] = HistGradientBoostingClassifier(
-            max_iter=100, random_state=seed, class_weight="balanced"
+        weightings["_balanced"] = "balanced"
+    candidates = {}
+    for suffix, class_weight in weightings.items():
+        candidates[f"logistic_regression{suffix}"] = LogisticRegression(max_iter=1000, class_weight=class_weight)
+        candidates[f"hist_gradient_boosting{suffix}"] = HistGradientBoostingClassifier(
+            max_iter=100, random_state=seed, class_weight=class_weight
         )
     scored = []
     budget = budget or ReferenceBudget()

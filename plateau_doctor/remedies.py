@@ -31,12 +31,11 @@ RANGE_TEST_MAX_LR = 3.0
 
 def lr_range_test(config: DoctorConfig, data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
     """Exponential learning-rate sweep on a fresh model, one batch per step, stopped at blow-up."""
-    from plateau_doctor.backends import make_deterministic, seeded
+    from plateau_doctor.backends import seeded
     from plateau_doctor.modeling import labels_for_loss
     from plateau_doctor.training import make_model
 
     with seeded(config.data.seed):
-        make_deterministic()
         model, setup = make_model(config, data, use_saved=config.model.path is not None)
     y = labels_for_loss(data.y_train, setup)
     rng = np.random.default_rng(config.data.seed)

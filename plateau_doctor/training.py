@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from plateau_doctor.backends import make_deterministic, require_backend, seeded
+from plateau_doctor.backends import require_backend, seeded
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.data import PreparedData
 from plateau_doctor.modeling import (
@@ -102,7 +102,6 @@ def fit_branch(
     """
     require_backend(config.training.backend)
     with seeded(config.data.seed):
-        make_deterministic()
         started = time.perf_counter()
         if resume_from is not None:
             model, setup = resume_model(config, data, resume_from, use_saved_model)

@@ -74,7 +74,8 @@ def make_deterministic() -> None:
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed Keras (Python, NumPy, the backend) and keep its default seeds this process's own.
+    """Seed Keras (Python, NumPy, the backend), ask the backend for deterministic ops, and keep
+    Keras' default seeds this process's own.
 
     Keras draws the seed of every initializer and layer built without one from Python's
     global ``random`` (``keras.src.random.seed_generator.make_default_seed``). Other threads
@@ -87,6 +88,7 @@ def seeded(seed: int) -> Iterator[None]:
     import keras
 
     keras.utils.set_random_seed(seed)
+    make_deterministic()
     try:
         from keras.src.random import seed_generator
     except ImportError:  # another layout: Keras' own seeding is all there is

@@ -60,6 +60,21 @@ def _sick_config(tmp_path, out: str, **remedies):
     })
 
 
+def _assert_same_runs(tmp_path, reference: tuple[str, dict], other: tuple[str, dict]) -> pd.DataFrame:
+    """Two runs of the same sick set-up (output folder, summary) agree: the verdict and every
+    branch's row. Returns the reference run's remedies rows."""
+    (ref_out, ref), (other_out, summary) = reference, other
+    assert ref["status"] != "healthy"
+    for key in ("status", "symptoms", "causes", "chosen_remedy", "baseline", "final"):
+        assert summary[key] == ref[key], key
+    columns = ["remedy", "status", "epochs", "val_loss", "val_balanced_accuracy", "chosen"]
+    rows = {out: pd.read_parquet(tmp_path / out / "remedies")[columns].sort_values("remedy").reset_index(drop=True)
+            for out in (ref_out, other_out)}
+    assert len(rows[ref_out]) >= 1
+    pd.testing.assert_frame_equal(rows[other_out], rows[ref_out])
+    return rows[ref_out]
+
+
 @pytest.fixture
 def dask_cluster(prefect_server):
     """A `dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1."""
@@ -114,14 +129,8 @@ def test_branches_on_a_dask_cluster_equal_the_process_runners(tmp_path, dask_clu
     with Client(dask_cluster, timeout=10) as client:
         ran_there = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
     assert "run_branch" in ran_there, ran_there  # the branches ran on the cluster
-    assert on_processes["status"] != "healthy"
-    for key in ("status", "symptoms", "causes", "chosen_remedy", "baseline", "final"):
-        assert on_dask[key] == on_processes[key], key
-    columns = ["remedy", "status", "epochs", "val_loss", "val_balanced_accuracy", "chosen"]
-    by_processes = pd.read_parquet(tmp_path / "processes" / "remedies")[columns].sort_values("remedy")
-    by_dask = pd.read_parquet(tmp_path / "dask" / "remedies")[columns].sort_values("remedy")
-    assert len(by_processes) >= 1 and by_processes["status"].isin(["ok", "pruned"]).all()  # racing may prune
-    pd.testing.assert_frame_equal(by_dask.reset_index(drop=True), by_processes.reset_index(drop=True))
+    by_processes = _assert_same_runs(tmp_path, ("processes", on_processes), ("dask", on_dask))
+    assert by_processes["status"].isin(["ok", "pruned"]).all()  # racing may prune
 
 
 # Where a rung's branches run: fresh workers only when they pay for their start (pure rule).
@@ -173,11 +182,4 @@ def test_branches_in_the_flows_process_equal_the_process_pools(tmp_path, prefect
     monkeypatch.setattr(warm_pool, "in_process_is_cheaper", lambda *args: True)  # they never do
     in_process = doctor(_sick_config(tmp_path, "here"))
     assert started == [True, False]  # the first run started its workers, the second never did
-    assert on_processes["status"] != "healthy"
-    for key in ("status", "symptoms", "causes", "chosen_remedy", "baseline", "final"):
-        assert in_process[key] == on_processes[key], key
-    columns = ["remedy", "status", "epochs", "val_loss", "val_balanced_accuracy", "chosen"]
-    by_processes = pd.read_parquet(tmp_path / "processes" / "remedies")[columns].sort_values("remedy")
-    here = pd.read_parquet(tmp_path / "here" / "remedies")[columns].sort_values("remedy")
-    assert len(by_processes) >= 1
-    pd.testing.assert_frame_equal(here.reset_index(drop=True), by_processes.reset_index(drop=True))
+    _assert_same_runs(tmp_path, ("processes", on_processes), ("here", in_process))

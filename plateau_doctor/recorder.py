@@ -245,6 +245,13 @@ class Evaluator:
         value = ops.convert_to_numpy(ops.mean(self.loss_fn(self.y_val_for_loss, outputs.astype(np.float32))))
         return float(value)
 
+    def monitored_loss(self, model, outputs: np.ndarray) -> float:
+        """What Keras would log as ``val_loss`` for these outputs: the loss plus the model's
+        regularization penalties (``model.losses``), as its training loss counts them."""
+        ops = keras().ops
+        penalties = sum(float(ops.convert_to_numpy(loss)) for loss in model.losses)
+        return self.val_loss(outputs) + penalties
+
     def evaluate(self, model) -> dict[str, float]:
         outputs = self.raw_outputs(model, self.data.x_val)
         return {"val_loss": self.val_loss(outputs), **self.metrics(outputs)}
@@ -326,7 +333,12 @@ class TrainingRecorder(keras().callbacks.Callback):
         row: dict[str, float] = {name: math.nan for name in HISTORY_SIGNALS}
         row["epoch"] = float(epoch + 1)
         row["loss"] = logged(logs, "loss")
-        row["val_loss"] = logged(logs, "val_loss")
+        # Keras' own validation pass would predict the same rows again, each epoch: the
+        # recorder's outputs give val_loss, and the callbacks after it (ReduceLROnPlateau,
+        # EarlyStopping) read it from the logs.
+        row["val_loss"] = self.evaluator.monitored_loss(self.model, outputs)
+        if logs is not None:
+            logs["val_loss"] = row["val_loss"]
         row["learning_rate"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row.update(self.evaluator.metrics(outputs))
         row.update(self.signals.measure(self.model))

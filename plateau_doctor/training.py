@@ -18,7 +18,6 @@ from plateau_doctor.modeling import (
     build_model,
     compile_model,
     keras,
-    labels_for_loss,
     load_user_model,
     resolve_setup,
 )
@@ -110,7 +109,6 @@ def fit_branch(
         recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
         model.fit(
             **fit_inputs(data, setup, config),
-            validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
             epochs=config.training.epochs,
             initial_epoch=initial_epoch,
             verbose=0,

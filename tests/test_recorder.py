@@ -128,3 +128,51 @@ def test_an_unusable_saved_model_is_a_config_error(tmp_path, content):
         path.write_bytes(content)
     with pytest.raises(ConfigError, match="model.path"):
         check_model_file(validate_config({"model": {"path": str(path)}}))
+
+
+def test_val_loss_is_the_one_keras_own_validation_pass_logs():
+    """The fit skips Keras' validation pass: the recorder's val_loss (loss plus the L2 penalty)
+    must be what that pass would log, epoch by epoch."""
+    import keras
+
+    from plateau_doctor.backends import seeded
+    from plateau_doctor.modeling import labels_for_loss
+    from plateau_doctor.recorder import TrainingRecorder
+    from plateau_doctor.training import make_model
+
+    config = validate_config({"training": {"epochs": 6, "batch_size": 32},
+                              "model": {"hidden_units": [16], "l2": 0.01, "dropout": 0.2}})
+    data = prepare_data(make_classification_frame(300), config.data, config.preprocessing)
+    keras_logged: list[float] = []
+
+    class KerasValLoss(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            keras_logged.append(float(logs["val_loss"]))  # before the recorder replaces it
+
+    with seeded(config.data.seed):
+        model, setup = make_model(config, data, use_saved=False)
+        recorder = TrainingRecorder(data, setup)
+        model.fit(data.x_train, labels_for_loss(data.y_train, setup), batch_size=32, epochs=6, verbose=0,
+                  validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
+                  callbacks=[KerasValLoss(), recorder])
+    ours = recorder.records["val_loss"]
+    assert len(ours) == len(keras_logged) == 6
+    unpenalized = recorder.evaluator.val_loss(recorder.evaluator.raw_outputs(model, data.x_val))
+    assert ours[-1] > unpenalized * 1.01  # the penalty is in it, as in Keras' number
+    for mine, theirs in zip(ours, keras_logged):
+        assert math.isclose(mine, theirs, rel_tol=1e-5), (mine, theirs)
+
+
+def test_early_stopping_and_reduce_lr_read_the_recorders_val_loss():
+    frame = make_classification_frame(300)
+    stopped = _fit(frame, training={"epochs": 30, "optimizer": "adam", "learning_rate": 0.05,
+                                    "early_stopping_patience": 1}, model={"hidden_units": [16]})
+    val_loss = stopped.history["val_loss"].to_numpy()
+    assert stopped.epochs < 30
+    assert val_loss[-1] >= val_loss[-2]  # it stopped on the first epoch without improvement
+    assert (np.diff(val_loss[:-1]) < 0).all()
+    reduced = _fit(frame, training={"epochs": 20, "optimizer": "adam", "learning_rate": 0.05,
+                                    "reduce_lr_on_plateau": True}, model={"hidden_units": [16]})
+    rates = reduced.history["learning_rate"].to_numpy()
+    assert np.allclose(rates[:8], 0.05)  # while val_loss improves, the rate stays
+    assert rates[-1] < 0.05 / 4  # halved at least three times once it stalled

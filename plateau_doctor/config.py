@@ -138,9 +138,9 @@ class RemediesConfig(_Section):
     )
     runner: Literal["processes", "dask"] = Field("processes", description="where branches run")
     worker_start_seconds: float = Field(
-        4.0, ge=0.0, le=600.0,
-        description="runner processes: what starting a branch worker costs; a rung whose fits end sooner one after"
-        " another runs in the flow's own process (0 = always start workers)",
+        8.0, ge=0.0, le=600.0,
+        description="runner processes: what starting the branch workers and closing them at the end costs; a rung"
+        " whose fits end sooner one after another runs in the flow's own process (0 = always start workers)",
     )
     dask_address: str | None = Field(None, description="an existing Dask scheduler, e.g. tcp://host:8786")
 

@@ -245,12 +245,25 @@ class Evaluator:
         value = ops.convert_to_numpy(ops.mean(self.loss_fn(self.y_val_for_loss, outputs.astype(np.float32))))
         return float(value)
 
-    def monitored_loss(self, model, outputs: np.ndarray) -> float:
-        """What Keras would log as ``val_loss`` for these outputs: the loss plus the model's
-        regularization penalties (``model.losses``), as its training loss counts them."""
+    def outputs_and_monitored_loss(self, model) -> tuple[np.ndarray, float]:
+        """The validation outputs (as :meth:`raw_outputs`) and what Keras' validation pass would
+        log as ``val_loss``: the loss on the output tensors as the model made them, plus the
+        model's regularization penalties (``model.losses``), as its training loss counts them.
+
+        Not on the NumPy outputs: on TensorFlow a sigmoid's or softmax's output tensor carries
+        its logits, and Keras' cross-entropies read them, unclipped, as in training (a
+        saturated model's loss is then in the thousands, not capped at -log(1e-7)).
+        """
         ops = keras().ops
+        x, y = self.data.x_val, self.y_val_for_loss
+        parts, loss_sum = [], 0.0
+        for start in range(0, len(x), PREDICT_CHUNK):
+            tensor = model(x[start : start + PREDICT_CHUNK], training=False)
+            loss_sum += float(ops.convert_to_numpy(ops.sum(self.loss_fn(y[start : start + PREDICT_CHUNK], tensor))))
+            parts.append(ops.convert_to_numpy(tensor))
+        outputs = np.concatenate(parts).astype(np.float64)
         penalties = sum(float(ops.convert_to_numpy(loss)) for loss in model.losses)
-        return self.val_loss(outputs) + penalties
+        return outputs.reshape(len(outputs), -1), loss_sum / max(len(x), 1) + penalties
 
     def evaluate(self, model) -> dict[str, float]:
         outputs = self.raw_outputs(model, self.data.x_val)
@@ -329,14 +342,14 @@ class TrainingRecorder(keras().callbacks.Callback):
         self.signals.start(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
-        outputs = self.evaluator.raw_outputs(self.model, self.data.x_val)
+        outputs, val_loss = self.evaluator.outputs_and_monitored_loss(self.model)
         row: dict[str, float] = {name: math.nan for name in HISTORY_SIGNALS}
         row["epoch"] = float(epoch + 1)
         row["loss"] = logged(logs, "loss")
         # Keras' own validation pass would predict the same rows again, each epoch: the
         # recorder's outputs give val_loss, and the callbacks after it (ReduceLROnPlateau,
         # EarlyStopping) read it from the logs.
-        row["val_loss"] = self.evaluator.monitored_loss(self.model, outputs)
+        row["val_loss"] = val_loss
         if logs is not None:
             logs["val_loss"] = row["val_loss"]
         row["learning_rate"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))

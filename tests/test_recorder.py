@@ -130,9 +130,14 @@ def test_an_unusable_saved_model_is_a_config_error(tmp_path, content):
         check_model_file(validate_config({"model": {"path": str(path)}}))
 
 
-def test_val_loss_is_the_one_keras_own_validation_pass_logs():
-    """The fit skips Keras' validation pass: the recorder's val_loss (loss plus the L2 penalty)
-    must be what that pass would log, epoch by epoch."""
+@pytest.mark.parametrize("model", [
+    {"hidden_units": [16], "l2": 0.01, "dropout": 0.2},  # the penalty counts, dropout does not
+    # Saturated sigmoids: Keras reads the loss off the logits (thousands), not off clipped outputs (<= 16).
+    {"hidden_units": [16], "kernel_initializer": {"class_name": "RandomNormal", "config": {"stddev": 3.0, "seed": 0}}},
+], ids=["l2-dropout", "saturated"])
+def test_val_loss_is_the_one_keras_own_validation_pass_logs(model):
+    """The fit skips Keras' validation pass: the recorder's val_loss must be what that pass
+    would log, epoch by epoch."""
     import keras
 
     from plateau_doctor.backends import seeded
@@ -140,8 +145,7 @@ def test_val_loss_is_the_one_keras_own_validation_pass_logs():
     from plateau_doctor.recorder import TrainingRecorder
     from plateau_doctor.training import make_model
 
-    config = validate_config({"training": {"epochs": 6, "batch_size": 32},
-                              "model": {"hidden_units": [16], "l2": 0.01, "dropout": 0.2}})
+    config = validate_config({"training": {"epochs": 6, "batch_size": 32}, "model": model})
     data = prepare_data(make_classification_frame(300), config.data, config.preprocessing)
     keras_logged: list[float] = []
 
@@ -150,15 +154,15 @@ def test_val_loss_is_the_one_keras_own_validation_pass_logs():
             keras_logged.append(float(logs["val_loss"]))  # before the recorder replaces it
 
     with seeded(config.data.seed):
-        model, setup = make_model(config, data, use_saved=False)
+        fitted, setup = make_model(config, data, use_saved=False)
         recorder = TrainingRecorder(data, setup)
-        model.fit(data.x_train, labels_for_loss(data.y_train, setup), batch_size=32, epochs=6, verbose=0,
+        fitted.fit(data.x_train, labels_for_loss(data.y_train, setup), batch_size=32, epochs=6, verbose=0,
                   validation_data=(data.x_val, labels_for_loss(data.y_val, setup)),
                   callbacks=[KerasValLoss(), recorder])
     ours = recorder.records["val_loss"]
     assert len(ours) == len(keras_logged) == 6
-    unpenalized = recorder.evaluator.val_loss(recorder.evaluator.raw_outputs(model, data.x_val))
-    assert ours[-1] > unpenalized * 1.01  # the penalty is in it, as in Keras' number
+    from_outputs = recorder.evaluator.val_loss(recorder.evaluator.raw_outputs(fitted, data.x_val))
+    assert ours[-1] > from_outputs * 1.01  # the penalty, or the unclipped logits, as in Keras' number
     for mine, theirs in zip(ours, keras_logged):
         assert math.isclose(mine, theirs, rel_tol=1e-5), (mine, theirs)
 

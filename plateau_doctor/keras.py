@@ -444,7 +444,7 @@ def _reference(task: str, reference, x_val, codes_val, default_loss: bool) -> di
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from plateau_doctor.data import classification_metrics, regression_metrics
+    from plateau_doctor.data import IMBALANCE_REFIT_RATIO, classification_metrics, regression_metrics
 
     x_ref, y_ref = reference
     flat_ref = np.asarray(x_ref[:REFERENCE_ROWS], dtype=np.float64).reshape(min(len(x_ref), REFERENCE_ROWS), -1)
@@ -457,14 +457,26 @@ def _reference(task: str, reference, x_val, codes_val, default_loss: bool) -> di
         loss = float(np.mean((predicted - codes_val) ** 2))
         name = "ridge regression"
     else:
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(flat_ref, codes_ref)
-        probabilities = model.predict_proba(flat_val)
-        known = {c: i for i, c in enumerate(model.classes_)}
-        rows = np.array([known.get(c, -1) for c in codes_val])
-        chosen = np.where(rows >= 0, probabilities[np.arange(len(rows)), np.maximum(rows, 0)], 1e-7)
-        loss = float(-np.log(np.clip(chosen, 1e-7, 1.0)).mean())
-        metrics = classification_metrics(codes_val, model.classes_[np.argmax(probabilities, axis=1)])
-        name = "logistic regression"
+        # As the pipeline's audit: an unweighted fit maximizes accuracy and may leave a rare class
+        # out, while the level is read on balanced accuracy; on imbalanced labels a fit weighted by
+        # rarity is a candidate too (the best on balanced accuracy sets the level, the best loss the loss).
+        counts = np.bincount(codes_ref)
+        weightings = {"logistic regression": None}
+        if counts[counts > 0].min() * IMBALANCE_REFIT_RATIO <= counts.max():
+            weightings["logistic regression (balanced class weights)"] = "balanced"
+        scored = []
+        for candidate, class_weight in weightings.items():
+            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, class_weight=class_weight))
+            model.fit(flat_ref, codes_ref)
+            probabilities = model.predict_proba(flat_val)
+            known = {c: i for i, c in enumerate(model.classes_)}
+            rows = np.array([known.get(c, -1) for c in codes_val])
+            chosen = np.where(rows >= 0, probabilities[np.arange(len(rows)), np.maximum(rows, 0)], 1e-7)
+            candidate_loss = float(-np.log(np.clip(chosen, 1e-7, 1.0)).mean())
+            scored.append((candidate, classification_metrics(codes_val, model.classes_[np.argmax(probabilities, axis=1)]),
+                           candidate_loss))
+        name, metrics, _ = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
+        loss = min(item[2] for item in scored)
     found: dict[str, Any] = {"reference_model": name, "reference_metrics": metrics, "n_train": len(flat_ref),
                              "linear_reference_metrics": metrics}
     if default_loss:

@@ -69,6 +69,12 @@ def rung_state_path(model_path: str) -> Path:
     return Path(model_path + RUNG_STATE_SUFFIX)
 
 
+def trained_epochs(model_path: str) -> int:
+    """Epochs a raced branch has trained in its earlier rungs (0 before its first)."""
+    state_file = rung_state_path(model_path)
+    return int(json.loads(state_file.read_text())["epochs"]) if state_file.is_file() else 0
+
+
 def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> BranchOutcome:
     """Apply the plan, train, score on the validation split, save the model. Never raises.
 
@@ -82,7 +88,7 @@ def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> Branc
     started = time.perf_counter()
     outcome = BranchOutcome(remedy=plan.remedy, params=dict(plan.overrides), reason=plan.reason)
     state_file = rung_state_path(model_path)
-    done = json.loads(state_file.read_text())["epochs"] if state_file.is_file() else 0
+    done = trained_epochs(model_path)
     try:
         branch_config = apply_plan(config, plan)
         # The branch's own preprocessing of the same rows; the seed keeps the split identical.

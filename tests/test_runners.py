@@ -159,6 +159,24 @@ def test_fits_run_here_while_starting_workers_would_not_pay(fits, workers, start
     assert in_process_is_cheaper(fits, workers, start) is expected
 
 
+def test_a_resumed_rung_is_charged_only_the_epochs_it_has_left():
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from plateau_doctor.config import validate_config
+    from plateau_doctor.orchestration.warm_pool import WarmProcessPoolTaskRunner
+    from plateau_doctor.planning import RemedyPlan
+
+    config = validate_config({"remedies": {"worker_start_seconds": 8.0}})
+    pool = WarmProcessPoolTaskRunner(max_workers=2)
+    pool.observe_baseline(wall_seconds=10.0, epochs=10)  # 1 s an epoch
+    plans = [RemedyPlan(name, {"training.epochs": 10}, "", []) for name in ("optimizer", "preprocessing")]
+    # From scratch: 2 x 10.5 s here against 8 + 10.5 s on two workers, which pay.
+    assert pool.runner_for(plans, config) is pool
+    # After a 6-epoch rung: 2 x 4.5 s here against 8 + 4.5 s: this process.
+    assert isinstance(pool.runner_for(plans, config, trained=[6, 6]), ThreadPoolTaskRunner)
+    assert not pool._started
+
+
 @pytest.mark.slow
 def test_branches_in_the_flows_process_equal_the_process_pools(tmp_path, prefect_server, monkeypatch):
     """A rung too small for the workers' start runs in the flow's process, with the same result."""

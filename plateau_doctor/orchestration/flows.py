@@ -22,6 +22,7 @@ from plateau_doctor.backends import select_backend
 from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
 from plateau_doctor.planning import RemedyPlan
+from plateau_doctor.remedies import trained_epochs
 from plateau_doctor.runners import branch_task_runner
 from plateau_doctor.orchestration.warm_pool import warm_pool
 from plateau_doctor.retraining import data_fingerprint, judge_retrain, previous_metrics, trend_row
@@ -112,7 +113,8 @@ def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder:
     # The run's warm pool (or this process, while its workers would not pay for their start),
     # else a runner for this call: processes, or a Dask cluster (remedies.runner)
     if pool is not None:
-        runner = pool.runner_for(plans, config)
+        trained = [trained_epochs(branch_model_path(folder, i, p)) for i, p in enumerate(plans)]
+        runner = pool.runner_for(plans, config, trained)
     else:
         runner = branch_task_runner(config, len(plans))
     with _api_url_for_subprocesses():

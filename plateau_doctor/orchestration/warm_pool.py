@@ -61,15 +61,20 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
         if epochs > 0 and math.isfinite(wall_seconds):
             self.seconds_per_epoch = wall_seconds / epochs
 
-    def runner_for(self, plans: list, config):
+    def runner_for(self, plans: list, config, trained: list[int] | None = None):
         """This pool, or a one-thread runner in the flow's process while starting workers would not pay.
 
-        A plan's ``training.epochs`` is its rung's end: for a branch that resumes, an upper bound.
+        A plan's ``training.epochs`` is its rung's end; ``trained`` the epochs each branch
+        trained in earlier rungs (it resumes there), so a fit costs the difference.
         """
         start = config.remedies.worker_start_seconds
         if self._started or not math.isfinite(self.seconds_per_epoch):
             return self
-        epochs = [int(p.overrides.get("training.epochs", config.training.epochs)) for p in plans]
+        trained = list(trained or []) + [0] * (len(plans) - len(trained or []))
+        epochs = [
+            max(0, int(p.overrides.get("training.epochs", config.training.epochs)) - done)
+            for p, done in zip(plans, trained)
+        ]
         fits = fit_estimates(epochs, self.seconds_per_epoch, [p.lr_range_test for p in plans])
         if not in_process_is_cheaper(fits, self._max_workers, start):
             return self

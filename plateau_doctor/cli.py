@@ -79,9 +79,23 @@ def _show_progress() -> None:
     logger = logging.getLogger("plateau_doctor")
     if not any(getattr(h, "_plateau_doctor_console", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", datefmt="%H:%M:%S"))
+        # Prefect's console format, so that its lines and ours read as one log.
+        handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s",
+                                               datefmt="%H:%M:%S"))
         handler._plateau_doctor_console = True
         logger.addHandler(handler)
+
+
+def _one_console_line_per_record() -> None:
+    """Prefect's logging, set up when Prefect is imported, gives the root logger its console
+    handler, and our records propagate there: every progress line was printed twice. From
+    here on Prefect's handler prints them (ours was for the checks before Prefect)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    if any(isinstance(handler, PrefectConsoleHandler) for handler in logging.getLogger().handlers):
+        logger = logging.getLogger("plateau_doctor")
+        for handler in [h for h in logger.handlers if getattr(h, "_plateau_doctor_console", False)]:
+            logger.removeHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +191,7 @@ def _start_server() -> None:
 def _run(config) -> dict:
     from plateau_doctor.orchestration.flows import doctor
 
+    _one_console_line_per_record()
     MARKS.mark("prefect_imported")
     EARLY_SERVER.wait()  # the flow must not find the server half-started
     MARKS.mark("server_ready")

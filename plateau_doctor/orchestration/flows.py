@@ -123,7 +123,9 @@ def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder:
         )
 
 
-@flow(name="remedy-branches", flow_run_name=run_name("remedies-"))
+# Called by the doctor flow only, with typed objects: validating them again (pydantic builds a
+# model of DoctorConfig for it) cost 0.1 s at every import.
+@flow(name="remedy-branches", flow_run_name=run_name("remedies-"), validate_parameters=False)
 def remedy_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, progress_key: str) -> list:
     """Every planned branch as its own task run, each in its own process (a seed gives the same result)."""
     Path(folder).mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import make_classification_frame, make_regression_frame
 from plateau_doctor import data as data_module
@@ -42,7 +43,9 @@ def test_within_the_budget_nothing_changes():
     assert bounded.linear_reference_metrics == unbounded.linear_reference_metrics
 
 
-def test_a_wide_table_is_screened_for_boosting_and_still_shows_its_signal(monkeypatch):
+@pytest.fixture
+def columns_seen(monkeypatch) -> list[tuple[str, int]]:
+    """(reference model, columns it was scored on), for every reference the audit fits."""
     seen = []
     original = data_module._fit_reference
 
@@ -52,9 +55,13 @@ def test_a_wide_table_is_screened_for_boosting_and_still_shows_its_signal(monkey
         return fitted, x_val_used
 
     monkeypatch.setattr(data_module, "_fit_reference", spy)
+    return seen
+
+
+def test_a_wide_table_is_screened_for_boosting_and_still_shows_its_signal(columns_seen):
     frame = make_classification_frame(300, 60)
     audit = _audit(frame, ReferenceBudget(boosting_max_features=8))
-    assert dict(seen) == {"logistic_regression": 60, "hist_gradient_boosting": 8}
+    assert dict(columns_seen) == {"logistic_regression": 60, "hist_gradient_boosting": 8}
     assert reference_has_signal(audit)
     assert audit.reference_metrics["val_balanced_accuracy"] > 0.75
     assert set(audit.linear_reference_metrics) == {"val_accuracy", "val_balanced_accuracy"}
@@ -67,19 +74,10 @@ def test_regression_is_screened_by_correlation_and_keeps_its_r2():
     assert set(audit.linear_reference_metrics) == {"val_r2", "val_mae"}
 
 
-def test_on_imbalanced_classes_the_balanced_fits_keep_their_own_model_family_budget(monkeypatch):
-    seen = []
-    original = data_module._fit_reference
-
-    def spy(name, estimator, x_fit, y_fit, x_val, task, budget, seed):
-        fitted, x_val_used = original(name, estimator, x_fit, y_fit, x_val, task, budget, seed)
-        seen.append((name, x_val_used.shape[1]))
-        return fitted, x_val_used
-
-    monkeypatch.setattr(data_module, "_fit_reference", spy)
+def test_on_imbalanced_classes_the_balanced_fits_keep_their_own_model_family_budget(columns_seen):
     frame = make_classification_frame(400, 60, weights=[0.85])  # about 6 to 1
     _audit(frame, ReferenceBudget(boosting_max_features=8))
-    assert dict(seen) == {
+    assert dict(columns_seen) == {
         "logistic_regression": 60, "hist_gradient_boosting": 8,
         "logistic_regression_balanced": 60, "hist_gradient_boosting_balanced": 8,
     }

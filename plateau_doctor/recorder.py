@@ -257,26 +257,31 @@ class Evaluator:
         ops = keras().ops
         x, y = self.data.x_val, self.y_val_for_loss
         parts, loss_sum = [], 0.0
-        for start in range(0, len(x), PREDICT_CHUNK):
-            tensor = model(x[start : start + PREDICT_CHUNK], training=False)
-            loss_sum += float(ops.convert_to_numpy(ops.sum(self.loss_fn(y[start : start + PREDICT_CHUNK], tensor))))
+        for rows, tensor in output_chunks(model, x):
+            loss_sum += float(ops.convert_to_numpy(ops.sum(self.loss_fn(y[rows], tensor))))
             parts.append(ops.convert_to_numpy(tensor))
-        outputs = np.concatenate(parts).astype(np.float64)
         penalties = sum(float(ops.convert_to_numpy(loss)) for loss in model.losses)
-        return outputs.reshape(len(outputs), -1), loss_sum / max(len(x), 1) + penalties
+        return _as_rows(parts), loss_sum / max(len(x), 1) + penalties
 
     def evaluate(self, model) -> dict[str, float]:
         outputs = self.raw_outputs(model, self.data.x_val)
         return {"val_loss": self.val_loss(outputs), **self.metrics(outputs)}
 
 
+def output_chunks(model, x):
+    """``(rows, outputs)`` for each chunk of ``x``: the model in inference mode, its output tensors as made."""
+    for start in range(0, len(x), PREDICT_CHUNK):
+        rows = slice(start, start + PREDICT_CHUNK)
+        yield rows, model(x[rows], training=False)
+
+
 def raw_outputs(model, x) -> np.ndarray:
     """The model's outputs on ``x`` in inference mode, in chunks, as float64 rows."""
     ops = keras().ops
-    parts = [
-        ops.convert_to_numpy(model(x[start : start + PREDICT_CHUNK], training=False))
-        for start in range(0, len(x), PREDICT_CHUNK)
-    ]
+    return _as_rows([ops.convert_to_numpy(tensor) for _, tensor in output_chunks(model, x)])
+
+
+def _as_rows(parts: list[np.ndarray]) -> np.ndarray:
     outputs = np.concatenate(parts).astype(np.float64)
     return outputs.reshape(len(outputs), -1)
 

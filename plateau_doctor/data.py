@@ -35,6 +35,11 @@ IMBALANCE_REFIT_RATIO = 3
 also fitted with balanced class weights, and the better fit on balanced accuracy sets the level."""
 
 
+def needs_balanced_refit(counts: np.ndarray) -> bool:
+    """Whether some class is at least ``IMBALANCE_REFIT_RATIO`` times as common as another."""
+    return bool(counts.min() * IMBALANCE_REFIT_RATIO <= counts.max())
+
+
 @dataclass(frozen=True)
 class ReferenceBudget:
     """Bounds on the audit's reference models, so the audit stays seconds at any width.
@@ -640,7 +645,7 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
     # Unweighted fits maximize accuracy and may leave rare classes out, while the level is read
     # on balanced accuracy: on imbalanced classes, fits weighted by rarity are candidates too.
     weightings = {"": None}
-    if counts.min() * IMBALANCE_REFIT_RATIO <= counts.max():
+    if needs_balanced_refit(counts):
         weightings["_balanced"] = "balanced"
     candidates = {}
     for suffix, class_weight in weightings.items():

@@ -444,7 +444,7 @@ def _reference(task: str, reference, x_val, codes_val, default_loss: bool) -> di
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from plateau_doctor.data import IMBALANCE_REFIT_RATIO, classification_metrics, regression_metrics
+    from plateau_doctor.data import classification_metrics, needs_balanced_refit, regression_metrics
 
     x_ref, y_ref = reference
     flat_ref = np.asarray(x_ref[:REFERENCE_ROWS], dtype=np.float64).reshape(min(len(x_ref), REFERENCE_ROWS), -1)
@@ -462,7 +462,7 @@ def _reference(task: str, reference, x_val, codes_val, default_loss: bool) -> di
         # rarity is a candidate too (the best on balanced accuracy sets the level, the best loss the loss).
         counts = np.bincount(codes_ref)
         weightings = {"logistic regression": None}
-        if counts[counts > 0].min() * IMBALANCE_REFIT_RATIO <= counts.max():
+        if needs_balanced_refit(counts[counts > 0]):
             weightings["logistic regression (balanced class weights)"] = "balanced"
         scored = []
         for candidate, class_weight in weightings.items():

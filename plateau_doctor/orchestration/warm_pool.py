@@ -70,7 +70,7 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
         start = config.remedies.worker_start_seconds
         if self._started or not math.isfinite(self.seconds_per_epoch):
             return self
-        trained = list(trained or []) + [0] * (len(plans) - len(trained or []))
+        trained = trained or [0] * len(plans)
         epochs = [
             max(0, int(p.overrides.get("training.epochs", config.training.epochs)) - done)
             for p, done in zip(plans, trained)

@@ -22,7 +22,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 scenarios: $(STAMP)
-	$(PY) scripts/scenarios.py
+	$(PY) harness/scenarios.py
 
 clean:
 	rm -rf results .pytest_cache

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from plateau_doctor.keras import DoctorCallback
+from plateau_doctor.training.callback import DoctorCallback
 
 SMALL = os.environ.get("PLATEAU_DOCTOR_EXAMPLE_SMALL") == "1"
 

@@ -19,7 +19,7 @@ _LAZY = {
     "run": "plateau_doctor.api",
     "diagnose": "plateau_doctor.api",
     "DoctorResult": "plateau_doctor.api",
-    "DoctorCallback": "plateau_doctor.keras",
+    "DoctorCallback": "plateau_doctor.training.callback",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -101,7 +101,7 @@ def run(config_or_path: DoctorConfig | dict | str | Path | None = None, *, prefe
     ``training={"learning_rate": 0.01}``. ``prefect=True`` runs the Prefect flow (embedded
     server) as the CLI does. Bad config or data raise ``errors.UserInputError``.
     """
-    from plateau_doctor.checks import check_inputs
+    from plateau_doctor.run.checks import check_inputs
 
     config = resolve_config(config_or_path, **overrides)
     check_inputs(config)  # the CLI's checks: bad input raises before anything runs or is written
@@ -111,7 +111,7 @@ def run(config_or_path: DoctorConfig | dict | str | Path | None = None, *, prefe
         summary = doctor(config)
         run_dir = Path(summary["run_dir"])
     else:
-        from plateau_doctor.pipeline import run_doctor
+        from plateau_doctor.run.pipeline import run_doctor
 
         summary, run_dir, _ = run_doctor(config)
         summary = {**summary, "run_dir": str(run_dir)}
@@ -125,20 +125,20 @@ def diagnose(history, *, out: str | Path | None = "results", task: str | None = 
     Writes a run under ``out`` (``None``: write nothing). Causes that need signals the
     curves lack get lower confidence and name the measurement that would confirm them.
     """
-    from plateau_doctor.curves import diagnose_curves
+    from plateau_doctor.engine.log_doctor import diagnose_curves
 
     source = name or "history"
     if isinstance(history, (str, Path)):
-        from plateau_doctor.history_io import read_history
+        from plateau_doctor.data.logs import read_history
 
         source = name or Path(history).stem or Path(history).name
         history = read_history(history)
     found = diagnose_curves(history, task=task)
     if out is None:
-        from plateau_doctor.observed import build_summary
+        from plateau_doctor.results.observed import build_summary
 
         return DoctorResult(summary=build_summary(found, "not-written", source), history=found.history)
-    from plateau_doctor.observed import history_rows, write_observed_run
+    from plateau_doctor.results.observed import history_rows, write_observed_run
 
     summary, run_dir = write_observed_run(found, out, source, branch="log")
     return DoctorResult(summary=summary, history=history_rows(found.history, "log"), run_dir=run_dir, paths=_paths(run_dir))

@@ -6,10 +6,10 @@ clear message on stderr, nothing written); 1 any other failure.
 Every check of the user's input runs before Prefect starts: the config, ``--out``, the
 data (without TensorFlow), then what needs Keras (identifiers, ``model.path``, whether the
 loss can train the task), with TensorFlow's start-up noise silenced. Once the data has
-passed, the CLI starts its reaper (``plateau_doctor.processes``), so that the processes a
+passed, the CLI starts its reaper (``plateau_doctor.orchestration.processes``), so that the processes a
 run starts die with the CLI even when it is killed with SIGKILL, and then Prefect's
-temporary server (``plateau_doctor.early_server``), which boots on the other core while
-Keras is imported and the table is audited (``plateau_doctor.handoff`` gives that table
+temporary server (``plateau_doctor.orchestration.early_server``), which boots on the other core while
+Keras is imported and the table is audited (``plateau_doctor.run.handoff`` gives that table
 to the flow); an exit 2 from the Keras checks stops it at once.
 """
 
@@ -22,13 +22,13 @@ import os
 import sys
 from pathlib import Path
 
-from plateau_doctor.checks import check_inputs_keeping_table, check_output_dir
-from plateau_doctor.early_server import EarlyServer
+from plateau_doctor.run.checks import check_inputs_keeping_table, check_output_dir
+from plateau_doctor.orchestration.early_server import EarlyServer
 from plateau_doctor.errors import UserInputError
-from plateau_doctor.processes import start_reaper
-from plateau_doctor.timing import Marks
+from plateau_doctor.orchestration.processes import start_reaper
+from plateau_doctor.run.timing import Marks
 
-MARKS = Marks()  # the CLI's own stage times, for scripts/benchmark_fixed_costs.py (PLATEAU_DOCTOR_TIMINGS)
+MARKS = Marks()  # the CLI's own stage times, for harness/benchmark_fixed_costs.py (PLATEAU_DOCTOR_TIMINGS)
 MARKS.mark("cli_imported")
 EARLY_SERVER = EarlyServer()  # Prefect's temporary server, started while Keras is imported
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 def diagnose_log(args) -> int:
     """``plateau-doctor diagnose``: the curves alone, no Prefect, no TensorFlow (but for TensorBoard folders)."""
     from plateau_doctor.api import diagnose
-    from plateau_doctor.observed import verdict_lines
+    from plateau_doctor.results.observed import verdict_lines
 
     try:
         check_output_dir(args.out, "--out")
@@ -150,9 +150,9 @@ def diagnose_log(args) -> int:
 
 def _load(args):
     """The validated config, after every check of the user's input that can run before Prefect."""
-    from plateau_doctor.backends import select_backend
+    from plateau_doctor.training.backends import select_backend
     from plateau_doctor.config import load_config
-    from plateau_doctor import handoff
+    from plateau_doctor.run import handoff
 
     overrides = list(args.overrides)
     if args.out is not None:

@@ -2,7 +2,7 @@
 
 Every section and default of ``shared/CONTRACT.md`` lives here. Pure: no Keras, no
 Prefect. Keras identifiers (activations, optimizers, losses) are checked against Keras
-itself by :func:`plateau_doctor.modeling.check_identifiers`, which the pipeline calls
+itself by :func:`plateau_doctor.training.model.check_identifiers`, which the pipeline calls
 before it reads any data.
 """
 

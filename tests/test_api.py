@@ -22,7 +22,10 @@ def test_importing_the_package_sets_no_backend_and_imports_no_tensorflow(backend
     code = (
         "import os, sys\n"
         "import plateau_doctor\n"
-        "from plateau_doctor import curves, history_io, observed, config, detection, diagnosis, planning\n"
+        "from plateau_doctor.engine import log_doctor, detection, diagnosis, planning\n"
+        "from plateau_doctor.data import logs\n"
+        "from plateau_doctor.results import observed\n"
+        "from plateau_doctor import config\n"
         "print(os.environ.get('KERAS_BACKEND'))\n"
         "print([m for m in ('tensorflow', 'keras', 'prefect', 'jax') if m in sys.modules])\n"
         "plateau_doctor.diagnose  # the lazy names resolve\n"

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from plateau_doctor.backends import select_backend
+from plateau_doctor.training.backends import select_backend
 from plateau_doctor.errors import ConfigError
 
 
@@ -38,7 +38,7 @@ def test_select_backend_before_keras_is_imported_sets_it_for_this_process_and_it
     result = _python(
         """
         import os, subprocess, sys
-        from plateau_doctor.backends import select_backend
+        from plateau_doctor.training.backends import select_backend
         select_backend("jax")
         import keras
         child = subprocess.run([sys.executable, "-c", "import keras; print(keras.backend.backend())"],
@@ -58,9 +58,9 @@ def test_baseline_and_a_branch_train_on_jax_with_gradient_signals_and_repeat_wit
         import keras
         from conftest import make_classification_frame
         from plateau_doctor.config import validate_config
-        from plateau_doctor.data import prepare_from_config
-        from plateau_doctor.pipeline import run_doctor
-        from plateau_doctor.training import fit_branch
+        from plateau_doctor.data.prepare import prepare_from_config
+        from plateau_doctor.run.pipeline import run_doctor
+        from plateau_doctor.training.fit import fit_branch
 
         frame = make_classification_frame(300)
         frame[["f0", "f1", "f2"]] = frame[["f0", "f1", "f2"]] * 1000 + 5000
@@ -109,7 +109,7 @@ def test_a_draw_from_pythons_random_between_the_seed_and_the_build_changes_no_we
     import keras
     import numpy as np
 
-    from plateau_doctor.backends import seeded
+    from plateau_doctor.training.backends import seeded
 
     def build():
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.5), keras.layers.Dense(1)])

@@ -9,10 +9,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from plateau_doctor import scenarios as suite
-from plateau_doctor.planning import RemedyPlan, apply_plan
+from harness import suite
+from plateau_doctor.engine.planning import RemedyPlan, apply_plan
 
-_SPEC = importlib.util.spec_from_file_location("benchmark_tpe", Path(__file__).parent.parent / "scripts" / "benchmark_tpe.py")
+_SPEC = importlib.util.spec_from_file_location("benchmark_tpe", Path(__file__).parent.parent / "harness" / "benchmark_tpe.py")
 bench = importlib.util.module_from_spec(_SPEC)
 sys.modules["benchmark_tpe"] = bench  # dataclasses look their module up there
 _SPEC.loader.exec_module(bench)

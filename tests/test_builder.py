@@ -9,10 +9,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from plateau_doctor.arrays import feature_shape, load_npz
-from plateau_doctor.builder import accepted_settings, load_builder, split_plans
+from plateau_doctor.data.npz import feature_shape, load_npz
+from plateau_doctor.training.builder import accepted_settings, load_builder, split_plans
 from plateau_doctor.errors import ConfigError, DataError
-from plateau_doctor.planning import RemedyPlan
+from plateau_doctor.engine.planning import RemedyPlan
 
 
 def _plan(remedy, **overrides):
@@ -85,8 +85,8 @@ def test_a_conv_builder_trains_on_npz_images_through_the_pipeline(tmp_path, monk
     from sklearn.datasets import load_digits
 
     from plateau_doctor.config import validate_config
-    from plateau_doctor.data import prepare_from_config
-    from plateau_doctor.training import fit_branch
+    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.training.fit import fit_branch
 
     (tmp_path / "user_builders.py").write_text(textwrap.dedent("""
         import keras
@@ -118,7 +118,7 @@ def test_a_conv_builder_trains_on_npz_images_through_the_pipeline(tmp_path, monk
 
 def test_the_pipeline_keeps_skipped_remedies_as_pruned_outcomes_with_the_reason(tmp_path, monkeypatch):
     from plateau_doctor.config import validate_config
-    from plateau_doctor.pipeline import plans_for_builder
+    from plateau_doctor.run.pipeline import plans_for_builder
 
     (tmp_path / "narrow_builder.py").write_text("def build(input_shape, outputs, hidden_units):\n    return None\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -16,8 +16,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from plateau_doctor.keras import DoctorCallback  # noqa: E402
-from plateau_doctor.results import read_dataset  # noqa: E402
+from plateau_doctor.training.callback import DoctorCallback  # noqa: E402
+from plateau_doctor.results.store import read_dataset  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +160,7 @@ def test_stop_when_sick_stops_a_stuck_fit_and_says_why(tmp_path, caplog):
 
 
 def test_a_failure_inside_the_doctor_is_logged_once_and_the_fit_goes_on(tmp_path, caplog, monkeypatch):
-    from plateau_doctor import recorder
+    from plateau_doctor.training import recorder
 
     def broken(self, model):
         raise RuntimeError("probe exploded")
@@ -202,7 +202,7 @@ def test_the_jax_backend_records_the_same_signals(tmp_path):
         import json, math, os
         import keras, numpy as np
         assert keras.backend.backend() == "jax"
-        from plateau_doctor.keras import DoctorCallback
+        from plateau_doctor.training.callback import DoctorCallback
         keras.utils.set_random_seed(0)
         rng = np.random.default_rng(0)
         x = rng.normal(size=(300, 6)).astype("float32"); y = (x[:, 0] > 0).astype("float32")
@@ -227,7 +227,7 @@ def test_the_jax_backend_records_the_same_signals(tmp_path):
 def test_on_imbalanced_labels_the_quick_reference_also_weighs_classes_by_rarity():
     """An unweighted logistic regression leaves a rare, overlapping class out (balanced accuracy
     at chance); weighted by rarity it finds it, and the level is read on balanced accuracy."""
-    from plateau_doctor.keras import _reference
+    from plateau_doctor.training.callback import _reference
 
     rng = np.random.default_rng(0)
     rare = rng.random(2000) < 0.04

@@ -15,12 +15,12 @@ import pytest
 from builders import CASES, DETECTION, HEALTHY_RUNS, TEMPTING_SETUPS, make_audit, make_setup
 
 from plateau_doctor import schema
-from plateau_doctor.causes import REGISTRY, Case, cause_words, check_setup, register
+from plateau_doctor.engine.causes import REGISTRY, Case, cause_words, check_setup, register
 from plateau_doctor.config import validate_config
-from plateau_doctor.detection import detect_symptoms
-from plateau_doctor.diagnosis import diagnose
-from plateau_doctor.planning import PLANNERS, RULE_FREE_REMEDIES, plan_remedies
-from plateau_doctor.report import CAUSE_EXPLANATIONS
+from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.diagnosis import diagnose
+from plateau_doctor.engine.planning import PLANNERS, RULE_FREE_REMEDIES, plan_remedies
+from plateau_doctor.report.render import CAUSE_EXPLANATIONS
 
 NO_REMEDY_BY_DESIGN = {"no_learnable_signal"}
 """Causes no network change can fix: the pipeline reports them instead of planning."""

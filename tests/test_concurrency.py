@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_classification_frame
-from plateau_doctor.results import DATASETS
+from plateau_doctor.results.store import DATASETS
 
 CLI = [sys.executable, "-m", "plateau_doctor.cli"]
 

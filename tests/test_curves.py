@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from plateau_doctor.curves import (
+from plateau_doctor.engine.log_doctor import (
     FLAT_FROM_START,
     UNCONFIRMED_DISCOUNT,
     diagnose_curves,

@@ -3,7 +3,7 @@
 ``tests/data/scenario_curves.csv`` holds, for every broken scenario whose top expected
 cause shows in curves (learning rate, capacity, overfitting, divergence) and every healthy
 control, what a Keras CSVLogger logs of the scenario's baseline fit as the doctor makes it
-(epoch, loss, val_loss, learning_rate, val_accuracy). ``scripts/curves_only_suite.py
+(epoch, loss, val_loss, learning_rate, val_accuracy). ``harness/curves_only_suite.py
 --record`` fits the baselines and writes it. The curves-only diagnosis must name an
 accepted top cause in at least 70% of the broken scenarios and call no healthy control sick.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from plateau_doctor.curves import diagnose_curves
+from plateau_doctor.engine.log_doctor import diagnose_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = ROOT / "tests" / "data" / "scenario_curves.csv"
@@ -24,7 +24,7 @@ REQUIRED = 0.70
 
 
 def _suite_script():
-    spec = importlib.util.spec_from_file_location("curves_only_suite", ROOT / "scripts" / "curves_only_suite.py")
+    spec = importlib.util.spec_from_file_location("curves_only_suite", ROOT / "harness" / "curves_only_suite.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -35,7 +35,7 @@ def diagnosed():
     suite = _suite_script()
     logs = pd.read_csv(RECORDED)
     scenarios = suite.curve_scenarios()
-    assert {s.name for s in scenarios} == set(logs["scenario"]), "re-record: scripts/curves_only_suite.py --record"
+    assert {s.name for s in scenarios} == set(logs["scenario"]), "re-record: harness/curves_only_suite.py --record"
     assert set(logs.columns) - {"scenario"} <= set(suite.LOGGED)  # only what a CSVLogger writes
     rows = []
     for scenario in scenarios:

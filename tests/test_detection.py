@@ -23,7 +23,7 @@ from builders import (
 )
 
 from plateau_doctor.config import DetectionConfig
-from plateau_doctor.detection import (
+from plateau_doctor.engine.detection import (
     canonical_activation,
     canonical_loss,
     chance_margin,
@@ -518,7 +518,7 @@ def test_early_stop_agrees_with_the_full_detection():
 
 def test_detection_diagnosis_and_planning_import_no_framework():
     code = (
-        "import sys, plateau_doctor.detection, plateau_doctor.diagnosis, plateau_doctor.planning, plateau_doctor.causes; "
+        "import sys, plateau_doctor.engine.detection, plateau_doctor.engine.diagnosis, plateau_doctor.engine.planning, plateau_doctor.engine.causes; "
         "loaded = [m for m in ('tensorflow', 'keras', 'prefect', 'jax', 'torch') if m in sys.modules]; "
         "print(','.join(loaded)); sys.exit(1 if loaded else 0)"
     )

@@ -32,8 +32,8 @@ from builders import (
 )
 
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.detection import detect_symptoms
-from plateau_doctor.diagnosis import CAUSE_RULES, check_setup, diagnose
+from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.diagnosis import CAUSE_RULES, check_setup, diagnose
 from plateau_doctor.schema import CAUSES, FeatureStats, Finding
 
 

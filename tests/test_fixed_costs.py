@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from conftest import make_classification_frame
-from plateau_doctor import processes
+from plateau_doctor.orchestration import processes
 from plateau_doctor.config import validate_config
-from plateau_doctor.timing import StageClock
+from plateau_doctor.run.timing import StageClock
 
 CLI = [sys.executable, "-m", "plateau_doctor.cli"]
 
 
 def test_the_stage_clock_adds_up_each_bucket_and_keeps_the_stages_other_fields():
-    from plateau_doctor.pipeline import Stages
+    from plateau_doctor.run.pipeline import Stages
 
     clock = StageClock()
     stages = clock.wrap_stages(Stages(load=lambda config: time.sleep(0.02) or "data", plan=lambda *a: [], logger="log"))
@@ -34,7 +34,7 @@ def test_the_stage_clock_adds_up_each_bucket_and_keeps_the_stages_other_fields()
 
 
 def test_a_run_records_its_stage_times_in_summary_json(tmp_path):
-    from plateau_doctor.pipeline import run_doctor
+    from plateau_doctor.run.pipeline import run_doctor
 
     frame = make_classification_frame(200)
     frame.to_csv(tmp_path / "t.csv", index=False)
@@ -119,9 +119,9 @@ def test_the_load_stage_takes_the_clis_table_once_and_it_equals_a_fresh_preparat
 
     import numpy as np
 
-    from plateau_doctor import handoff
-    from plateau_doctor.data import prepare_from_config
-    from plateau_doctor.pipeline import load_stage
+    from plateau_doctor.run import handoff
+    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.run.pipeline import load_stage
 
     make_classification_frame(150).to_csv(tmp_path / "t.csv", index=False)
     config = validate_config({"data": {"path": str(tmp_path / "t.csv")}})

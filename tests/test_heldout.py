@@ -4,7 +4,7 @@ The static checks are fast: the set is what the generator makes, it is frozen (a
 of its files and of what each scenario expects), and it uses neither the suite's data nor
 its architectures. The run is marked slow: CI runs the doctor on a fixed subset (every
 healthy control and the first scenario of each operator family, ~4 minutes on 2 cores);
-``PLATEAU_HELDOUT=full`` runs the whole set, as ``python scripts/scenarios.py --set
+``PLATEAU_HELDOUT=full`` runs the whole set, as ``python harness/scenarios.py --set
 heldout`` does.
 """
 
@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from plateau_doctor import heldout
-from plateau_doctor import scenarios as suite
+from harness import heldout
+from harness import suite
 
 SCENARIOS = suite.load_suite(suite.HELDOUT_FILE)
 BROKEN = [s for s in SCENARIOS if s.kind == "broken"]

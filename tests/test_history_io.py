@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from plateau_doctor.cli import main
-from plateau_doctor.history_io import HistoryFileError, read_history
-from plateau_doctor.results import read_dataset
+from plateau_doctor.data.logs import HistoryFileError, read_history
+from plateau_doctor.results.store import read_dataset
 
 FLAT = [1.27, 1.27, 1.269, 1.269, 1.269, 1.268, 1.268, 1.268, 1.268, 1.267]
 HISTORY = {"loss": FLAT, "val_loss": [v - 0.03 for v in FLAT], "learning_rate": [1e-6] * 10}

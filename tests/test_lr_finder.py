@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plateau_doctor import lr_finder
-from plateau_doctor.lr_finder import (
+from plateau_doctor.engine import range_test as lr_finder
+from plateau_doctor.engine.range_test import (
     SUGGESTION_RULES,
     describe_suggestion,
     range_test_schedule,

@@ -7,9 +7,9 @@ import pandas as pd
 from builders import DETECTION, make_audit, make_setup
 
 from plateau_doctor.config import DataConfig, PreprocessingConfig
-from plateau_doctor.data import prepare_data
-from plateau_doctor.detection import detect_symptoms, reference_has_signal
-from plateau_doctor.diagnosis import diagnose
+from plateau_doctor.data.prepare import prepare_data
+from plateau_doctor.engine.detection import detect_symptoms, reference_has_signal
+from plateau_doctor.engine.diagnosis import diagnose
 
 # Six epochs at chance: too short for the plateau tests, which need warm-up plus patience.
 SHORT_AT_CHANCE = {

@@ -10,13 +10,13 @@ import pytest
 
 from builders import make_audit, make_setup
 from plateau_doctor.config import validate_config
-from plateau_doctor.data import PreparedData
-from plateau_doctor.pipeline import Stages, remedy_stage
-from plateau_doctor.planning import RemedyPlan
-from plateau_doctor.publish import RunRecord, findings_frame, remedies_frame, repair_path
-from plateau_doctor.results import RunWriter
+from plateau_doctor.data.prepare import PreparedData
+from plateau_doctor.run.pipeline import Stages, remedy_stage
+from plateau_doctor.engine.planning import RemedyPlan
+from plateau_doctor.results.publish import RunRecord, findings_frame, remedies_frame, repair_path
+from plateau_doctor.results.store import RunWriter
 from plateau_doctor.schema import Finding
-from plateau_doctor.verdict import BranchOutcome
+from plateau_doctor.engine.verdict import BranchOutcome
 
 PLATEAU = Finding("symptom", "plateau", 0.8, "flat")
 SLOW = Finding("cause", "learning_rate_too_low", 0.7, "lr 1e-5")

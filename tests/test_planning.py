@@ -7,7 +7,7 @@ import pytest
 from plateau_doctor import schema
 from plateau_doctor.config import DoctorConfig, validate_config
 from plateau_doctor.errors import ConfigError
-from plateau_doctor.planning import (
+from plateau_doctor.engine.planning import (
     CAUSE_REMEDIES,
     PLANNERS,
     RULE_FREE_REMEDIES,

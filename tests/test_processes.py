@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from plateau_doctor import processes
-from plateau_doctor.results import clean_stale_staging
+from plateau_doctor.orchestration import processes
+from plateau_doctor.results.store import clean_stale_staging
 
 CLI = [sys.executable, "-m", "plateau_doctor.cli"]
 
@@ -62,7 +62,7 @@ def test_the_reaper_ends_marked_processes_when_the_owner_dies_even_after_reparen
     owner = subprocess.Popen(
         [sys.executable, "-c", (
             "import subprocess, sys, time\n"
-            "from plateau_doctor.processes import start_reaper\n"
+            "from plateau_doctor.orchestration.processes import start_reaper\n"
             "start_reaper()\n"
             "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
             f"open({str(tmp_path / 'pid')!r}, 'w').write(str(grandchild.pid))\n"

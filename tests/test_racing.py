@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from plateau_doctor.racing import Standing, race_decision, rung_epochs
+from plateau_doctor.engine.racing import Standing, race_decision, rung_epochs
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import make_classification_frame, make_regression_frame
 from plateau_doctor.config import validate_config
-from plateau_doctor.data import prepare_data
+from plateau_doctor.data.prepare import prepare_data
 from plateau_doctor.schema import HISTORY_COLUMNS
-from plateau_doctor.training import fit_branch
+from plateau_doctor.training.fit import fit_branch
 
 
 def _fit(frame, **sections):
@@ -96,7 +96,7 @@ def test_same_seed_same_result():
                                           ("training.loss", "not_a_loss"), ("model.kernel_initializer", "zeroes")])
 def test_unknown_keras_identifiers_name_the_field(field, value):
     from plateau_doctor.errors import ConfigError
-    from plateau_doctor.modeling import check_identifiers
+    from plateau_doctor.training.model import check_identifiers
 
     section, name = field.split(".")
     with pytest.raises(ConfigError, match=field):
@@ -121,7 +121,7 @@ def test_a_saved_model_is_loaded_and_diagnosed_as_it_is(tmp_path):
 @pytest.mark.parametrize("content", [b"not a zip file", None])
 def test_an_unusable_saved_model_is_a_config_error(tmp_path, content):
     from plateau_doctor.errors import ConfigError
-    from plateau_doctor.modeling import check_model_file
+    from plateau_doctor.training.model import check_model_file
 
     path = tmp_path / "broken.keras"
     if content is not None:
@@ -140,10 +140,10 @@ def test_val_loss_is_the_one_keras_own_validation_pass_logs(model):
     would log, epoch by epoch."""
     import keras
 
-    from plateau_doctor.backends import seeded
-    from plateau_doctor.modeling import labels_for_loss
-    from plateau_doctor.recorder import TrainingRecorder
-    from plateau_doctor.training import make_model
+    from plateau_doctor.training.backends import seeded
+    from plateau_doctor.training.model import labels_for_loss
+    from plateau_doctor.training.recorder import TrainingRecorder
+    from plateau_doctor.training.fit import make_model
 
     config = validate_config({"training": {"epochs": 6, "batch_size": 32}, "model": model})
     data = prepare_data(make_classification_frame(300), config.data, config.preprocessing)

@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 
-from plateau_doctor.report import (
+from plateau_doctor.report.render import (
     SECTION_TITLES,
     causes_chart_png,
     curves_chart_png,

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from plateau_doctor.results import RunWriter, atomic_write_json, dataset_schema, new_run_id, read_dataset
+from plateau_doctor.results.store import RunWriter, atomic_write_json, dataset_schema, new_run_id, read_dataset
 from plateau_doctor.schema import HISTORY_COLUMNS
 
 

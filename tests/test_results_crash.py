@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from plateau_doctor import results
-from plateau_doctor.results import DATASETS, RunWriter, clean_stale_staging, new_run_id
+from plateau_doctor.results import store as results
+from plateau_doctor.results.store import DATASETS, RunWriter, clean_stale_staging, new_run_id
 
 STEPS = [*(f"hidden:{d}" for d in DATASETS), "run", *(f"shown:{d}" for d in DATASETS), "cleaned"]
 RUN_FILES = ("summary.json", "report.md")
@@ -22,7 +22,7 @@ CHILD = textwrap.dedent(
     """
     import os, sys
     import pandas as pd
-    from plateau_doctor import results
+    from plateau_doctor.results import store as results
     sys.path.insert(0, {tests!r})
     from test_results_crash import stage_full_run
 

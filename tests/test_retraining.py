@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_classification_frame
 from plateau_doctor.config import validate_config
-from plateau_doctor.retraining import judge_retrain, latest_recipe, read_trend
+from plateau_doctor.run.retrain import judge_retrain, latest_recipe, read_trend
 from plateau_doctor.schema import Finding
 
 

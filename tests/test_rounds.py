@@ -32,7 +32,7 @@ def _circles_config(tmp_path, **remedies):
 
 @pytest.mark.slow
 def test_a_winner_short_of_the_level_is_diagnosed_again_and_treated_in_a_second_round(tmp_path):
-    from plateau_doctor.pipeline import run_doctor
+    from plateau_doctor.run.pipeline import run_doctor
 
     summary, run_dir, _ = run_doctor(_circles_config(tmp_path, search_trials=0, max_rounds=2))
     remedies = pd.read_parquet(tmp_path / "out" / "remedies")
@@ -54,7 +54,7 @@ def test_a_winner_short_of_the_level_is_diagnosed_again_and_treated_in_a_second_
 
 @pytest.mark.slow
 def test_the_search_takes_over_when_the_rounds_stop_short(tmp_path):
-    from plateau_doctor.pipeline import run_doctor
+    from plateau_doctor.run.pipeline import run_doctor
 
     summary, _, record = run_doctor(_circles_config(tmp_path, search_trials=2, max_rounds=1))
     trials = [o for o in record.outcomes if o.remedy == "search"]
@@ -70,8 +70,8 @@ def test_the_search_takes_over_when_the_rounds_stop_short(tmp_path):
 
 @pytest.mark.slow
 def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_first(tmp_path):
-    from plateau_doctor.data import prepare_from_config
-    from plateau_doctor.search import SearchRequest, run_search
+    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.run.search import SearchRequest, run_search
 
     frame = make_classification_frame(300)
     frame.to_csv(tmp_path / "t.csv", index=False)
@@ -90,9 +90,9 @@ def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_fir
 
 @pytest.mark.slow
 def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path):
-    from plateau_doctor.data import prepare_from_config
-    from plateau_doctor.pipeline import branches_in_sequence, race_branches
-    from plateau_doctor.planning import RemedyPlan
+    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.run.pipeline import branches_in_sequence, race_branches
+    from plateau_doctor.engine.planning import RemedyPlan
 
     frame = make_classification_frame(400)
     frame.to_csv(tmp_path / "t.csv", index=False)
@@ -125,7 +125,7 @@ def _cause(name):
 
 
 def test_the_evidence_narrows_the_priors():
-    from plateau_doctor.search import search_space
+    from plateau_doctor.run.search import search_space
 
     config = validate_config({"training": {"learning_rate": 0.01, "batch_size": 256, "optimizer": "sgd"},
                               "model": {"hidden_units": [8], "dropout": 0.6}})
@@ -141,7 +141,7 @@ def test_the_evidence_narrows_the_priors():
 
 def test_a_point_of_the_space_is_a_valid_config_and_a_config_maps_back_into_the_space():
     from plateau_doctor.config import with_overrides
-    from plateau_doctor.search import distributions, overrides_from_params, params_from_config, search_space
+    from plateau_doctor.run.search import distributions, overrides_from_params, params_from_config, search_space
 
     config = validate_config({"model": {"output_activation": "softmax"}, "training": {"epochs": 20}})
     space = search_space(config, _audit(), [_cause("loss_mismatch")], epochs_cap=30)
@@ -154,7 +154,7 @@ def test_a_point_of_the_space_is_a_valid_config_and_a_config_maps_back_into_the_
 
 
 def test_the_search_is_only_the_fallback():
-    from plateau_doctor.search import search_wanted
+    from plateau_doctor.run.search import search_wanted
 
     config = validate_config({})
     audit = _audit()

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import make_classification_frame
 from plateau_doctor.config import validate_config
-from plateau_doctor.runners import branch_task_runner
+from plateau_doctor.orchestration.runners import branch_task_runner
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -134,7 +134,7 @@ def test_branches_on_a_dask_cluster_equal_the_process_runners(tmp_path, dask_clu
 
 
 # Where a rung's branches run: fresh workers only when they pay for their start (pure rule).
-from plateau_doctor.runners import FIT_START_SECONDS, fit_estimates, in_process_is_cheaper  # noqa: E402
+from plateau_doctor.orchestration.runners import FIT_START_SECONDS, fit_estimates, in_process_is_cheaper  # noqa: E402
 
 
 def test_fit_estimates_follow_the_baseline_pace_and_charge_a_range_test():
@@ -164,7 +164,7 @@ def test_a_resumed_rung_is_charged_only_the_epochs_it_has_left():
 
     from plateau_doctor.config import validate_config
     from plateau_doctor.orchestration.warm_pool import WarmProcessPoolTaskRunner
-    from plateau_doctor.planning import RemedyPlan
+    from plateau_doctor.engine.planning import RemedyPlan
 
     config = validate_config({"remedies": {"worker_start_seconds": 8.0}})
     pool = WarmProcessPoolTaskRunner(max_workers=2)

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plateau_doctor import scenarios as suite
+from harness import suite
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.planning import RemedyPlan, apply_plan
+from plateau_doctor.engine.planning import RemedyPlan, apply_plan
 from plateau_doctor.schema import CAUSES
 
 SCENARIOS = suite.load_suite()

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from conftest import make_classification_frame, make_regression_frame
-from plateau_doctor import data as data_module
-from plateau_doctor import streaming
+from plateau_doctor.data import prepare as data_module
+from plateau_doctor.data import stream as streaming
 from plateau_doctor.config import validate_config
 from plateau_doctor.errors import DataError
-from plateau_doctor.streaming import SplitRule, class_ordinals
+from plateau_doctor.data.stream import SplitRule, class_ordinals
 
 
 # --------------------------------------------------------------------------- the rule (pure)
@@ -181,7 +181,7 @@ def test_the_validation_split_is_materialized_up_to_the_cap(tmp_path, monkeypatc
 
 # --------------------------------------------------------------------------- training and verdict
 def test_streamed_batches_cover_the_training_split_once_per_epoch_with_class_weights(tmp_path):
-    from plateau_doctor.training import make_model
+    from plateau_doctor.training.fit import make_model
 
     path = tmp_path / "table.parquet"
     make_classification_frame(300, weights=[0.8, 0.2]).to_parquet(path)
@@ -205,7 +205,7 @@ def test_streamed_batches_cover_the_training_split_once_per_epoch_with_class_wei
 
 @pytest.mark.slow
 def test_the_streamed_path_reaches_the_in_memory_paths_verdict(tmp_path, monkeypatch):
-    from plateau_doctor.pipeline import run_doctor
+    from plateau_doctor.run.pipeline import run_doctor
 
     frame = make_classification_frame(300)
     frame[["f0", "f1", "f2"]] = frame[["f0", "f1", "f2"]] * 1000 + 5000

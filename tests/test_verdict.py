@@ -7,7 +7,7 @@ import math
 import pytest
 
 from plateau_doctor.schema import Finding
-from plateau_doctor.verdict import (
+from plateau_doctor.engine.verdict import (
     LOG_LOSS_CAP,
     LOG_LOSS_WEIGHT,
     BranchOutcome,

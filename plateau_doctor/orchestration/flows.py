@@ -1,7 +1,7 @@
 """The Prefect flows: the doctor (data -> baseline -> diagnosis -> remedies -> winner -> results)
 and scheduled retraining. They compose the tasks of ``orchestration.tasks``, nothing more.
 
-The stages and their order live in ``plateau_doctor.pipeline``; the doctor flow runs them
+The stages and their order live in ``plateau_doctor.run.pipeline``; the doctor flow runs them
 as Prefect tasks (one named task run per stage and per remedy branch) and publishes artifacts.
 """
 
@@ -18,14 +18,14 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from plateau_doctor.backends import select_backend
+from plateau_doctor.training.backends import select_backend
 from plateau_doctor.config import DoctorConfig, dataset_name
-from plateau_doctor.pipeline import Stages, branch_model_path, run_doctor
-from plateau_doctor.planning import RemedyPlan
-from plateau_doctor.remedies import trained_epochs
-from plateau_doctor.runners import branch_task_runner
+from plateau_doctor.run.pipeline import Stages, branch_model_path, run_doctor
+from plateau_doctor.engine.planning import RemedyPlan
+from plateau_doctor.run.branch import trained_epochs
+from plateau_doctor.orchestration.runners import branch_task_runner
 from plateau_doctor.orchestration.warm_pool import warm_pool
-from plateau_doctor.retraining import data_fingerprint, judge_retrain, previous_metrics, trend_row
+from plateau_doctor.run.retrain import data_fingerprint, judge_retrain, previous_metrics, trend_row
 from plateau_doctor.orchestration.tasks import (
     append_trend,
     artifact_prefix_for,

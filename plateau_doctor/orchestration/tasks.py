@@ -13,12 +13,13 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from plateau_doctor import pipeline, retraining
+from plateau_doctor.run import pipeline
+from plateau_doctor.run import retrain as retraining
 from plateau_doctor.config import DoctorConfig, dataset_name
-from plateau_doctor.publish import RunRecord, remedies_frame
-from plateau_doctor.remedies import run_branch
-from plateau_doctor.report import markdown_summary
-from plateau_doctor.results import METRIC_COLUMNS, to_jsonable
+from plateau_doctor.results.publish import RunRecord, remedies_frame
+from plateau_doctor.run.branch import run_branch
+from plateau_doctor.report.render import markdown_summary
+from plateau_doctor.results.store import METRIC_COLUMNS, to_jsonable
 
 # ---------------------------------------------------------------- stages 1-2: load the table, check the set-up
 load_and_prepare = task(pipeline.load_stage, name="load-and-prepare-data", cache_policy=NO_CACHE)

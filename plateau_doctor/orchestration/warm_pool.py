@@ -9,7 +9,7 @@ the doctor flow, when the run ends.
 
 Small rungs do not start it: while the rung's fits, at the baseline's measured pace, would
 end sooner one after another than on freshly started workers
-(:func:`plateau_doctor.runners.in_process_is_cheaper`), they run in the flow's own process,
+(:func:`plateau_doctor.orchestration.runners.in_process_is_cheaper`), they run in the flow's own process,
 each still its own task run. Once started, the pool serves every later rung.
 
 Same seed, same result: a branch seeds its own fit at its start (``fit_branch``), exactly
@@ -27,7 +27,7 @@ from typing import Iterator
 
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from plateau_doctor.runners import fit_estimates, in_process_is_cheaper
+from plateau_doctor.orchestration.runners import fit_estimates, in_process_is_cheaper
 
 log = logging.getLogger("plateau_doctor")
 

@@ -1,0 +1,118 @@
+"""Family: what the data allow: a dominant class, or no signal at all. Pure."""
+
+from __future__ import annotations
+
+import math
+
+from plateau_doctor.engine.causes.readings import UNDERFIT, Case, fmt, make_cause, pct
+from plateau_doctor.engine.causes.registry import register
+from plateau_doctor.engine.detection import (
+    COLLAPSE_SHARE,
+    chance_balanced_accuracy,
+    is_classification,
+    metric_value,
+    reference_has_signal,
+)
+from plateau_doctor.schema import Finding
+
+IMBALANCE_SHARE = 0.6
+"""Imbalanced when the majority class holds 60% of the way from uniform (1/k) to
+everything: 0.8 for binary, 0.73 for 3 classes, 0.64 for 10."""
+
+IMBALANCE_SEVERE = 0.9
+
+COLLAPSED_BALANCED_ACCURACY_MARGIN = 0.05
+"""A balanced accuracy within 0.05 of chance is what a majority-only classifier scores."""
+
+REFERENCE_BEATS_CHANCE = 0.1
+"""The reference model's balanced accuracy 0.1 above chance: the minority is learnable."""
+
+
+@register(
+    "class_imbalance",
+    rank=70,
+    words=(
+        "One class dominates, so always predicting it already gives a low loss and the rare "
+        "classes get ignored."
+    ),
+    remedies=("preprocessing",),
+)
+def class_imbalance(case: Case) -> Finding | None:
+    """A dominant class, not re-weighted, and predictions collapsed onto it.
+
+    Fully collapsed (balanced accuracy at chance) is the clearest case. Short of that, a
+    net that predicts the majority class for more of the rows than it holds, while its
+    balanced accuracy stays clearly below the reference's, is still being pulled toward
+    the majority: the minority classes it misses are learnable. Without that bias, a gap
+    alone is only weak evidence.
+    """
+    audit = case.audit
+    if not is_classification(audit.task) or not case.has(*UNDERFIT):
+        return None
+    prep = case.preprocessing
+    if prep is not None and (prep.class_weight != "none" or prep.resample != "none"):
+        return None
+    chance = chance_balanced_accuracy(audit)
+    threshold = chance + IMBALANCE_SHARE * (1.0 - chance)
+    share = audit.majority_share
+    if not share >= threshold:
+        return None
+    balanced = case.recent("val_balanced_accuracy")
+    majority = case.recent("pred_majority_share")
+    reference = metric_value(audit.reference_metrics, "val_balanced_accuracy")
+    collapsed = balanced <= chance + COLLAPSED_BALANCED_ACCURACY_MARGIN and not majority < COLLAPSE_SHARE
+    learnable = reference >= chance + REFERENCE_BEATS_CHANCE
+    over_predicted = majority > share
+    if collapsed and learnable:
+        confidence = 0.6 + 0.15 * (majority >= COLLAPSE_SHARE) + 0.1 * (share >= IMBALANCE_SEVERE)
+    elif reference - balanced > REFERENCE_BEATS_CHANCE:
+        confidence = 0.5 + 0.1 * (share >= IMBALANCE_SEVERE) if over_predicted else 0.35
+    else:
+        return None
+    parts = [
+        f"majority class holds {pct(share)} of the training rows (imbalanced from {pct(threshold)})"
+        ", with no class_weight or resampling",
+        f"val_balanced_accuracy {fmt(balanced)} vs chance {fmt(chance)} and the reference model's {fmt(reference)}",
+    ]
+    if math.isfinite(majority):
+        parts.append(
+            f"{pct(majority)} of validation predictions are the most predicted class"
+            + (f", more than the majority's {pct(share)} share of the rows" if over_predicted else "")
+        )
+    return make_cause("class_imbalance", confidence, "; ".join(parts))
+
+
+
+
+@register(
+    "no_learnable_signal",
+    rank=40,
+    words=(
+        "The features carry no usable information about the target: even the reference model "
+        "does no better than guessing."
+    ),
+    remedies=(),
+)
+def no_learnable_signal(case: Case) -> Finding | None:
+    """The reference model cannot beat the trivial predictor either, and the network is flagged."""
+    if reference_has_signal(case.audit) or not case.has("stuck_at_trivial", "plateau", "overfitting"):
+        return None
+    audit = case.audit
+    parts = [
+        f"the reference model ({audit.reference_model}) reaches val_loss {fmt(audit.reference_val_loss)} vs the"
+        f" trivial {fmt(audit.trivial_val_loss)}"
+    ]
+    if is_classification(audit.task):
+        parts.append(
+            f"balanced accuracy {fmt(metric_value(audit.reference_metrics, 'val_balanced_accuracy'))} vs chance"
+            f" {fmt(chance_balanced_accuracy(audit))}"
+        )
+    else:
+        parts.append(f"r2 {fmt(metric_value(audit.reference_metrics, 'val_r2'))}")
+    parts.append(
+        f"no model beats predicting the {'class prior' if is_classification(audit.task) else 'mean'}, so no"
+        f" network change can help; the curves show {case.shown(('stuck_at_trivial', 'plateau', 'overfitting'))}"
+    )
+    return make_cause("no_learnable_signal", 0.85 + 0.05 * case.has("stuck_at_trivial"), "; ".join(parts))
+
+

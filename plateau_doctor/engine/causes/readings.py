@@ -1,0 +1,313 @@
+"""Shared readings of one run, for every cause family: the :class:`Case`, the symptom groups,
+the optimizer families and their usable rates, and the signals several causes read (dead
+units, jumpy steps, symmetric units, the step size against the inputs' and target's second
+moments). Pure: numpy only.
+
+Per-epoch signals are read as the training side records them (``schema.HISTORY_SIGNALS``):
+"recent" is the mean over the last ``patience`` epochs, "typical" the median after the
+warm-up (``start_from_epoch``). A signal that was not recorded never supports a cause.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from plateau_doctor.config import DetectionConfig, PreprocessingConfig
+from plateau_doctor.engine.detection import History, recent_mean, series, typical_value
+from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
+
+STALLED = ("stuck_at_trivial", "plateau")
+UNDERFIT = ("stuck_at_trivial", "plateau", "slow_convergence")
+UNSTABLE = ("diverged", "oscillation")
+
+ADAPTIVE_OPTIMIZERS = ("adam", "adamw", "nadam", "adamax", "rmsprop", "lion", "adafactor", "lamb")
+"""Optimizers that scale each step by the gradient's running magnitude: their step is about
+the learning rate itself, so their usable range is lower than plain SGD's."""
+
+PLAIN_GRADIENT_OPTIMIZERS = ("sgd", "gradientdescent")
+"""Optimizers whose step is the learning rate times the gradient: the step grows with the
+curvature of the loss, so the scale of the inputs and of the target decides whether it is
+stable (``STABLE_STEP``). Keras' ``"sgd"`` identifier has no momentum."""
+
+LR_HIGH_ADAPTIVE = 0.05
+"""Adam-family steps of 0.05 per weight are already a sizable share of typical weights
+(~0.1 with Glorot initialization); Keras' default is 0.001."""
+
+LR_HIGH_OTHER = 1.0
+"""SGD-like optimizers (step = lr x gradient) rarely survive a learning rate of 1."""
+
+LR_LOW_ADAPTIVE = 1e-5
+"""Adam-family steps of 1e-5 per weight need thousands of epochs on a small table."""
+
+LR_LOW_OTHER = 1e-4
+"""SGD-like steps at 1e-4 x gradient barely move a dense network in a few hundred epochs."""
+
+STABLE_STEP = 2.0
+"""Gradient descent on a quadratic of curvature c converges only while lr x c < 2. With a
+plain-gradient optimizer the curvature along a first-layer weight grows with its input's
+mean square E[x^2] (for a linear layer under MSE it is exactly that, up to the loss' own
+factor), and along the hidden weights with the square of the outputs the net must reach
+(the target's mean square). So lr x E[x^2] or lr x E[y^2] far above 2 cannot be stable,
+whatever the std of the column looks like."""
+
+UPDATE_RATIO_HIGH = 0.5
+"""update_ratio is per epoch (||dW|| / ||W||). Half the weights' norm every epoch, after the
+warm-up, means the weights are thrown around rather than refined."""
+
+UPDATE_RATIO_PEAK = 2.0
+"""One epoch that moved the weights by twice their norm: a blow-up, even if the net froze after."""
+
+UPDATE_RATIO_LOW = 1e-3
+"""Under 0.1% of the weights' norm per epoch, a network needs hundreds of epochs to change
+noticeably: the steps are too small (unless the units are dead and have no gradient)."""
+
+DEAD_FRACTION_HIGH = 0.5
+"""Half of the ReLU units dead (0 on every validation row) removes half the capacity and
+their gradient; well-initialized nets keep this under 10-20%."""
+
+DEAD_FRACTION_ALL = 0.9
+"""With nearly every unit dead, tiny updates come from missing gradients, not the learning rate."""
+
+SATURATED_FRACTION_HIGH = 0.5
+"""Half the sigmoid/tanh activations pinned at a bound: their gradient is ~0."""
+
+SYMMETRIC_FRACTION_HIGH = 0.9
+"""Nearly all hidden units duplicate another unit's weights: they can never differ again
+(zeros or constant initialization), so the layer acts as one unit."""
+
+VANISHING_RATIO = 0.01
+"""The first layer's gradient under 1% of the output layer's: the early layers barely learn."""
+
+EXPLODING_RATIO = 100.0
+"""The first layer's gradient 100x the output layer's: gradients grow on the way back."""
+
+DEEP_LAYERS = 3
+"""Vanishing and exploding gradients, and the spread of the curvature, compound with depth;
+3+ hidden layers make them likely."""
+
+FEATURE_STD_RATIO_HIGH = 100.0
+"""Features whose scales differ 100x make one step size wrong for most weights."""
+
+FEATURE_RMS_HIGH = 100.0
+"""A raw feature whose root mean square (spread and offset together) is above 100 pushes
+the first pre-activations to hundreds, whatever the optimizer: saturation or dead units
+from the first step."""
+
+CONSEQUENCE_DISCOUNT = 0.2
+"""Dead units and vanishing gradients are often consequences of an upstream cause: a large
+learning rate (one big step drives the biases far below 0 and freezes the net), inputs or a
+target whose scale makes the steps unstable, or a constant initializer (every unit
+identical, zero gradient to the first layer). When one is present they weigh less as
+causes of their own."""
+
+REPORT_CONFIDENCE = 0.3
+"""Causes below this are too weakly supported to report."""
+
+
+def fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def pct(value: float) -> str:
+    return f"{100.0 * value:.1f}%"
+
+
+def make_cause(name: str, confidence: float, evidence: str) -> Finding:
+    """A cause finding, its confidence clipped to 0..1 and rounded."""
+    return Finding(kind="cause", name=name, confidence=round(min(1.0, max(0.0, confidence)), 3), evidence=evidence)
+
+
+def ramp(value: float, low: float, high: float) -> float:
+    """0 at ``low``, 1 at ``high``, linear between; NaN counts as 0."""
+    if not math.isfinite(value):
+        return 0.0
+    return float(min(1.0, max(0.0, (value - low) / (high - low))))
+
+
+@dataclass(frozen=True)
+class Case:
+    """Everything a cause rule may read about one run."""
+
+    history: History
+    audit: DataAudit
+    setup: ResolvedSetup
+    detection: DetectionConfig
+    symptoms: dict[str, Finding]
+    preflight: dict[str, Finding]
+    preprocessing: PreprocessingConfig | None
+
+    def has(self, *names: str) -> bool:
+        return any(name in self.symptoms for name in names)
+
+    def signal(self, name: str) -> np.ndarray | None:
+        return series(self.history, name)
+
+    def recent(self, name: str) -> float:
+        """Mean over the last ``patience`` epochs (the run's end state)."""
+        return recent_mean(self.signal(name), self.detection.patience)
+
+    def typical(self, name: str) -> float:
+        """Median after the warm-up (the run's usual behaviour)."""
+        return typical_value(self.signal(name), self.detection.start_from_epoch)
+
+    def shown(self, names: Sequence[str]) -> str:
+        """The symptoms among ``names`` that the run shows, for evidence."""
+        return ", ".join(name for name in names if name in self.symptoms)
+
+    def measured(self, *names: str) -> str:
+        """The recent value of each recorded signal among ``names``, for evidence."""
+        values = ((name, self.recent(name)) for name in names)
+        return ", ".join(f"{name} {fmt(value)}" for name, value in values if math.isfinite(value))
+
+    @property
+    def n_epochs(self) -> int:
+        for name in ("loss", "val_loss"):
+            if name in self.history:
+                return len(self.history[name])
+        return 0
+
+
+def optimizer_family(setup: ResolvedSetup) -> str:
+    """The optimizer identifier in one spelling: ``"SGD"``, ``"Adam"`` -> ``"sgd"``, ``"adam"``."""
+    return setup.optimizer.strip().lower().replace("_", "")
+
+
+def is_plain_gradient(setup: ResolvedSetup) -> bool:
+    return optimizer_family(setup) in PLAIN_GRADIENT_OPTIMIZERS
+
+
+def lr_bounds(setup: ResolvedSetup) -> tuple[float, float, str]:
+    """(too low, too high, family) learning rates for the set-up's optimizer."""
+    if optimizer_family(setup) in ADAPTIVE_OPTIMIZERS:
+        return LR_LOW_ADAPTIVE, LR_HIGH_ADAPTIVE, f"adaptive optimizer {setup.optimizer}"
+    return LR_LOW_OTHER, LR_HIGH_OTHER, f"optimizer {setup.optimizer}"
+
+
+def finite_max(values: np.ndarray | None) -> float:
+    if values is None or not np.isfinite(values).any():
+        return math.nan
+    return float(np.max(values[np.isfinite(values)]))
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How far the weights moved per epoch: typically (median after the warm-up) and at most."""
+
+    typical: float
+    peak: float
+
+    @property
+    def jumpy(self) -> bool:
+        return self.typical > UPDATE_RATIO_HIGH or self.peak > UPDATE_RATIO_PEAK
+
+    @property
+    def tiny(self) -> bool:
+        return self.typical < UPDATE_RATIO_LOW
+
+
+def steps(case: Case) -> Steps:
+    return Steps(case.typical("update_ratio"), finite_max(case.signal("update_ratio")))
+
+
+def units_damaged(case: Case) -> bool:
+    """Most ReLU units dead or most sigmoid/tanh units saturated at the run's end."""
+    return case.recent("dead_fraction") >= DEAD_FRACTION_HIGH or case.recent("saturated_fraction") >= SATURATED_FRACTION_HIGH
+
+
+def units_healthy(case: Case) -> bool:
+    """No recorded signal says the net is broken: gradients pass, steps are sane, units live."""
+    ratio, update = case.typical("grad_ratio_first_last"), case.typical("update_ratio")
+    return not (
+        ratio < VANISHING_RATIO
+        or ratio > EXPLODING_RATIO
+        or case.recent("dead_fraction") >= DEAD_FRACTION_HIGH
+        or case.recent("symmetric_fraction") >= SYMMETRIC_FRACTION_HIGH
+        or update < UPDATE_RATIO_LOW
+        or update > UPDATE_RATIO_HIGH
+    )
+
+
+_CONSTANT_INITIALIZERS = ("zeros", "zero", "ones", "one", "constant")
+
+VARIANCE_PRESERVING = frozenset(
+    {"glorotuniform", "glorotnormal", "heuniform", "henormal", "lecununiform", "lecunnormal", "orthogonal",
+     "variancescaling", "loaded"}
+)
+"""Initializers scaled to the layer's fan-in/fan-out, so that each layer passes the signal
+and its gradient on with a gain near 1 (Glorot 2010, He 2015). ``loaded`` (a saved model's
+weights) is not judged: its initializer is unknown."""
+
+UNKNOWN_INITIALIZERS = frozenset({"unknown", "themodel'sown"})
+"""What the curves-only doctor and the Keras callback know of the initializer: nothing."""
+
+
+def initializer_family(setup: ResolvedSetup) -> str:
+    """The initializer identifier in one spelling: ``"he_uniform"``, ``"HeUniform"`` -> ``"heuniform"``."""
+    return setup.kernel_initializer.strip().lower().replace("_", "").replace(" ", "")
+
+
+def constant_initializer(setup: ResolvedSetup) -> bool:
+    """A kernel initializer that gives every unit the same weights (only matters with hidden layers)."""
+    return bool(setup.hidden_units) and initializer_family(setup) in _CONSTANT_INITIALIZERS
+
+
+# --- the inputs' and the target's second moments against the step --------------------------
+
+
+@dataclass(frozen=True)
+class Moment:
+    """The largest second moment the network sees, where it comes from, and its step load."""
+
+    source: str
+    mean_square: float
+    step_load: float  # learning_rate x mean_square: above STABLE_STEP a plain-gradient step is unstable
+
+    @property
+    def rms(self) -> float:
+        return math.sqrt(self.mean_square)
+
+
+def input_moment(audit: DataAudit, setup: ResolvedSetup) -> Moment | None:
+    """The raw feature with the largest mean square E[x^2] = mean^2 + std^2; None when scaled."""
+    if audit.scaled_features or not audit.features:
+        return None
+    feature = max(audit.features, key=lambda f: f.mean**2 + f.std**2)
+    square = feature.mean**2 + feature.std**2
+    if not math.isfinite(square):
+        return None
+    return Moment(feature.name, square, setup.learning_rate * square)
+
+
+def target_moment(audit: DataAudit, setup: ResolvedSetup) -> Moment | None:
+    """The raw regression target's mean square E[y^2]; None when scaled or not a regression."""
+    if audit.task != "regression" or audit.scaled_target:
+        return None
+    square = audit.target_mean**2 + audit.target_std**2
+    if not math.isfinite(square):
+        return None
+    return Moment("target", square, setup.learning_rate * square)
+
+
+def unstable_step(moment: Moment | None, setup: ResolvedSetup) -> bool:
+    """A plain-gradient step that the second moment makes unstable (``STABLE_STEP``)."""
+    return moment is not None and is_plain_gradient(setup) and moment.step_load > STABLE_STEP
+
+
+def upstream_cause(case: Case) -> str | None:
+    """A root cause whose consequences include dead units and vanishing gradients."""
+    _, high, _ = lr_bounds(case.setup)
+    if case.setup.learning_rate >= high:
+        return f"the large learning_rate {fmt(case.setup.learning_rate)}"
+    if constant_initializer(case.setup) or case.recent("symmetric_fraction") >= SYMMETRIC_FRACTION_HIGH:
+        return f"the symmetric initialization ({case.setup.kernel_initializer})"
+    for moment in (target_moment(case.audit, case.setup), input_moment(case.audit, case.setup)):
+        if unstable_step(moment, case.setup):
+            return (
+                f"the unstable step (learning_rate x E[{moment.source}^2] = {fmt(moment.step_load)}"
+                f" > {fmt(STABLE_STEP)} for {case.setup.optimizer})"
+            )
+    return None

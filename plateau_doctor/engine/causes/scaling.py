@@ -1,0 +1,174 @@
+"""Family: the scale of what the network reads and what it must output. Pure.
+
+Scale is judged by its effect, not by a fixed number alone:
+
+- on the step: with a plain-gradient optimizer (SGD), learning_rate x E[x^2] of the widest
+  input, or x E[y^2] of a raw regression target, far above 2 cannot be stable
+  (``readings.STABLE_STEP``). A feature spanning a few hundred units under SGD is unscaled
+  even when its std looks modest;
+- on the start: a network initialized to output about 0 whose first epochs' loss is
+  several times the trivial loss (the target's variance) starts far from a target with a
+  large offset, and must spend its steps moving the output there;
+- on the forward pass, whatever the optimizer: features whose scales differ 100x, or a raw
+  feature (or target) whose root mean square is in the hundreds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plateau_doctor.engine.causes.readings import (
+    FEATURE_RMS_HIGH,
+    FEATURE_STD_RATIO_HIGH,
+    STABLE_STEP,
+    STALLED,
+    UNDERFIT,
+    UNSTABLE,
+    Case,
+    Moment,
+    fmt,
+    input_moment,
+    make_cause,
+    target_moment,
+    unstable_step,
+    units_damaged,
+)
+from plateau_doctor.engine.causes.registry import register
+from plateau_doctor.engine.detection import loss_in_audit_scale
+from plateau_doctor.schema import Finding
+
+FEATURE_SCALE_SEVERE = 1e3
+
+STEP_LOAD_SEVERE = 100 * STABLE_STEP
+"""A plain-gradient step 100x past the stable limit blows up within a few updates."""
+
+TARGET_STD_HIGH = 100.0
+"""A raw regression target with std above 100 makes the MSE and its gradients 1e4x larger
+than with a standardized target, and the output bias must travel that far."""
+
+TARGET_MEAN_TO_STD = 10.0
+TARGET_MEAN_HIGH = 100.0
+"""...and so does a target far from 0 (|mean| > 100 and > 10 std): the net starts ~0."""
+
+TARGET_SCALE_SEVERE = 1e3
+
+START_FAR = 3.0
+"""A network initialized to output about 0 scores E[y^2] = mean^2 + var at first; the trivial
+predictor (the mean) scores var. The lowest loss of the warm-up epochs still at 3x the
+trivial loss means the output has not reached the target's offset (|mean| > 1.4 std) even
+after the first epochs' steps."""
+
+
+def _step_words(moment: Moment, case: Case) -> str:
+    return (
+        f"learning_rate {fmt(case.setup.learning_rate)} x E[{moment.source}^2] {fmt(moment.mean_square)}"
+        f" = {fmt(moment.step_load)}, above the {fmt(STABLE_STEP)} a plain-gradient step ({case.setup.optimizer})"
+        " can take stably"
+    )
+
+
+@register(
+    "unscaled_features",
+    rank=60,
+    words=(
+        "The features span very different or very large ranges, so no single learning rate suits "
+        "them all and the first layer's steps are too big for the widest ones."
+    ),
+    remedies=("preprocessing",),
+)
+def unscaled_features(case: Case) -> Finding | None:
+    """Raw features whose scale hurts: very different scales, a large root mean square, or a
+    plain-gradient step that the widest feature's second moment makes unstable."""
+    audit = case.audit
+    if audit.scaled_features or not case.has(*UNDERFIT, *UNSTABLE):
+        return None
+    moment = input_moment(audit, case.setup)
+    if moment is None:
+        return None
+    ratio, widest = audit.feature_std_ratio, audit.max_feature_std
+    spread = ratio > FEATURE_STD_RATIO_HIGH
+    large = moment.rms > FEATURE_RMS_HIGH
+    unstable = unstable_step(moment, case.setup)
+    if not (spread or large or unstable):
+        return None
+    damaged = units_damaged(case)
+    severe = ratio > FEATURE_SCALE_SEVERE or moment.rms > FEATURE_SCALE_SEVERE or (
+        unstable and moment.step_load > STEP_LOAD_SEVERE
+    )
+    confidence = 0.5 + 0.2 * severe + 0.15 * damaged + 0.1 * case.has(*STALLED) + 0.1 * unstable
+    feature = max(audit.features, key=lambda f: f.std)
+    parts = [
+        "features are not scaled (preprocessing.scale_features is off)",
+        f"largest feature std {fmt(widest)} ({feature.name}), largest/smallest std ratio {fmt(ratio)}"
+        f" (> {fmt(FEATURE_STD_RATIO_HIGH)} is unscaled)",
+        f"largest root mean square {fmt(moment.rms)} ({moment.source}; > {fmt(FEATURE_RMS_HIGH)} is unscaled)",
+    ]
+    if unstable:
+        parts.append(_step_words(moment, case))
+    parts.append(f"the curves show {case.shown(UNDERFIT + UNSTABLE)}")
+    if damaged:
+        parts.append(case.measured("dead_fraction", "saturated_fraction"))
+    return make_cause("unscaled_features", confidence, "; ".join(parts))
+
+
+def start_ratio(case: Case) -> float:
+    """The lowest training loss of the warm-up epochs over the trivial loss; NaN when the loss
+    is not in the audit's scale (MSE on the raw target) or not recorded."""
+    trivial = case.audit.trivial_val_loss
+    loss = case.signal("loss")
+    if loss is None or not loss_in_audit_scale(case.setup) or not math.isfinite(trivial) or trivial <= 0:
+        return math.nan
+    first = loss[: max(1, case.detection.start_from_epoch)]
+    first = first[np.isfinite(first)]
+    return float(first.min() / trivial) if first.size else math.nan
+
+
+@register(
+    "unscaled_target",
+    rank=50,
+    words=(
+        "The regression target is large in scale or far from zero, so the loss and its gradients are "
+        "dominated by its size rather than its pattern, and the output must travel far from where it starts."
+    ),
+    remedies=("preprocessing",),
+)
+def unscaled_target(case: Case) -> Finding | None:
+    """A raw regression target whose scale hurts: large, offset, a plain-gradient step it
+    makes unstable, or a start far above the trivial loss."""
+    audit = case.audit
+    if audit.task != "regression" or audit.scaled_target or not case.has(*UNDERFIT, *UNSTABLE):
+        return None
+    moment = target_moment(audit, case.setup)
+    if moment is None:
+        return None
+    mean, std = audit.target_mean, audit.target_std
+    offset = abs(mean) > TARGET_MEAN_HIGH and abs(mean) > TARGET_MEAN_TO_STD * std
+    unstable = unstable_step(moment, case.setup)
+    start = start_ratio(case)
+    far_start = start >= START_FAR
+    if not (std > TARGET_STD_HIGH or offset or unstable or far_start):
+        return None
+    severe = std > TARGET_SCALE_SEVERE or abs(mean) > TARGET_SCALE_SEVERE or (
+        unstable and moment.step_load > STEP_LOAD_SEVERE
+    )
+    confidence = 0.55 + 0.2 * severe + 0.1 * case.has(*STALLED) + 0.15 * (unstable and case.has(*UNSTABLE))
+    confidence += 0.1 * far_start
+    parts = [
+        f"the regression target is not scaled (preprocessing.scale_target is off): mean {fmt(mean)}, std {fmt(std)}"
+    ]
+    if std > TARGET_STD_HIGH:
+        parts.append(f"its std is above {fmt(TARGET_STD_HIGH)}")
+    if offset:
+        parts.append(f"|mean| is above {fmt(TARGET_MEAN_HIGH)} and {fmt(TARGET_MEAN_TO_STD)} std: an offset to travel")
+    if unstable:
+        parts.append(_step_words(moment, case))
+    if far_start:
+        parts.append(
+            f"the lowest loss of the first {max(1, case.detection.start_from_epoch)} epoch(s) is {fmt(start)}x the"
+            f" trivial loss {fmt(audit.trivial_val_loss)} (the target's variance): the output starts near 0 and"
+            f" has not reached the target's mean {fmt(mean)}"
+        )
+    parts.append(f"the curves show {case.shown(UNDERFIT + UNSTABLE)}")
+    return make_cause("unscaled_target", confidence, "; ".join(parts))

@@ -1,0 +1,297 @@
+"""Diagnosis from what a run logged, with or without the doctor's own audit. Pure: numpy and pandas.
+
+The pipeline measures the data before training (trivial and reference losses, feature
+scales) and records every training signal. A user's ``model.fit`` (``DoctorCallback``) or
+an old training log (``plateau-doctor diagnose``) has less. This module runs the same
+detection and the same cause rules on what there is, and says what is missing:
+
+- without a reference model the attainable level is unknown, so ``plateau`` and
+  ``slow_convergence`` (which need a clear gap to it) cannot be called the usual way. One
+  curves-only test replaces them: a loss that has not moved since its first epoch (the
+  validation loss within :data:`FLAT_FROM_START` of where it began, no progress over
+  ``patience`` epochs) is a plateau whatever the data allow. A run that fell and then
+  flattened is never called sick here: it may sit at the data's noise floor;
+- a training loss frozen to four digits for ``patience`` epochs (:data:`FROZEN_RANGE`) away
+  from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
+- a cause whose confirming signals the log lacks (:data:`CONFIRMED_BY`) keeps its place
+  but loses confidence (:data:`UNCONFIRMED_DISCOUNT`), and its evidence names the
+  measurement that would confirm it;
+- the optimizer is not in a log: learning rates are then judged as for Adam, Keras' most
+  common choice, and the evidence says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from plateau_doctor.config import DetectionConfig
+from plateau_doctor.engine.detection import detect_symptoms, ema, relative_improvement, smoothed_progress
+from plateau_doctor.engine.diagnosis import diagnose
+from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
+
+FLAT_FROM_START = 0.2
+"""A validation loss that ends less than 20% below its first epoch has not learned: every
+healthy control of the scenario suite ends 37-99% below it, while a net frozen by its
+learning rate or unable to fit at all ends within 10%."""
+
+FROZEN_RANGE = 1e-4
+"""A loss whose last ``patience + 1`` epochs differ by less than 0.01% of its level is frozen:
+minibatch noise alone moves a live network's epoch-mean loss by far more."""
+
+FROZEN_FLOOR = 1e-3
+"""...unless the loss is near zero: a net that fits its training split exactly may freeze there."""
+
+UNCONFIRMED_DISCOUNT = 0.75
+"""Confidence kept by a cause whose confirming signals were not recorded."""
+
+ASSUMED_OPTIMIZER = "adam"
+
+CONFIRMED_BY: dict[str, tuple[str, ...]] = {
+    "learning_rate_too_high": ("update_ratio", "grad_norm"),
+    "learning_rate_too_low": ("update_ratio",),
+    "dead_relu": ("dead_fraction",),
+    "vanishing_gradients": ("grad_ratio_first_last",),
+    "exploding_gradients": ("grad_norm",),
+    "bad_initialization": ("symmetric_fraction", "output_std"),
+    "class_imbalance": ("pred_majority_share", "val_balanced_accuracy"),
+    "insufficient_capacity": ("grad_ratio_first_last", "update_ratio"),
+}
+"""The recorded signals (``schema.HISTORY_SIGNALS``) that confirm each cause beyond its curves."""
+
+_ALIASES = {
+    "lr": "learning_rate",
+    "val_acc": "val_accuracy",
+    "acc": "accuracy",
+    "epoch_loss": "loss",
+    "epoch_val_loss": "val_loss",
+    "epoch_learning_rate": "learning_rate",
+    "epoch_accuracy": "accuracy",
+    "epoch_val_accuracy": "val_accuracy",
+}
+_CLASSIFICATION_HINTS = re.compile(r"acc|auc|precision|recall|crossentropy|f1|hinge")
+
+
+@dataclass
+class CurvesDiagnosis:
+    """Symptoms and causes of one logged run, with what could not be checked."""
+
+    history: pd.DataFrame
+    audit: DataAudit
+    setup: ResolvedSetup
+    symptoms: list[Finding]
+    causes: list[Finding]
+    not_checked: list[str] = field(default_factory=list)
+
+    @property
+    def sick(self) -> bool:
+        return any(s.name in SICK_SYMPTOMS for s in self.symptoms)
+
+    @property
+    def status(self) -> str:
+        return "sick" if self.sick else "healthy"
+
+
+def normalize_history(history) -> pd.DataFrame:
+    """Per-epoch columns as the doctor names them; ``epoch`` 1-based; numbers only.
+
+    Accepts a DataFrame, a ``{name: [values]}`` mapping (Keras' ``History.history``) or a
+    History object. Keras' CSVLogger counts epochs from 0; TensorBoard prefixes ``epoch_``.
+    """
+    if hasattr(history, "history") and isinstance(history.history, Mapping):
+        history = history.history
+    frame = pd.DataFrame(history).copy() if not isinstance(history, pd.DataFrame) else history.copy()
+    frame.columns = [_ALIASES.get(str(c).strip(), str(c).strip()) for c in frame.columns]
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    if "loss" not in frame and "val_loss" not in frame:
+        raise ValueError(
+            f"no 'loss' or 'val_loss' column (found {', '.join(map(str, frame.columns)) or 'none'});"
+            " a training log needs at least one of them per epoch"
+        )
+    if len(frame) == 0:
+        raise ValueError("the log has no epoch")
+    numeric = {}
+    for name in frame.columns:
+        if name == "branch":
+            continue
+        values = pd.to_numeric(frame[name], errors="coerce")
+        if name in ("loss", "val_loss") or values.notna().any():
+            numeric[name] = values.astype(float)
+    out = pd.DataFrame(numeric)
+    if "epoch" in out and out["epoch"].notna().all():
+        epochs = out["epoch"].to_numpy()
+        out = out.iloc[np.argsort(epochs, kind="stable")].reset_index(drop=True)
+        out["epoch"] = out["epoch"] - out["epoch"].iloc[0] + 1
+    else:
+        out["epoch"] = np.arange(1, len(out) + 1, dtype=float)
+    return out
+
+
+def infer_task(history: pd.DataFrame) -> str:
+    """classification when a column names a classification metric or loss, else regression."""
+    names = " ".join(c.lower() for c in history.columns)
+    return "binary" if _CLASSIFICATION_HINTS.search(names) else "regression"
+
+
+def minimal_audit(task: str, **known) -> DataAudit:
+    """An audit of what is unknown: no trivial level, no reference model, no feature statistics."""
+    values = dict(
+        task=task, n_rows=0, n_train=0, n_val=0, n_features=0, features=[], scaled_features=True,
+        scaled_target=True, trivial_val_loss=math.nan, trivial_metrics={}, reference_model="none",
+        reference_val_loss=math.nan, reference_metrics={},
+    )
+    values.update(known)
+    return DataAudit(**values)
+
+
+def minimal_setup(task: str, history: pd.DataFrame, **known) -> ResolvedSetup:
+    """A set-up of what is unknown; the learning rate from the log when it has one."""
+    rate = history["learning_rate"].dropna() if "learning_rate" in history else pd.Series(dtype=float)
+    values = dict(
+        task=task, n_classes=0, output_units=1, output_activation="unknown", loss="unknown", hidden_units=[],
+        hidden_activation="unknown", kernel_initializer="unknown", optimizer=ASSUMED_OPTIMIZER,
+        learning_rate=float(rate.iloc[0]) if len(rate) else math.nan, batch_size=0, from_saved_model=True,
+    )
+    values.update(known)
+    return ResolvedSetup(**values)
+
+
+def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
+    """The curves-only plateau: no progress over ``patience`` epochs, and barely below epoch 1."""
+    name = "val_loss" if "val_loss" in history and history["val_loss"].notna().any() else "loss"
+    values = history[name].to_numpy(dtype=float)
+    if not np.isfinite(values).all() or len(values) < detection.start_from_epoch + detection.patience + 1:
+        return None
+    progress = smoothed_progress(values, detection)
+    if progress is None or progress >= detection.min_delta:
+        return None
+    smoothed = ema(values, detection.smoothing)
+    overall = relative_improvement(float(values[0]), float(smoothed[-1]))
+    if overall >= FLAT_FROM_START:
+        return None
+    return Finding(
+        "symptom",
+        "plateau",
+        round(0.55 + 0.3 * min(1.0, max(0.0, (FLAT_FROM_START - overall) / FLAT_FROM_START)), 3),
+        f"{name} has barely moved since epoch 1: {values[0]:.4g} -> {values[-1]:.4g}"
+        f" ({100 * overall:.1f}% lower, learning moves it > {100 * FLAT_FROM_START:.0f}%), and improved"
+        f" {100 * progress:.1f}% over the last {detection.patience} epochs; no reference model says what the"
+        " data allow, so a stall after real progress could not be told from the noise floor",
+    )
+
+
+def _training_curve(history: pd.DataFrame) -> str:
+    """The loss a frozen network shows first: the training loss, else the validation loss."""
+    return "loss" if "loss" in history and history["loss"].notna().any() else "val_loss"
+
+
+def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
+    """The training loss stopped changing at all, away from zero: nothing in the network moves."""
+    name = _training_curve(history)
+    tail = history[name].to_numpy(dtype=float)[-(detection.patience + 1):]
+    if len(tail) < detection.patience + 1 or not np.isfinite(tail).all():
+        return None
+    level = float(np.mean(np.abs(tail)))
+    spread = float(tail.max() - tail.min())
+    if level <= FROZEN_FLOOR or spread > FROZEN_RANGE * level:
+        return None
+    first = len(history) - len(tail) + 1
+    return Finding(
+        "symptom",
+        "plateau",
+        0.7,
+        f"{name} is frozen at {tail[-1]:.6g} over epochs {first}-{len(history)} (range {spread:.2g}, under"
+        f" {100 * FROZEN_RANGE:g}% of its level): the network's outputs no longer change",
+    )
+
+
+def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
+    """A frozen loss (the ``frozen`` plateau of :func:`frozen_curve`) that fell first: the
+    network sits at a minimum of its loss.
+
+    Gradient descent stops moving the weights only where the gradient vanishes. A network
+    with capacity to spare keeps lowering its training loss (it can always fit its rows a
+    little better); one that has learned what it can represent (a linear model, a tiny
+    net) stops at its optimum, exactly. Units that died after learning stop it too, which
+    the log cannot tell apart (``dead_fraction`` would).
+    """
+    name = _training_curve(history)
+    values = history[name].to_numpy(dtype=float)
+    fell = relative_improvement(float(values[0]), float(values[-1]))
+    if not fell >= FLAT_FROM_START:
+        return None
+    return Finding(
+        "cause",
+        "insufficient_capacity",
+        0.5,
+        f"{name} fell {100 * fell:.0f}% from epoch 1 ({values[0]:.4g} -> {values[-1]:.4g}) and then froze"
+        f" over its last {detection.patience + 1} epochs: the network learned, then reached the best its"
+        " weights can represent; a net with room to spare keeps lowering its training loss"
+        " (units that died after learning would freeze it too)",
+    )
+
+
+def _recorded(history: pd.DataFrame, name: str) -> bool:
+    return name in history and bool(np.isfinite(history[name].to_numpy(dtype=float)).any())
+
+
+def _qualify(cause: Finding, history: pd.DataFrame, setup: ResolvedSetup, optimizer_known: bool) -> Finding:
+    """Lower a cause that the log cannot confirm, and name the measurement that would."""
+    needed = CONFIRMED_BY.get(cause.name, ())
+    missing = [name for name in needed if not _recorded(history, name)]
+    evidence, confidence = cause.evidence, cause.confidence
+    if needed and len(missing) == len(needed):
+        confidence = round(confidence * UNCONFIRMED_DISCOUNT, 3)
+        evidence += (
+            f"; not confirmed: the log lacks {', '.join(missing)}, which would confirm it"
+            " (DoctorCallback records them)"
+        )
+    if not optimizer_known and cause.name.startswith("learning_rate"):
+        evidence += f"; the log does not name the optimizer: the rate is judged as for {setup.optimizer}"
+    return replace(cause, confidence=confidence, evidence=evidence)
+
+
+def diagnose_curves(
+    history,
+    *,
+    audit: DataAudit | None = None,
+    setup: ResolvedSetup | None = None,
+    task: str | None = None,
+    detection: DetectionConfig | None = None,
+    not_checked: Sequence[str] = (),
+) -> CurvesDiagnosis:
+    """Symptoms and ranked causes from a per-epoch history; ``audit``/``setup`` when known."""
+    frame = normalize_history(history)
+    detection = detection or DetectionConfig()
+    task = (audit.task if audit is not None else None) or task or infer_task(frame)
+    notes = list(not_checked)
+    if audit is None:
+        audit = minimal_audit(task)
+        notes.append("the attainable level: no reference model was fitted on the data (no data given)")
+        notes.append("feature and target scales, class balance: the data were not seen")
+    optimizer_known = setup is not None
+    if setup is None:
+        setup = minimal_setup(task, frame)
+        notes.append(f"the set-up (architecture, optimizer, loss): not in the log; rates judged as for {setup.optimizer}")
+    for name in ("learning_rate", "grad_norm", "update_ratio", "dead_fraction"):
+        if not _recorded(frame, name):
+            notes.append(f"{name}: not recorded")
+    signals = frame.reindex(columns=["epoch", *HISTORY_SIGNALS])
+    symptoms = detect_symptoms(signals, audit, detection, setup=setup)
+    no_reference = not math.isfinite(audit.reference_val_loss) and not audit.reference_metrics
+    frozen = frozen_curve(frame, detection) if no_reference else None
+    if no_reference and not any(s.name in SICK_SYMPTOMS for s in symptoms):
+        flat = frozen or flat_from_start(frame, detection)
+        if flat is not None:
+            symptoms = [flat]
+    causes = diagnose(signals, audit, setup, detection, symptoms=symptoms, preflight=[])
+    if frozen is not None and not causes and (limit := learned_then_froze(frame, detection)) is not None:
+        causes = [limit]
+    causes = [_qualify(c, frame, setup, optimizer_known) for c in causes]
+    causes.sort(key=lambda c: -c.confidence)
+    return CurvesDiagnosis(frame, audit, setup, symptoms, causes, notes)

@@ -1,0 +1,131 @@
+"""Fit one branch (the baseline or a remedy) and return its recorded history."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from plateau_doctor.training.backends import require_backend, seeded
+from plateau_doctor.config import DoctorConfig
+from plateau_doctor.data.prepare import PreparedData
+from plateau_doctor.training.model import (
+    build_model,
+    compile_model,
+    keras,
+    load_user_model,
+    resolve_setup,
+)
+from plateau_doctor.training.recorder import Evaluator, TrainingRecorder
+from plateau_doctor.schema import HISTORY_COLUMNS, Finding, ResolvedSetup
+from plateau_doctor.data.stream import fit_inputs
+
+log = logging.getLogger("plateau_doctor")
+
+
+@dataclass
+class FitResult:
+    branch: str
+    model: object
+    setup: ResolvedSetup
+    history: pd.DataFrame
+    metrics: dict[str, float]
+    epochs: int
+    wall_seconds: float
+    stopped_by: Finding | None = None
+
+    def save_model(self, path: str | Path) -> None:
+        self.model.save(str(path))
+
+
+def make_model(config: DoctorConfig, data: PreparedData, use_saved: bool = True):
+    """The user's model: loaded from ``model.path`` when set (and allowed), else built from ``model:``."""
+    n_features = data.x_train.shape[1]
+    if config.model.path and use_saved:
+        model, setup = load_user_model(config, data.task, data.n_classes, n_features)
+    else:
+        setup = resolve_setup(config, data.task, data.n_classes, n_features)
+        model = build_model(config, setup, n_features)
+    compile_model(model, config, setup)
+    return model, setup
+
+
+def resume_model(config: DoctorConfig, data: PreparedData, path: str, use_saved: bool = True):
+    """A branch's model saved at the end of its last rung, compiled with its optimizer state."""
+    n_features = data.x_train.shape[1]
+    if config.model.path and use_saved:
+        _, setup = load_user_model(config, data.task, data.n_classes, n_features)
+    else:
+        setup = resolve_setup(config, data.task, data.n_classes, n_features)
+    return keras().saving.load_model(path, compile=True, safe_mode=True), setup
+
+
+def keras_callbacks(config: DoctorConfig) -> list:
+    """The Keras callbacks that the config asks for (remedies switch these on)."""
+    k = keras()
+    callbacks = []
+    if config.training.reduce_lr_on_plateau:
+        callbacks.append(
+            k.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=max(2, config.detection.patience // 2), min_lr=1e-6
+            )
+        )
+    if config.training.early_stopping_patience is not None:
+        callbacks.append(
+            k.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.training.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    return callbacks
+
+
+def fit_branch(
+    config: DoctorConfig,
+    data: PreparedData,
+    branch: str = "baseline",
+    monitor: Callable[[dict[str, list[float]]], Finding | None] | None = None,
+    use_saved_model: bool = True,
+    resume_from: str | None = None,
+    initial_epoch: int = 0,
+) -> FitResult:
+    """Seed, build, fit with the recorder, and score on the validation split.
+
+    With ``resume_from`` (a .keras file this function's caller saved, optimizer state
+    included) training goes on from ``initial_epoch`` up to ``training.epochs``: a raced
+    branch's next rung. The history then holds only the new epochs.
+    """
+    require_backend(config.training.backend)
+    with seeded(config.data.seed):
+        started = time.perf_counter()
+        if resume_from is not None:
+            model, setup = resume_model(config, data, resume_from, use_saved_model)
+        else:
+            model, setup = make_model(config, data, use_saved=use_saved_model)
+        recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
+        model.fit(
+            **fit_inputs(data, setup, config),
+            epochs=config.training.epochs,
+            initial_epoch=initial_epoch,
+            verbose=0,
+            callbacks=[recorder, *keras_callbacks(config)],
+        )
+        history = pd.DataFrame(recorder.records)
+        history.insert(0, "branch", branch)
+        history["epoch"] = history["epoch"].astype(np.int64)
+        history = history[list(HISTORY_COLUMNS)]
+        metrics = Evaluator(data, setup).evaluate(model)
+    return FitResult(
+        branch=branch,
+        model=model,
+        setup=setup,
+        history=history,
+        metrics=metrics,
+        epochs=len(history),
+        wall_seconds=time.perf_counter() - started,
+        stopped_by=recorder.stopped_by,
+    )

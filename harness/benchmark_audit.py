@@ -34,7 +34,10 @@ def _table(rows: int, columns: int, task: str) -> pd.DataFrame:
 def _audit_seconds(frame: pd.DataFrame, task: str, budget) -> tuple[float, dict]:
     """Seconds of ``audit_data`` alone on the split the pipeline makes, and the reference it found."""
     from plateau_doctor.config import DataConfig, PreprocessingConfig
-    from plateau_doctor.data.prepare import audit_data, prepare_data, select_columns, split_rows
+    from plateau_doctor.data.audit import audit_data
+    from plateau_doctor.data.prepared import prepare_data
+    from plateau_doctor.data.checks import select_columns
+    from plateau_doctor.data.split import split_rows
 
     config = DataConfig(path="wide.csv", task=task)
     prep = prepare_data(frame, config, PreprocessingConfig(), audit=False).preprocessor
@@ -55,7 +58,7 @@ def main() -> None:
     parser.add_argument("--task", choices=["binary", "regression"], default="binary")
     args = parser.parse_args()
 
-    from plateau_doctor.data.prepare import ReferenceBudget
+    from plateau_doctor.data.audit import ReferenceBudget
 
     frame = _table(args.rows, args.columns, args.task)
     bounded, bounded_ref = _audit_seconds(frame, args.task, ReferenceBudget())

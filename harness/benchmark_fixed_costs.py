@@ -93,7 +93,7 @@ import json, sys, time
 started = time.perf_counter()
 import keras
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.data.prepare import prepare_from_config
+from plateau_doctor.data.prepared import prepare_from_config
 from plateau_doctor.training.model import labels_for_loss
 from plateau_doctor.engine.planning import RemedyPlan, apply_plan
 from plateau_doctor.training.fit import make_model

@@ -40,7 +40,8 @@ def main() -> None:
     from sklearn.datasets import make_classification
 
     from plateau_doctor.config import validate_config
-    from plateau_doctor.data.prepare import load_table, prepare_data
+    from plateau_doctor.data.table import load_table
+    from plateau_doctor.data.prepared import prepare_data
 
     logging.getLogger("plateau_doctor").setLevel(logging.WARNING)
     x, y = make_classification(n_samples=20_000, n_features=20, random_state=0)

@@ -88,7 +88,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from plateau_doctor.config import validate_config
-    from plateau_doctor.data import stream as streaming
+    from plateau_doctor.data import prepared as streaming
+    from plateau_doctor.data.preprocess import StreamedData
+    from plateau_doctor.data.stream import write_streamed_split
+    from plateau_doctor.training.inputs import train_batches
 
     root = Path(args.dir)
     table = root / "table"
@@ -111,7 +114,7 @@ def main() -> int:
     import sklearn.preprocessing  # noqa: F401
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    meta = streaming.write_split(config.data, folder) if not args.skip_pass else json.loads((folder / "split.json").read_text())
+    meta = write_streamed_split(config.data, folder) if not args.skip_pass else json.loads((folder / "split.json").read_text())
     passes, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(
         f"reusing the split in {folder}" if args.skip_pass else
@@ -132,7 +135,7 @@ def main() -> int:
         from plateau_doctor.training.model import build_model, compile_model, labels_for_loss, resolve_setup
 
         rows = min(args.train_rows, len(prepared.y_train))
-        subset = streaming.StreamedData(**{**prepared.__dict__, "train_index": np.arange(rows)})
+        subset = StreamedData(**{**prepared.__dict__, "train_index": np.arange(rows)})
 
         def fresh_model():
             keras.utils.set_random_seed(0)
@@ -142,7 +145,7 @@ def main() -> int:
             return model, setup
 
         model, setup = fresh_model()
-        batches = streaming.train_batches(subset, setup, args.batch_size, seed=0)
+        batches = train_batches(subset, setup, args.batch_size, seed=0)
         streamed = epoch_seconds(model, {"x": batches})
         x_memory = prepared.x_train[:rows]
         y_memory = labels_for_loss(np.asarray(prepared.y_train[:rows]), setup)

@@ -107,7 +107,7 @@ def tpe_search(scenario: suite.Scenario, target: float, bar: float, trials: int,
     """TPE trials until one reaches ``target`` or ``trials`` are spent."""
     import optuna
 
-    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.training.fit import fit_branch
     from plateau_doctor.engine.verdict import main_metric
 

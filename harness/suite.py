@@ -572,7 +572,7 @@ def measure_known_good(scenario: Scenario) -> dict[str, Any]:
 def measure_setup(scenario: Scenario, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """One fit of the scenario's config with ``overrides`` (no doctor), scored on the
     validation split with the task's main metric (NaN when the fit fails)."""
-    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.training.fit import fit_branch
     from plateau_doctor.engine.verdict import main_metric
 

@@ -9,8 +9,8 @@ loss can train the task), with TensorFlow's start-up noise silenced. Once the da
 passed, the CLI starts its reaper (``plateau_doctor.orchestration.processes``), so that the processes a
 run starts die with the CLI even when it is killed with SIGKILL, and then Prefect's
 temporary server (``plateau_doctor.orchestration.early_server``), which boots on the other core while
-Keras is imported and the table is audited (``plateau_doctor.run.handoff`` gives that table
-to the flow); an exit 2 from the Keras checks stops it at once.
+Keras is imported and the table's prepared split is audited (the flow reads both from disk);
+an exit 2 from the Keras checks stops it at once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from plateau_doctor.run.checks import check_inputs_keeping_table, check_output_dir
+from plateau_doctor.run.checks import check_inputs, check_output_dir
 from plateau_doctor.orchestration.early_server import EarlyServer
 from plateau_doctor.errors import UserInputError
 from plateau_doctor.orchestration.processes import start_reaper
@@ -152,7 +152,7 @@ def _load(args):
     """The validated config, after every check of the user's input that can run before Prefect."""
     from plateau_doctor.training.backends import select_backend
     from plateau_doctor.config import load_config
-    from plateau_doctor.run import handoff
+    from plateau_doctor.data.prepared import prepare_from_config
 
     overrides = list(args.overrides)
     if args.out is not None:
@@ -168,11 +168,9 @@ def _load(args):
     select_backend(config.training.backend)  # Keras reads KERAS_BACKEND at its first import, in the checks
 
     # Bad input is the user's to fix: say so in one line, before Prefect logs a failed run.
-    _, table = check_inputs_keeping_table(
-        config, "--out" if args.out is not None else "output.dir", before_keras=_start_server
-    )
+    check_inputs(config, "--out" if args.out is not None else "output.dir", before_keras=_start_server)
     MARKS.mark("checked_inputs")
-    handoff.prepare_for_flow(config, table)  # the audit too, while the server boots; the flow takes it
+    prepare_from_config(config, audit=True)  # the audit, while the server boots; kept beside the split for the flow
     return config
 
 

@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 
 from conftest import make_classification_frame, make_regression_frame
-from plateau_doctor.data import prepare as data_module
+from plateau_doctor.data import audit as data_module
 from plateau_doctor.config import DataConfig, PreprocessingConfig
-from plateau_doctor.data.prepare import ReferenceBudget, _top_columns, audit_data, prepare_data, select_columns, split_rows
+from plateau_doctor.data.audit import ReferenceBudget, audit_data
+from plateau_doctor.data.audit import _top_columns
+from plateau_doctor.data.prepared import prepare_data
+from plateau_doctor.data.checks import select_columns
+from plateau_doctor.data.split import split_rows
 from plateau_doctor.engine.detection import reference_has_signal
 
 

@@ -58,7 +58,7 @@ def test_baseline_and_a_branch_train_on_jax_with_gradient_signals_and_repeat_wit
         import keras
         from conftest import make_classification_frame
         from plateau_doctor.config import validate_config
-        from plateau_doctor.data.prepare import prepare_from_config
+        from plateau_doctor.data.prepared import prepare_from_config
         from plateau_doctor.run.pipeline import run_doctor
         from plateau_doctor.training.fit import fit_branch
 

@@ -62,7 +62,8 @@ class Case:
 def _split_rows(frame: pd.DataFrame) -> tuple[int, int]:
     """A row index that lands in the training split and one in the validation split (the CLI's own split)."""
     from plateau_doctor.config import DataConfig
-    from plateau_doctor.data.prepare import select_columns, split_rows
+    from plateau_doctor.data.checks import select_columns
+    from plateau_doctor.data.split import split_rows
 
     x, y = select_columns(frame, DataConfig(path="t.csv"))
     x_train, x_val, _, _ = split_rows(x, y, "binary", DataConfig(path="t.csv"))

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from plateau_doctor.data.npz import feature_shape, load_npz
+from plateau_doctor.data.sources.npz import feature_shape, load_npz
 from plateau_doctor.training.builder import accepted_settings, load_builder, split_plans
 from plateau_doctor.errors import ConfigError, DataError
 from plateau_doctor.engine.planning import RemedyPlan
@@ -85,7 +85,7 @@ def test_a_conv_builder_trains_on_npz_images_through_the_pipeline(tmp_path, monk
     from sklearn.datasets import load_digits
 
     from plateau_doctor.config import validate_config
-    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.training.fit import fit_branch
 
     (tmp_path / "user_builders.py").write_text(textwrap.dedent("""

@@ -7,7 +7,7 @@ import pytest
 from conftest import make_classification_frame, make_regression_frame
 
 from plateau_doctor.config import validate_config
-from plateau_doctor.data.prepare import prepare_data
+from plateau_doctor.data.prepared import prepare_data
 from plateau_doctor.engine.diagnosis import diagnose
 from plateau_doctor.training.fit import fit_branch
 

@@ -12,7 +12,9 @@ import pytest
 
 from conftest import make_classification_frame, make_regression_frame
 from plateau_doctor.config import DataConfig, PreprocessingConfig
-from plateau_doctor.data.prepare import infer_task, load_table, prepare_data, resolve_task, select_columns
+from plateau_doctor.data.checks import infer_task, resolve_task, select_columns
+from plateau_doctor.data.table import load_table
+from plateau_doctor.data.prepared import prepare_data
 from plateau_doctor.errors import DataError
 
 
@@ -241,7 +243,7 @@ def test_audit_when_labels_are_noise():
 
 def test_data_stage_does_not_import_tensorflow_or_prefect():
     code = (
-        "import sys, plateau_doctor.data.prepare, plateau_doctor.config, plateau_doctor.engine.verdict;"
+        "import sys, plateau_doctor.data.prepared, plateau_doctor.config, plateau_doctor.engine.verdict;"
         "bad = [m for m in ('tensorflow', 'keras', 'prefect') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -120,7 +120,7 @@ def test_the_load_stage_takes_the_clis_table_once_and_it_equals_a_fresh_preparat
     import numpy as np
 
     from plateau_doctor.run import handoff
-    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.run.pipeline import load_stage
 
     make_classification_frame(150).to_csv(tmp_path / "t.csv", index=False)

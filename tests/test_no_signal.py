@@ -7,7 +7,7 @@ import pandas as pd
 from builders import DETECTION, make_audit, make_setup
 
 from plateau_doctor.config import DataConfig, PreprocessingConfig
-from plateau_doctor.data.prepare import prepare_data
+from plateau_doctor.data.prepared import prepare_data
 from plateau_doctor.engine.detection import detect_symptoms, reference_has_signal
 from plateau_doctor.engine.diagnosis import diagnose
 

@@ -10,7 +10,7 @@ import pytest
 
 from builders import make_audit, make_setup
 from plateau_doctor.config import validate_config
-from plateau_doctor.data.prepare import PreparedData
+from plateau_doctor.data.preprocess import PreparedData
 from plateau_doctor.run.pipeline import Stages, remedy_stage
 from plateau_doctor.engine.planning import RemedyPlan
 from plateau_doctor.results.publish import RunRecord, findings_frame, remedies_frame, repair_path

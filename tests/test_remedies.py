@@ -13,7 +13,7 @@ from conftest import make_classification_frame, make_regression_frame
 from plateau_doctor.config import validate_config
 from plateau_doctor.run.pipeline import branches_in_sequence
 from plateau_doctor.engine.planning import RemedyPlan
-from plateau_doctor.data.prepare import prepare_from_config
+from plateau_doctor.data.prepared import prepare_from_config
 from plateau_doctor.run.branch import lr_range_test, run_branch
 from plateau_doctor.engine.verdict import choose_winner
 

@@ -70,7 +70,7 @@ def test_the_search_takes_over_when_the_rounds_stop_short(tmp_path):
 
 @pytest.mark.slow
 def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_first(tmp_path):
-    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.run.search import SearchRequest, run_search
 
     frame = make_classification_frame(300)
@@ -90,7 +90,7 @@ def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_fir
 
 @pytest.mark.slow
 def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path):
-    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.run.pipeline import branches_in_sequence, race_branches
     from plateau_doctor.engine.planning import RemedyPlan
 

@@ -1,7 +1,7 @@
 """The streamed data stage: the split rule, and the same split, statistics and verdict as in memory.
 
 "Same" here means: the in-memory path given the streamed path's split rule
-(``streaming.split_rows_by_rule`` in place of the shuffled ``data.split_rows``) yields
+(``split.split_rows_by_rule`` in place of the shuffled ``data.split_rows``) yields
 the same rows on each side in the same order, bit-identical scaled arrays, the same
 scaler and audit statistics (to float rounding), the same reference metrics, and the same
 verdict (status, symptoms, causes, chosen remedy). The training curves are not compared:
@@ -10,16 +10,26 @@ the two paths shuffle their batches differently.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import make_classification_frame, make_regression_frame
-from plateau_doctor.data import prepare as data_module
+from plateau_doctor.data import prepared as data_module
+from plateau_doctor.data import split as split_module
 from plateau_doctor.data import stream as streaming
+from plateau_doctor.data.sources import parquet as parquet_source
+from plateau_doctor.data.sources.csv import CsvSource
+from plateau_doctor.data.sources.streamed import StreamedParquetSource
+from plateau_doctor.data.preprocess import is_streamed
+from plateau_doctor.data.sources.parquet import should_stream
+from plateau_doctor.data.split import split_rows_by_rule
+from plateau_doctor.training.inputs import fit_inputs
 from plateau_doctor.config import validate_config
 from plateau_doctor.errors import DataError
-from plateau_doctor.data.stream import SplitRule, class_ordinals
+from plateau_doctor.data.split import SplitRule, class_ordinals
 
 
 # --------------------------------------------------------------------------- the rule (pure)
@@ -58,15 +68,15 @@ def _both_paths(tmp_path, frame, monkeypatch, **sections):
     raw = {"data": {"path": str(source), **sections.pop("data", {})}, "output": {"dir": str(tmp_path / "out")}, **sections}
     streamed_config = validate_config({**raw, "data": {**raw["data"], "stream": True}})
     memory_config = validate_config({**raw, "data": {**raw["data"], "stream": False}})
-    monkeypatch.setattr(streaming, "STREAM_BATCH_ROWS", 97)  # many small batches, across file boundaries
+    monkeypatch.setattr(parquet_source, "STREAM_BATCH_ROWS", 97)  # many small batches, across file boundaries
     streamed = data_module.prepare_from_config(streamed_config)
-    monkeypatch.setattr(data_module, "split_rows", streaming.split_rows_by_rule)
+    monkeypatch.setattr(split_module, "split_rows", split_rows_by_rule)
     in_memory = data_module.prepare_from_config(memory_config)
     return streamed, in_memory
 
 
 def _assert_same(streamed, in_memory):
-    assert streaming.is_streamed(streamed) and not streaming.is_streamed(in_memory)
+    assert is_streamed(streamed) and not is_streamed(in_memory)
     assert np.array_equal(streamed.x_train[:], in_memory.x_train)
     assert np.array_equal(np.asarray(streamed.y_train[:]), in_memory.y_train)
     assert np.array_equal(streamed.x_val, in_memory.x_val)
@@ -147,10 +157,10 @@ def test_stream_true_needs_parquet_and_auto_streams_only_above_the_memory_budget
     parquet = tmp_path / "table.parquet"
     make_classification_frame(100).to_parquet(parquet)
     auto = _config(parquet, tmp_path / "out", stream="auto").data
-    assert streaming.should_stream(auto) is False  # 100 rows are far below half of this machine's memory
-    monkeypatch.setattr(streaming, "memory_budget", lambda: 1000)
-    assert streaming.should_stream(auto) is True
-    assert streaming.should_stream(_config(csv, tmp_path / "out", stream="auto").data) is False
+    assert should_stream(auto) is False  # 100 rows are far below half of this machine's memory
+    monkeypatch.setattr(parquet_source, "memory_budget", lambda: 1000)
+    assert should_stream(auto) is True
+    assert should_stream(_config(csv, tmp_path / "out", stream="auto").data) is False
 
 
 def test_the_table_is_read_once_branches_reuse_the_prepared_split_with_their_own_preprocessing(tmp_path, monkeypatch):
@@ -162,12 +172,36 @@ def test_the_table_is_read_once_branches_reuse_the_prepared_split_with_their_own
     def no_second_read(*args, **kwargs):
         raise AssertionError("the table was read again")
 
-    monkeypatch.setattr(streaming, "write_split", no_second_read)
+    monkeypatch.setattr(StreamedParquetSource, "write_split", no_second_read)
     unscaled = config.model_copy(update={"preprocessing": config.preprocessing.model_copy(update={"scale_features": False})})
     again = data_module.prepare_from_config(unscaled, audit=False)
     assert again.split_dir == first.split_dir
     assert np.array_equal(again.x_train[:], np.asarray(first.x_train.raw))  # raw rows: the branch's own choice
     assert again.preprocessor.to_dict()["feature_scaler"] is None
+
+
+def test_in_memory_the_table_is_also_read_once_into_a_split_on_disk(tmp_path, monkeypatch):
+    """The in-memory route keeps the split on disk too: branches read it by path, never the table."""
+    path = tmp_path / "table.csv"
+    make_classification_frame(300).to_csv(path, index=False)
+    config = validate_config({"data": {"path": str(path)}, "output": {"dir": str(tmp_path / "out")}})
+    first = data_module.prepare_from_config(config)
+
+    def no_second_read(*args, **kwargs):
+        raise AssertionError("the table was read again")
+
+    monkeypatch.setattr(CsvSource, "read_frame", no_second_read)
+    weighted = config.model_copy(update={"preprocessing": config.preprocessing.model_copy(update={"class_weight": "balanced"})})
+    again = data_module.prepare_from_config(weighted)
+    assert np.array_equal(again.x_val, first.x_val) and np.array_equal(again.y_train, first.y_train)
+    assert again.class_weight is not None and first.class_weight is None
+    assert _same(again.audit, first.audit)  # kept beside the split, not recomputed
+    frame_prepared = data_module.prepare_data(pd.read_csv(path), config.data, config.preprocessing)
+    assert np.array_equal(frame_prepared.x_train, first.x_train) and _same(frame_prepared.audit, first.audit)
+
+
+def _same(audit, other) -> bool:
+    return json.dumps(audit.to_dict()) == json.dumps(other.to_dict())  # NaN fields equal too
 
 
 def test_the_validation_split_is_materialized_up_to_the_cap(tmp_path, monkeypatch):
@@ -191,7 +225,7 @@ def test_streamed_batches_cover_the_training_split_once_per_epoch_with_class_wei
     })
     prepared = data_module.prepare_from_config(config, audit=False)
     _, setup = make_model(config, prepared)
-    batches = streaming.fit_inputs(prepared, setup, config)["x"]
+    batches = fit_inputs(prepared, setup, config)["x"]
     seen = [batches[step] for step in range(len(batches))]
     assert sum(len(x) for x, _, _ in seen) == len(prepared.y_train) == prepared.x_train.shape[0] > 230
     x, y, weights = seen[0]
@@ -224,9 +258,14 @@ def test_the_streamed_path_reaches_the_in_memory_paths_verdict(tmp_path, monkeyp
         })
 
     streamed, _, streamed_record = run_doctor(config(True, "streamed"))
-    monkeypatch.setattr(data_module, "split_rows", streaming.split_rows_by_rule)
+    monkeypatch.setattr(split_module, "split_rows", split_rows_by_rule)
     in_memory, _, memory_record = run_doctor(config(False, "memory"))
-    assert (tmp_path / "streamed" / ".prepared").is_dir() and not (tmp_path / "memory" / ".prepared").exists()
+    # Both routes keep their split on disk; only the streamed one writes it in passes, as float32 rows.
+    layouts = {
+        out: {json.loads(meta.read_text())["layout"] for meta in (tmp_path / out / ".prepared").glob("*/split.json")}
+        for out in ("streamed", "memory")
+    }
+    assert layouts == {"streamed": {"streamed"}, "memory": {"memory"}}
     assert streamed_record.audit.n_train == memory_record.audit.n_train
     for key in ("status", "symptoms", "chosen_remedy"):
         assert streamed[key] == in_memory[key], key

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.data.prepare import PreparedData, prepare_from_config
+from plateau_doctor.data.preprocess import PreparedData
+from plateau_doctor.data.prepared import prepare_from_config
 from plateau_doctor.engine.range_test import describe_suggestion, range_test_schedule, should_stop, suggest_learning_rate
 from plateau_doctor.engine.planning import RemedyPlan, apply_plan
 from plateau_doctor.engine.verdict import BranchOutcome

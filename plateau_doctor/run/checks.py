@@ -20,52 +20,37 @@ from plateau_doctor.config import DoctorConfig, _resolve_relative_paths
 from plateau_doctor.errors import ConfigError, UserInputError
 
 
-def check_inputs(config: DoctorConfig, out_field: str = "output.dir"):
-    """Check ``config`` and its data; returns the prepared data (without the audit). Makes paths absolute."""
-    return check_inputs_keeping_table(config, out_field)[0]
+def check_inputs(config: DoctorConfig, out_field: str = "output.dir", before_keras=None):
+    """Check ``config`` and its data; returns the prepared data (without the audit). Makes paths absolute.
 
-
-def check_inputs_keeping_table(config: DoctorConfig, out_field: str = "output.dir", before_keras=None):
-    """:func:`check_inputs`, returning (data, the frame read) so the run need not read the table again.
-
-    ``before_keras`` runs once the checks that need no Keras have passed (the CLI starts
-    Prefect's server there, to boot while Keras is imported). The frame is None when the
-    table streams.
+    The table is read once, checked and written as the run's prepared split (``data.prepared``),
+    which the flow then reads by path. ``before_keras`` runs once the checks that need no Keras
+    have passed (the CLI starts Prefect's server there, to boot while Keras is imported). On bad
+    input the split this check wrote is removed again: nothing is left under the results folder.
     """
-    from plateau_doctor.run import handoff
+    from plateau_doctor.data.prepared import ensure_split, load_split, prepared_dir
     from plateau_doctor.training.model import check_model_path
 
     _resolve_relative_paths(config, None)  # a config given as a dict: summary.json must name absolute paths
     check_output_dir(config.output.dir, out_field)
     check_model_path(config)
-    made = _what_preparing_makes(config)
+    made: list[Path] = []
     try:
-        data, frame = handoff.check_table(config)
+        made = _not_yet_there(prepared_dir(config))
+        data = load_split(ensure_split(config), config.data, config.preprocessing, audit=False)
         if before_keras is not None:
             before_keras()
         check_with_keras(config, data)
     except UserInputError:
         _remove_made(made)
         raise
-    return data, frame
+    return data
 
 
-def _what_preparing_makes(config: DoctorConfig) -> list[Path]:
-    """The folders a streamed data check creates (its prepared split), innermost first, that do not exist yet.
-
-    On bad input they are removed again: nothing is left under the results folder.
-    """
-    from plateau_doctor.data import stream as streaming
-
-    try:
-        if not streaming.should_stream(config.data):
-            return []
-        folder = streaming.prepared_dir(config)
-    except (UserInputError, OSError, ValueError):
-        return []
-    chain = [folder, *folder.parents]
+def _not_yet_there(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, innermost first."""
     made = []
-    for path in chain:
+    for path in [folder, *folder.parents]:
         if path.exists():
             break
         made.append(path)

@@ -19,7 +19,8 @@ import pandas as pd
 
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.config import dataset_name
-from plateau_doctor.data.prepare import PreparedData, prepare_from_config
+from plateau_doctor.data.preprocess import PreparedData
+from plateau_doctor.data.prepared import prepare_from_config
 from plateau_doctor.engine.detection import check_early_stop, detect_symptoms, reference_gap
 from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.planning import RemedyPlan, apply_plan, plan_remedies
@@ -48,10 +49,7 @@ log = logging.getLogger("plateau_doctor")
 # --------------------------------------------------------------------------- stages
 def load_stage(config: DoctorConfig) -> PreparedData:
     """Load, validate, split (seeded, stratified), scale on the training split, audit."""
-    from plateau_doctor.run import handoff
-
-    offered = handoff.take(config)  # the CLI's, prepared from the frame it read and checked
-    return offered if offered is not None else prepare_from_config(config)
+    return prepare_from_config(config)  # the split and audit the CLI prepared, when it did
 
 
 def check_setup_stage(config: DoctorConfig, data: PreparedData) -> tuple[ResolvedSetup, list[Finding]]:

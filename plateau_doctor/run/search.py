@@ -360,7 +360,7 @@ def run_search(config: DoctorConfig, request: SearchRequest, folder: str) -> lis
 
 def _run_trial(config, overrides, trial, number, request, folder, audit) -> BranchOutcome:
     """Train one trial with the pruner and the detector watching every epoch. Never raises."""
-    from plateau_doctor.data.prepare import prepare_from_config
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.engine.detection import check_early_stop
     from plateau_doctor.training.model import resolve_setup
     from plateau_doctor.training.fit import fit_branch

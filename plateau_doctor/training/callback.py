@@ -391,7 +391,7 @@ def label_codes(y, task: str) -> np.ndarray:
 
 
 def probe_metrics(outputs: np.ndarray, y, task: str) -> dict[str, float]:
-    from plateau_doctor.data.prepare import classification_metrics, regression_metrics
+    from plateau_doctor.engine.metrics import classification_metrics, regression_metrics
 
     codes = label_codes(y, task)
     if task == "regression":
@@ -444,7 +444,8 @@ def _reference(task: str, reference, x_val, codes_val, default_loss: bool) -> di
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from plateau_doctor.data.prepare import classification_metrics, needs_balanced_refit, regression_metrics
+    from plateau_doctor.engine.metrics import classification_metrics, regression_metrics
+    from plateau_doctor.data.audit import needs_balanced_refit
 
     x_ref, y_ref = reference
     flat_ref = np.asarray(x_ref[:REFERENCE_ROWS], dtype=np.float64).reshape(min(len(x_ref), REFERENCE_ROWS), -1)

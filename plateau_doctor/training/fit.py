@@ -13,7 +13,7 @@ import pandas as pd
 
 from plateau_doctor.training.backends import require_backend, seeded
 from plateau_doctor.config import DoctorConfig
-from plateau_doctor.data.prepare import PreparedData
+from plateau_doctor.data.preprocess import PreparedData
 from plateau_doctor.training.model import (
     build_model,
     compile_model,
@@ -23,7 +23,7 @@ from plateau_doctor.training.model import (
 )
 from plateau_doctor.training.recorder import Evaluator, TrainingRecorder
 from plateau_doctor.schema import HISTORY_COLUMNS, Finding, ResolvedSetup
-from plateau_doctor.data.stream import fit_inputs
+from plateau_doctor.training.inputs import fit_inputs
 
 log = logging.getLogger("plateau_doctor")
 

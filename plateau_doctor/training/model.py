@@ -111,7 +111,7 @@ def build_model(config: DoctorConfig, setup: ResolvedSetup, n_features: int):
 def build_from_builder(config: DoctorConfig, setup: ResolvedSetup, n_features: int):
     """The builder's model on the flat feature rows the pipeline feeds: a Reshape in front when the
     data are arrays of another shape (``.npz``, see ``arrays``)."""
-    from plateau_doctor.data.npz import feature_shape
+    from plateau_doctor.data.sources.npz import feature_shape
     from plateau_doctor.training.builder import call_builder
 
     shape = feature_shape(config.data.path) or (n_features,)

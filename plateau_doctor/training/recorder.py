@@ -20,7 +20,8 @@ from typing import Callable
 import numpy as np
 
 from plateau_doctor.training.backends import current_backend, layer_key
-from plateau_doctor.data.prepare import PreparedData, classification_metrics, cross_entropy, regression_metrics
+from plateau_doctor.data.preprocess import PreparedData
+from plateau_doctor.engine.metrics import classification_metrics, cross_entropy, regression_metrics
 from plateau_doctor.training.model import keras, labels_for_loss
 from plateau_doctor.schema import HISTORY_SIGNALS, Finding, ResolvedSetup
 

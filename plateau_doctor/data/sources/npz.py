@@ -15,10 +15,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plateau_doctor.data.sources.base import TableSource
 from plateau_doctor.errors import DataError
 
 TARGET = "y"
 """The target column of an .npz file (``data.target: y``)."""
+
+
+class NpzSource(TableSource):
+    suffixes = (".npz",)
+
+    def read_frame(self) -> pd.DataFrame:
+        return load_npz(self.path)
 
 
 def is_npz(path: str | Path) -> bool:

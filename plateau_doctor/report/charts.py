@@ -7,8 +7,10 @@ backend state), so rendering is safe from worker threads.
 from __future__ import annotations
 
 import io
+import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,11 +27,18 @@ from plateau_doctor.report.history import (
     epoch_axis,
     has_diverged,
     has_values,
+    is_search_trial,
     main_metric,
 )
 
 _SIGNAL_CHART_COLUMNS: tuple[str, ...] = ("grad_norm", "update_ratio", "dead_fraction")
 _DPI = 100
+_AXES_WIDTH = 5.6  # inches of curves; the legends take the margin right of them
+_CHAR_WIDTH = 0.062  # inches per character of an 8-point legend label (DejaVu Sans: 0.055-0.061 measured)
+_LEGEND_PAD = 0.6  # inches of a legend besides its text: the gap to the axes, the line sample, the frame
+_MAX_NAMED_OTHERS = 4  # branches neither kept nor search trials, each with its own legend entry; more share one
+_OTHERS_COLOR = "#6f8fb0"
+_TRIALS_COLOR = "0.55"
 
 
 def _figure(width: float, height: float, left: float, bottom: float, top: float = 0.35, right: float = 0.15,
@@ -51,15 +60,6 @@ def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI)
     return buffer.getvalue()
-
-
-def _branch_colors(names: list[str]) -> dict[str, str]:
-    palette = [f"C{index}" for index in range(10)]
-    colors: dict[str, str] = {}
-    others = iter(palette * (len(names) // len(palette) + 1))
-    for name in names:
-        colors[name] = "black" if name == BASELINE else next(others)
-    return colors
 
 
 def _no_data(axes: Any, message: str) -> None:
@@ -88,17 +88,81 @@ def causes_chart_png(findings: Iterable[Any]) -> bytes | None:
     return _png(figure)
 
 
-def _plot_losses(axes: Any, branches: list[tuple[str, pd.DataFrame]], colors: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class _LineStyle:
+    """How one branch is drawn, and its legend entry (None: its group's entry, on another line, stands for it)."""
+
+    color: str
+    linewidth: float
+    alpha: float = 1.0
+    zorder: float = 2.0
+    label: str | None = None
+
+    def line(self, **extra: Any) -> dict[str, Any]:
+        return {"color": self.color, "linewidth": self.linewidth, "alpha": self.alpha, "zorder": self.zorder, **extra}
+
+
+def _branch_styles(branches: list[tuple[str, pd.DataFrame]], kept: Collection[str] | None) -> dict[str, _LineStyle]:
+    """The baseline and the kept branches at full weight, each in the legend; the other branches faint.
+
+    After a search two dozen branches share the chart: the reader follows the baseline,
+    each round's winner and the model kept, so only those stand out. The others are thin
+    and light: each in its own colour and legend entry while there are few, else all in one
+    muted colour under one entry; search trials, in grey, always share one entry. ``kept``
+    None keeps every branch. In legend order: kept, others, trials.
+    """
+    labels = {name: f"{name} — diverged (NaN)" if has_diverged(frame) else name for name, frame in branches}
+    followed = [name for name in labels if kept is None or name == BASELINE or name in kept]
+    trials = [name for name in labels if name not in followed and is_search_trial(name)]
+    others = [name for name in labels if name not in followed and name not in trials]
+    palette = itertools.cycle([f"C{index}" for index in range(10)])
+    styles = {
+        name: _LineStyle("black" if name == BASELINE else next(palette), 1.6, zorder=3, label=labels[name])
+        for name in followed
+    }
+    named = len(others) <= _MAX_NAMED_OTHERS
+    for index, name in enumerate(others):
+        group = f"other branches ({len(others)})" if index == 0 else None
+        styles[name] = _LineStyle(next(palette) if named else _OTHERS_COLOR, 0.9, 0.6,
+                                  label=labels[name] if named else group)
+    for index, name in enumerate(trials):
+        styles[name] = _LineStyle(_TRIALS_COLOR, 0.7, 0.45, zorder=1,
+                                  label=f"search trials ({len(trials)})" if index == 0 else None)
+    return styles
+
+
+def _level_lines(audit: Mapping[str, Any], metric: str | None) -> list[tuple[float, dict[str, Any]]]:
+    """The audit's reference model and trivial predictor on ``metric``: (value, line style with label)."""
+    if metric is None:
+        return []
+    lines = []
+    reference = number((audit.get("reference_metrics") or {}).get(metric))
+    if math.isfinite(reference):
+        model = audit.get("reference_model") or "reference model"
+        lines.append((reference, {"color": "0.35", "linestyle": "-.", "linewidth": 1.2,
+                                  "label": f"reference ({model}): {reference:.4g}"}))
+    trivial = number((audit.get("trivial_metrics") or {}).get(metric))
+    if math.isfinite(trivial):
+        lines.append((trivial, {"color": "0.55", "linestyle": ":", "linewidth": 1.4,
+                                "label": f"trivial predictor: {trivial:.4g}"}))
+    return lines
+
+
+def _legend_outside(axes: Any, **options: Any) -> None:
+    """The legend right of the axes, in the figure's right margin: never over a curve."""
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **options)
+
+
+def _plot_losses(axes: Any, branches: list[tuple[str, pd.DataFrame]], styles: dict[str, _LineStyle]) -> None:
     finite: list[np.ndarray] = []
     any_diverged = False
     for name, frame in branches:
         epochs = epoch_axis(frame)
         loss, val_loss = column(frame, "loss"), column(frame, "val_loss")
-        diverged = has_diverged(frame)
-        any_diverged |= diverged
-        label = f"{name} — diverged (NaN)" if diverged else name
-        axes.plot(epochs, loss, color=colors[name], linewidth=1.6, label=label)
-        axes.plot(epochs, val_loss, color=colors[name], linewidth=1.6, linestyle="--")
+        any_diverged |= has_diverged(frame)
+        axes.plot(epochs, loss, **styles[name].line(label=styles[name].label))
+        axes.plot(epochs, val_loss, **styles[name].line(linestyle="--"))
         finite.extend(values[np.isfinite(values)] for values in (loss, val_loss))
     values = np.concatenate(finite) if finite else np.array([])
     if values.size and (values > 0).all() and values.max() / values.min() > 100:
@@ -108,16 +172,17 @@ def _plot_losses(axes: Any, branches: list[tuple[str, pd.DataFrame]], colors: di
         title += "; diverged (NaN) points not drawn"
     axes.set_title(title, fontsize=10, y=1.0)
     axes.set_ylabel("loss")
-    axes.legend(fontsize=8, title="branch", title_fontsize=8)
+    _legend_outside(axes, title="branch", title_fontsize=8)
 
 
 def _plot_metric(
     axes: Any,
     branches: list[tuple[str, pd.DataFrame]],
-    colors: dict[str, str],
+    styles: dict[str, _LineStyle],
     metric: str | None,
-    audit: Mapping[str, Any],
+    levels: list[tuple[float, dict[str, Any]]],
 ) -> None:
+    """The metric per branch (the loss chart's legend names the branches) and the audit's levels."""
     if metric is None:
         _no_data(axes, "no validation metric recorded")
         return
@@ -127,43 +192,54 @@ def _plot_metric(
         if metric == "val_r2" and (values < -1).any():
             clipped = True
             values = np.where(values < -1, -1.0, values)
-        label = f"{name} — diverged (NaN)" if has_diverged(frame) else name
-        axes.plot(epoch_axis(frame), values, color=colors[name], linewidth=1.6, label=label)
-    reference = number((audit.get("reference_metrics") or {}).get(metric))
-    if math.isfinite(reference):
-        model = audit.get("reference_model") or "reference model"
-        axes.axhline(reference, color="0.35", linestyle="-.", linewidth=1.2,
-                     label=f"reference ({model}): {reference:.4g}")
-    trivial = number((audit.get("trivial_metrics") or {}).get(metric))
-    if math.isfinite(trivial):
-        axes.axhline(trivial, color="0.55", linestyle=":", linewidth=1.4, label=f"trivial predictor: {trivial:.4g}")
+        axes.plot(epoch_axis(frame), values, **styles[name].line())
+    for value, line in levels:
+        axes.axhline(value, **line)
     axes.set_title(f"{metric} per epoch" + (" (clipped at -1)" if clipped else ""), fontsize=10, y=1.0)
     axes.set_ylabel(metric)
-    axes.legend(fontsize=8)
+    _legend_outside(axes)
 
 
-def curves_chart_png(history: pd.DataFrame | None, audit: Mapping[str, Any], task: str | None) -> bytes:
+def curves_figure(
+    history: pd.DataFrame | None, audit: Mapping[str, Any], task: str | None, kept: Collection[str] | None = None
+) -> Figure:
     """Loss/val_loss per epoch (top) and the main validation metric (bottom), one line per branch.
 
     Loss is solid and val_loss dashed; the metric chart (val_balanced_accuracy for
     classification, val_r2 for regression) carries the audit's reference model and trivial
     predictor as horizontal lines. Non-finite values are left out and the branch is labelled
-    "diverged (NaN)".
+    "diverged (NaN)". ``kept``: the branches drawn at full weight besides the baseline (see
+    :func:`_branch_styles`); None draws every branch so. The legends sit right of the axes,
+    in a margin as wide as their longest label.
     """
-    task = task or (audit or {}).get("task")
-    figure = _figure(7, 6.5, left=1.0, bottom=0.5, hspace=0.16)
-    loss_axes, metric_axes = figure.subplots(2, 1, sharex=True)
+    audit = audit or {}
+    task = task or audit.get("task")
     branches = branch_frames(history)
+    styles = _branch_styles(branches, kept)
+    branches = sorted(branches, key=lambda branch: list(styles).index(branch[0]))  # the legend's order
+    metric = main_metric(history, task) if branches else None
+    levels = _level_lines(audit, metric)
+    labels = ["branch", *(style.label for style in styles.values() if style.label),
+              *(line["label"] for _, line in levels)]
+    right = _LEGEND_PAD + _CHAR_WIDTH * max(len(label) for label in labels)
+    figure = _figure(1.0 + _AXES_WIDTH + right, 6.5, left=1.0, bottom=0.5, right=right, hspace=0.16)
+    loss_axes, metric_axes = figure.subplots(2, 1, sharex=True)
     if not branches:
         _no_data(loss_axes, "no training history recorded")
         _no_data(metric_axes, "no training history recorded")
-        return _png(figure)
-    colors = _branch_colors([name for name, _ in branches])
-    _plot_losses(loss_axes, branches, colors)
-    _plot_metric(metric_axes, branches, colors, main_metric(history, task), audit or {})
+        return figure
+    _plot_losses(loss_axes, branches, styles)
+    _plot_metric(metric_axes, branches, styles, metric, levels)
     metric_axes.set_xlabel("epoch")
     metric_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _png(figure)
+    return figure
+
+
+def curves_chart_png(
+    history: pd.DataFrame | None, audit: Mapping[str, Any], task: str | None, kept: Collection[str] | None = None
+) -> bytes:
+    """:func:`curves_figure` as PNG bytes."""
+    return _png(curves_figure(history, audit, task, kept))
 
 
 def signals_chart_png(frame: pd.DataFrame) -> bytes | None:

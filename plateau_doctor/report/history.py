@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -10,6 +11,8 @@ import pandas as pd
 from plateau_doctor.schema import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 BASELINE = "baseline"
+FINAL = "final"  # the winner retrained for the full epochs (run.pipeline)
+_SEARCH_TRIAL = re.compile(r"search-\d+")  # a trial's branch, named by run.search after its number
 
 _MAIN_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("val_r2", "val_mae"),
@@ -72,6 +75,10 @@ def branch_frames(history: pd.DataFrame | None) -> list[tuple[str, pd.DataFrame]
         frame = history[history["branch"].astype(str) == name]
         branches.append((name, frame.sort_values("epoch") if "epoch" in frame.columns else frame))
     return branches
+
+
+def is_search_trial(name: str) -> bool:
+    return _SEARCH_TRIAL.fullmatch(name) is not None
 
 
 def main_metric(history: pd.DataFrame, task: str | None) -> str | None:

@@ -26,8 +26,10 @@ from plateau_doctor.report.sections import (
     audit_blocks,
     curves_blocks,
     diagnosis_blocks,
+    faint_curves_blocks,
     path_blocks,
     remedies_blocks,
+    run_blocks,
     signals_blocks,
     summary_blocks,
 )
@@ -42,13 +44,14 @@ __all__ = [
     "render_report",
 ]
 
-SECTION_TITLES: tuple[str, ...] = (
+SECTION_TITLES: tuple[str, ...] = (  # in the report's order: what happened first, how it was set up last
     "Summary",
-    "Diagnosis",
     "Curves",
-    "Training signals",
+    "Diagnosis",
     "Remedies",
+    "Training signals",
     "Data audit",
+    "Run details",
 )
 
 
@@ -73,12 +76,13 @@ def render_report(
         Heading(1, title),
         Paragraph(verdict(summary), lead="Verdict:"),
         *summary_blocks(summary, task),
+        *curves_blocks(summary, history, audit, task),
         *diagnosis_blocks(summary, normalized_findings(summary, findings)),
-        *curves_blocks(history, audit, task),
+        *remedies_blocks(summary, remedies, task, path_blocks(summary, history, audit, task)),
+        *faint_curves_blocks(summary, history, task),
         *signals_blocks(history),
-        *remedies_blocks(summary, remedies, task),
-        *path_blocks(summary, history, audit, task),
         *audit_blocks(audit),
+        *run_blocks(summary, task),
     ]
     return to_markdown(blocks), to_html(blocks, title)
 

@@ -1,4 +1,4 @@
-"""The report's sections as blocks: summary, diagnosis, curves, training signals, remedies, path, data audit.
+"""The report's sections as blocks: summary, curves, diagnosis, remedies and path, training signals, data audit, run.
 
 Each builder takes the run's plain data (summary.json's dict, the audit's dict, the
 history and remedies frames) and returns the section's blocks; nothing here renders text.
@@ -6,7 +6,7 @@ history and remedies frames) and returns the section's blocks; nothing here rend
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,8 @@ from plateau_doctor.report.findings import as_dict, finding_item, ranked_causes
 from plateau_doctor.report.format import fmt, fmt_config_value, fmt_params, fmt_seconds, flatten, text_or_empty
 from plateau_doctor.report.headline import metrics_table
 from plateau_doctor.report.history import (
+    BASELINE,
+    FINAL,
     branch_frames,
     column,
     family,
@@ -37,6 +39,15 @@ _NOT_SIGNALS: frozenset[str] = frozenset({"loss", "val_loss", *CLASSIFICATION_ME
 
 
 def summary_blocks(summary: Mapping[str, Any], task: str | None) -> list[Block]:
+    return [
+        Heading(2, "Summary"),
+        Paragraph("Validation metrics of the user's model (baseline) and of the model kept (final):"),
+        metrics_table(summary, task),
+    ]
+
+
+def run_blocks(summary: Mapping[str, Any], task: str | None) -> list[Block]:
+    """The run's facts and its configuration: the report's last section, for whoever reruns or audits it."""
     facts: list[tuple[str, Any]] = [("status", summary.get("status")), ("task", task)]
     for key, label in (("dataset", "dataset"), ("target", "target")):
         if summary.get(key) is not None:
@@ -51,10 +62,8 @@ def summary_blocks(summary: Mapping[str, Any], task: str | None) -> list[Block]:
         ("wall time", fmt_seconds(summary.get("wall_seconds"))),
     ]
     blocks: list[Block] = [
-        Heading(2, "Summary"),
+        Heading(2, "Run details"),
         Table(["run", "value"], [[label, fmt(value)] for label, value in facts]),
-        Paragraph("Validation metrics of the user's model (baseline) and of the model kept (final):"),
-        metrics_table(summary, task),
     ]
     config = summary.get("config")
     if isinstance(config, Mapping) and config:
@@ -118,22 +127,65 @@ def _branch_table(branches: list[tuple[str, pd.DataFrame]], metric: str | None) 
     return Table(header, rows)
 
 
-def curves_blocks(history: pd.DataFrame | None, audit: Mapping[str, Any], task: str | None) -> list[Block]:
-    blocks: list[Block] = [Heading(2, "Curves")]
+def _path_names(summary: Mapping[str, Any]) -> list[str]:
+    return [str(as_dict(step).get("step")) for step in summary.get("path") or []]
+
+
+def kept_branches(summary: Mapping[str, Any], names: Sequence[str]) -> set[str]:
+    """The branches among ``names`` a reader follows, the others being drawn faint.
+
+    The first branch (the baseline, or the one fit a report observed), the path (each round's
+    winner) and the final fit. Without a path (a summary from before the rounds) the chosen
+    remedy names its branch. With one it does not: a later round's winner is ``architecture@2``
+    while the chosen remedy is ``architecture``, the name of round 1's branch of it.
+    """
+    path = _path_names(summary)
+    chosen = summary.get("chosen_remedy")
+    if len(path) < 2 and chosen:
+        path.append(str(chosen))
+    return {*names[:1], BASELINE, FINAL, *path} & set(names)
+
+
+def _kept_and_faint(summary: Mapping[str, Any], history: pd.DataFrame | None) -> tuple[list, list]:
+    """The history's branches as (kept, faint), each a list of (name, frame)."""
     branches = branch_frames(history)
-    if not branches:
+    kept = kept_branches(summary, [name for name, _ in branches])
+    return [branch for branch in branches if branch[0] in kept], [branch for branch in branches if branch[0] not in kept]
+
+
+def curves_blocks(summary: Mapping[str, Any], history: pd.DataFrame | None, audit: Mapping[str, Any],
+                  task: str | None) -> list[Block]:
+    """The chart of every branch, and the last values of those it draws in full colour."""
+    blocks: list[Block] = [Heading(2, "Curves")]
+    kept, faint = _kept_and_faint(summary, history)
+    if not kept:
         blocks.append(Paragraph("No training history was recorded."))
         return blocks
-    metric = main_metric(history, task)
+    lines = (
+        f"The baseline (black), each round's winner and the model kept in full colour; the {len(faint)} other "
+        f"branch{'es' if len(faint) != 1 else ''} tried thin and light (their last values are under Remedies)."
+        if faint else "One colour per branch (baseline in black)."
+    )
     blocks.append(Paragraph(
-        "One colour per branch (baseline in black). Top: training loss (solid) and validation "
+        f"{lines} Top: training loss (solid) and validation "
         "loss (dashed). Bottom: the main validation metric, with the reference model and the "
         "trivial predictor from the data audit as horizontal lines."
     ))
     blocks.append(Image("Loss and validation metric per epoch, one line per branch",
-                         curves_chart_png(history, audit, task)))
-    blocks.append(_branch_table(branches, metric))
+                        curves_chart_png(history, audit, task, {name for name, _ in kept})))
+    blocks.append(_branch_table(kept, main_metric(history, task)))
     return blocks
+
+
+def faint_curves_blocks(summary: Mapping[str, Any], history: pd.DataFrame | None, task: str | None) -> list[Block]:
+    """The last values of the branches the curves chart draws thin and light; nothing when there are none."""
+    _, faint = _kept_and_faint(summary, history)
+    if not faint:
+        return []
+    return [
+        Paragraph("Last values of the other branches' curves (thin and light in the chart):"),
+        _branch_table(faint, main_metric(history, task)),
+    ]
 
 
 def signals_blocks(history: pd.DataFrame | None) -> list[Block]:
@@ -165,7 +217,7 @@ def path_blocks(summary: Mapping[str, Any], history: pd.DataFrame | None, audit:
     steps = [as_dict(step) for step in summary.get("path") or []]
     if len(steps) < 2:
         return []
-    names = [str(step.get("step")) for step in steps]
+    names = _path_names(summary)
     blocks: list[Block] = [
         Heading(3, "Path"),
         Paragraph(
@@ -196,7 +248,9 @@ def _note(record: Mapping[str, Any]) -> str:
     return "; ".join(notes)
 
 
-def remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, task: str | None) -> list[Block]:
+def remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, task: str | None,
+                    path: list[Block]) -> list[Block]:
+    """The winner and why, each round's verdict, the ``path`` blocks, then the table of every branch tried."""
     blocks: list[Block] = [Heading(2, "Remedies")]
     status = str(summary.get("status") or "")
     if remedies is None or remedies.empty:
@@ -204,7 +258,24 @@ def remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, t
             status, "none was recorded for this run (none enabled, or none addresses the diagnosed causes)"
         )
         blocks.append(Paragraph(f"No remedy branch ran: {reason}."))
-        return blocks
+        return blocks + path
+    chosen = summary.get("chosen_remedy")
+    reason = text_or_empty(summary.get("winner_reason"))
+    if chosen:
+        blocks.append(Paragraph(f"{chosen}. {reason}" if reason else f"{chosen}.", lead="Winner:"))
+    else:
+        blocks.append(Paragraph(reason or "No remedy improved on the baseline, so the baseline model is kept.",
+                                lead="Winner: none."))
+    rounds = [str(text) for text in summary.get("round_reasons") or []]
+    if len(rounds) > 1:
+        blocks.append(Bullets([(text.split(":")[0], text.split(":", 1)[1].strip()) for text in rounds]))
+    if path:
+        blocks += [*path, Heading(3, "Branches tried")]
+    blocks.append(_remedies_table(remedies, task))
+    return blocks
+
+
+def _remedies_table(remedies: pd.DataFrame, task: str | None) -> Table:
     metrics = ordered_metrics(task, [column for column in remedies.columns if str(column).startswith("val_")])
     show_error = "error" in remedies.columns and remedies["error"].map(text_or_empty).astype(bool).any()
     with_round = "round" in remedies.columns
@@ -231,18 +302,7 @@ def remedies_blocks(summary: Mapping[str, Any], remedies: pd.DataFrame | None, t
         if show_error:
             row.append(text_or_empty(record.get("error")))
         rows.append(row)
-    blocks.append(Table(header, rows))
-    chosen = summary.get("chosen_remedy")
-    reason = text_or_empty(summary.get("winner_reason"))
-    if chosen:
-        blocks.append(Paragraph(f"{chosen}. {reason}" if reason else f"{chosen}.", lead="Winner:"))
-    else:
-        blocks.append(Paragraph(reason or "No remedy improved on the baseline, so the baseline model is kept.",
-                                 lead="Winner: none."))
-    rounds = [str(text) for text in summary.get("round_reasons") or []]
-    if len(rounds) > 1:
-        blocks.append(Bullets([(text.split(":")[0], text.split(":", 1)[1].strip()) for text in rounds]))
-    return blocks
+    return Table(header, rows)
 
 
 def audit_blocks(audit: Mapping[str, Any]) -> list[Block]:

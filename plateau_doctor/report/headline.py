@@ -1,0 +1,92 @@
+"""The report's opening: the verdict in plain words and the baseline-versus-final metrics table.
+
+Both the full report and the short Markdown summary (Prefect's artifact) open with these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from plateau_doctor.report.document import Table
+from plateau_doctor.report.format import fmt, join_names, number, pct
+from plateau_doctor.report.history import ordered_metrics
+
+_STATUS_WORDS: dict[str, str] = {
+    "healthy": "Healthy: nothing to repair",
+    "repaired": "Repaired",
+    "improved": "Improved, but short of what the data allows",
+    "not_repaired": "Not repaired",
+    "diagnosed": "Diagnosed; remedies have not run yet",
+}
+
+
+def verdict(summary: Mapping[str, Any]) -> str:
+    """One line in plain words: status, symptoms, top cause, chosen remedy."""
+    status = str(summary.get("status") or "unknown")
+    symptoms = [name for name in summary.get("symptoms") or [] if name != "converged"]
+    causes = summary.get("causes") or []
+    chosen = summary.get("chosen_remedy")
+    words = [_STATUS_WORDS.get(status, status) + "."]
+    if symptoms:
+        words.append(f"The training showed {join_names(symptoms)}.")
+    elif status == "healthy" or "converged" in (summary.get("symptoms") or []):
+        words.append("The training loss fell and levelled off as it should.")
+    if causes:
+        top = causes[0]
+        confidence = pct(top.get("confidence"))
+        strength = f" ({confidence} confidence)" if confidence else ""
+        words.append(f"Most likely cause: {top.get('cause', '?')}{strength}.")
+    if chosen:
+        words.append(f"Chosen remedy: {chosen}.")
+    elif status == "not_repaired":
+        words.append("No remedy beat the baseline, so the baseline model is kept.")
+    level = _level_sentence(summary)
+    if level and status in ("repaired", "improved", "not_repaired"):
+        words.append(level)
+    return " ".join(words)
+
+
+def _level_sentence(summary: Mapping[str, Any]) -> str:
+    """How far the final model is from the attainable level, and what was tried to get there."""
+    level = summary.get("level") or {}
+    metric, attainable, final = level.get("metric"), number(level.get("attainable")), number(level.get("final"))
+    if not metric or not math.isfinite(attainable) or not math.isfinite(final):
+        return ""
+    gap = attainable - final
+    where = (
+        f"{fmt(gap)} below the attainable level {fmt(attainable)} (the reference models')"
+        if gap > 0
+        else f"at or above the attainable level {fmt(attainable)}"
+    )
+    text = f"The final model's {metric} is {fmt(final)}, {where}."
+    linear, healthy = number(level.get("linear_reference")), level.get("final_curves_healthy")
+    if gap > 0 and math.isfinite(linear):
+        side = "at or above" if final >= linear else "below"
+        checked = (
+            "healthy when diagnosed again" if healthy
+            else "not healthy when diagnosed again (a sick symptom or a clear gap to the reference)"
+        )
+        text += f" It is {side} the regularized linear reference {fmt(linear)}, and its curves are {checked}."
+    tried = []
+    rounds = summary.get("rounds") or 0
+    if rounds:
+        tried.append(f"{rounds} round{'s' if rounds != 1 else ''} of remedies")
+    if summary.get("search_trials"):
+        tried.append(f"{summary['search_trials']} guided-search trials")
+    if tried and summary.get("status") != "repaired":
+        text += f" Tried: {join_names(tried)}" + (f"; stopped because {summary['stop_reason']}." if summary.get("stop_reason") else ".")
+    return text
+
+
+def metrics_table(summary: Mapping[str, Any], task: str | None) -> Table:
+    """Epochs and validation metrics of the baseline and of the model kept."""
+    baseline = summary.get("baseline") or {}
+    final = summary.get("final") or {}
+    baseline_metrics = baseline.get("metrics") or {}
+    final_metrics = final.get("metrics") or {}
+    rows = [["epochs", fmt(baseline.get("epochs")), fmt(final.get("epochs"))]]
+    for name in ordered_metrics(task, [*baseline_metrics, *final_metrics]):
+        rows.append([name, fmt(baseline_metrics.get(name)), fmt(final_metrics.get(name))])
+    return Table(["", "baseline", "final"], rows)

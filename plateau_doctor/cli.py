@@ -146,6 +146,7 @@ def diagnose_log(args) -> int:
     from plateau_doctor.api import diagnose
     from plateau_doctor.results.observed import verdict_lines
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # a TensorBoard folder imports TensorFlow: no C++ start-up lines
     try:
         check_output_dir(args.out, "--out")
         result = diagnose(args.history, out=args.out, task=args.task)

@@ -123,17 +123,21 @@ def diagnose(history, *, out: str | Path | None = "results", task: str | None = 
     """Diagnose training curves alone: a Keras History (or its ``.history``), a DataFrame, or a log file.
 
     Writes a run under ``out`` (``None``: write nothing). Causes that need signals the
-    curves lack get lower confidence and name the measurement that would confirm them.
+    curves lack get lower confidence and name the measurement that would confirm them. What
+    the reader of a log file skipped (rows with a non-numeric loss, an epoch cut short)
+    leads the summary's ``not_checked``.
     """
     from plateau_doctor.engine.log_doctor import diagnose_curves
 
     source = name or "history"
+    skipped: list[str] = []
     if isinstance(history, (str, Path)):
-        from plateau_doctor.data.logs import read_history
+        from plateau_doctor.data.logs import read_log
 
         source = name or Path(history).stem or Path(history).name
-        history = read_history(history)
-    found = diagnose_curves(history, task=task)
+        log = read_log(history)
+        history, skipped = log.history, [f"the log: {line}" for line in log.skipped]
+    found = diagnose_curves(history, task=task, not_checked=skipped)  # what the reader left out, first
     if out is None:
         from plateau_doctor.results.observed import build_summary
 

@@ -47,8 +47,15 @@ _PREFECT_DEFAULTS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one line on stderr, exit 2 (not a usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="plateau-doctor",
         description="Diagnose why a Keras model's training loss stalls, and repair it.",
     )
@@ -65,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override one demo config field (repeatable)")
     diagnose = commands.add_parser(
-        "diagnose", help="diagnose a finished training from its log (CSVLogger CSV, History JSON, Parquet, TensorBoard folder)"
+        "diagnose", help="diagnose a finished training from its log (CSVLogger CSV, History JSON, model.fit's console"
+                         " output, Parquet, TensorBoard folder)"
     )
     diagnose.add_argument("history", metavar="HISTORY", help="the training log: a file, or a TensorBoard log folder")
     diagnose.add_argument("--out", default="results", help="results folder (default: results)")
@@ -99,7 +107,10 @@ def _one_console_line_per_record() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # -h (0) or a usage error (2): a status to return, as entry() exits with it
+        return 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 2
     if args.command == "diagnose":
         return diagnose_log(args)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # the entry point chooses; importing the package does not
@@ -135,6 +146,7 @@ def diagnose_log(args) -> int:
     from plateau_doctor.api import diagnose
     from plateau_doctor.results.observed import verdict_lines
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # a TensorBoard folder imports TensorFlow: no C++ start-up lines
     try:
         check_output_dir(args.out, "--out")
         result = diagnose(args.history, out=args.out, task=args.task)

@@ -4,6 +4,7 @@ and the path starts neither Prefect nor TensorFlow."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -136,3 +137,122 @@ def test_read_history_errors_are_user_input_errors(tmp_path):
     with pytest.raises(HistoryFileError) as raised:
         read_history(tmp_path / "missing.csv")
     assert raised.value.exit_code == 2 and os.fspath(tmp_path) in str(raised.value)
+
+
+# Malformed logs as they are found (shared/FIELD-NOTES.md, "Real CSVLogger files"): each is either
+# read, with what was skipped said on the verdict, or refused with exit 2 and one line naming
+# the file. name, content, exit status, text the output must hold, the loss curve read (exit 0), its
+# epochs when not 1..n (a skipped row keeps its epoch's place)
+MALFORMED = [
+    ("non-numeric.csv", b"epoch,loss,val_loss\n0,abc,1.0\n1,0.9,0.95\n2,?,0.9\n3,0.8,0.85\n4,0.7,0.8\n", 0,
+     "the log: 2 rows with non-numeric loss skipped: epoch 0 'abc', epoch 2 '?'", [0.9, 0.8, 0.7], [1, 3, 4]),
+    ("all-text.csv", b"epoch,loss\n0,abc\n", 2, "no numeric loss in any row (epoch 0 'abc')", None, None),
+    ("text-val.json", b'{"loss": [1.0, 0.9, 0.8], "val_loss": [1.1, "n/a?", 0.9]}', 0,
+     "1 row with non-numeric val_loss skipped: row 2 'n/a?'", [1.0, 0.8], None),
+    ("text-metric.csv", b"epoch,loss,accuracy\n0,1.0,0.5\n1,0.9,x\n2,0.8,0.7\n", 0,
+     "accuracy: 1 non-numeric value read as missing: epoch 1 'x'", [1.0, 0.9, 0.8], None),
+    ("empty.csv", b"", 2, "the file is empty", None, None),
+    ("blank.log", b"\n\n  \n", 2, "the file is empty", None, None),
+    ("header-only.csv", b"epoch,loss,val_loss\n", 2, "the log has no epoch", None, None),
+    ("crcrlf.csv", b"epoch,loss,val_loss\r\r\n0,1.0,1.1\r\r\n1,0.9,1.0\r\r\n2,0.8,0.9\r\r\n", 0, "verdict", [1.0, 0.9, 0.8], None),
+    ("bom.csv", b"\xef\xbb\xbfepoch,loss\n5,1.0\n6,0.9\n", 0, "verdict", [1.0, 0.9], None),
+    ("no-epoch.csv", b"loss,val_loss\n1.0,1.1\n0.9,1.0\n0.8,0.9\n", 0, "verdict", [1.0, 0.9, 0.8], None),
+    ("epoch-last.csv", b"loss,val_loss,epoch\n0.9,1.0,2\n1.0,1.1,1\n0.8,0.9,3\n", 0, "verdict", [1.0, 0.9, 0.8], None),
+    ("negative.csv", b"epoch,loss,val_loss\n0,-1.0,-0.9\n1,-1.5,-1.2\n2,-1.8,-1.3\n3,-2.0,-1.4\n", 0,
+     "symptoms: converged", [-1.0, -1.5, -1.8, -2.0], None),
+    ("train-only.csv", b"epoch,loss,accuracy\n0,1.0,0.5\n1,0.9,0.6\n2,0.8,0.7\n", 0, "verdict", [1.0, 0.9, 0.8], None),
+    ("lr.csv", b"epoch,loss,val_loss,lr\n0,1.0,1.1,0.01\n1,0.9,1.0,0.01\n2,0.8,0.9,0.001\n", 0, "verdict", [1.0, 0.9, 0.8], None),
+    ("nan-from-start.json", b'{"loss": [NaN, NaN, NaN]}', 0, "diverged", [math.nan] * 3, None),
+    ("model.json", b'{"class_name": "Sequential", "config": {"layers": []}}', 2, "expected History.history", None, None),
+    ("numbers.json", b"[0.9, 0.8, 0.7]", 2, "expected History.history", None, None),
+    ("truncated.json", b'{"loss": [1.0, 0.9, 0.8], "val_loss": [1.1, 1.0', 2, "the file ends early: truncated?)", None, None),
+    ("garbage.csv", bytes(range(256)) * 4, 2, "binary content, not text", None, None),
+    ("garbage.log", b"\x89HDF\r\n\x1a\n" + bytes(range(128, 256)) * 8, 2, "binary content, not text", None, None),
+    ("model.h5", b"\x89HDF\r\n\x1a\n" + bytes(range(256)), 2, "unknown log format '.h5'", None, None),
+]
+
+
+@pytest.mark.parametrize("name, content, status, says, losses, epochs", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_log_is_read_with_what_was_skipped_or_refused_in_one_line(tmp_path, capsys, name, content,
+                                                                               status, says, losses, epochs):
+    path = tmp_path / name
+    path.write_bytes(content)
+    out = tmp_path / "results"
+    assert main(["diagnose", str(path), "--out", str(out)]) == status
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.err and "failed:" not in printed.err
+    if status == 2:
+        assert says in printed.err and str(path) in printed.err and printed.err.count("\n") == 1
+        assert printed.out == "" and not out.exists()
+        return
+    assert says in printed.out and printed.err == ""
+    frame = read_history(path)
+    assert frame["loss"].tolist() == pytest.approx(losses, nan_ok=True)
+    assert frame["epoch"].tolist() == (epochs or list(range(1, len(losses) + 1)))
+
+
+def test_skipped_rows_lead_the_summary_and_the_reports_evidence(tmp_path):
+    from plateau_doctor.api import diagnose
+
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,val_loss\n" + "".join(f"{i},{'abc' if i == 3 else 1.27 - i / 1000},1.2\n" for i in range(12)))
+    result = diagnose(path, out=tmp_path / "results")
+    note = "the log: 1 row with non-numeric loss skipped: epoch 3 'abc'"
+    assert result.summary["not_checked"][0] == note
+    assert len(result.history) == 11
+    assert note in (result.run_dir / "report.md").read_text()
+
+
+def test_a_learning_rate_column_named_lr_is_read_as_the_rate(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,lr\n0,1.0,0.01\n1,0.9,0.01\n2,0.8,0.001\n")
+    assert read_history(path)["learning_rate"].tolist() == [0.01, 0.01, 0.001]
+
+
+def test_negative_losses_are_values_not_breakage(tmp_path):
+    """Custom losses (a negative log-likelihood, a contrastive loss) go below zero: not skipped, not diverged."""
+    from plateau_doctor.api import diagnose
+
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss\n" + "".join(f"{i},{-0.5 - i / 10}\n" for i in range(10)))
+    result = diagnose(path, out=None)
+    assert "diverged" not in result.summary["symptoms"] and not result.summary["not_checked"][0].startswith("the log")
+
+
+def test_a_bad_log_through_the_installed_command_exits_2_without_a_traceback(tmp_path):
+    """The console script's path (``entry``), not only ``main``: the status reaches the shell."""
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss\n0,abc\n")
+    code = "import sys; from plateau_doctor.cli import entry; sys.argv = ['plateau-doctor', 'diagnose', sys.argv[1]]; entry()"
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"plateau-doctor: error: {path}: no numeric loss in any row (epoch 0 'abc')"
+
+
+@pytest.mark.slow
+def test_a_tensorboard_folder_reads_without_library_warnings_and_one_without_scalars_exits_2(tmp_path):
+    """Event files written with ``tf.summary``; the CLI reads them in a fresh process, where TensorFlow's
+    deprecation notice for ``tf_record_iterator`` would be printed (once per process)."""
+    write = (
+        "import sys, tensorflow as tf\n"
+        "root = sys.argv[1]\n"
+        "for run, tag, base in (('train', 'epoch_loss', 1.0), ('validation', 'epoch_loss', 1.1), ('batches/train', 'batch_loss', 1.0)):\n"
+        "    writer = tf.summary.create_file_writer(f'{root}/{run}')\n"
+        "    with writer.as_default():\n"
+        "        for step in range(12):\n"
+        "            tf.summary.write(tag, tf.constant(base / (step + 1)), step=step)\n"
+        "    writer.flush()\n"
+    )
+    subprocess.run([sys.executable, "-c", write, str(tmp_path / "tb")], check=True, capture_output=True, timeout=300)
+    (tmp_path / "tb" / "batches").rename(tmp_path / "only_batches")
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    code = "import sys; from plateau_doctor.cli import entry; sys.argv = ['plateau-doctor', 'diagnose', *sys.argv[1:]]; entry()"
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "tb"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0 and "verdict" in done.stdout, done.stderr
+    assert "deprecat" not in (done.stderr + done.stdout).lower() and done.stderr == ""
+    refused = subprocess.run([sys.executable, "-c", code, str(tmp_path / "only_batches")],
+                             capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == f"plateau-doctor: error: {tmp_path / 'only_batches'}: the event files hold no per-epoch scalar (epoch_loss, ...)\n"

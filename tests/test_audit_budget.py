@@ -10,7 +10,7 @@ from conftest import make_classification_frame, make_regression_frame
 from plateau_doctor.data import prepare as data_module
 from plateau_doctor.config import DataConfig, PreprocessingConfig
 from plateau_doctor.data.prepare import ReferenceBudget, _top_columns, audit_data, prepare_data, select_columns, split_rows
-from plateau_doctor.engine.detection import reference_has_signal
+from plateau_doctor.engine.levels import reference_has_signal
 
 
 def _audit(frame: pd.DataFrame, budget: ReferenceBudget, task: str = "auto"):

@@ -34,7 +34,8 @@ from collections.abc import Sequence
 from plateau_doctor.engine.causes import REGISTRY, REPORT_CONFIDENCE, Case, CauseRule, check_setup, specificity
 from plateau_doctor.engine.causes.registry import EXCLUSION_CONFIDENCE
 from plateau_doctor.config import DetectionConfig, DoctorConfig
-from plateau_doctor.engine.detection import History, detect_symptoms
+from plateau_doctor.engine.curve_math import History
+from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.schema import SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
 
 __all__ = ["CAUSE_RULES", "REPORT_CONFIDENCE", "SPECIFICITY", "Case", "check_setup", "diagnose"]

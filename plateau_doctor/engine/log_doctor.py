@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.config import DetectionConfig
-from plateau_doctor.engine.detection import detect_symptoms, ema, relative_improvement, smoothed_progress
+from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
+from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.diagnosis import diagnose
 from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
 

@@ -32,7 +32,7 @@ from plateau_doctor import schema
 from plateau_doctor.engine.causes import cause_remedies
 from plateau_doctor.engine.causes.readings import VARIANCE_PRESERVING
 from plateau_doctor.config import DoctorConfig, with_overrides
-from plateau_doctor.engine.detection import canonical_activation
+from plateau_doctor.engine.vocabulary import canonical_activation
 
 Planner = Callable[
     [list[schema.Finding], list[schema.Finding], DoctorConfig, schema.ResolvedSetup, schema.DataAudit],

@@ -20,7 +20,8 @@ import pandas as pd
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.config import dataset_name
 from plateau_doctor.data.prepare import PreparedData, prepare_from_config
-from plateau_doctor.engine.detection import check_early_stop, detect_symptoms, reference_gap
+from plateau_doctor.engine.detection import check_early_stop, detect_symptoms
+from plateau_doctor.engine.levels import reference_gap
 from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.planning import RemedyPlan, apply_plan, plan_remedies
 from plateau_doctor.results.publish import RunRecord, write_run

@@ -30,7 +30,9 @@ from plateau_doctor.engine.causes.readings import (
     upstream_cause,
 )
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import canonical_activation, column, loss_in_audit_scale
+from plateau_doctor.engine.curve_math import column
+from plateau_doctor.engine.levels import loss_in_audit_scale
+from plateau_doctor.engine.vocabulary import canonical_activation
 from plateau_doctor.schema import Finding
 
 OUTPUT_STD_COLLAPSED = 1e-6

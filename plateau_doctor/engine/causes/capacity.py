@@ -7,15 +7,9 @@ import math
 
 from plateau_doctor.engine.causes.readings import STALLED, UNDERFIT, Case, fmt, make_cause, units_healthy
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import (
-    GAP_UNITS,
-    canonical_activation,
-    loss_in_audit_scale,
-    metric_value,
-    recent_mean,
-    reference_gap,
-    smoothed_progress,
-)
+from plateau_doctor.engine.curve_math import recent_mean, smoothed_progress
+from plateau_doctor.engine.levels import GAP_UNITS, loss_in_audit_scale, metric_value, reference_gap
+from plateau_doctor.engine.vocabulary import canonical_activation
 from plateau_doctor.schema import Finding, ResolvedSetup
 
 SMALL_NETWORK_UNITS = 8

@@ -6,13 +6,7 @@ import math
 
 from plateau_doctor.engine.causes.readings import UNDERFIT, Case, fmt, make_cause, pct
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import (
-    COLLAPSE_SHARE,
-    chance_balanced_accuracy,
-    is_classification,
-    metric_value,
-    reference_has_signal,
-)
+from plateau_doctor.engine.levels import COLLAPSE_SHARE, chance_balanced_accuracy, is_classification, metric_value, reference_has_signal
 from plateau_doctor.schema import Finding
 
 IMBALANCE_SHARE = 0.6

@@ -21,7 +21,7 @@ from plateau_doctor.engine.causes.readings import (
     units_damaged,
 )
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import smoothed_progress
+from plateau_doctor.engine.curve_math import smoothed_progress
 from plateau_doctor.schema import Finding
 
 

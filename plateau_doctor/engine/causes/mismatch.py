@@ -10,7 +10,7 @@ import math
 
 from plateau_doctor.engine.causes.readings import Case, fmt, make_cause
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import canonical_activation, canonical_loss
+from plateau_doctor.engine.vocabulary import canonical_activation, canonical_loss
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
 
 SICK_BOOST = 0.1

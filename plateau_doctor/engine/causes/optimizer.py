@@ -27,7 +27,8 @@ from plateau_doctor.engine.causes.readings import (
     upstream_cause,
 )
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import loss_in_audit_scale, recent_mean, smoothed_progress
+from plateau_doctor.engine.curve_math import recent_mean, smoothed_progress
+from plateau_doctor.engine.levels import loss_in_audit_scale
 from plateau_doctor.schema import Finding
 
 ADADELTA_USUAL_RATE = 1.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig, PreprocessingConfig
-from plateau_doctor.engine.detection import History, recent_mean, series, typical_value
+from plateau_doctor.engine.curve_math import History, recent_mean, series, typical_value
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
 
 STALLED = ("stuck_at_trivial", "plateau")

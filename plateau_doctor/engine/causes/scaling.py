@@ -36,7 +36,7 @@ from plateau_doctor.engine.causes.readings import (
     units_damaged,
 )
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import loss_in_audit_scale
+from plateau_doctor.engine.levels import loss_in_audit_scale
 from plateau_doctor.schema import Finding
 
 FEATURE_SCALE_SEVERE = 1e3

@@ -54,8 +54,9 @@ REMEDIES: tuple[str, ...] = (
     "optimizer",
     "search",
 )
-"""Remedy branches. Every one but ``search`` has a rule-based planner (``planning.PLANNERS``);
-``search`` is the guided fallback the pipeline runs when the rules run out."""
+"""Remedy branches. Every one but ``search`` is one ``engine.remedies`` module that merges the
+treatments of the causes pointing to it (``planning.PLANNERS``); ``search`` is the guided
+fallback the pipeline runs when the rules run out."""
 STATUSES: tuple[str, ...] = ("healthy", "repaired", "improved", "not_repaired", "sick")
 
 CLASSIFICATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_balanced_accuracy", "val_log_loss")

@@ -15,10 +15,13 @@ import pytest
 from builders import CASES, DETECTION, HEALTHY_RUNS, TEMPTING_SETUPS, make_audit, make_setup
 
 from plateau_doctor import schema
-from plateau_doctor.engine.causes import REGISTRY, Case, cause_words, check_setup, register
 from plateau_doctor.config import validate_config
+from plateau_doctor.engine.causes.catalog import REGISTRY, cause_words
+from plateau_doctor.engine.causes.readings import Case
+from plateau_doctor.engine.causes.registry import REGISTRY as WRITABLE_REGISTRY
+from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.detection import detect_symptoms
-from plateau_doctor.engine.diagnosis import diagnose
+from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.planning import PLANNERS, RULE_FREE_REMEDIES, plan_remedies
 from plateau_doctor.report.render import CAUSE_EXPLANATIONS
 
@@ -134,13 +137,13 @@ def test_remedies_are_registered_and_planned(name):
     ],
 )
 def test_register_refuses_what_would_break_the_contract(name, changes, message):
-    snapshot = dict(REGISTRY)
+    snapshot = dict(WRITABLE_REGISTRY)
     if name != "learning_rate_too_high":
-        REGISTRY.pop(name, None)
+        WRITABLE_REGISTRY.pop(name, None)
     try:
         options = {"rank": 999, "words": "Some plain words for the report.", "remedies": (), **changes}
         with pytest.raises(ValueError, match=message):
             register(name, **options)(lambda case: None)
     finally:
-        REGISTRY.clear()
-        REGISTRY.update(snapshot)
+        WRITABLE_REGISTRY.clear()
+        WRITABLE_REGISTRY.update(snapshot)

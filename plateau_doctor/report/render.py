@@ -23,8 +23,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from plateau_doctor.engine.causes import cause_words
-from plateau_doctor.schema import CLASSIFICATION_METRICS, HISTORY_SIGNALS, REGRESSION_METRICS
+from plateau_doctor.engine.causes.catalog import cause_words
+from plateau_doctor.schema import CLASSIFICATION_METRICS, HISTORY_SIGNALS, OVERFITTING, REGRESSION_METRICS
 
 SECTION_TITLES: tuple[str, ...] = (
     "Summary",
@@ -44,7 +44,7 @@ SYMPTOM_EXPLANATIONS: dict[str, str] = {
     "plateau": "The loss stopped falling long before training ended and stayed flat, worse than the data allows.",
     "slow_convergence": "The loss is still falling, but so slowly that training ended far from where it could get.",
     "oscillation": "The loss jumps up and down from epoch to epoch instead of settling.",
-    "overfitting": (
+    OVERFITTING: (
         "The training loss keeps falling while the validation loss turned and rose: the "
         "network memorises the training rows."
     ),

@@ -2,8 +2,8 @@
 
 A cause lives in ``engine/causes/<name>.py``, named after it (a name of ``schema.CAUSES``).
 Importing this module imports every such module, found with :mod:`pkgutil`, so no file
-lists the causes; the other modules of the folder (the registry, the shared readings) are
-not causes and are not imported here. Ranks must be unique, so that the
+lists the causes; the other modules of the folder (the registry, the shared readings, the
+contract) are not causes and are not imported here. Ranks must be unique, so that the
 order in which the modules are found never decides a tie.
 """
 

@@ -14,7 +14,7 @@ with :func:`register` used as a decorator on its detection rule. The entry holds
   (:data:`PROPERTIES`) instead of naming it.
 
 :mod:`.catalog` finds the cause modules (by file name) and reads the registry; nothing else
-lists the causes.
+lists the causes. :mod:`.contract` checks one cause the way the tests check every one.
 """
 
 from __future__ import annotations

@@ -237,11 +237,30 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
 
 
 def with_overrides(config: DoctorConfig, overrides: dict[str, Any], source: str) -> DoctorConfig:
-    """A new validated config with dotted-key overrides; ``config`` is left as it is."""
+    """A new validated config with dotted-key overrides; ``config`` is left as it is.
+
+    The one way to apply overrides (a remedy's, a search trial's): going through plain data
+    and validation means they can never produce a config that the CLI would have refused
+    (a bad override raises ``ConfigError`` naming the field and ``source``), and the new
+    config never shares a list with the overrides.
+    """
     raw = config.model_dump(mode="json")
     for key, value in overrides.items():
-        set_dotted(raw, key, value, f"{source}: override {key!r}")
+        set_dotted(raw, key, _plain(value), f"{source}: override {key!r}")
     return validate_config(raw, source=source)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like copy: lists and dicts copied, numpy scalars as Python numbers."""
+    import numpy as np
+
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> DoctorConfig:

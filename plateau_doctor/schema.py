@@ -8,13 +8,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+OVERFITTING = "overfitting"
+"""The symptom of a validation loss rising while the training loss falls. A cause has the
+same name (the overfitting cause names its own symptom): code that means the symptom says
+``OVERFITTING``, so that a cause's name is written only in that cause's file."""
+
 SYMPTOMS: tuple[str, ...] = (
     "diverged",
     "stuck_at_trivial",
     "plateau",
     "slow_convergence",
     "oscillation",
-    "overfitting",
+    OVERFITTING,
     "converged",
 )
 SICK_SYMPTOMS: tuple[str, ...] = tuple(name for name in SYMPTOMS if name != "converged")
@@ -49,8 +54,9 @@ REMEDIES: tuple[str, ...] = (
     "optimizer",
     "search",
 )
-"""Remedy branches. Every one but ``search`` has a rule-based planner (``planning.PLANNERS``);
-``search`` is the guided fallback the pipeline runs when the rules run out."""
+"""Remedy branches. Every one but ``search`` is one ``engine.remedies`` module that merges the
+treatments of the causes pointing to it (``planning.PLANNERS``); ``search`` is the guided
+fallback the pipeline runs when the rules run out."""
 STATUSES: tuple[str, ...] = ("healthy", "repaired", "improved", "not_repaired", "sick")
 
 CLASSIFICATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_balanced_accuracy", "val_log_loss")

@@ -14,7 +14,7 @@ from plateau_doctor.data.audit import _top_columns
 from plateau_doctor.data.prepared import prepare_data
 from plateau_doctor.data.checks import select_columns
 from plateau_doctor.data.split import split_rows
-from plateau_doctor.engine.detection import reference_has_signal
+from plateau_doctor.engine.levels import reference_has_signal
 
 
 def _audit(frame: pd.DataFrame, budget: ReferenceBudget, task: str = "auto"):

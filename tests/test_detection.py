@@ -23,19 +23,10 @@ from builders import (
 )
 
 from plateau_doctor.config import DetectionConfig
-from plateau_doctor.engine.detection import (
-    canonical_activation,
-    canonical_loss,
-    chance_margin,
-    check_early_stop,
-    detect_symptoms,
-    ema,
-    loss_in_audit_scale,
-    reference_gap,
-    reference_has_signal,
-    relative_improvement,
-    smoothed_progress,
-)
+from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
+from plateau_doctor.engine.detection import check_early_stop, detect_symptoms
+from plateau_doctor.engine.levels import chance_margin, loss_in_audit_scale, reference_gap, reference_has_signal
+from plateau_doctor.engine.vocabulary import canonical_activation, canonical_loss
 
 NAN = float("nan")
 INF = float("inf")

@@ -8,7 +8,8 @@ from builders import DETECTION, make_audit, make_setup
 
 from plateau_doctor.config import DataConfig, PreprocessingConfig
 from plateau_doctor.data.prepared import prepare_data
-from plateau_doctor.engine.detection import detect_symptoms, reference_has_signal
+from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.levels import reference_has_signal
 from plateau_doctor.engine.diagnosis import diagnose
 
 # Six epochs at chance: too short for the plateau tests, which need warm-up plus patience.

@@ -125,7 +125,7 @@ def _cause(name):
 
 
 def test_the_evidence_narrows_the_priors():
-    from plateau_doctor.run.search import search_space
+    from plateau_doctor.engine.search_space import search_space
 
     config = validate_config({"training": {"learning_rate": 0.01, "batch_size": 256, "optimizer": "sgd"},
                               "model": {"hidden_units": [8], "dropout": 0.6}})
@@ -141,7 +141,8 @@ def test_the_evidence_narrows_the_priors():
 
 def test_a_point_of_the_space_is_a_valid_config_and_a_config_maps_back_into_the_space():
     from plateau_doctor.config import with_overrides
-    from plateau_doctor.run.search import distributions, overrides_from_params, params_from_config, search_space
+    from plateau_doctor.engine.search_space import overrides_from_params, params_from_config, search_space
+    from plateau_doctor.run.search import distributions
 
     config = validate_config({"model": {"output_activation": "softmax"}, "training": {"epochs": 20}})
     space = search_space(config, _audit(), [_cause("loss_mismatch")], epochs_cap=30)
@@ -154,7 +155,7 @@ def test_a_point_of_the_space_is_a_valid_config_and_a_config_maps_back_into_the_
 
 
 def test_the_search_is_only_the_fallback():
-    from plateau_doctor.run.search import search_wanted
+    from plateau_doctor.engine.search_space import search_wanted
 
     config = validate_config({})
     audit = _audit()

@@ -2,9 +2,10 @@
 and the set-up. Pure: numpy only, no Keras, no Prefect.
 
 :func:`check_setup` reads the set-up alone, before any training, for an output activation
-or a loss that cannot fit the task. :func:`diagnose` ranks every registered cause that the
-evidence supports. Each cause lives in one unit of :mod:`plateau_doctor.engine.causes` (its rule,
-its rank, its plain words, its remedies); this module only runs them.
+or a loss that cannot fit the task (each cause's ``setup_check``). :func:`diagnose` ranks
+every registered cause that the evidence supports. Each cause lives in its own module of
+:mod:`plateau_doctor.engine.causes` (its rule, its rank, its plain words, its treatments);
+this module only runs them.
 
 Rules:
 
@@ -13,11 +14,10 @@ Rules:
   training, a symmetric initialization, data without signal) are given higher confidences
   than generic ones (learning rate, capacity), and win ties (each cause's ``rank``,
   :func:`specificity`);
-- ``no_learnable_signal`` follows the learnable-signal rule of ``detection``: a flat
-  curve at the trivial level is ``stuck_at_trivial`` whatever the data, and when the
-  reference model cannot beat the trivial predictor either, the cause is
-  ``no_learnable_signal``; a network at the reference's (poor) level is ``converged`` and
-  gets no cause at all;
+- causes follow the learnable-signal rule of ``levels``: a flat curve at the trivial level
+  is ``stuck_at_trivial`` whatever the data, and when the reference model cannot beat the
+  trivial predictor either, the cause is that the data hold no learnable signal; a network
+  at the reference's (poor) level is ``converged`` and gets no cause at all;
 - dead units and vanishing gradients that an upstream cause explains (a large learning
   rate, an unstable step on unscaled inputs or target, a constant initializer) rank below
   it (``readings.CONSEQUENCE_DISCOUNT``), and a large rate is never "too low" even when
@@ -31,10 +31,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plateau_doctor.engine.causes import REGISTRY, REPORT_CONFIDENCE, Case, CauseRule, check_setup, specificity
-from plateau_doctor.engine.causes.registry import EXCLUSION_CONFIDENCE
 from plateau_doctor.config import DetectionConfig, DoctorConfig
-from plateau_doctor.engine.detection import History, detect_symptoms
+from plateau_doctor.engine.causes.catalog import REGISTRY, by_rank, specificity
+from plateau_doctor.engine.causes.readings import REPORT_CONFIDENCE, Case
+from plateau_doctor.engine.causes.registry import EXCLUSION_CONFIDENCE, CauseRule
+from plateau_doctor.engine.curve_math import History
+from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.schema import SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
 
 __all__ = ["CAUSE_RULES", "REPORT_CONFIDENCE", "SPECIFICITY", "Case", "check_setup", "diagnose"]
@@ -44,6 +46,13 @@ CAUSE_RULES: dict[str, CauseRule] = {name: cause.rule for name, cause in REGISTR
 
 SPECIFICITY: tuple[str, ...] = specificity()
 """Tie-break order, most specific first (read from the registry's ranks)."""
+
+
+def check_setup(setup: ResolvedSetup, audit: DataAudit | None = None) -> list[Finding]:
+    """Causes visible in the set-up alone, before training: an output activation or a loss
+    that cannot fit the task. ``audit`` (optional) tells a regression target's range."""
+    found = [cause.setup_check(setup, audit) for cause in by_rank() if cause.setup_check is not None]
+    return sorted((finding for finding in found if finding is not None), key=lambda finding: -finding.confidence)
 
 
 def _rank(findings: Sequence[Finding]) -> list[Finding]:

@@ -31,14 +31,13 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.config import DetectionConfig
-from plateau_doctor.engine.detection import detect_symptoms, ema, relative_improvement, smoothed_progress
+from plateau_doctor.engine.causes.catalog import REGISTRY, by_rank
+from plateau_doctor.engine.causes.readings import FLAT_FROM_START
+from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
+from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
+from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.diagnosis import diagnose
 from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
-
-FLAT_FROM_START = 0.2
-"""A validation loss that ends less than 20% below its first epoch has not learned: every
-healthy control of the scenario suite ends 37-99% below it, while a net frozen by its
-learning rate or unable to fit at all ends within 10%."""
 
 FROZEN_RANGE = 1e-4
 """A loss whose last ``patience + 1`` epochs differ by less than 0.01% of its level is frozen:
@@ -52,17 +51,9 @@ UNCONFIRMED_DISCOUNT = 0.75
 
 ASSUMED_OPTIMIZER = "adam"
 
-CONFIRMED_BY: dict[str, tuple[str, ...]] = {
-    "learning_rate_too_high": ("update_ratio", "grad_norm"),
-    "learning_rate_too_low": ("update_ratio",),
-    "dead_relu": ("dead_fraction",),
-    "vanishing_gradients": ("grad_ratio_first_last",),
-    "exploding_gradients": ("grad_norm",),
-    "bad_initialization": ("symmetric_fraction", "output_std"),
-    "class_imbalance": ("pred_majority_share", "val_balanced_accuracy"),
-    "insufficient_capacity": ("grad_ratio_first_last", "update_ratio"),
-}
-"""The recorded signals (``schema.HISTORY_SIGNALS``) that confirm each cause beyond its curves."""
+CONFIRMED_BY: dict[str, tuple[str, ...]] = {name: cause.confirmed_by for name, cause in REGISTRY.items() if cause.confirmed_by}
+"""The recorded signals (``schema.HISTORY_SIGNALS``) that confirm each cause beyond its curves
+(each cause's ``confirmed_by``)."""
 
 _ALIASES = {
     "lr": "learning_rate",
@@ -211,29 +202,15 @@ def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
 
 
 def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
-    """A frozen loss (the ``frozen`` plateau of :func:`frozen_curve`) that fell first: the
-    network sits at a minimum of its loss.
-
-    Gradient descent stops moving the weights only where the gradient vanishes. A network
-    with capacity to spare keeps lowering its training loss (it can always fit its rows a
-    little better); one that has learned what it can represent (a linear model, a tiny
-    net) stops at its optimum, exactly. Units that died after learning stop it too, which
-    the log cannot tell apart (``dead_fraction`` would).
-    """
+    """A cause read from a frozen loss (the plateau of :func:`frozen_curve`) when no cause was
+    found: the first cause, by rank, whose ``frozen_log_rule`` explains it (a loss that fell
+    and then froze sits at the best the network can represent)."""
     name = _training_curve(history)
     values = history[name].to_numpy(dtype=float)
-    fell = relative_improvement(float(values[0]), float(values[-1]))
-    if not fell >= FLAT_FROM_START:
-        return None
-    return Finding(
-        "cause",
-        "insufficient_capacity",
-        0.5,
-        f"{name} fell {100 * fell:.0f}% from epoch 1 ({values[0]:.4g} -> {values[-1]:.4g}) and then froze"
-        f" over its last {detection.patience + 1} epochs: the network learned, then reached the best its"
-        " weights can represent; a net with room to spare keeps lowering its training loss"
-        " (units that died after learning would freeze it too)",
-    )
+    for cause in by_rank():
+        if cause.frozen_log_rule is not None and (found := cause.frozen_log_rule(name, values, detection)) is not None:
+            return found
+    return None
 
 
 def _recorded(history: pd.DataFrame, name: str) -> bool:
@@ -251,7 +228,7 @@ def _qualify(cause: Finding, history: pd.DataFrame, setup: ResolvedSetup, optimi
             f"; not confirmed: the log lacks {', '.join(missing)}, which would confirm it"
             " (DoctorCallback records them)"
         )
-    if not optimizer_known and cause.name.startswith("learning_rate"):
+    if not optimizer_known and JUDGES_THE_RATE in REGISTRY[cause.name].properties:
         evidence += f"; the log does not name the optimizer: the rate is judged as for {setup.optimizer}"
     return replace(cause, confidence=confidence, evidence=evidence)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from plateau_doctor.engine.causes import cause_words
+from plateau_doctor.engine.causes.catalog import cause_words
+from plateau_doctor.schema import OVERFITTING
 from plateau_doctor.report.format import number, pct, text_or_empty
 
 SYMPTOM_EXPLANATIONS: dict[str, str] = {
@@ -21,7 +22,7 @@ SYMPTOM_EXPLANATIONS: dict[str, str] = {
     "plateau": "The loss stopped falling long before training ended and stayed flat, worse than the data allows.",
     "slow_convergence": "The loss is still falling, but so slowly that training ended far from where it could get.",
     "oscillation": "The loss jumps up and down from epoch to epoch instead of settling.",
-    "overfitting": (
+    OVERFITTING: (
         "The training loss keeps falling while the validation loss turned and rose: the "
         "network memorises the training rows."
     ),

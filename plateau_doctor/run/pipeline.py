@@ -21,7 +21,9 @@ from plateau_doctor.config import DoctorConfig
 from plateau_doctor.config import dataset_name
 from plateau_doctor.data.preprocess import PreparedData
 from plateau_doctor.data.prepared import prepare_from_config
-from plateau_doctor.engine.detection import check_early_stop, detect_symptoms, reference_gap
+from plateau_doctor.engine.causes.catalog import untreatable_reason
+from plateau_doctor.engine.detection import check_early_stop, detect_symptoms
+from plateau_doctor.engine.levels import reference_gap
 from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.planning import RemedyPlan, apply_plan, plan_remedies
 from plateau_doctor.results.publish import RunRecord, write_run
@@ -268,12 +270,8 @@ def remedy_stage(
             pending = plans
             break
     if round_index == 0:
-        no_signal = any(c.name == "no_learnable_signal" for c in record.causes)
-        stop_reason = "no remedy branch applies to these causes" + (
-            " (the reference model cannot beat the trivial predictor either: the data has no learnable signal)"
-            if no_signal
-            else ""
-        )
+        untreatable = untreatable_reason(record.causes)
+        stop_reason = "no remedy branch applies to these causes" + (f" ({untreatable})" if untreatable else "")
         record.winner_reason = stop_reason
         logger.info("stage 4/6 remedies: %s", stop_reason)
     record.stop_reason = stop_reason
@@ -343,7 +341,7 @@ def _search_if_short(
     candidates: list[dict[str, Any]],
 ) -> None:
     """The guided search, when the rules ran out short of the level and the data has a signal."""
-    from plateau_doctor.run.search import search_wanted
+    from plateau_doctor.engine.search_space import search_wanted
 
     config, audit = record.config, record.audit
     best_metrics = record.winner.metrics if record.winner is not None else patient.metrics

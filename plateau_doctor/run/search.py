@@ -1,11 +1,12 @@
 """The guided search: Optuna's TPE over the remedy space, for when the rules run out.
 
-It runs only as the fallback (:func:`search_wanted`): when no cause a rule treats explains
-the stall, or the rounds stop short of the attainable level. It starts from the best
-model so far (the patient) and is seeded with the diagnosis:
+It runs only as the fallback (``engine.search_space.search_wanted``): when no cause a rule
+treats explains the stall, or the rounds stop short of the attainable level. It starts from
+the best model so far (the patient) and is seeded with the diagnosis:
 
-- the evidence narrows the priors (:func:`search_space`): a learning rate called too high
-  caps the rates tried, unscaled features fix scaling on, dead ReLUs drop ``relu``, ...;
+- the evidence narrows the priors (``engine.search_space.search_space``, pure): a learning
+  rate called too high caps the rates tried, unscaled features fix scaling on, dead ReLUs
+  drop ``relu``, ...;
 - the plans the last diagnosis made but could not run are tried first (enqueued), and
   every branch already trained is told to TPE as a finished trial, for free;
 - each trial is judged by the same rule as the branches (:func:`verdict.score`) and
@@ -13,9 +14,8 @@ model so far (the patient) and is seeded with the diagnosis:
   after a few epochs; a trial the detector calls diverged or stuck stops too;
 - the epochs of every trial come out of what is left of ``remedies.budget_epochs``.
 
-``TPESampler(seed=data.seed)`` and re-seeded fits make a search repeat exactly. The space
-and its narrowing are pure (:func:`search_space`, :func:`overrides_from_params`) and tested
-without training; only :func:`run_search` trains.
+``TPESampler(seed=data.seed)`` and re-seeded fits make a search repeat exactly. Only this
+module imports Optuna, and only :func:`run_search` trains.
 """
 
 from __future__ import annotations
@@ -29,23 +29,22 @@ from pathlib import Path
 from typing import Any
 
 from plateau_doctor.config import DoctorConfig, with_overrides
+from plateau_doctor.engine.search_space import (
+    MIN_TRIAL_EPOCHS,
+    Choice,
+    SearchSpace,
+    overrides_from_params,
+    parameters,
+    params_from_config,
+    sample,
+    search_space,
+)
+from plateau_doctor.engine.verdict import BranchOutcome, level_reached, score
 from plateau_doctor.schema import DataAudit, Finding
-from plateau_doctor.engine.verdict import BranchOutcome, gap_to_level, level_reached, main_metric, score
 
 log = logging.getLogger("plateau_doctor")
 
-MIN_TRIAL_EPOCHS = 5
-"""The pruner's first rung, and the fewest epochs a trial is started with."""
 REDUCTION_FACTOR = 3
-LEARNING_RATES = (1e-4, 1e-1)
-OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd")
-BATCH_SIZES = (16, 32, 64, 128, 256)
-WIDTHS = (16, 32, 64, 128, 256)
-DEPTHS = (1, 2, 3)
-ACTIVATIONS = ("relu", "elu", "gelu", "tanh")
-L2_VALUES = (0.0, 1e-5, 1e-4, 1e-3)
-MAX_DROPOUT = 0.5
-DROPOUT_STEP = 0.05
 
 
 @dataclass
@@ -65,231 +64,15 @@ class SearchRequest:
     audit: DataAudit | None = None
 
 
-@dataclass(frozen=True)
-class SearchSpace:
-    """The remedy space, narrowed by the evidence. A one-value tuple is a fixed setting."""
-
-    learning_rate: tuple[float, float]
-    optimizer: tuple[str, ...]
-    batch_size: tuple[int, ...]
-    epochs: tuple[int, ...]
-    width: tuple[int, ...]
-    depth: tuple[int, ...]
-    activation: tuple[str, ...]
-    head: tuple[str, ...]  # "keep" the patient's output activation and loss, or "auto" (by task)
-    initializer: tuple[str, ...]  # "keep" or "glorot_uniform"
-    scale_features: tuple[bool, ...]
-    scale_target: tuple[bool, ...]
-    class_weight: tuple[str, ...]
-    dropout: tuple[float, float]
-    l2: tuple[float, ...]
-    model_free: bool = True  # False for a saved model or a user builder: the network is kept
-    notes: tuple[str, ...] = ()  # how the evidence narrowed the priors, for the report
-
-
-def search_wanted(
-    config: DoctorConfig,
-    audit: DataAudit,
-    causes: list[Finding],
-    best_metrics: dict[str, float],
-    budget_left: int,
-    stop_reason: str,
-) -> str | None:
-    """Why the search runs now, or None: it is the fallback, never the default.
-
-    It aims at the attainable level: a model that the status may call ``repaired`` by the
-    contract's other path (healthy, at the linear reference) is still short of it.
-    """
-    if config.remedies.search_trials == 0:
-        return None
-    if any(c.name == "no_learnable_signal" for c in causes):
-        return None  # nothing to reach: the reference models cannot beat the trivial predictor either
-    task = audit.task
-    if level_reached(task, best_metrics, audit.reference_metrics, config.remedies.tolerance):
-        return None
-    if budget_left < MIN_TRIAL_EPOCHS:
-        return None
-    gap = gap_to_level(task, best_metrics, audit.reference_metrics)
-    gap_text = f"{gap:.4f} below" if math.isfinite(gap) else "short of"
-    return f"{stop_reason or 'the rules ran out'}; the best model so far is {gap_text} the attainable {main_metric(task)}"
-
-
-# --------------------------------------------------------------------------- the space (pure)
-def search_space(config: DoctorConfig, audit: DataAudit, causes: list[Finding], epochs_cap: int) -> SearchSpace:
-    """The usual space around ``config`` (the patient), narrowed by the causes found in it."""
-    names = {c.name for c in causes}
-    notes: list[str] = []
-    rate = config.training.learning_rate
-    low, high = LEARNING_RATES
-    if "learning_rate_too_high" in names or "exploding_gradients" in names:
-        high = max(low * 10, min(high, rate / 3))
-        notes.append(f"learning rate below {high:.3g} (too high at {rate:g})")
-    if "learning_rate_too_low" in names:
-        low = min(high / 10, max(low, rate * 3))
-        notes.append(f"learning rate above {low:.3g} (too low at {rate:g})")
-    optimizers = OPTIMIZERS
-    if "optimizer_choice" in names:
-        optimizers = tuple(o for o in OPTIMIZERS if o not in ("sgd", config.training.optimizer.lower()))
-        notes.append(f"optimizers {', '.join(optimizers)} ({config.training.optimizer} made no progress)")
-    batches = tuple(b for b in BATCH_SIZES if b <= max(BATCH_SIZES[0], audit.n_train // 4))
-    if "too_few_updates" in names:
-        batches = tuple(b for b in batches if b <= max(BATCH_SIZES[0], config.training.batch_size // 4)) or batches[:1]
-        notes.append(f"batch sizes up to {batches[-1]} (too few updates per epoch)")
-    base_epochs = config.training.epochs
-    epochs = (base_epochs, 2 * base_epochs)
-    if "too_few_epochs" in names:
-        epochs = (2 * base_epochs, 3 * base_epochs)
-        notes.append("at least twice the epochs (the loss was still falling)")
-    epochs = tuple(sorted({max(MIN_TRIAL_EPOCHS, min(e, epochs_cap)) for e in epochs}))
-
-    units = list(config.model.hidden_units)
-    widths, depths = WIDTHS, DEPTHS
-    if "insufficient_capacity" in names:
-        widths = tuple(w for w in WIDTHS if w >= 2 * max(units, default=8)) or WIDTHS[-1:]
-        depths = tuple(d for d in DEPTHS if d >= max(1, len(units))) or DEPTHS[-1:]
-        notes.append(f"widths {widths[0]}+ and depth {depths[0]}+ (insufficient capacity)")
-    activations = ACTIVATIONS
-    if "dead_relu" in names:
-        activations = tuple(a for a in activations if a != "relu")
-        notes.append("no relu (dead units)")
-    if "vanishing_gradients" in names:
-        activations = tuple(a for a in activations if a not in ("tanh", "sigmoid"))
-        notes.append("no saturating activation (vanishing gradients)")
-    head_is_auto = config.model.output_activation == "auto" and config.training.loss == "auto"
-    heads = ("auto",) if head_is_auto or names & {"output_activation_mismatch", "loss_mismatch"} else ("auto", "keep")
-    initializer = str(config.model.kernel_initializer)
-    initializers = ("keep",) if initializer == "glorot_uniform" else ("glorot_uniform", "keep")
-    if "bad_initialization" in names or "dead_relu" in names:
-        initializers = ("glorot_uniform",)
-    classification = audit.task != "regression"
-    scale_features = (True,) if "unscaled_features" in names or config.preprocessing.scale_features else (True, False)
-    scale_target = (False,) if classification else ((True,) if "unscaled_target" in names else (True, False))
-    class_weight = ("none",) if not classification else (("balanced",) if "class_imbalance" in names else ("none", "balanced"))
-    dropout = (0.0, MAX_DROPOUT)
-    l2 = L2_VALUES
-    if "overfitting" in names:
-        dropout = (0.1, MAX_DROPOUT)
-        l2 = tuple(v for v in L2_VALUES if v > 0)
-        notes.append("some dropout and L2 (overfitting)")
-    if "too_strong_regularization" in names:
-        dropout = (0.0, _snap_step(min(MAX_DROPOUT, config.model.dropout / 2)))
-        l2 = tuple(v for v in L2_VALUES if v < config.model.l2) or (0.0,)
-        notes.append("weaker dropout and L2 (regularization too strong)")
-    model_free = config.model.path is None and config.model.builder is None
-    if not model_free:
-        widths, depths = (max(units, default=0),), (len(units),)
-        activations, heads, initializers, dropout, l2 = ("keep",), ("keep",), ("keep",), (0.0, 0.0), (0.0,)
-    return SearchSpace(
-        learning_rate=(low, high),
-        optimizer=optimizers,
-        batch_size=batches or BATCH_SIZES[:1],
-        epochs=epochs,
-        width=widths,
-        depth=depths,
-        activation=activations or ("relu",),
-        head=heads,
-        initializer=initializers,
-        scale_features=scale_features,
-        scale_target=scale_target,
-        class_weight=class_weight,
-        dropout=dropout,
-        l2=l2,
-        model_free=model_free,
-        notes=tuple(notes),
-    )
-
-
-def _snap_step(value: float) -> float:
-    return round(math.floor(value / DROPOUT_STEP) * DROPOUT_STEP, 10)
-
-
 def distributions(space: SearchSpace) -> dict[str, Any]:
     """Optuna's distributions for the space, one per trial parameter."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    dists: dict[str, Any] = {"learning_rate": FloatDistribution(*space.learning_rate, log=True)}
-    for name in ("optimizer", "batch_size", "epochs", "width", "depth", "activation", "head", "initializer",
-                 "scale_features", "scale_target", "class_weight", "l2"):
-        dists[name] = CategoricalDistribution(getattr(space, name))
-    low, high = space.dropout
-    dists["dropout"] = FloatDistribution(low, high, step=DROPOUT_STEP) if high > low else CategoricalDistribution((low,))
-    return dists
-
-
-def sample(trial, space: SearchSpace) -> dict[str, Any]:
-    """One point of the space from an Optuna trial (or anything with its ``suggest_*`` methods)."""
-    params = {}
-    for name, dist in distributions(space).items():
-        if hasattr(dist, "choices"):
-            params[name] = trial.suggest_categorical(name, dist.choices)
-        else:
-            params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
-    return params
-
-
-def overrides_from_params(params: dict[str, Any], space: SearchSpace, patient: DoctorConfig) -> dict[str, Any]:
-    """The config overrides (relative to the patient) that a point of the space stands for."""
-    overrides: dict[str, Any] = {
-        "training.learning_rate": float(f"{params['learning_rate']:.3g}"),
-        "training.optimizer": params["optimizer"],
-        "training.batch_size": int(params["batch_size"]),
-        "training.epochs": int(params["epochs"]),
-        "preprocessing.scale_features": bool(params["scale_features"]),
-        "preprocessing.class_weight": params["class_weight"],
+    return {
+        name: CategoricalDistribution(dist.choices) if isinstance(dist, Choice)
+        else FloatDistribution(dist.low, dist.high, log=dist.log, step=dist.step)
+        for name, dist in parameters(space).items()
     }
-    if patient.preprocessing.scale_target or params["scale_target"]:
-        overrides["preprocessing.scale_target"] = bool(params["scale_target"])
-    if space.model_free:
-        width, depth = int(params["width"]), int(params["depth"])
-        overrides["model.hidden_units"] = [max(4, width // 2**i) for i in range(depth)]
-        overrides["model.activation"] = params["activation"]
-        overrides["model.dropout"] = float(params["dropout"])
-        overrides["model.l2"] = float(params["l2"])
-        if params["head"] == "auto":
-            overrides["model.output_activation"] = "auto"
-            overrides["training.loss"] = "auto"
-        if params["initializer"] != "keep":
-            overrides["model.kernel_initializer"] = params["initializer"]
-    return overrides
-
-
-def params_from_config(config: DoctorConfig, patient: DoctorConfig, space: SearchSpace) -> dict[str, Any]:
-    """The point of the space nearest to ``config`` (a candidate or a branch already trained)."""
-    units = list(config.model.hidden_units)
-    same_head = (config.model.output_activation, config.training.loss) == (
-        patient.model.output_activation, patient.training.loss)
-    raw = {
-        "learning_rate": config.training.learning_rate,
-        "optimizer": config.training.optimizer,
-        "batch_size": config.training.batch_size,
-        "epochs": config.training.epochs,
-        "width": max(units, default=space.width[0]),
-        "depth": len(units) or 1,
-        "activation": config.model.activation if space.model_free else "keep",
-        "head": "keep" if same_head and "keep" in space.head else "auto",
-        "initializer": "keep" if config.model.kernel_initializer == patient.model.kernel_initializer else "glorot_uniform",
-        "scale_features": config.preprocessing.scale_features,
-        "scale_target": config.preprocessing.scale_target,
-        "class_weight": config.preprocessing.class_weight,
-        "dropout": config.model.dropout,
-        "l2": config.model.l2,
-    }
-    return {name: _snap(raw[name], dist) for name, dist in distributions(space).items()}
-
-
-def _snap(value: Any, dist) -> Any:
-    if hasattr(dist, "choices"):
-        if value in dist.choices:
-            return value
-        numbers = [c for c in dist.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
-        if numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return min(numbers, key=lambda c: (abs(math.log1p(abs(c)) - math.log1p(abs(value))), c))
-        return dist.choices[0]
-    value = min(max(float(value), dist.low), dist.high)
-    if dist.step:
-        value = dist.low + round((value - dist.low) / dist.step) * dist.step
-        value = round(min(value, dist.high), 10)
-    return value
 
 
 # --------------------------------------------------------------------------- the search (trains)

@@ -31,7 +31,8 @@ import keras
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig
-from plateau_doctor.engine.detection import canonical_loss, check_early_stop
+from plateau_doctor.engine.detection import check_early_stop
+from plateau_doctor.engine.vocabulary import BINARY_LOSSES, DEFAULT_LOSS, MULTICLASS_LOSSES, canonical_loss
 from plateau_doctor.training.recorder import (
     GRADIENT_BATCH_ROWS,
     PROBE_ROWS,
@@ -47,13 +48,9 @@ from plateau_doctor.schema import HISTORY_SIGNALS, DataAudit, FeatureStats, Find
 
 log = logging.getLogger("plateau_doctor")
 
-_BINARY_LOSSES = {"binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge"}
-_MULTICLASS_LOSSES = {
-    "sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy",
-    "sparse_categorical_focal_crossentropy", "categorical_hinge",
-}
-_DEFAULT_LOSSES = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
-                   "regression": "mean_squared_error"}
+_BINARY_LOSSES = BINARY_LOSSES
+_MULTICLASS_LOSSES = MULTICLASS_LOSSES
+_DEFAULT_LOSSES = DEFAULT_LOSS
 REFERENCE_ROWS = 20_000
 """Rows the quick reference model is fitted on at most: it must cost seconds, not minutes."""
 FEATURE_STATS_MAX = 200

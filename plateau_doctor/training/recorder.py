@@ -23,6 +23,7 @@ from plateau_doctor.training.backends import current_backend, layer_key
 from plateau_doctor.data.preprocess import PreparedData
 from plateau_doctor.engine.metrics import classification_metrics, cross_entropy, regression_metrics
 from plateau_doctor.training.model import keras, labels_for_loss
+from plateau_doctor.engine.vocabulary import DEAD_AT_ZERO, SATURATION_BOUNDS
 from plateau_doctor.schema import HISTORY_SIGNALS, Finding, ResolvedSetup
 
 log = logging.getLogger("plateau_doctor")
@@ -30,8 +31,8 @@ log = logging.getLogger("plateau_doctor")
 GRADIENT_BATCH_ROWS = 512
 PROBE_ROWS = 1024
 PREDICT_CHUNK = 8192
-_RELU_DEAD = {"relu", "relu6"}
-_SATURATING = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+_RELU_DEAD = DEAD_AT_ZERO
+_SATURATING = SATURATION_BOUNDS
 _SATURATION_MARGIN = 0.01
 _PROB_EPS = 1e-7
 

@@ -1,7 +1,8 @@
-"""Shared readings of one run, for every cause family: the :class:`Case`, the symptom groups,
-the optimizer families and their usable rates, and the signals several causes read (dead
-units, jumpy steps, symmetric units, the step size against the inputs' and target's second
-moments). Pure: numpy only.
+"""Shared readings of one run, for every cause: the :class:`Case`, the symptom groups, the
+optimizers' usable rates, and the signals several causes read (dead units, jumpy steps,
+symmetric units, the step size against the inputs' and target's second moments). Pure:
+numpy only. Names no cause: what one cause needs to know about another it asks through
+the properties of ``registry.PROPERTIES``.
 
 Per-epoch signals are read as the training side records them (``schema.HISTORY_SIGNALS``):
 "recent" is the mean over the last ``patience`` epochs, "typical" the median after the
@@ -17,21 +18,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig, PreprocessingConfig
-from plateau_doctor.engine.detection import History, recent_mean, series, typical_value
-from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
+from plateau_doctor.engine.causes.registry import REGISTRY
+from plateau_doctor.engine.curve_math import History, fmt, recent_mean, series, typical_value
+from plateau_doctor.engine.vocabulary import (
+    ADAPTIVE_OPTIMIZERS,
+    CONSTANT_INITIALIZERS,
+    PLAIN_GRADIENT_OPTIMIZERS,
+    in_family,
+)
+from plateau_doctor.schema import OVERFITTING, DataAudit, Finding, ResolvedSetup
 
 STALLED = ("stuck_at_trivial", "plateau")
 UNDERFIT = ("stuck_at_trivial", "plateau", "slow_convergence")
 UNSTABLE = ("diverged", "oscillation")
-
-ADAPTIVE_OPTIMIZERS = ("adam", "adamw", "nadam", "adamax", "rmsprop", "lion", "adafactor", "lamb")
-"""Optimizers that scale each step by the gradient's running magnitude: their step is about
-the learning rate itself, so their usable range is lower than plain SGD's."""
-
-PLAIN_GRADIENT_OPTIMIZERS = ("sgd", "gradientdescent")
-"""Optimizers whose step is the learning rate times the gradient: the step grows with the
-curvature of the loss, so the scale of the inputs and of the target decides whether it is
-stable (``STABLE_STEP``). Keras' ``"sgd"`` identifier has no momentum."""
+FLAGGED = ("stuck_at_trivial", "plateau", OVERFITTING)
+"""The symptoms of a network that ends no better than where the data allow it to start."""
 
 LR_HIGH_ADAPTIVE = 0.05
 """Adam-family steps of 0.05 per weight are already a sizable share of typical weights
@@ -107,25 +108,15 @@ causes of their own."""
 REPORT_CONFIDENCE = 0.3
 """Causes below this are too weakly supported to report."""
 
-
-def fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def pct(value: float) -> str:
-    return f"{100.0 * value:.1f}%"
+FLAT_FROM_START = 0.2
+"""A loss that ends less than 20% below its first epoch has not learned: every healthy
+control of the scenario suite ends 37-99% below it, while a net frozen by its learning
+rate or unable to fit at all ends within 10%."""
 
 
 def make_cause(name: str, confidence: float, evidence: str) -> Finding:
     """A cause finding, its confidence clipped to 0..1 and rounded."""
     return Finding(kind="cause", name=name, confidence=round(min(1.0, max(0.0, confidence)), 3), evidence=evidence)
-
-
-def ramp(value: float, low: float, high: float) -> float:
-    """0 at ``low``, 1 at ``high``, linear between; NaN counts as 0."""
-    if not math.isfinite(value):
-        return 0.0
-    return float(min(1.0, max(0.0, (value - low) / (high - low))))
 
 
 @dataclass(frozen=True)
@@ -154,6 +145,10 @@ class Case:
         """Median after the warm-up (the run's usual behaviour)."""
         return typical_value(self.signal(name), self.detection.start_from_epoch)
 
+    def preflight_shows(self, prop: str) -> bool:
+        """Whether a cause found before training (``check_setup``) has property ``prop``."""
+        return any(prop in REGISTRY[name].properties for name in self.preflight if name in REGISTRY)
+
     def shown(self, names: Sequence[str]) -> str:
         """The symptoms among ``names`` that the run shows, for evidence."""
         return ", ".join(name for name in names if name in self.symptoms)
@@ -171,20 +166,22 @@ class Case:
         return 0
 
 
-def optimizer_family(setup: ResolvedSetup) -> str:
-    """The optimizer identifier in one spelling: ``"SGD"``, ``"Adam"`` -> ``"sgd"``, ``"adam"``."""
-    return setup.optimizer.strip().lower().replace("_", "")
-
-
 def is_plain_gradient(setup: ResolvedSetup) -> bool:
-    return optimizer_family(setup) in PLAIN_GRADIENT_OPTIMIZERS
+    """Whether the set-up's optimizer steps by learning rate x gradient (SGD without momentum)."""
+    return in_family(setup.optimizer, PLAIN_GRADIENT_OPTIMIZERS)
 
 
 def lr_bounds(setup: ResolvedSetup) -> tuple[float, float, str]:
     """(too low, too high, family) learning rates for the set-up's optimizer."""
-    if optimizer_family(setup) in ADAPTIVE_OPTIMIZERS:
+    if in_family(setup.optimizer, ADAPTIVE_OPTIMIZERS):
         return LR_LOW_ADAPTIVE, LR_HIGH_ADAPTIVE, f"adaptive optimizer {setup.optimizer}"
     return LR_LOW_OTHER, LR_HIGH_OTHER, f"optimizer {setup.optimizer}"
+
+
+def sane_rate(case: Case) -> bool:
+    """A learning rate inside its optimizer's usual range, away from both edges."""
+    low, high, _ = lr_bounds(case.setup)
+    return low < case.setup.learning_rate < high
 
 
 def finite_max(values: np.ndarray | None) -> float:
@@ -231,28 +228,9 @@ def units_healthy(case: Case) -> bool:
     )
 
 
-_CONSTANT_INITIALIZERS = ("zeros", "zero", "ones", "one", "constant")
-
-VARIANCE_PRESERVING = frozenset(
-    {"glorotuniform", "glorotnormal", "heuniform", "henormal", "lecununiform", "lecunnormal", "orthogonal",
-     "variancescaling", "loaded"}
-)
-"""Initializers scaled to the layer's fan-in/fan-out, so that each layer passes the signal
-and its gradient on with a gain near 1 (Glorot 2010, He 2015). ``loaded`` (a saved model's
-weights) is not judged: its initializer is unknown."""
-
-UNKNOWN_INITIALIZERS = frozenset({"unknown", "themodel'sown"})
-"""What the curves-only doctor and the Keras callback know of the initializer: nothing."""
-
-
-def initializer_family(setup: ResolvedSetup) -> str:
-    """The initializer identifier in one spelling: ``"he_uniform"``, ``"HeUniform"`` -> ``"heuniform"``."""
-    return setup.kernel_initializer.strip().lower().replace("_", "").replace(" ", "")
-
-
 def constant_initializer(setup: ResolvedSetup) -> bool:
     """A kernel initializer that gives every unit the same weights (only matters with hidden layers)."""
-    return bool(setup.hidden_units) and initializer_family(setup) in _CONSTANT_INITIALIZERS
+    return bool(setup.hidden_units) and in_family(setup.kernel_initializer, CONSTANT_INITIALIZERS)
 
 
 # --- the inputs' and the target's second moments against the step --------------------------
@@ -297,6 +275,19 @@ def unstable_step(moment: Moment | None, setup: ResolvedSetup) -> bool:
     return moment is not None and is_plain_gradient(setup) and moment.step_load > STABLE_STEP
 
 
+STEP_LOAD_SEVERE = 100 * STABLE_STEP
+"""A plain-gradient step 100x past the stable limit blows up within a few updates."""
+
+
+def step_words(moment: Moment, case: Case) -> str:
+    """The unstable step a second moment makes, for evidence."""
+    return (
+        f"learning_rate {fmt(case.setup.learning_rate)} x E[{moment.source}^2] {fmt(moment.mean_square)}"
+        f" = {fmt(moment.step_load)}, above the {fmt(STABLE_STEP)} a plain-gradient step ({case.setup.optimizer})"
+        " can take stably"
+    )
+
+
 def upstream_cause(case: Case) -> str | None:
     """A root cause whose consequences include dead units and vanishing gradients."""
     _, high, _ = lr_bounds(case.setup)
@@ -311,3 +302,39 @@ def upstream_cause(case: Case) -> str | None:
                 f" > {fmt(STABLE_STEP)} for {case.setup.optimizer})"
             )
     return None
+
+
+# --- the set-up against the task, before training ------------------------------------------
+
+SICK_BOOST = 0.1
+"""A mismatch found before training is more certain once the curves are sick too."""
+
+
+def target_band(audit: DataAudit | None) -> tuple[float, float] | None:
+    """mean - std .. mean + std of the regression target as the network sees it."""
+    if audit is None:
+        return None
+    if audit.scaled_target:
+        return -1.0, 1.0
+    if not (math.isfinite(audit.target_mean) and math.isfinite(audit.target_std)):
+        return None
+    return audit.target_mean - audit.target_std, audit.target_mean + audit.target_std
+
+
+def classification_fit(setup: ResolvedSetup) -> str:
+    """The output and loss that fit the set-up's classification task, for evidence."""
+    if setup.task == "binary":
+        return "a binary task fits binary_crossentropy on 1 sigmoid unit"
+    k = setup.n_classes
+    return f"a {k}-class task fits sparse_categorical_crossentropy on {k} softmax units"
+
+
+def preflight_cause(case: Case, name: str) -> Finding | None:
+    """A mismatch ``check_setup`` found, boosted by the sick symptoms (a healthy run has no
+    cause, whatever its set-up; ``check_setup`` still reports it before training): whatever the curves
+    show (a stall, instability, or a val_loss that explodes on clipped probabilities and
+    reads as overfitting), a set-up that cannot fit the task explains it first."""
+    found = case.preflight.get(name)
+    if found is None or not case.symptoms:
+        return None
+    return make_cause(name, found.confidence + SICK_BOOST, found.evidence)

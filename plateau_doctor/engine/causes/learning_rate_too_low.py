@@ -1,61 +1,44 @@
-"""Family: the step size. Pure."""
+"""learning_rate_too_low: each step is too small to move the weights. Pure.
+
+Read from slow steady progress, or a stall with tiny steps or a tiny rate; never for a large
+rate, whose tiny steps come from the units it killed. Treated by a higher rate (a range test
+picks it; a decade higher, or 30x for a stuck run, is the fallback).
+"""
 
 from __future__ import annotations
 
 import math
 
+from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     DEAD_FRACTION_ALL,
     STALLED,
     UNDERFIT,
-    UNSTABLE,
-    UPDATE_RATIO_HIGH,
     UPDATE_RATIO_LOW,
-    UPDATE_RATIO_PEAK,
     Case,
-    fmt,
     lr_bounds,
     make_cause,
-    pct,
-    steps,
-    units_damaged,
 )
-from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import smoothed_progress
+from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE, register
+from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext, round3
+from plateau_doctor.engine.curve_math import fmt, pct, smoothed_progress
 from plateau_doctor.schema import Finding
 
+LR_UP_FACTOR_SLOW = 10.0
+LR_UP_FACTOR_STUCK = 30.0
+"""The fallback rate when no range test runs: a decade higher for a slow run, 30x for a stuck one."""
 
-@register(
-    "learning_rate_too_high",
-    rank=110,
-    words="Each step overshoots the minimum, so the loss bounces around or explodes.",
-    remedies=("learning_rate",),
-)
-def learning_rate_too_high(case: Case) -> Finding | None:
-    """Unstable curves (diverged, oscillation), or a stall after a large rate damaged the net."""
-    _, high, family = lr_bounds(case.setup)
-    lr = case.setup.learning_rate
-    large = lr >= high
-    moved = steps(case)
-    damaged = units_damaged(case)
-    if case.has(*UNSTABLE):
-        confidence = 0.45 + 0.3 * large + 0.15 * moved.jumpy
-        shown = f"the curves show {case.shown(UNSTABLE)}"
-    elif case.has(*STALLED) and large:
-        confidence = 0.5 + 0.3 * (moved.jumpy or damaged)
-        shown = f"the curves show {case.shown(STALLED)}"
-    else:
-        return None
-    rate = "large" if large else "in the usual range"
-    parts = [shown, f"learning_rate {fmt(lr)} is {rate} for {family} (large from {fmt(high)})"]
-    if math.isfinite(moved.typical):
-        parts.append(
-            f"update_ratio typically {fmt(moved.typical)} and at most {fmt(moved.peak)} per epoch"
-            f" (> {fmt(UPDATE_RATIO_HIGH)} typically or > {fmt(UPDATE_RATIO_PEAK)} once is jumpy)"
-        )
-    if damaged:
-        parts.append(f"{case.measured('dead_fraction', 'saturated_fraction')}: units knocked out")
-    return make_cause("learning_rate_too_high", confidence, "; ".join(parts))
+MAX_FALLBACK_LR = 1.0
+
+
+def raise_the_rate(finding: Finding, context: TreatmentContext) -> Treatment:
+    """Higher, settling later with ReduceLROnPlateau."""
+    rate = context.setup.learning_rate
+    stuck = bool(context.symptoms & {"stuck_at_trivial", "plateau"})
+    factor = LR_UP_FACTOR_STUCK if stuck else LR_UP_FACTOR_SLOW
+    higher = round3(min(rate * factor, MAX_FALLBACK_LR))
+    overrides = {"training.learning_rate": higher, "training.reduce_lr_on_plateau": True}
+    return Treatment(overrides, f"raise the learning rate {rate:g} -> {higher:g}", lr_range_test=True)
 
 
 @register(
@@ -63,6 +46,10 @@ def learning_rate_too_high(case: Case) -> Finding | None:
     rank=120,
     words="Each step is so small that the weights barely move from where they started.",
     remedies=("learning_rate",),
+    treatments={"learning_rate": raise_the_rate},
+    search_prior=(Narrowing.HIGHER_RATES,),
+    confirmed_by=("update_ratio",),
+    properties=frozenset({JUDGES_THE_RATE}),
 )
 def learning_rate_too_low(case: Case) -> Finding | None:
     """Slow steady progress, or a stall with tiny steps or a tiny rate.

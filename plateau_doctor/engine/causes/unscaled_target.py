@@ -1,16 +1,11 @@
-"""Family: the scale of what the network reads and what it must output. Pure.
+"""unscaled_target: a raw regression target whose scale hurts. Pure.
 
-Scale is judged by its effect, not by a fixed number alone:
-
-- on the step: with a plain-gradient optimizer (SGD), learning_rate x E[x^2] of the widest
-  input, or x E[y^2] of a raw regression target, far above 2 cannot be stable
-  (``readings.STABLE_STEP``). A feature spanning a few hundred units under SGD is unscaled
-  even when its std looks modest;
-- on the start: a network initialized to output about 0 whose first epochs' loss is
-  several times the trivial loss (the target's variance) starts far from a target with a
-  large offset, and must spend its steps moving the output there;
-- on the forward pass, whatever the optimizer: features whose scales differ 100x, or a raw
-  feature (or target) whose root mean square is in the hundreds.
+Judged by its effect: on the step (with a plain-gradient optimizer, learning_rate x E[y^2]
+far above 2 cannot be stable, ``readings.STABLE_STEP``), on the start (a network
+initialized to output about 0 whose first epochs' loss is several times the trivial loss
+starts far from a target with a large offset, and must spend its steps moving the output
+there), and by its size (a std or a mean in the hundreds). Treated by standardizing the
+target (regression only).
 """
 
 from __future__ import annotations
@@ -19,30 +14,23 @@ import math
 
 import numpy as np
 
+from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
-    FEATURE_RMS_HIGH,
-    FEATURE_STD_RATIO_HIGH,
-    STABLE_STEP,
     STALLED,
+    STEP_LOAD_SEVERE,
     UNDERFIT,
     UNSTABLE,
     Case,
-    Moment,
-    fmt,
-    input_moment,
     make_cause,
+    step_words,
     target_moment,
     unstable_step,
-    units_damaged,
 )
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import loss_in_audit_scale
+from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
+from plateau_doctor.engine.curve_math import fmt
+from plateau_doctor.engine.levels import loss_in_audit_scale
 from plateau_doctor.schema import Finding
-
-FEATURE_SCALE_SEVERE = 1e3
-
-STEP_LOAD_SEVERE = 100 * STABLE_STEP
-"""A plain-gradient step 100x past the stable limit blows up within a few updates."""
 
 TARGET_STD_HIGH = 100.0
 """A raw regression target with std above 100 makes the MSE and its gradients 1e4x larger
@@ -61,58 +49,6 @@ trivial loss means the output has not reached the target's offset (|mean| > 1.4 
 after the first epochs' steps."""
 
 
-def _step_words(moment: Moment, case: Case) -> str:
-    return (
-        f"learning_rate {fmt(case.setup.learning_rate)} x E[{moment.source}^2] {fmt(moment.mean_square)}"
-        f" = {fmt(moment.step_load)}, above the {fmt(STABLE_STEP)} a plain-gradient step ({case.setup.optimizer})"
-        " can take stably"
-    )
-
-
-@register(
-    "unscaled_features",
-    rank=60,
-    words=(
-        "The features span very different or very large ranges, so no single learning rate suits "
-        "them all and the first layer's steps are too big for the widest ones."
-    ),
-    remedies=("preprocessing",),
-)
-def unscaled_features(case: Case) -> Finding | None:
-    """Raw features whose scale hurts: very different scales, a large root mean square, or a
-    plain-gradient step that the widest feature's second moment makes unstable."""
-    audit = case.audit
-    if audit.scaled_features or not case.has(*UNDERFIT, *UNSTABLE):
-        return None
-    moment = input_moment(audit, case.setup)
-    if moment is None:
-        return None
-    ratio, widest = audit.feature_std_ratio, audit.max_feature_std
-    spread = ratio > FEATURE_STD_RATIO_HIGH
-    large = moment.rms > FEATURE_RMS_HIGH
-    unstable = unstable_step(moment, case.setup)
-    if not (spread or large or unstable):
-        return None
-    damaged = units_damaged(case)
-    severe = ratio > FEATURE_SCALE_SEVERE or moment.rms > FEATURE_SCALE_SEVERE or (
-        unstable and moment.step_load > STEP_LOAD_SEVERE
-    )
-    confidence = 0.5 + 0.2 * severe + 0.15 * damaged + 0.1 * case.has(*STALLED) + 0.1 * unstable
-    feature = max(audit.features, key=lambda f: f.std)
-    parts = [
-        "features are not scaled (preprocessing.scale_features is off)",
-        f"largest feature std {fmt(widest)} ({feature.name}), largest/smallest std ratio {fmt(ratio)}"
-        f" (> {fmt(FEATURE_STD_RATIO_HIGH)} is unscaled)",
-        f"largest root mean square {fmt(moment.rms)} ({moment.source}; > {fmt(FEATURE_RMS_HIGH)} is unscaled)",
-    ]
-    if unstable:
-        parts.append(_step_words(moment, case))
-    parts.append(f"the curves show {case.shown(UNDERFIT + UNSTABLE)}")
-    if damaged:
-        parts.append(case.measured("dead_fraction", "saturated_fraction"))
-    return make_cause("unscaled_features", confidence, "; ".join(parts))
-
-
 def start_ratio(case: Case) -> float:
     """The lowest training loss of the warm-up epochs over the trivial loss; NaN when the loss
     is not in the audit's scale (MSE on the raw target) or not recorded."""
@@ -125,6 +61,12 @@ def start_ratio(case: Case) -> float:
     return float(first.min() / trivial) if first.size else math.nan
 
 
+def standardize_target(finding: Finding, context: TreatmentContext) -> Treatment | None:
+    if context.setup.task != "regression":
+        return None
+    return Treatment({"preprocessing.scale_target": True}, "standardize the target")
+
+
 @register(
     "unscaled_target",
     rank=50,
@@ -133,6 +75,8 @@ def start_ratio(case: Case) -> float:
         "dominated by its size rather than its pattern, and the output must travel far from where it starts."
     ),
     remedies=("preprocessing",),
+    treatments={"preprocessing": standardize_target},
+    search_prior=(Narrowing.SCALED_TARGET,),
 )
 def unscaled_target(case: Case) -> Finding | None:
     """A raw regression target whose scale hurts: large, offset, a plain-gradient step it
@@ -163,7 +107,7 @@ def unscaled_target(case: Case) -> Finding | None:
     if offset:
         parts.append(f"|mean| is above {fmt(TARGET_MEAN_HIGH)} and {fmt(TARGET_MEAN_TO_STD)} std: an offset to travel")
     if unstable:
-        parts.append(_step_words(moment, case))
+        parts.append(step_words(moment, case))
     if far_start:
         parts.append(
             f"the lowest loss of the first {max(1, case.detection.start_from_epoch)} epoch(s) is {fmt(start)}x the"

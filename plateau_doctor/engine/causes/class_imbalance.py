@@ -1,18 +1,20 @@
-"""Family: what the data allow: a dominant class, or no signal at all. Pure."""
+"""class_imbalance: a dominant class the network collapses onto. Pure.
+
+Treated by weighting the classes by inverse frequency, or, when weights are already on,
+by oversampling the rare classes instead: both together would over-correct toward them.
+Classification only.
+"""
 
 from __future__ import annotations
 
 import math
 
-from plateau_doctor.engine.causes.readings import UNDERFIT, Case, fmt, make_cause, pct
+from plateau_doctor.engine.causes.priors import Narrowing
+from plateau_doctor.engine.causes.readings import UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
-from plateau_doctor.engine.detection import (
-    COLLAPSE_SHARE,
-    chance_balanced_accuracy,
-    is_classification,
-    metric_value,
-    reference_has_signal,
-)
+from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
+from plateau_doctor.engine.curve_math import fmt, pct
+from plateau_doctor.engine.levels import COLLAPSE_SHARE, chance_balanced_accuracy, is_classification, metric_value
 from plateau_doctor.schema import Finding
 
 IMBALANCE_SHARE = 0.6
@@ -28,6 +30,18 @@ REFERENCE_BEATS_CHANCE = 0.1
 """The reference model's balanced accuracy 0.1 above chance: the minority is learnable."""
 
 
+def rebalance(finding: Finding, context: TreatmentContext) -> Treatment | None:
+    """Class weights first, since they keep the data as they are; oversampling once weights are on."""
+    if not is_classification(context.setup.task):
+        return None
+    preprocessing = context.config.preprocessing
+    if preprocessing.class_weight == "balanced" and preprocessing.resample != "oversample":
+        overrides = {"preprocessing.class_weight": "none", "preprocessing.resample": "oversample"}
+        return Treatment(overrides, "oversample the minority classes instead of weighting them")
+    overrides = {"preprocessing.class_weight": "balanced", "preprocessing.resample": "none"}
+    return Treatment(overrides, "weight the classes by inverse frequency")
+
+
 @register(
     "class_imbalance",
     rank=70,
@@ -36,6 +50,9 @@ REFERENCE_BEATS_CHANCE = 0.1
         "classes get ignored."
     ),
     remedies=("preprocessing",),
+    treatments={"preprocessing": rebalance},
+    search_prior=(Narrowing.BALANCED_CLASSES,),
+    confirmed_by=("pred_majority_share", "val_balanced_accuracy"),
 )
 def class_imbalance(case: Case) -> Finding | None:
     """A dominant class, not re-weighted, and predictions collapsed onto it.
@@ -80,39 +97,3 @@ def class_imbalance(case: Case) -> Finding | None:
             + (f", more than the majority's {pct(share)} share of the rows" if over_predicted else "")
         )
     return make_cause("class_imbalance", confidence, "; ".join(parts))
-
-
-
-
-@register(
-    "no_learnable_signal",
-    rank=40,
-    words=(
-        "The features carry no usable information about the target: even the reference model "
-        "does no better than guessing."
-    ),
-    remedies=(),
-)
-def no_learnable_signal(case: Case) -> Finding | None:
-    """The reference model cannot beat the trivial predictor either, and the network is flagged."""
-    if reference_has_signal(case.audit) or not case.has("stuck_at_trivial", "plateau", "overfitting"):
-        return None
-    audit = case.audit
-    parts = [
-        f"the reference model ({audit.reference_model}) reaches val_loss {fmt(audit.reference_val_loss)} vs the"
-        f" trivial {fmt(audit.trivial_val_loss)}"
-    ]
-    if is_classification(audit.task):
-        parts.append(
-            f"balanced accuracy {fmt(metric_value(audit.reference_metrics, 'val_balanced_accuracy'))} vs chance"
-            f" {fmt(chance_balanced_accuracy(audit))}"
-        )
-    else:
-        parts.append(f"r2 {fmt(metric_value(audit.reference_metrics, 'val_r2'))}")
-    parts.append(
-        f"no model beats predicting the {'class prior' if is_classification(audit.task) else 'mean'}, so no"
-        f" network change can help; the curves show {case.shown(('stuck_at_trivial', 'plateau', 'overfitting'))}"
-    )
-    return make_cause("no_learnable_signal", 0.85 + 0.05 * case.has("stuck_at_trivial"), "; ".join(parts))
-
-

@@ -1,0 +1,186 @@
+"""insufficient_capacity: a network too small to fit the pattern. Pure.
+
+Read from a small network that trains healthily yet stalls clearly short of the reference
+(and, in a bare log, from a loss that fell and then froze: the net sits at the best its
+weights can represent). Treated by a larger network without dropout or L2, or, for linear
+hidden layers (which compose into one linear map), by a nonlinearity instead of width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plateau_doctor.config import DetectionConfig
+from plateau_doctor.engine.causes.priors import Narrowing
+from plateau_doctor.engine.causes.readings import FLAT_FROM_START, STALLED, Case, make_cause, units_healthy
+from plateau_doctor.engine.causes.registry import register
+from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
+from plateau_doctor.engine.curve_math import fmt, recent_mean, relative_improvement, smoothed_progress
+from plateau_doctor.engine.levels import GAP_UNITS, ReferenceGap, metric_value, reference_gap
+from plateau_doctor.engine.vocabulary import canonical_activation
+from plateau_doctor.schema import Finding, ResolvedSetup
+
+SMALL_NETWORK_UNITS = 8
+"""At most 8 hidden units in all, or no hidden layer: too few for the nonlinear structure
+gradient boosting finds."""
+
+BOTTLENECK_UNITS = 2
+"""A hidden layer of 1-2 units squeezes every later layer through 1-2 numbers."""
+
+CAPACITY_CREEPING_DISCOUNT = 0.1
+"""A small net whose training loss still creeps down is less surely at its limit than one
+that has stopped: it is only read as one when its validation loss has stopped improving."""
+
+BELOW_MISMATCH = 0.05
+"""Capacity is judged on a set-up that fits the task: with an output activation or loss
+mismatch found before training, the mismatch explains the stall first and capacity ranks
+at least this far below it."""
+
+MIN_GROWN_WIDTHS = (64, 32)
+
+
+def _network_size(setup: ResolvedSetup) -> str | None:
+    """Why the network is small, or None."""
+    units = setup.hidden_units
+    if not units:
+        return "no hidden layer (a linear model)"
+    if canonical_activation(setup.hidden_activation) == "linear":
+        # A product of linear maps is one linear map: width and depth add no capacity.
+        return f"linear hidden activations: its {len(units)} hidden layer(s) {units} compose into one linear map (a linear model)"
+    if sum(units) <= SMALL_NETWORK_UNITS:
+        return f"{sum(units)} hidden units in all ({units})"
+    if min(units) <= BOTTLENECK_UNITS:
+        return f"a bottleneck layer of {min(units)} unit(s) ({units})"
+    return None
+
+
+def _below_mismatch(case: Case, confidence: float) -> float:
+    mismatches = [finding.confidence for finding in case.preflight.values()]
+    return min(confidence, min(mismatches) - BELOW_MISMATCH) if mismatches else confidence
+
+
+def _linear_model_at_its_limit(case: Case, gap: ReferenceGap) -> str | None:
+    """Why a linear network (no hidden layer, or linear hidden activations) is where a linear
+    model ends: its validation score is not clearly below the regularized linear reference's.
+    Its updates are then small because it sits at its optimum, not because the step is."""
+    setup = case.setup
+    if setup.hidden_units and canonical_activation(setup.hidden_activation) != "linear":
+        return None
+    unit = GAP_UNITS.get(gap.measure)
+    linear = metric_value(case.audit.linear_reference_metrics, gap.measure)
+    if unit is None or not math.isfinite(linear) or gap.network < linear - unit:
+        return None
+    return f"{gap.measure} {fmt(gap.network)} is at the linear reference's {fmt(linear)}"
+
+
+def _grow(units: list[int]) -> list[int]:
+    """Double every width, at least [64, 32]; a net of 0 or 1 hidden layers gets two."""
+    if not units:
+        return list(MIN_GROWN_WIDTHS)
+    grown = [2 * width for width in units]
+    if len(grown) == 1:
+        grown.append(max(units[0], MIN_GROWN_WIDTHS[1]))
+    for i, minimum in enumerate(MIN_GROWN_WIDTHS):
+        grown[i] = max(grown[i], minimum)
+    return grown
+
+
+def grow(finding: Finding, context: TreatmentContext) -> Treatment:
+    """Wider and deeper without dropout or L2, which may be what holds the net back."""
+    units = list(context.setup.hidden_units)
+    if units and canonical_activation(context.setup.hidden_activation) == "linear":
+        # Linear layers compose into one linear map: growing them adds nothing, a nonlinearity does.
+        overrides = {"model.activation": "relu", "model.dropout": 0.0, "model.l2": 0.0}
+        return Treatment(overrides, f"give the hidden layers {units} a nonlinearity: activation linear -> relu, without dropout or L2")
+    grown = _grow(units)
+    overrides = {"model.hidden_units": grown, "model.dropout": 0.0, "model.l2": 0.0}
+    return Treatment(overrides, f"widen/deepen the hidden layers {units} -> {grown} without dropout or L2")
+
+
+def learned_then_froze(name: str, values: np.ndarray, detection: DetectionConfig) -> Finding | None:
+    """A frozen loss (a bare log's ``frozen`` plateau) that fell first: the network sits at a
+    minimum of its loss.
+
+    Gradient descent stops moving the weights only where the gradient vanishes. A network
+    with capacity to spare keeps lowering its training loss (it can always fit its rows a
+    little better); one that has learned what it can represent (a linear model, a tiny
+    net) stops at its optimum, exactly. Units that died after learning stop it too, which
+    the log cannot tell apart (``dead_fraction`` would).
+    """
+    fell = relative_improvement(float(values[0]), float(values[-1]))
+    if not fell >= FLAT_FROM_START:
+        return None
+    return Finding(
+        "cause",
+        "insufficient_capacity",
+        0.5,
+        f"{name} fell {100 * fell:.0f}% from epoch 1 ({values[0]:.4g} -> {values[-1]:.4g}) and then froze"
+        f" over its last {detection.patience + 1} epochs: the network learned, then reached the best its"
+        " weights can represent; a net with room to spare keeps lowering its training loss"
+        " (units that died after learning would freeze it too)",
+    )
+
+
+@register(
+    "insufficient_capacity",
+    rank=150,
+    words="The network is too small to fit the pattern, even on the training rows.",
+    remedies=("capacity",),
+    treatments={"capacity": grow},
+    search_prior=(Narrowing.LARGER_NETWORK,),
+    confirmed_by=("grad_ratio_first_last", "update_ratio"),
+    frozen_log_rule=learned_then_froze,
+)
+def insufficient_capacity(case: Case) -> Finding | None:
+    """A small network that trains healthily yet stalls clearly short of the reference.
+
+    Stalled means a plateau (or stuck at trivial); or slow convergence whose validation
+    loss has stopped improving over the last ``patience`` epochs while the training loss,
+    still above the reference model's validation loss, creeps down: more epochs of a net
+    that cannot fit its training split will not close the gap. A set-up mismatch found
+    before training ranks above it (``BELOW_MISMATCH``).
+    """
+    small = _network_size(case.setup)
+    gap = reference_gap(case.history, case.audit, case.detection, setup=case.setup)
+    if small is None or gap is None or not gap.far:
+        return None
+    at_linear = _linear_model_at_its_limit(case, gap)
+    if at_linear is not None:
+        return make_cause(
+            "insufficient_capacity",
+            _below_mismatch(case, 0.85),
+            f"the network is a linear model: {small}; {at_linear}; {gap.describe()}: only a nonlinearity"
+            " can close that gap, not a step size or more epochs",
+        )
+    loss = case.signal("loss")
+    underfits = loss is not None and recent_mean(loss, case.detection.patience) > case.audit.reference_val_loss
+    creeping = False
+    if not case.has(*STALLED):
+        val = case.signal("val_loss")
+        val_progress = smoothed_progress(val, case.detection) if val is not None else None
+        creeping = (
+            case.has("slow_convergence")
+            and underfits
+            and val_progress is not None
+            and val_progress < case.detection.min_delta
+        )
+        if not creeping:
+            return None
+    if not units_healthy(case):
+        return None
+    confidence = 0.55 + 0.2 * min(1.0, (gap.ratio - 1.0) / 3.0) + 0.1 * underfits
+    confidence -= CAPACITY_CREEPING_DISCOUNT * creeping
+    parts = [f"the network is small: {small}", gap.describe(), "gradients, updates and units look healthy"]
+    if underfits:
+        parts.append(
+            f"training loss {fmt(recent_mean(loss, case.detection.patience))} stays above the reference model's"
+            f" validation loss {fmt(case.audit.reference_val_loss)}"
+        )
+    if creeping:
+        parts.append(
+            "the training loss still creeps down but the validation loss stopped improving over the last"
+            f" {case.detection.patience} epochs"
+        )
+    return make_cause("insufficient_capacity", _below_mismatch(case, confidence), "; ".join(parts))

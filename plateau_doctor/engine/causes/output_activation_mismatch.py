@@ -1,0 +1,114 @@
+"""output_activation_mismatch: an output activation that cannot fit the task. Pure.
+
+Seen in the set-up alone, before any training (:func:`setup_check`, run by
+``diagnosis.check_setup``): softmax on one unit, a bounded output on a regression target
+outside its range, or an output that is not a probability under a probability loss. More
+certain once the curves are sick. Treated by the output activation and loss ``auto`` picks
+for the task.
+"""
+
+from __future__ import annotations
+
+import math
+
+from plateau_doctor.engine.causes.priors import Narrowing
+from plateau_doctor.engine.causes.readings import Case, classification_fit, make_cause, preflight_cause, target_band
+from plateau_doctor.engine.causes.registry import BREAKS_OUTPUT, register
+from plateau_doctor.engine.causes.treating import task_head
+from plateau_doctor.engine.curve_math import fmt
+from plateau_doctor.engine.vocabulary import (
+    BINARY_PROBABILITY_LOSSES,
+    MULTICLASS_PROBABILITY_LOSSES,
+    OUTPUT_RANGES,
+    canonical_activation,
+    canonical_loss,
+)
+from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
+
+
+def _regression_output_mismatch(activation: str, audit: DataAudit | None) -> Finding | None:
+    """A bounded output activation on a regression target outside its range."""
+    if activation not in OUTPUT_RANGES:
+        return None
+    low, high = OUTPUT_RANGES[activation]
+    bounds = f"({fmt(low)}, {fmt(high)})" if math.isfinite(high) else f">= {fmt(low)}"
+    fit = "a regression output needs linear activation"
+    band = target_band(audit)
+    if band is None:
+        if not math.isfinite(high):
+            return None
+        return make_cause(
+            "output_activation_mismatch",
+            0.7,
+            f"output_activation {activation} can only output values in {bounds}, but a regression target is"
+            f" unbounded; {fit}",
+        )
+    if low <= band[0] and band[1] <= high:
+        return None
+    return make_cause(
+        "output_activation_mismatch",
+        0.85 if math.isfinite(high) else 0.7,
+        f"output_activation {activation} can only output values in {bounds}, but the regression target the"
+        f" network sees spans {fmt(band[0])}..{fmt(band[1])} (mean +- std"
+        f"{', standardized' if audit is not None and audit.scaled_target else ''}); {fit}",
+    )
+
+
+def setup_check(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | None:
+    """The output activation against the task, the output units and the loss."""
+    activation = canonical_activation(setup.output_activation)
+    loss = canonical_loss(setup.loss)
+    units = setup.output_units
+    if activation == "softmax" and units == 1:
+        fit = (
+            "a regression output needs linear on 1 unit"
+            if setup.task == "regression"
+            else "a binary task needs sigmoid on 1 unit"
+        )
+        return make_cause(
+            "output_activation_mismatch",
+            0.95,
+            f"output_activation softmax on 1 output unit always outputs 1.0, whatever the input; {fit}",
+        )
+    if setup.task == "regression":
+        return _regression_output_mismatch(activation, audit)
+    if units == 1 and loss in BINARY_PROBABILITY_LOSSES:
+        expected = ("sigmoid", "hard_sigmoid")
+    elif units > 1 and loss in MULTICLASS_PROBABILITY_LOSSES:
+        expected = ("softmax",)
+    else:
+        return None
+    if activation in expected:
+        return None
+    if activation == "sigmoid":
+        return make_cause(
+            "output_activation_mismatch",
+            0.4,
+            f"output_activation sigmoid on {units} units with {loss}: the outputs do not sum to 1; Keras rescales"
+            f" them so it trains, but {expected[0]} on {units} units is what fits",
+        )
+    return make_cause(
+        "output_activation_mismatch",
+        0.85 if activation == "linear" else 0.8,
+        f"output_activation {activation} on {units} unit(s) with loss {loss}: Keras reads the outputs as"
+        f" probabilities (from_logits=False), which {activation} outputs are not (clipped to [1e-7, 1 - 1e-7]);"
+        f" {classification_fit(setup)}",
+    )
+
+
+@register(
+    "output_activation_mismatch",
+    rank=10,
+    words=(
+        "The output layer's activation does not fit the task (for example softmax on a single "
+        "unit, or sigmoid on a regression target)."
+    ),
+    remedies=("architecture",),
+    treatments={"architecture": task_head},
+    search_prior=(Narrowing.TASK_HEAD,),
+    properties=frozenset({BREAKS_OUTPUT}),
+    setup_check=setup_check,
+)
+def output_activation_mismatch(case: Case) -> Finding | None:
+    """From ``check_setup``, more certain when the curves are sick."""
+    return preflight_cause(case, "output_activation_mismatch")

@@ -1,0 +1,112 @@
+"""too_few_epochs: training stopped while the loss was still falling steadily. Pure.
+
+A diagnosis of exclusion: nothing else is wrong (``registry.EXCLUSION_CONFIDENCE``).
+Treated by three times the epochs, within the budget the planner shares out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plateau_doctor.engine.causes.priors import Narrowing
+from plateau_doctor.engine.causes.readings import STALLED, UNSTABLE, Case, make_cause, sane_rate, steps, units_healthy
+from plateau_doctor.engine.causes.registry import register
+from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
+from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, smoothed_progress
+from plateau_doctor.engine.levels import loss_in_audit_scale
+from plateau_doctor.schema import OVERFITTING, Finding
+
+FAST_PROGRESS = 0.01
+"""A smoothed training loss still falling 1% or more per epoch at the end of the run (five
+times the least progress the detection counts) is far from its floor."""
+
+STEADY_SHARE = 0.5
+"""Steady: the last window's progress is at least half the window's before it, so the curve
+is not flattening toward a floor."""
+
+MORE_EPOCHS_FACTOR = 3
+"""A run cut short trains for 3x its epochs (the budget still caps it)."""
+
+
+def train_longer(finding: Finding, context: TreatmentContext) -> Treatment:
+    ran = context.setup.epochs or context.config.training.epochs
+    more = ran * MORE_EPOCHS_FACTOR
+    return Treatment({"training.epochs": more}, f"train {ran} -> {more} epochs (within the budget): the loss was still falling")
+
+
+def _log_rate(values: np.ndarray) -> float:
+    """Per-epoch relative fall of a positive loss: minus the least-squares slope of its log
+    (0.02 = falling 2% per epoch); NaN when a value is not positive and finite."""
+    if values.size < 2 or not np.all(np.isfinite(values) & (values > 0)):
+        return math.nan
+    return float(-np.polyfit(np.arange(values.size), np.log(values), 1)[0])
+
+
+def _window_progress(loss: np.ndarray, case: Case) -> tuple[float, float]:
+    """Per-epoch relative fall of the training loss over the last ``patience`` epochs, and over
+    the ``patience`` epochs before them (NaN when the run is too short). Fitted on the raw
+    curve's log rather than the smoothed one: an EMA lags, and would call a curve that has
+    just flattened still fast."""
+    p = case.detection.patience
+    data = loss[case.detection.start_from_epoch:]
+    recent = _log_rate(data[-(p + 1):]) if data.size >= p + 1 else math.nan
+    before = _log_rate(data[-(2 * p + 1):-p]) if data.size >= 2 * p + 1 else math.nan
+    return recent, before
+
+
+@register(
+    "too_few_epochs",
+    rank=160,
+    words=(
+        "Training stopped while the loss was still falling at a steady rate: nothing is broken, "
+        "the network simply needs more epochs."
+    ),
+    remedies=("optimizer",),
+    treatments={"optimizer": train_longer},
+    search_prior=(Narrowing.MORE_EPOCHS,),
+    exclusion=True,
+)
+def too_few_epochs(case: Case) -> Finding | None:
+    """Still falling fast and steadily at the end, with nothing else wrong.
+
+    A diagnosis of exclusion (``registry.EXCLUSION_CONFIDENCE``). Needs ``slow_convergence`` and nothing more (no stall, no instability, no overfitting),
+    the validation loss still improving with the training loss, a rate in its usual range
+    and healthy recorded signals. A converged run shows no sick symptom and gets no cause.
+    """
+    if not case.has("slow_convergence") or case.has(*STALLED, *UNSTABLE, OVERFITTING):
+        return None
+    if not sane_rate(case) or steps(case).tiny or not units_healthy(case):
+        return None
+    loss = case.signal("loss")
+    if loss is None:
+        return None
+    rate, before = _window_progress(loss, case)
+    if not rate >= FAST_PROGRESS:
+        return None
+    val = case.signal("val_loss")
+    val_progress = smoothed_progress(val, case.detection) if val is not None else None
+    if val_progress is not None and val_progress < case.detection.min_delta:
+        return None  # the validation loss stopped: more epochs would overfit, not help
+    steady = not math.isfinite(before) or rate >= STEADY_SHARE * before
+    if not steady:
+        return None
+    parts = [
+        f"the training loss still falls {pct(rate)} per epoch over the last {case.detection.patience}"
+        f" epochs (fast from {pct(FAST_PROGRESS)})"
+        + (f", vs {pct(before)} per epoch the window before: not flattening" if math.isfinite(before) else ""),
+    ]
+    if val_progress is not None:
+        parts.append(f"the validation loss still improves {pct(val_progress)} over that window")
+    audit = case.audit
+    now = recent_mean(loss, 1)
+    if loss_in_audit_scale(case.setup) and 0 < audit.reference_val_loss < now and rate < 1:
+        needed = math.log(now / audit.reference_val_loss) / -math.log(1.0 - rate)
+        parts.append(
+            f"at that rate the loss {fmt(now)} reaches the reference model's {fmt(audit.reference_val_loss)} in"
+            f" about {fmt(math.ceil(needed))} more epochs"
+        )
+    parts.append(f"training ended after {case.n_epochs} epochs; steps, gradients and units look healthy")
+    confidence = 0.45 + 0.15 * min(1.0, (rate - FAST_PROGRESS) / (2 * FAST_PROGRESS)) + 0.1 * math.isfinite(before)
+    return make_cause("too_few_epochs", confidence, "; ".join(parts))

@@ -1,0 +1,113 @@
+"""too_strong_regularization: dropout or L2 so strong the network cannot fit its training rows. Pure.
+
+L2 is judged by its effect: its penalty on the initial weights against the loss the
+reference reaches. Treated by lowering dropout to 0.1 and L2 to 1e-4 at most.
+"""
+
+from __future__ import annotations
+
+import math
+
+from plateau_doctor.engine.causes.priors import Narrowing
+from plateau_doctor.engine.causes.readings import UNDERFIT, Case, make_cause
+from plateau_doctor.engine.causes.registry import register
+from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
+from plateau_doctor.engine.curve_math import fmt, recent_mean
+from plateau_doctor.engine.levels import loss_in_audit_scale, reference_gap
+from plateau_doctor.schema import Finding, ResolvedSetup
+
+DROPOUT_NOTICEABLE = 0.3
+DROPOUT_STRONG = 0.5
+"""Dropout keeps each hidden unit with probability 1 - rate: from 0.5 on, half of the
+network is missing at every step, and the training loss is measured on that thinned net."""
+
+L2_STRONG_UNKNOWN_SCALE = 1e-2
+"""Without a loss in the audit's scale to compare the penalty with, an L2 factor of 0.01 on
+every kernel is strong (its penalty on Glorot-initialized weights of a 64-32 net is ~0.8,
+above a binary cross-entropy's trivial 0.69)."""
+
+TRAIN_ABOVE_VAL = 1.1
+"""A training loss 10% above the validation loss, late in the run: the dropout noise (only
+active in training) costs more than the net has learned to fit."""
+
+LIGHT_DROPOUT = 0.1
+LIGHT_L2 = 1e-4
+"""What too strong regularization is lowered to: dropout 0.1 and L2 1e-4 still regularize
+a little, and are far below where they stop the net from fitting its training split."""
+
+
+def l2_penalty_at_init(setup: ResolvedSetup, n_features: int) -> float:
+    """The L2 penalty on Glorot-initialized kernels: l2 x the sum over layers of
+    fan_in x fan_out x 2 / (fan_in + fan_out), each kernel's expected squared norm."""
+    widths = [max(n_features, 1), *setup.hidden_units, max(setup.output_units, 1)]
+    squared = sum(2.0 * a * b / (a + b) for a, b in zip(widths[:-1], widths[1:]))
+    return setup.l2 * squared
+
+
+def lighten(finding: Finding, context: TreatmentContext) -> Treatment:
+    model = context.config.model
+    dropout, l2 = min(model.dropout, LIGHT_DROPOUT), min(model.l2, LIGHT_L2)
+    return Treatment(
+        {"model.dropout": dropout, "model.l2": l2},
+        f"lower dropout {model.dropout:g} -> {dropout:g} and L2 {model.l2:g} -> {l2:g}"
+        " so the network can fit its training split",
+    )
+
+
+@register(
+    "too_strong_regularization",
+    rank=130,
+    words=(
+        "Dropout or L2 is so strong that the network cannot fit even its training rows: the "
+        "penalty or the dropped units cost more than the pattern it could learn."
+    ),
+    remedies=("capacity",),
+    treatments={"capacity": lighten},
+    search_prior=(Narrowing.LESS_REGULARIZATION,),
+)
+def too_strong_regularization(case: Case) -> Finding | None:
+    """Strong dropout or L2, and a training loss that cannot fall toward the reference's level.
+
+    L2 is judged by its effect: its penalty on the initial weights against the loss the
+    reference reaches (both in the audit's scale), so an L2 that is heavy for one network
+    and light for another is told apart. Dropout by its rate, and by a training loss that
+    stays above the validation loss (the thinned net, measured in training only, fits worse
+    than the whole one).
+    """
+    setup, audit = case.setup, case.audit
+    if not (setup.dropout >= DROPOUT_NOTICEABLE or setup.l2 > 0) or not case.has(*UNDERFIT):
+        return None
+    gap = reference_gap(case.history, audit, case.detection, setup=setup)
+    if gap is None or not gap.far:
+        return None
+    in_scale = loss_in_audit_scale(setup) and math.isfinite(audit.reference_val_loss) and audit.reference_val_loss > 0
+    train_now = recent_mean(case.signal("loss"), case.detection.patience)
+    val_now = recent_mean(case.signal("val_loss"), case.detection.patience)
+    if in_scale and not train_now > audit.reference_val_loss:
+        return None  # it fits its training split as well as the reference: the gap is not the penalty's
+    penalty = l2_penalty_at_init(setup, audit.n_features)
+    heavy_l2 = setup.l2 > 0 and (
+        penalty >= audit.reference_val_loss if in_scale else setup.l2 >= L2_STRONG_UNKNOWN_SCALE
+    )
+    train_above_val = train_now > TRAIN_ABOVE_VAL * val_now
+    heavy_dropout = setup.dropout >= DROPOUT_STRONG or (setup.dropout >= DROPOUT_NOTICEABLE and train_above_val)
+    if not (heavy_l2 or heavy_dropout):
+        return None
+    confidence = 0.5 + 0.15 * (heavy_l2 and heavy_dropout) + 0.1 * in_scale + 0.1 * (heavy_dropout and train_above_val)
+    parts = []
+    if heavy_dropout:
+        parts.append(f"dropout {fmt(setup.dropout)} after each hidden layer (strong from {fmt(DROPOUT_STRONG)})")
+    if heavy_l2:
+        parts.append(
+            f"l2 {fmt(setup.l2)}: its penalty on the initial weights is about {fmt(penalty)}"
+            + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else "")
+        )
+    if in_scale:
+        parts.append(
+            f"training loss {fmt(train_now)} over the last {case.detection.patience} epochs stays above the"
+            f" reference model's validation loss {fmt(audit.reference_val_loss)}"
+        )
+    if train_above_val and math.isfinite(val_now):
+        parts.append(f"training loss {fmt(train_now)} is above the validation loss {fmt(val_now)}")
+    parts.append(f"{gap.describe()}; the curves show {case.shown(UNDERFIT)}")
+    return make_cause("too_strong_regularization", confidence, "; ".join(parts))

@@ -1,0 +1,192 @@
+"""The ``stuck_at_trivial`` symptom: a network no better than the trivial predictor, by its
+loss, its metric or both. Pure: numpy only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, series, smoothed_progress
+from plateau_doctor.engine.levels import (
+    COLLAPSE_SHARE,
+    NO_SIGNAL_R2,
+    chance_balanced_accuracy,
+    chance_margin,
+    is_classification,
+    loss_in_audit_scale,
+    metric_value,
+    reference_has_signal,
+)
+from plateau_doctor.engine.run_view import Run, symptom
+from plateau_doctor.schema import DataAudit, Finding
+
+CHANCE_MARGIN = 0.02
+"""Balanced accuracy within 0.02 of 1/k is chance level: a collapsed classifier scores
+exactly 1/k, and a validation split of a few hundred rows moves it by about this much."""
+
+TRIVIAL_R2 = 0.05
+"""An r2 at or below 0.05 explains no more than 5% of the target's variance: the network
+predicts a constant, the regression's trivial predictor."""
+
+
+def _trivial_kind(audit: DataAudit) -> str:
+    return "prior entropy" if is_classification(audit.task) else "target variance"
+
+
+def _at_trivial_by_loss(run: Run) -> str | None:
+    """The last ``patience`` epochs of val_loss all within ``trivial_tolerance`` of the trivial loss."""
+    trivial = run.audit.trivial_val_loss
+    if not loss_in_audit_scale(run.setup) or not math.isfinite(trivial) or trivial <= 0:
+        return None
+    tail = run.level[-run.patience:]
+    distance = np.abs(tail - trivial) / trivial
+    if not np.all(distance <= run.detection.trivial_tolerance):
+        return None
+    return (
+        f"{run.level_name} {fmt(float(tail.mean()))} over epochs {run.window} is within"
+        f" {pct(float(distance.max()))} of the trivial loss {fmt(trivial)} ({_trivial_kind(run.audit)});"
+        f" the reference model reaches {fmt(run.audit.reference_val_loss)}"
+    )
+
+
+def _at_trivial_by_metric(run: Run) -> str | None:
+    """The last ``patience`` epochs of the validation metric all at the trivial predictor's level."""
+    if is_classification(run.audit.task):
+        values = series(run.history, "val_balanced_accuracy")
+        chance = chance_balanced_accuracy(run.audit)
+        if values is None or len(values) < run.patience or not np.all(values[-run.patience:] <= chance + CHANCE_MARGIN):
+            return None
+        reference = metric_value(run.audit.reference_metrics, "val_balanced_accuracy")
+        return (
+            f"val_balanced_accuracy {fmt(float(np.max(values[-run.patience:])))} or less over epochs {run.window}"
+            f" is at chance (1/k = {fmt(chance)}); the reference model reaches {fmt(reference)}"
+        )
+    values = series(run.history, "val_r2")
+    if values is None or len(values) < run.patience or not np.all(values[-run.patience:] <= TRIVIAL_R2):
+        return None
+    reference = metric_value(run.audit.reference_metrics, "val_r2")
+    return (
+        f"val_r2 {fmt(float(np.max(values[-run.patience:])))} or less over epochs {run.window} explains no more"
+        f" than a constant prediction (r2 <= {TRIVIAL_R2:g}); the reference model reaches {fmt(reference)}"
+    )
+
+
+def _no_better_than_trivial(run: Run) -> str | None:
+    """val_loss at or above the trivial loss for ``patience`` epochs, and the metric near the
+    trivial predictor's: a net that memorizes noise generalizes no better than the prior,
+    even while its val_loss wanders above it. (An overconfident net can have a val_loss
+    above the trivial loss too, but its metric is far from chance.)"""
+    trivial = run.audit.trivial_val_loss
+    if not loss_in_audit_scale(run.setup) or not math.isfinite(trivial) or trivial <= 0:
+        return None
+    tail = run.level[-run.patience:]
+    if not np.all(tail >= trivial * (1.0 - run.detection.trivial_tolerance)):
+        return None
+    if is_classification(run.audit.task):
+        name, trivial_metric = "val_balanced_accuracy", chance_balanced_accuracy(run.audit)
+        margin = chance_margin(run.audit)
+    else:
+        name, trivial_metric, margin = "val_r2", 0.0, NO_SIGNAL_R2
+    value = recent_mean(series(run.history, name), run.patience)
+    if not value <= trivial_metric + margin:
+        return None
+    return (
+        f"{run.level_name} {fmt(float(tail.mean()))} over epochs {run.window} is no better than the trivial loss"
+        f" {fmt(trivial)} ({_trivial_kind(run.audit)}) and {name} {fmt(value)} is within {fmt(margin)} of"
+        f" the trivial predictor's {fmt(trivial_metric)}"
+    )
+
+
+def _metric_beats_trivial(run: Run) -> bool:
+    """The recent validation metric is clearly above the trivial predictor's: balanced
+    accuracy beyond :func:`chance_margin` of chance, or r2 above ``NO_SIGNAL_R2``. False
+    when the metric was not recorded."""
+    if is_classification(run.audit.task):
+        value = recent_mean(series(run.history, "val_balanced_accuracy"), run.patience)
+        return value > chance_balanced_accuracy(run.audit) + chance_margin(run.audit)
+    return recent_mean(series(run.history, "val_r2"), run.patience) > NO_SIGNAL_R2
+
+
+def _collapsed_predictions(run: Run) -> str | None:
+    share = recent_mean(series(run.history, "pred_majority_share"), run.patience)
+    if not share >= COLLAPSE_SHARE:
+        return None
+    return f"{pct(share)} of validation predictions are one class (collapsed, >= {pct(COLLAPSE_SHARE)})"
+
+
+def stuck_at_trivial(run: Run) -> Finding | None:
+    """No validation progress for ``patience`` epochs after the warm-up, at the trivial
+    predictor's level.
+
+    The level is read from the loss (when in the audit's scale), from the metric (balanced
+    accuracy at chance, r2 ~ 0), or from both (no better than trivial), so a mismatched
+    loss with its own scale is still caught. No progress of the smoothed validation loss
+    is required, so that a run that starts at the trivial level and then learns is never
+    stuck; it is waived only when the predictions have collapsed onto one class while the
+    loss is in another scale than the audit's (e.g. softmax on one unit: Keras trains the
+    logits, the predictions never move).
+
+    The loss alone does not make a run stuck when its metric is clearly above the trivial
+    predictor's: cross-entropy is unbounded, and the val_loss of an overfitting or
+    overconfident net climbs through the trivial level (and may linger there) while it
+    still classifies well.
+    """
+    if not run.ready:
+        return None
+    by_loss, by_metric = _at_trivial_by_loss(run), _at_trivial_by_metric(run)
+    if by_loss is not None and by_metric is None and _metric_beats_trivial(run):
+        by_loss = None
+    levels = [text for text in (by_loss, by_metric) if text is not None]
+    if not levels:
+        no_better = _no_better_than_trivial(run)
+        levels = [no_better] if no_better is not None else []
+    if not levels:
+        return None
+    collapsed = _collapsed_predictions(run) if is_classification(run.audit.task) else None
+    progress = smoothed_progress(run.level, run.detection)
+    moving = progress >= run.detection.min_delta
+    predictions_frozen = collapsed is not None and by_metric is not None and not loss_in_audit_scale(run.setup)
+    if moving and not predictions_frozen:
+        return None
+    parts = [*levels, *([collapsed] if collapsed is not None else [])]
+    parts.append(
+        f"smoothed {run.level_name} improved {pct(progress)} over the last {run.patience} epochs"
+        f" (progress needs >= {pct(run.detection.min_delta)})"
+    )
+    if moving:
+        parts.append("the loss is in another scale than the trivial loss and moves; the predictions do not")
+    if reference_has_signal(run.audit):
+        confidence = 0.7 + 0.1 * (len(levels) > 1) + 0.1 * (collapsed is not None)
+    else:
+        confidence = 0.6
+        parts.append(
+            "the reference model does no better than the trivial predictor either:"
+            " the data may hold no learnable signal"
+        )
+    return symptom("stuck_at_trivial", confidence, "; ".join(parts))
+
+
+def at_trivial_without_signal(run: Run) -> Finding | None:
+    """A network at chance on data where the reference is at chance too is not healthy, however short or flat.
+
+    It "converged" to the trivial predictor; with no signal in the data that is the
+    finding (``no_learnable_signal`` names the cause), not a healthy run.
+    """
+    if reference_has_signal(run.audit):
+        return None
+    if is_classification(run.audit.task):
+        name, level = "val_balanced_accuracy", chance_balanced_accuracy(run.audit) + chance_margin(run.audit)
+    else:
+        name, level = "val_r2", NO_SIGNAL_R2
+    values = series(run.history, name)
+    if values is None or not len(values) or not math.isfinite(float(values[-1])) or float(values[-1]) > level:
+        return None
+    return symptom(
+        "stuck_at_trivial",
+        0.6,
+        f"{name} {fmt(float(values[-1]))} at the last epoch is no better than a constant prediction"
+        f" (<= {fmt(level)}), and the reference model does no better than the trivial predictor either:"
+        " the data may hold no learnable signal",
+    )
+

@@ -48,18 +48,21 @@ def baseline_history(scenario) -> pd.DataFrame:
     """The baseline fit the doctor would make (stopped early when confirmed sick), as recorded."""
     import keras
 
-    from plateau_doctor.run import pipeline
     from harness import suite
+    from plateau_doctor.run import stages
+    from plateau_doctor.run.executor import Executor
+    from plateau_doctor.run.state import RunState
 
     keras.backend.clear_session()
-    config = suite.scenario_config(scenario)
-    data = pipeline.load_stage(config)
-    setup, _ = pipeline.check_setup_stage(config, data)
     with tempfile.TemporaryDirectory() as scratch:
-        result = pipeline.baseline_stage(config, data, setup, str(Path(scratch) / "baseline.keras"))
-    history = result.history.copy()
+        config = suite.scenario_config(scenario, out_dir=scratch)
+        state = RunState(executor=Executor())
+        for stage in (stages.load, stages.check_setup, stages.fit_baseline):
+            state = stage(config, state)
+        state.writer.abort()  # only the baseline's curves are wanted, not a run
+    history = state.record.baseline_history.copy()
     history["scenario"] = scenario.name
-    history["task"] = data.task
+    history["task"] = state.data.task
     return history
 
 

@@ -23,14 +23,11 @@ import sys
 from pathlib import Path
 
 from plateau_doctor.run.checks import check_inputs, check_output_dir
-from plateau_doctor.orchestration.early_server import EarlyServer
 from plateau_doctor.errors import UserInputError
-from plateau_doctor.orchestration.processes import start_reaper
 from plateau_doctor.run.timing import Marks
 
 MARKS = Marks()  # the CLI's own stage times, for harness/benchmark_fixed_costs.py (PLATEAU_DOCTOR_TIMINGS)
 MARKS.mark("cli_imported")
-EARLY_SERVER = EarlyServer()  # Prefect's temporary server, started while Keras is imported
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "demo.yaml"
 
@@ -94,18 +91,6 @@ def _show_progress() -> None:
         logger.addHandler(handler)
 
 
-def _one_console_line_per_record() -> None:
-    """Prefect's logging, set up when Prefect is imported, gives the root logger its console
-    handler, and our records propagate there: every progress line was printed twice. From
-    here on Prefect's handler prints them (ours was for the checks before Prefect)."""
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    if any(isinstance(handler, PrefectConsoleHandler) for handler in logging.getLogger().handlers):
-        logger = logging.getLogger("plateau_doctor")
-        for handler in [h for h in logger.handlers if getattr(h, "_plateau_doctor_console", False)]:
-            logger.removeHandler(handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -117,23 +102,25 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     _show_progress()
+    from plateau_doctor.orchestration import launch  # Prefect itself is imported only once the input passed
+
     try:
         config = _load(args)
         MARKS.mark("checked")
-        summary = _run(config)
+        summary = launch.run_flow(config, MARKS)
         MARKS.mark("flow_returned")
     except UserInputError as error:
         print(f"plateau-doctor: error: {error}", file=sys.stderr)
-        EARLY_SERVER.abandon()
+        launch.abandon()
         return 2
     except KeyboardInterrupt:
         print("plateau-doctor: interrupted", file=sys.stderr)
-        EARLY_SERVER.stop()
+        launch.stop()
         return 1
     except Exception as error:  # anything else is ours or the environment's: say so, exit 1
         logging.getLogger("plateau_doctor").debug("run failed", exc_info=True)
         print(f"plateau-doctor: failed: {error.__class__.__name__}: {error}", file=sys.stderr)
-        EARLY_SERVER.stop()
+        launch.stop()
         return 1
     _print_verdict(summary)
     MARKS.mark("main_end")
@@ -189,26 +176,14 @@ def _load(args):
 def _start_server() -> None:
     """The data passed its checks: boot Prefect's server while TensorFlow is imported for the Keras checks.
 
-    The reaper first, so that the server carries its mark. A bad config or table (exit 2
-    within a second) starts nothing; a failed Keras check stops the booting server.
+    A bad config or table (exit 2 within a second) starts nothing; a failed Keras check stops
+    the booting server.
     """
+    from plateau_doctor.orchestration import launch
+
     MARKS.mark("data_checked")
-    start_reaper()
-    EARLY_SERVER.start()
+    launch.start_server()
     MARKS.mark("server_spawned")
-
-
-def _run(config) -> dict:
-    from plateau_doctor.orchestration.flows import doctor
-
-    _one_console_line_per_record()
-    MARKS.mark("prefect_imported")
-    EARLY_SERVER.wait()  # the flow must not find the server half-started
-    MARKS.mark("server_ready")
-    with EARLY_SERVER.settings():
-        summary = doctor(config)
-    # The server stops at exit (its handler runs after Prefect's log and event workers have delivered).
-    return summary
 
 
 def _print_verdict(summary: dict) -> None:

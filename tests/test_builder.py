@@ -118,7 +118,7 @@ def test_a_conv_builder_trains_on_npz_images_through_the_pipeline(tmp_path, monk
 
 def test_the_pipeline_keeps_skipped_remedies_as_pruned_outcomes_with_the_reason(tmp_path, monkeypatch):
     from plateau_doctor.config import validate_config
-    from plateau_doctor.run.pipeline import plans_for_builder
+    from plateau_doctor.run.rounds import plans_for_builder
 
     (tmp_path / "narrow_builder.py").write_text("def build(input_shape, outputs, hidden_units):\n    return None\n")
     monkeypatch.syspath_prepend(str(tmp_path))

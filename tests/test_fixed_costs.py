@@ -19,18 +19,20 @@ from plateau_doctor.run.timing import StageClock
 CLI = [sys.executable, "-m", "plateau_doctor.cli"]
 
 
-def test_the_stage_clock_adds_up_each_bucket_and_keeps_the_stages_other_fields():
-    from plateau_doctor.run.pipeline import Stages
+def test_the_executor_times_each_step_by_its_bucket():
+    from plateau_doctor.run.executor import Executor
 
-    clock = StageClock()
-    stages = clock.wrap_stages(Stages(load=lambda config: time.sleep(0.02) or "data", plan=lambda *a: [], logger="log"))
-    assert stages.load(None) == "data"
-    stages.plan(1, 2)
-    stages.plan(3)
-    assert stages.logger == "log"
-    assert clock.seconds["data"] >= 0.02
-    assert set(clock.seconds) == {"data", "diagnosis"}  # plan() counts toward the diagnosis
-    assert clock.to_dict()["stages"]["data"] == round(clock.seconds["data"], 3)
+    executor = Executor(logger="log")
+    load = executor.step("load-and-prepare-data", lambda config: time.sleep(0.02) or "data")
+    plan = executor.step("plan-remedies", lambda *a: [])
+    assert load(None) == "data"
+    plan(1, 2)
+    plan(3)
+    assert executor.logger == "log"
+    seconds = executor.clock.seconds
+    assert seconds["data"] >= 0.02
+    assert set(seconds) == {"data", "diagnosis"}  # planning counts toward the diagnosis
+    assert executor.timings()["stages"]["data"] == round(seconds["data"], 3)
 
 
 def test_a_run_records_its_stage_times_in_summary_json(tmp_path):
@@ -114,28 +116,36 @@ def test_a_cli_that_exits_2_in_the_keras_checks_stops_its_booting_server_and_lea
     assert not (tmp_path / "out").exists()
 
 
-def test_the_load_stage_takes_the_clis_table_once_and_it_equals_a_fresh_preparation(tmp_path):
+def test_the_load_stage_reads_the_split_and_audit_the_clis_check_left_on_disk(tmp_path, monkeypatch):
+    """The CLI checks the table and audits it while Prefect boots; the flow's load stage reads both back, computing nothing."""
     import dataclasses
 
     import numpy as np
 
-    from plateau_doctor.run import handoff
-    from plateau_doctor.data.prepared import prepare_from_config
-    from plateau_doctor.run.pipeline import load_stage
+    from plateau_doctor.data import prepared
+    from plateau_doctor.data.sources.csv import CsvSource
+    from plateau_doctor.run import stages
+    from plateau_doctor.run.checks import check_inputs
+    from plateau_doctor.run.executor import Executor
+    from plateau_doctor.run.state import RunState
 
     make_classification_frame(150).to_csv(tmp_path / "t.csv", index=False)
-    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}})
-    checked, frame = handoff.check_table(config)
-    assert checked.audit is None and frame is not None
-    handoff.prepare_for_flow(config, frame)
+    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "output": {"dir": str(tmp_path / "out")}})
+    checked = check_inputs(config)
+    assert checked.audit is None and checked.split_dir
+    cli_side = prepared.prepare_from_config(config)  # what the CLI does while the server boots
 
-    other = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "preprocessing": {"scale_features": False}})
-    assert handoff.take(other) is None  # another preprocessing: not the CLI's table
-    taken = load_stage(config)
-    fresh = prepare_from_config(config)
+    def no_second_read(*args, **kwargs):
+        raise AssertionError("the table was read again")
+
+    def no_second_audit(*args, **kwargs):
+        raise AssertionError("the audit was computed again")
+
+    monkeypatch.setattr(CsvSource, "read_frame", no_second_read)
+    monkeypatch.setattr(prepared, "audit_raw", no_second_audit)
+    taken = stages.load(config, RunState(executor=Executor())).data
     for name in ("x_train", "y_train", "x_val", "y_val", "y_val_original"):
-        np.testing.assert_array_equal(getattr(taken, name), getattr(fresh, name))
+        np.testing.assert_array_equal(getattr(taken, name), getattr(cli_side, name))
     # NaN-safe comparison: the same JSON text, to the last digit.
-    assert json.dumps(dataclasses.asdict(taken.audit)) == json.dumps(dataclasses.asdict(fresh.audit))
-    assert taken.preprocessor.to_dict() == fresh.preprocessor.to_dict()
-    assert handoff.take(config) is None  # handed over once; a second run prepares its own
+    assert json.dumps(dataclasses.asdict(taken.audit)) == json.dumps(dataclasses.asdict(cli_side.audit))
+    assert taken.split_dir == checked.split_dir

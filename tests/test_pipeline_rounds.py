@@ -1,4 +1,4 @@
-"""The round loop and the search fallback of ``pipeline.remedy_stage``, with hand-written stages (no training)."""
+"""The round loop and the search fallback of ``run.rounds.treat``, with hand-written steps (no training)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 from builders import make_audit, make_setup
 from plateau_doctor.config import validate_config
 from plateau_doctor.data.preprocess import PreparedData
-from plateau_doctor.run.pipeline import Stages, remedy_stage
+from plateau_doctor.run.executor import Executor
+from plateau_doctor.run.rounds import treat
+from plateau_doctor.run.state import RunState
 from plateau_doctor.engine.planning import RemedyPlan
 from plateau_doctor.results.publish import RunRecord, findings_frame, remedies_frame, repair_path
 from plateau_doctor.results.store import RunWriter
@@ -46,7 +48,7 @@ class FakeDoctor:
         assert config.remedies.budget_epochs < 400  # planned within what is left of the budget
         return [RemedyPlan(name, {"training.epochs": 10}, "", ["x"]) for name in self.next_plans]
 
-    def search(self, config, request, folder):
+    def search(self, config, request, folder, split_dir):
         self.searched.append(request)
         if self.search_score is None:
             return []
@@ -54,9 +56,19 @@ class FakeDoctor:
                               metrics={"val_balanced_accuracy": self.search_score, "val_log_loss": 0.2}, round=request.round,
                               name="search-1")]
 
-    def stages(self):
-        return Stages(run_branches=self.run_branches, diagnose=self.diagnose, plan=self.plan, search=self.search,
-                      logger=logging.getLogger("test"))
+    def treat(self, record, plans, writer, data):
+        """Round after round through an executor whose steps are these hand-written ones."""
+        doctor = self
+
+        class Steps(Executor):
+            def wrap(self, name, function):
+                return {"diagnose": doctor.diagnose, "plan-remedies": doctor.plan, "guided-search": doctor.search}[name]
+
+            def train_branches(self, config, plans, folder, split_dir):
+                return doctor.run_branches(config, plans, folder)
+
+        state = RunState(executor=Steps(logger=logging.getLogger("test")), data=data, writer=writer, record=record, plans=plans)
+        treat(record.config, state)
 
 
 def _record(tmp_path, **remedies):
@@ -78,7 +90,7 @@ FIRST = [RemedyPlan("preprocessing", {"preprocessing.scale_features": True, "tra
 def test_a_winner_short_of_the_level_is_treated_again_until_the_level(tmp_path):
     record, data, writer = _record(tmp_path)
     doctor = FakeDoctor({1: {"preprocessing": 0.70}, 2: {"learning_rate": 0.94}}, ["learning_rate"])
-    remedy_stage(record, FIRST, doctor.stages(), writer, data)
+    doctor.treat(record, FIRST, writer, data)
     assert [w.remedy for w in record.round_winners] == ["preprocessing", "learning_rate"]
     assert record.stop_reason == "round 2 reached the attainable level" and doctor.searched == []
     # Round 2 started from round 1's winner: its params carry round 1's fix.
@@ -91,7 +103,7 @@ def test_a_winner_short_of_the_level_is_treated_again_until_the_level(tmp_path):
 def test_a_round_that_brings_less_than_the_margin_stops_and_the_search_starts_from_the_best(tmp_path):
     record, data, writer = _record(tmp_path)
     doctor = FakeDoctor({1: {"preprocessing": 0.70}, 2: {"learning_rate": 0.71}}, ["learning_rate"], search_score=0.95)
-    remedy_stage(record, FIRST, doctor.stages(), writer, data)
+    doctor.treat(record, FIRST, writer, data)
     assert "round 2 brought no branch past the margin" in record.stop_reason
     (request,) = doctor.searched
     assert request.base_overrides["preprocessing.scale_features"] is True and request.round == 3
@@ -102,7 +114,7 @@ def test_a_round_that_brings_less_than_the_margin_stops_and_the_search_starts_fr
 def test_when_the_rounds_run_out_the_plans_left_are_the_search_candidates(tmp_path):
     record, data, writer = _record(tmp_path, max_rounds=1)
     doctor = FakeDoctor({1: {"preprocessing": 0.70}}, ["learning_rate", "capacity"])
-    remedy_stage(record, FIRST, doctor.stages(), writer, data)
+    doctor.treat(record, FIRST, writer, data)
     assert "max_rounds (1)" in record.stop_reason
     (request,) = doctor.searched
     assert [c["preprocessing.scale_features"] for c in request.candidates] == [True, True]
@@ -115,6 +127,6 @@ def test_with_no_plan_the_search_runs_unless_off_or_there_is_no_signal(tmp_path,
     record, data, writer = _record(tmp_path, search_trials=trials)
     record.causes = causes
     doctor = FakeDoctor({}, [], search_score=0.9)
-    remedy_stage(record, [], doctor.stages(), writer, data)
+    doctor.treat(record, [], writer, data)
     assert bool(doctor.searched) is searched
     assert "no remedy branch applies" in record.stop_reason

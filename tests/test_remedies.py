@@ -11,10 +11,11 @@ import pytest
 
 from conftest import make_classification_frame, make_regression_frame
 from plateau_doctor.config import validate_config
-from plateau_doctor.run.pipeline import branches_in_sequence
+from plateau_doctor.run.executor import Executor
 from plateau_doctor.engine.planning import RemedyPlan
 from plateau_doctor.data.prepared import prepare_from_config
-from plateau_doctor.run.branch import lr_range_test, run_branch
+from plateau_doctor.run.branch import run_branch
+from plateau_doctor.training.range_test import lr_range_test
 from plateau_doctor.engine.verdict import choose_winner
 
 
@@ -34,7 +35,7 @@ def test_a_failing_branch_is_recorded_and_the_others_finish(tmp_path):
                                      "preprocessing.scale_features": False}, "goes NaN", ["x"]),
         RemedyPlan("preprocessing", {"preprocessing.scale_target": True}, "works", ["unscaled_target"]),
     ]
-    raises, nan, works = branches_in_sequence(config, plans, str(tmp_path / "branches"))
+    raises, nan, works = Executor().train_branches(config, plans, str(tmp_path / "branches"), "")
     assert raises.status == "failed" and "no_such_activation" in raises.error
     assert nan.status == "failed" and "not finite" in nan.error
     assert works.status == "ok" and works.epochs == 4 and (tmp_path / "branches").is_dir()

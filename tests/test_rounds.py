@@ -77,7 +77,8 @@ def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_fir
     frame.to_csv(tmp_path / "t.csv", index=False)
     config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [8]},
                               "training": {"epochs": 6, "learning_rate": 1e-3}})
-    audit = prepare_from_config(config).audit
+    data = prepare_from_config(config)
+    audit = data.audit
     request = SearchRequest(base_overrides={}, causes=[Finding("cause", "learning_rate_too_low", 0.9, "")],
                             candidates=[{"training.learning_rate": 0.01}], trials=2, budget_epochs=12, audit=audit)
     first = run_search(config, request, str(tmp_path / "a"))
@@ -91,23 +92,25 @@ def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_fir
 @pytest.mark.slow
 def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path):
     from plateau_doctor.data.prepared import prepare_from_config
-    from plateau_doctor.run.pipeline import branches_in_sequence, race_branches
+    from plateau_doctor.run.executor import Executor
+    from plateau_doctor.run.race import race_branches
     from plateau_doctor.engine.planning import RemedyPlan
 
     frame = make_classification_frame(400)
     frame.to_csv(tmp_path / "t.csv", index=False)
     config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [16]},
                               "training": {"epochs": 15, "learning_rate": 0.01}})
-    audit = prepare_from_config(config).audit
+    data = prepare_from_config(config)
+    audit = data.audit
     plans = [
         RemedyPlan("learning_rate", {"training.learning_rate": 1e-6, "training.epochs": 15}, "too small", ["x"]),
         RemedyPlan("capacity", {"model.hidden_units": [32, 16], "training.epochs": 15}, "wider", ["x"]),
     ]
-    lost, good = race_branches(config, plans, str(tmp_path / "race"), branches_in_sequence, audit)
+    lost, good = race_branches(config, plans, str(tmp_path / "race"), Executor(), audit, data.split_dir)
     assert lost.status == "pruned" and lost.epochs == 5 and "epoch 5" in lost.pruned_reason
     assert len(lost.history) == 5 and lost.model_path is not None
     assert good.status == "ok" and good.epochs == 15 and good.history["epoch"].tolist() == list(range(1, 16))
-    again = race_branches(config, plans, str(tmp_path / "race-again"), branches_in_sequence, audit)
+    again = race_branches(config, plans, str(tmp_path / "race-again"), Executor(), audit, data.split_dir)
     assert [o.metrics for o in again] == [lost.metrics, good.metrics]
 
 

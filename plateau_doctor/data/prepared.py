@@ -99,6 +99,7 @@ def load_split(folder: str | Path, data: DataConfig, preprocessing: Preprocessin
         return prepared
     raw = read_raw(folder, meta)
     prepared = preprocess(raw, preprocessing, data.seed)
+    prepared.split_dir = str(folder)
     if audit:
         prepared.audit = _kept_audit(folder, preprocessing, raw.task, lambda: audit_raw(raw, prepared, data.seed))
     return prepared

@@ -105,6 +105,7 @@ class PreparedData:
     preprocessor: Preprocessor
     class_weight: dict[int, float] | None
     audit: DataAudit | None
+    split_dir: str = ""  # the prepared split on disk these arrays came from ("" for a frame prepared in memory)
 
     @property
     def n_classes(self) -> int:
@@ -115,7 +116,6 @@ class PreparedData:
 class StreamedData(PreparedData):
     """Prepared data whose training split stays on disk (``split_dir``), read in batches."""
 
-    split_dir: str = ""
     train_index: np.ndarray | None = None  # rows to draw from (oversampling repeats some); None = all
 
 

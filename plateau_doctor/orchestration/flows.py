@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,28 +19,22 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from plateau_doctor.training.backends import select_backend
 from plateau_doctor.config import DoctorConfig, dataset_name
-from plateau_doctor.run.pipeline import Stages, branch_model_path, run_doctor
+from plateau_doctor.run.pipeline import run_doctor
 from plateau_doctor.engine.planning import RemedyPlan
-from plateau_doctor.run.branch import trained_epochs
+from plateau_doctor.run.branch import branch_model_path, trained_epochs
+from plateau_doctor.run.executor import Executor
 from plateau_doctor.orchestration.runners import branch_task_runner
 from plateau_doctor.orchestration.warm_pool import warm_pool
 from plateau_doctor.run.retrain import data_fingerprint, judge_retrain, previous_metrics, trend_row
 from plateau_doctor.orchestration.tasks import (
+    TASKS,
     append_trend,
     artifact_prefix_for,
-    check_setup_before_training,
-    diagnose_run,
     find_recipe,
-    fit_baseline,
-    guided_search,
-    load_and_prepare,
-    plan,
     publish_artifacts,
     publish_trend,
     refit_recipe,
     remedy_branch,
-    retrain_winner,
-    write_results,
 )
 
 # Our own progress lines (epochs, branches) reach the run's logs in the UI through Prefect's
@@ -78,61 +71,54 @@ def _branch_pool(config: DoctorConfig):
 
 
 def _doctor(config: DoctorConfig, pool) -> dict:
-    stages = Stages(
-        load=load_and_prepare,                    # 1 load, split, scale, audit the table
-        check_setup=check_setup_before_training,  # 2 mismatches the config alone reveals
-        fit_baseline=_paced(fit_baseline, pool),  # 3 the user's model, signals recorded
-        diagnose=diagnose_run,                    # 4 symptoms, then ranked causes
-        plan=plan,                                # 5 the remedy branches the causes point to
-        run_branches=partial(branches_in_processes, pool=pool),  # 5 each branch its own task run and process
-        search=guided_search,                     # 5 the guided search, when the rules run out
-        retrain=retrain_winner,                   # 6 the winner trained to the full budget
-        write=write_results,                      # 7 files and datasets, published at once
-        logger=get_run_logger(),
-    )
-    summary, run_dir, record = run_doctor(config, stages)
+    summary, run_dir, record = run_doctor(config, FlowExecutor(pool))
     publish_artifacts(record, summary, run_dir)
     return {**summary, "run_dir": str(run_dir)}
 
 
-def _paced(fit, pool):
-    """The baseline fit, its pace handed to the branch pool (which rungs are worth its workers)."""
-    if pool is None:
-        return fit
+class FlowExecutor(Executor):
+    """The pipeline's stages and steps as this flow's task runs; each rung of branches as a subflow on the pool."""
 
-    def fit_and_tell(*args, **kwargs):
-        result = fit(*args, **kwargs)
-        pool.observe_baseline(result.wall_seconds, result.epochs)
-        return result
+    def __init__(self, pool=None):
+        super().__init__(logger=get_run_logger())
+        self.pool = pool
 
-    return fit_and_tell
+    def wrap(self, name: str, function):
+        return TASKS.get(function, function)
+
+    def pace(self, wall_seconds: float, epochs: int) -> None:
+        if self.pool is not None:  # which rungs are worth the pool's workers
+            self.pool.observe_baseline(wall_seconds, epochs)
+
+    def train_branches(self, config: DoctorConfig, plans: list[RemedyPlan], folder: str, split_dir: str) -> list:
+        return branches_in_processes(config, plans, folder, split_dir, pool=self.pool)
 
 
-def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str, pool=None) -> list:
+def branches_in_processes(config: DoctorConfig, plans: list[RemedyPlan], folder: str, split_dir: str, pool=None) -> list:
     """The remedy branches as a subflow on a process pool (each fit seeds its own process)."""
     # The run's warm pool (or this process, while its workers would not pay for their start),
     # else a runner for this call: processes, or a Dask cluster (remedies.runner)
     if pool is not None:
-        trained = [trained_epochs(branch_model_path(folder, i, p)) for i, p in enumerate(plans)]
+        trained = [trained_epochs(branch_model_path(folder, p)) for p in plans]
         runner = pool.runner_for(plans, config, trained)
     else:
         runner = branch_task_runner(config, len(plans))
     with _api_url_for_subprocesses():
         return remedy_branches.with_options(task_runner=runner)(
-            config, plans, folder, f"{artifact_prefix_for(config)}-progress"
+            config, plans, folder, split_dir, f"{artifact_prefix_for(config)}-progress"
         )
 
 
 # Called by the doctor flow only, with typed objects: validating them again (pydantic builds a
 # model of DoctorConfig for it) cost 0.1 s at every import.
 @flow(name="remedy-branches", flow_run_name=run_name("remedies-"), validate_parameters=False)
-def remedy_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, progress_key: str) -> list:
+def remedy_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, split_dir: str, progress_key: str) -> list:
     """Every planned branch as its own task run, each in its own process (a seed gives the same result)."""
     Path(folder).mkdir(parents=True, exist_ok=True)
     progress_id = create_progress_artifact(progress=0.0, key=progress_key, description="remedy branches finished")
     futures = [
-        remedy_branch.with_options(task_run_name=f"remedy-{p.remedy}").submit(config, p, branch_model_path(folder, i, p))
-        for i, p in enumerate(plans)
+        remedy_branch.with_options(task_run_name=f"remedy-{p.remedy}").submit(config, p, branch_model_path(folder, p), split_dir)
+        for p in plans
     ]
     outcomes = []
     for done, future in enumerate(futures, start=1):

@@ -1,7 +1,8 @@
-"""Prefect tasks: thin wrappers over ``plateau_doctor``, one per pipeline stage.
+"""Prefect tasks: one thin wrapper per pipeline stage and step, plus the artifacts and retraining tasks.
 
-Stage 1-2 load and check, 3 the baseline fit, 4 the diagnosis, 5-6 the remedies and the
-winner's retraining, 7 the results and their artifacts; then scheduled retraining.
+The stages (``run.stages``) take and return the run's state, so a flow of your own can
+compose them: ``state = load_and_prepare(config, RunState(executor=...))`` and so on, in the
+order ``run.pipeline.STAGES`` gives. The doctor flow runs exactly that list.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from plateau_doctor.run import pipeline
+from plateau_doctor.run import stages
 from plateau_doctor.run import retrain as retraining
 from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.results.publish import RunRecord, remedies_frame
@@ -21,26 +22,29 @@ from plateau_doctor.run.branch import run_branch
 from plateau_doctor.report.render import markdown_summary
 from plateau_doctor.results.store import METRIC_COLUMNS, to_jsonable
 
-# ---------------------------------------------------------------- stages 1-2: load the table, check the set-up
-load_and_prepare = task(pipeline.load_stage, name="load-and-prepare-data", cache_policy=NO_CACHE)
-check_setup_before_training = task(pipeline.check_setup_stage, name="check-setup", cache_policy=NO_CACHE)
+# ---------------------------------------------------------------- the stages, each (config, state) -> state
+load_and_prepare = task(stages.load, name="load-and-prepare-data", cache_policy=NO_CACHE)
+check_setup = task(stages.check_setup, name="check-setup", cache_policy=NO_CACHE)
+fit_baseline = task(stages.fit_baseline, name="fit-baseline", cache_policy=NO_CACHE)
+diagnose = task(stages.diagnose_baseline, name="diagnose", cache_policy=NO_CACHE)
+plan = task(stages.plan, name="plan-remedies", cache_policy=NO_CACHE)
+write_results = task(stages.write, name="write-results", cache_policy=NO_CACHE)
 
-# ---------------------------------------------------------------- stage 3: the baseline fit, recording the signals
-fit_baseline = task(pipeline.baseline_stage, name="fit-baseline", cache_policy=NO_CACHE)
-
-# ---------------------------------------------------------------- stage 4: symptoms and causes, with evidence
-diagnose_run = task(pipeline.diagnose_stage, name="diagnose", cache_policy=NO_CACHE)
-
-# ---------------------------------------------------------------- stages 5-6: remedies and the winner
-plan = task(pipeline.plan_stage, name="plan-remedies", cache_policy=NO_CACHE)
+# ---------------------------------------------------------------- the steps the remedy rounds call
+diagnose_patient = task(stages.diagnose_history, name="diagnose", cache_policy=NO_CACHE)
+plan_round = task(stages.plan_for, name="plan-remedies", cache_policy=NO_CACHE)
 # A failing branch is recorded in its outcome (status "failed", the error), never raised.
 remedy_branch = task(run_branch, name="remedy-branch", cache_policy=NO_CACHE)
-retrain_winner = task(pipeline.retrain_stage, name="retrain-winner", cache_policy=NO_CACHE)
+retrain_winner = task(stages.retrain, name="retrain-winner", cache_policy=NO_CACHE)
 # The fallback search trains its trials one after another in this process (Keras' seed is process-global).
-guided_search = task(pipeline.search_stage, name="guided-search", cache_policy=NO_CACHE)
+guided_search = task(stages.search, name="guided-search", cache_policy=NO_CACHE)
 
-# ---------------------------------------------------------------- stage 7: results and artifacts
-write_results = task(pipeline.write_stage, name="write-results", cache_policy=NO_CACHE)
+TASKS = {
+    unit.fn: unit
+    for unit in (load_and_prepare, check_setup, fit_baseline, diagnose, plan, write_results,
+                 diagnose_patient, plan_round, retrain_winner, guided_search)
+}
+"""The task of each stage and step function: the doctor flow's executor runs them as these."""
 
 
 def artifact_prefix_for(config: DoctorConfig) -> str:

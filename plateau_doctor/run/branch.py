@@ -14,53 +14,15 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 
-from plateau_doctor.config import DoctorConfig
-from plateau_doctor.data.preprocess import PreparedData
-from plateau_doctor.data.prepared import prepare_from_config
-from plateau_doctor.engine.range_test import describe_suggestion, range_test_schedule, should_stop, suggest_learning_rate
-from plateau_doctor.engine.planning import RemedyPlan, apply_plan
+from plateau_doctor.config import DoctorConfig, with_overrides
+from plateau_doctor.data.prepared import ensure_split, load_split
+from plateau_doctor.engine.range_test import describe_suggestion, suggest_learning_rate
+from plateau_doctor.engine.planning import RemedyPlan
+from plateau_doctor.training.range_test import lr_range_test
 from plateau_doctor.engine.verdict import BranchOutcome
 
 log = logging.getLogger("plateau_doctor")
-
-RANGE_TEST_STEPS = 200
-RANGE_TEST_MIN_LR = 1e-6
-RANGE_TEST_MAX_LR = 3.0
-
-
-def lr_range_test(config: DoctorConfig, data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
-    """Exponential learning-rate sweep on a fresh model, one batch per step, stopped at blow-up."""
-    from plateau_doctor.training.backends import seeded
-    from plateau_doctor.training.model import labels_for_loss
-    from plateau_doctor.training.fit import make_model
-
-    with seeded(config.data.seed):
-        model, setup = make_model(config, data, use_saved=config.model.path is not None)
-    y = labels_for_loss(data.y_train, setup)
-    rng = np.random.default_rng(config.data.seed)
-    batch = min(config.training.batch_size, len(y))
-    schedule = range_test_schedule(RANGE_TEST_MIN_LR, RANGE_TEST_MAX_LR, RANGE_TEST_STEPS)
-    lrs, losses = [], []
-    order = rng.permutation(len(y))
-    cursor = 0
-    for lr in schedule:
-        if cursor + batch > len(order):
-            order, cursor = rng.permutation(len(y)), 0
-        rows = order[cursor : cursor + batch]
-        cursor += batch
-        model.optimizer.learning_rate.assign(float(lr))
-        sample_weight = None
-        if data.class_weight:
-            sample_weight = np.asarray([data.class_weight[int(c)] for c in data.y_train[rows]], dtype=np.float32)
-        result = model.train_on_batch(data.x_train[rows], y[rows], sample_weight=sample_weight, return_dict=True)
-        lrs.append(float(lr))
-        losses.append(float(result["loss"]))
-        if should_stop(np.asarray(losses)):
-            break
-    return np.asarray(lrs), np.asarray(losses)
-
 
 RUNG_STATE_SUFFIX = ".rung.json"
 
@@ -76,13 +38,21 @@ def trained_epochs(model_path: str) -> int:
     return int(json.loads(state_file.read_text())["epochs"]) if state_file.is_file() else 0
 
 
-def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> BranchOutcome:
+def branch_model_path(folder: str, plan: RemedyPlan) -> str:
+    """Where a branch keeps its model. The remedy's name is unique in a round and must not move
+    between rungs (a raced branch resumes from this file)."""
+    return str(Path(folder) / f"branch-{plan.remedy.replace('+', '_')}.keras")
+
+
+def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str, split_dir: str | None = None) -> BranchOutcome:
     """Apply the plan, train, score on the validation split, save the model. Never raises.
 
     Racing calls this once per rung with the same ``model_path``: when an earlier rung left
     its model there (and its epoch count beside it), training resumes from it up to the
     plan's ``training.epochs``, and the outcome holds only this rung's epochs. A path is
-    all that crosses the process boundary, so every runner gives the same result.
+    all that crosses the process boundary, so every runner gives the same result. The branch
+    reads the run's prepared split from ``split_dir`` (by default the one its data section
+    names) with its own preprocessing.
     """
     from plateau_doctor.training.fit import fit_branch
 
@@ -91,16 +61,16 @@ def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str) -> Branc
     state_file = rung_state_path(model_path)
     done = trained_epochs(model_path)
     try:
-        branch_config = apply_plan(config, plan)
+        branch_config = with_overrides(config, plan.overrides, f"remedy {plan.remedy!r}")
         # The branch's own preprocessing of the same rows; the seed keeps the split identical.
-        data = prepare_from_config(branch_config, audit=False)
+        data = load_split(split_dir or ensure_split(branch_config), branch_config.data, branch_config.preprocessing, audit=False)
         outcome.preprocessing = data.preprocessor.to_dict()
         if plan.lr_range_test and not done:
             lrs, losses = lr_range_test(branch_config, data)
             suggestion = suggest_learning_rate(lrs, losses)
             outcome.lr_suggestion = describe_suggestion(lrs, losses)
             outcome.params["training.learning_rate"] = suggestion
-            branch_config = apply_plan(branch_config, RemedyPlan(plan.remedy, {"training.learning_rate": suggestion}, "", []))
+            branch_config = with_overrides(branch_config, {"training.learning_rate": suggestion}, "the range test's rate")
             log.info("%s: range test over %d steps suggests learning rate %.3g", plan.remedy, len(lrs), suggestion)
         touches_model = any(key.startswith("model.") for key in plan.overrides)
         result = fit_branch(

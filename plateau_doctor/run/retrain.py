@@ -173,13 +173,13 @@ def refit_recipe(config: DoctorConfig, recipe: Recipe, out_dir: str | Path) -> R
     import os
 
     from plateau_doctor.engine.detection import detect_symptoms
-    from plateau_doctor.run.pipeline import load_stage
-    from plateau_doctor.engine.planning import RemedyPlan, apply_plan
+    from plateau_doctor.config import with_overrides
+    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.results.store import atomic_write_json
     from plateau_doctor.training.fit import fit_branch
 
-    recipe_config = apply_plan(config, RemedyPlan("retrain", recipe.params, f"recipe of run {recipe.run_id}", []))
-    data = load_stage(recipe_config)
+    recipe_config = with_overrides(config, recipe.params, f"the recipe of run {recipe.run_id}")
+    data = prepare_from_config(recipe_config)
     result = fit_branch(recipe_config, data, branch="retrain")
     symptoms = detect_symptoms(result.history, data.audit, recipe_config.detection, setup=result.setup)
     stamp = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"

@@ -76,8 +76,11 @@ def distributions(space: SearchSpace) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the search (trains)
-def run_search(config: DoctorConfig, request: SearchRequest, folder: str) -> list[BranchOutcome]:
-    """Up to ``request.trials`` trials within ``request.budget_epochs``; one outcome per trial run."""
+def run_search(config: DoctorConfig, request: SearchRequest, folder: str, split_dir: str | None = None) -> list[BranchOutcome]:
+    """Up to ``request.trials`` trials within ``request.budget_epochs``; one outcome per trial run.
+
+    Every trial reads the run's prepared split in ``split_dir`` (by default, the one its config's data names).
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -119,7 +122,7 @@ def run_search(config: DoctorConfig, request: SearchRequest, folder: str) -> lis
         params = sample(trial, space)
         overrides = {**request.base_overrides, **overrides_from_params(params, space, patient)}
         overrides["training.epochs"] = min(int(overrides["training.epochs"]), budget)
-        outcome = _run_trial(config, overrides, trial, number, request, folder, audit)
+        outcome = _run_trial(config, overrides, trial, number, request, folder, audit, split_dir)
         outcome.reason = (
             f"trial {number} of at most {request.trials} ({'a candidate of the diagnosis' if number <= enqueued else 'TPE'}); "
             f"{request.why}" + (f"; priors: {'; '.join(space.notes)}" if space.notes and number == 1 else "")
@@ -141,9 +144,9 @@ def run_search(config: DoctorConfig, request: SearchRequest, folder: str) -> lis
     return outcomes
 
 
-def _run_trial(config, overrides, trial, number, request, folder, audit) -> BranchOutcome:
+def _run_trial(config, overrides, trial, number, request, folder, audit, split_dir=None) -> BranchOutcome:
     """Train one trial with the pruner and the detector watching every epoch. Never raises."""
-    from plateau_doctor.data.prepared import prepare_from_config
+    from plateau_doctor.data.prepared import ensure_split, load_split
     from plateau_doctor.engine.detection import check_early_stop
     from plateau_doctor.training.model import resolve_setup
     from plateau_doctor.training.fit import fit_branch
@@ -153,7 +156,7 @@ def _run_trial(config, overrides, trial, number, request, folder, audit) -> Bran
         remedy="search", params=dict(overrides), reason="", round=request.round, name=f"search-{number}")
     try:
         trial_config = with_overrides(config, overrides, source=f"search trial {number}")
-        data = prepare_from_config(trial_config, audit=False)
+        data = load_split(split_dir or ensure_split(trial_config), trial_config.data, trial_config.preprocessing, audit=False)
         outcome.preprocessing = data.preprocessor.to_dict()
         rebuild = trial_config.model.path is None
         setup = resolve_setup(trial_config, data.task, data.n_classes, data.x_train.shape[1]) if rebuild else None

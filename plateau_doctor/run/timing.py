@@ -1,7 +1,7 @@
 """Wall seconds per stage: where a run's time goes besides the fits.
 
-The pipeline wraps its stage callables (plain functions or Prefect tasks alike) with a
-:class:`StageClock`; the totals land in ``summary.json`` as ``timings``. The CLI keeps its
+The run's executor times every step with a :class:`StageClock` (``run.executor``); the
+totals land in ``summary.json`` as ``timings``. The CLI keeps its
 own marks (imports, checks, server start, shutdown) and, when ``PLATEAU_DOCTOR_TIMINGS``
 names a file, writes them there with the run's stage times, for
 ``harness/benchmark_fixed_costs.py``.
@@ -9,7 +9,6 @@ names a file, writes them there with the run's stage times, for
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -17,20 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 TIMINGS_ENV = "PLATEAU_DOCTOR_TIMINGS"
-
-# Which bucket each pipeline stage's time goes to (the names the benchmark prints).
-STAGE_BUCKETS = {
-    "load": "data",
-    "check_setup": "setup",
-    "fit_baseline": "baseline",
-    "diagnose": "diagnosis",
-    "plan": "diagnosis",
-    "run_branches": "branches",
-    "search": "branches",
-    "retrain": "retrain",
-    "write": "report",
-}
-
 
 class StageClock:
     """Adds up wall seconds per bucket; ``started_at`` is the Unix time the pipeline began."""
@@ -51,11 +36,6 @@ class StageClock:
                 self.add(bucket, time.perf_counter() - started)
 
         return call
-
-    def wrap_stages(self, stages):
-        """A copy of a ``pipeline.Stages`` whose callables report to this clock."""
-        changes = {name: self.timed(bucket, getattr(stages, name)) for name, bucket in STAGE_BUCKETS.items()}
-        return dataclasses.replace(stages, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"started_at": self.started_at, "stages": {k: round(v, 3) for k, v in self.seconds.items()}}

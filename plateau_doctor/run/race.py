@@ -1,0 +1,96 @@
+"""Racing one round's branches: train in rungs, stop those clearly lost (:mod:`plateau_doctor.engine.racing`).
+
+Each rung is one call of the executor's ``branches`` (in sequence, a process pool or Dask)
+with the survivors' plans set to the rung's end epoch; a branch resumes from the model its
+last rung saved, so only paths cross processes and a seed gives the same race.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from plateau_doctor.config import DoctorConfig, with_overrides
+from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.planning import RemedyPlan
+from plateau_doctor.engine.racing import Standing, race_decision, rung_epochs
+from plateau_doctor.engine.verdict import BranchOutcome, score
+from plateau_doctor.run.audit_view import audit_for
+
+RACE_BEHIND = 0.05
+"""Score a branch may trail the leader by at a rung and still go on (at least twice the margin)."""
+
+
+def race_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, executor, audit, split_dir: str) -> list[BranchOutcome]:
+    """Train a round's branches in rungs; after each, stop those clearly lost. Returns one outcome per plan."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    targets = {plan.remedy: int(plan.overrides.get("training.epochs", config.training.epochs)) for plan in plans}
+    rungs = rung_epochs(max(targets.values()))
+    outcomes: dict[str, BranchOutcome] = {}
+    active = list(plans)
+    behind = max(RACE_BEHIND, 2 * config.remedies.margin)
+    for rung_index, end in enumerate(rungs):
+        jobs = [_rung_plan(plan, outcomes.get(plan.remedy), min(end, targets[plan.remedy])) for plan in active]
+        for plan, result in zip(active, executor.branches(config, jobs, folder, split_dir)):
+            outcomes[plan.remedy] = _merge_rung(outcomes.get(plan.remedy), result)
+        last = rung_index == len(rungs) - 1
+        running = [
+            plan for plan in active
+            if outcomes[plan.remedy].status == "ok" and not outcomes[plan.remedy].finished
+            and outcomes[plan.remedy].epochs < targets[plan.remedy]
+        ]
+        for plan in active:
+            if plan not in running:
+                outcomes[plan.remedy].finished = True
+        if last or not running:
+            break
+        standings = [
+            _standing(outcomes[plan.remedy], audit_for(with_overrides(config, plan.overrides, plan.remedy), audit),
+                      config, plan not in running)
+            for plan in active
+            if outcomes[plan.remedy].status == "ok"
+        ]
+        stopped = race_decision(standings, behind=behind)
+        for name, why in stopped.items():
+            outcome = outcomes[name]
+            outcome.status, outcome.pruned_reason = "pruned", f"pruned at epoch {outcome.epochs}: {why}"
+            executor.logger.info("racing: %s %s", name, outcome.pruned_reason)
+        active = [plan for plan in running if plan.remedy not in stopped]
+        if not active:
+            break
+    for outcome in outcomes.values():
+        if outcome.status != "failed":
+            outcome.params["training.epochs"] = outcome.epochs
+    return [outcomes[plan.remedy] for plan in plans]
+
+
+def _rung_plan(plan: RemedyPlan, so_far: BranchOutcome | None, end: int) -> RemedyPlan:
+    """The plan for the next rung: after the first, the branch's own params (the range test's rate included)."""
+    if so_far is None:
+        return RemedyPlan(plan.remedy, {**plan.overrides, "training.epochs": end}, plan.reason, plan.causes,
+                          plan.lr_range_test, plan.confidence)
+    return RemedyPlan(plan.remedy, {**so_far.params, "training.epochs": end}, plan.reason, plan.causes, False,
+                      plan.confidence)
+
+
+def _merge_rung(so_far: BranchOutcome | None, result: BranchOutcome) -> BranchOutcome:
+    """One branch over its rungs so far: epochs, time and history add up; the latest model and metrics count."""
+    if so_far is None:
+        return result
+    result.epochs += so_far.epochs
+    result.wall_seconds += so_far.wall_seconds
+    result.lr_suggestion = so_far.lr_suggestion
+    result.params = {**so_far.params, "training.epochs": result.params.get("training.epochs")}
+    if so_far.history is not None and result.history is not None:
+        result.history = pd.concat([so_far.history, result.history], ignore_index=True)
+    elif result.history is None:
+        result.history = so_far.history
+    return result
+
+
+def _standing(outcome: BranchOutcome, audit, config: DoctorConfig, finished: bool) -> Standing:
+    symptoms: tuple[str, ...] = ()
+    if outcome.history is not None and len(outcome.history):
+        symptoms = tuple(f.name for f in detect_symptoms(outcome.history, audit, config.detection, setup=outcome.setup))
+    return Standing(outcome.remedy, score(audit.task, outcome.metrics), symptoms, finished)

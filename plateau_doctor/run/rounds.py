@@ -1,0 +1,233 @@
+"""The remedies stage: rounds of raced branches until the level, the guided search when short, the winner finished.
+
+Round 1 treats the baseline. While a round's winner is short of the attainable level, it
+becomes the patient: its own curves are diagnosed, the next round is planned from its
+config, and the next winner must beat it by the margin. The rounds stop at the level, when
+a round brings less than the margin, after ``remedies.max_rounds`` or when
+``remedies.budget_epochs`` is spent (:func:`engine.verdict.round_stop_reason`). When no rule
+applies, or the rounds stop short, ``remedies.search_trials`` Optuna trials search the
+remedy space from the best model so far, seeded with the last diagnosis.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from plateau_doctor.config import DoctorConfig, with_overrides
+from plateau_doctor.engine.causes.catalog import untreatable_reason
+from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.levels import reference_gap
+from plateau_doctor.engine.diagnosis import check_setup
+from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan
+from plateau_doctor.engine.verdict import (
+    BranchOutcome,
+    choose_winner,
+    is_sick,
+    level_reached,
+    level_to_beat,
+    main_metric,
+    repair_status,
+    round_stop_reason,
+    score,
+)
+from plateau_doctor.results.publish import RunRecord
+from plateau_doctor.run import stages
+from plateau_doctor.run.audit_view import audit_for
+from plateau_doctor.run.race import race_branches
+from plateau_doctor.run.search import SearchRequest
+from plateau_doctor.run.state import Patient, RunState
+
+
+def treat(config: DoctorConfig, state: RunState) -> RunState:
+    """Rounds of raced branches until the level, then the guided search if still short; finish the winner."""
+    record, executor, data = state.record, state.executor, state.data
+    logger, audit, remedies = executor.logger, record.audit, config.remedies
+    if not is_sick(record.symptoms):
+        return state
+    task = audit.task
+    patient = Patient(
+        config=config,
+        overrides={},
+        metrics=level_to_beat(task, record.baseline_metrics, audit.trivial_metrics, audit.trivial_val_loss),
+        causes=list(record.causes),
+        symptoms=list(record.symptoms),
+    )
+    budget_left = remedies.budget_epochs
+    stop_reason = ""
+    pending: list[RemedyPlan] = []  # planned by the last diagnosis but not run: the search tries them first
+    round_index = 0
+    plans = _builder_can_run(state.plans, record)
+    while plans:
+        round_index += 1
+        logger.info("stage 4/6 remedies, round %d: %s", round_index, "; ".join(f"{p.remedy} {p.overrides}" for p in plans))
+        folder = str(state.writer.scratch(f"branches-round-{round_index}"))
+        outcomes = race_branches(patient.config, plans, folder, executor, audit, data.split_dir)
+        for outcome in outcomes:
+            outcome.round = round_index
+            outcome.params = {**patient.overrides, **outcome.params}
+            logger.info(
+                "round %d remedy %s: %s, %d epochs, %s", round_index, outcome.remedy, outcome.status, outcome.epochs,
+                outcome.error or outcome.pruned_reason or outcome.metrics,
+            )
+        record.outcomes.extend(outcomes)
+        budget_left -= sum(o.epochs for o in outcomes)
+        winner, reason = choose_winner(task, patient.metrics, outcomes, remedies.margin)
+        record.round_reasons.append(f"round {round_index}: {reason}")
+        logger.info("stage 5/6 verification, round %d: %s", round_index, reason)
+        if winner is None:
+            stop_reason = f"round {round_index} brought no branch past the margin {remedies.margin}"
+            break
+        gain = score(task, winner.metrics) - score(task, patient.metrics)
+        record.winner, record.winner_reason = winner, reason
+        record.round_winners.append(winner)
+        if level_reached(task, winner.metrics, audit.reference_metrics, remedies.tolerance):
+            stop_reason = f"round {round_index} reached the attainable level"
+            break
+        patient = _next_patient(record, winner, state, budget_left)
+        record.round_findings.extend((round_index, f) for f in (*patient.symptoms, *patient.causes))
+        plans = (
+            executor.step("plan-remedies", stages.plan_for)(
+                patient.causes, patient.symptoms, patient.plan_config, winner.setup, patient.data, winner.history
+            )
+            if is_sick(patient.symptoms)
+            else []
+        )
+        plans = _builder_can_run(plans, record)
+        stop_reason = round_stop_reason(
+            round_index, remedies.max_rounds, False, gain, remedies.margin, budget_left, MIN_BRANCH_EPOCHS, len(plans)
+        ) or ""
+        if stop_reason:
+            pending = plans
+            break
+    if round_index == 0:
+        untreatable = untreatable_reason(record.causes)
+        stop_reason = "no remedy branch applies to these causes" + (f" ({untreatable})" if untreatable else "")
+        record.winner_reason = stop_reason
+        logger.info("stage 4/6 remedies: %s", stop_reason)
+    record.stop_reason = stop_reason
+    candidates = [{**patient.overrides, **plan.overrides} for plan in pending]
+    _search_if_short(record, patient, state, budget_left, round_index + 1, candidates)
+    if record.winner is not None:
+        _finish_winner(record, state)
+    return state
+
+
+def plans_for_builder(plans: list[RemedyPlan], config: DoctorConfig) -> tuple[list[RemedyPlan], list[BranchOutcome]]:
+    """The plans a ``model.builder`` can carry out, and the others as pruned outcomes saying why."""
+    if not config.model.builder or not plans:
+        return plans, []
+    from plateau_doctor.training.builder import accepted_settings, load_builder, split_plans
+
+    kept, skipped = split_plans(plans, accepted_settings(load_builder(config.model.builder)))
+    # The report's remedies table shows ``error``: there it says why the branch did not run.
+    return kept, [BranchOutcome(p.remedy, dict(p.overrides), why, status="pruned", error=why) for p, why in skipped]
+
+
+def _builder_can_run(plans: list[RemedyPlan], record: RunRecord) -> list[RemedyPlan]:
+    """Drop the plans a ``model.builder`` ignores; they go into the record as pruned, with the reason."""
+    kept, skipped = plans_for_builder(plans, record.config)
+    record.outcomes.extend(skipped)
+    return kept
+
+
+def _next_patient(record: RunRecord, winner: BranchOutcome, state: RunState, budget_left: int) -> Patient:
+    """The winner as the next patient: its config, and its own curves and signals diagnosed."""
+    config, executor = record.config, state.executor
+    epochs = max(config.training.epochs, int(winner.params.get("training.epochs", config.training.epochs)))
+    overrides = {**winner.params, "training.epochs": epochs}
+    patient_config = with_overrides(config, overrides, f"remedy {winner.remedy!r}")
+    seen_by = audit_for(patient_config, record.audit)
+    patient_data = _with_audit(state.data, seen_by)
+    preflight = check_setup(winner.setup, seen_by)
+    symptoms, causes = executor.step("diagnose", stages.diagnose_history)(
+        winner.history, patient_data, winner.setup, patient_config, preflight
+    )
+    for finding in (*symptoms, *causes):
+        executor.logger.info("%s's %s %s (%.2f): %s", winner.remedy, finding.kind, finding.name, finding.confidence, finding.evidence)
+    plan_config = with_overrides(patient_config, {"remedies.budget_epochs": max(1, budget_left)}, "the budget left")
+    return Patient(patient_config, overrides, winner.metrics, list(causes), list(symptoms), plan_config, patient_data)
+
+
+def _with_audit(data, audit):
+    import dataclasses
+
+    return dataclasses.replace(data, audit=audit)
+
+
+def _search_if_short(
+    record: RunRecord, patient: Patient, state: RunState, budget_left: int, round_index: int, candidates: list[dict[str, Any]]
+) -> None:
+    """The guided search, when the rules ran out short of the level and the data has a signal."""
+    from plateau_doctor.engine.search_space import search_wanted
+
+    config, audit, executor = record.config, record.audit, state.executor
+    best_metrics = record.winner.metrics if record.winner is not None else patient.metrics
+    why = search_wanted(config, audit, patient.causes, best_metrics, budget_left, record.stop_reason)
+    if why is None:
+        return
+    executor.logger.info("stage 4/6 remedies, round %d: guided search (%s)", round_index, why)
+    request = SearchRequest(
+        base_overrides=dict(patient.overrides),
+        causes=list(patient.causes),
+        symptoms=list(patient.symptoms),
+        candidates=candidates,
+        tried=[dict(o.params) for o in record.outcomes if o.status == "ok"],
+        tried_scores=[score(audit.task, o.metrics) for o in record.outcomes if o.status == "ok"],
+        trials=config.remedies.search_trials,
+        budget_epochs=budget_left,
+        round=round_index,
+        why=why,
+        audit=audit,
+    )
+    folder = str(state.writer.scratch(f"search-round-{round_index}"))
+    outcomes = executor.step("guided-search", stages.search)(config, request, folder, state.data.split_dir)
+    record.outcomes.extend(outcomes)
+    winner, reason = choose_winner(audit.task, best_metrics, outcomes, config.remedies.margin)
+    record.round_reasons.append(f"search: {reason}")
+    executor.logger.info("stage 5/6 verification, search: %s", reason)
+    if winner is not None:
+        record.winner, record.winner_reason = winner, reason
+        record.round_winners.append(winner)
+
+
+def _finish_winner(record: RunRecord, state: RunState) -> None:
+    """Retrain the winner to the user's epoch count when its branch ran fewer; keep the better model."""
+    winner, config = record.winner, record.config
+    winner_config = with_overrides(config, winner.params, f"remedy {winner.remedy!r}")
+    keep_branch = winner.epochs >= config.training.epochs or winner_config.training.early_stopping_patience is not None
+    record.final_metrics, record.final_model_path = winner.metrics, winner.model_path
+    record.final_preprocessing = winner.preprocessing
+    if keep_branch:
+        return
+    full = with_overrides(winner_config, {"training.epochs": config.training.epochs}, "final")
+    final_path = str(state.writer.scratch("final.keras"))
+    final, preprocessing = state.executor.step("retrain-winner", stages.retrain)(full, final_path, state.data.split_dir)
+    record.final_history, record.final_epochs = final.history, final.epochs
+    metric = main_metric(record.audit.task)
+    final_value, branch_value = final.metrics.get(metric, math.nan), winner.metrics.get(metric, math.nan)
+    if math.isfinite(final_value) and final_value >= branch_value:
+        record.final_metrics, record.final_model_path, record.final_preprocessing = final.metrics, final_path, preprocessing
+    else:
+        record.winner_reason += (
+            f"; retraining to {config.training.epochs} epochs reached {metric} {final_value:.4f}, "
+            "below the branch's, so the branch's model is kept"
+        )
+
+
+def final_status(record: RunRecord) -> str:
+    """``repaired`` or ``improved`` for the run's winner (see :func:`verdict.repair_status`), on the final model."""
+    if record.winner is None:
+        return "not_repaired"
+    history = record.final_history if record.final_history is not None else record.winner.history
+    audit, config, winner = record.audit, record.config, record.winner
+    healthy = False
+    if history is not None and len(history) and winner.setup is not None:
+        seen_by = audit_for(with_overrides(config, winner.params, f"remedy {winner.remedy!r}"), audit)
+        symptoms = detect_symptoms(history, seen_by, config.detection, setup=winner.setup)
+        gap = reference_gap(history, seen_by, config.detection, setup=winner.setup)
+        healthy = not is_sick(symptoms) and not (gap is not None and gap.far)
+    record.final_healthy = healthy
+    return repair_status(audit.task, record.final_metrics or winner.metrics, audit.reference_metrics,
+                         config.remedies.tolerance, linear_reference_metrics=audit.linear_reference_metrics,
+                         final_healthy=healthy)

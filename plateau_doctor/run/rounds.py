@@ -16,8 +16,6 @@ from typing import Any
 
 from plateau_doctor.config import DoctorConfig, with_overrides
 from plateau_doctor.engine.causes.catalog import untreatable_reason
-from plateau_doctor.engine.detection import detect_symptoms
-from plateau_doctor.engine.levels import reference_gap
 from plateau_doctor.engine.diagnosis import check_setup
 from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan
 from plateau_doctor.engine.verdict import (
@@ -27,7 +25,6 @@ from plateau_doctor.engine.verdict import (
     level_reached,
     level_to_beat,
     main_metric,
-    repair_status,
     round_stop_reason,
     score,
 )
@@ -213,21 +210,3 @@ def _finish_winner(record: RunRecord, state: RunState) -> None:
             f"; retraining to {config.training.epochs} epochs reached {metric} {final_value:.4f}, "
             "below the branch's, so the branch's model is kept"
         )
-
-
-def final_status(record: RunRecord) -> str:
-    """``repaired`` or ``improved`` for the run's winner (see :func:`verdict.repair_status`), on the final model."""
-    if record.winner is None:
-        return "not_repaired"
-    history = record.final_history if record.final_history is not None else record.winner.history
-    audit, config, winner = record.audit, record.config, record.winner
-    healthy = False
-    if history is not None and len(history) and winner.setup is not None:
-        seen_by = audit_for(with_overrides(config, winner.params, f"remedy {winner.remedy!r}"), audit)
-        symptoms = detect_symptoms(history, seen_by, config.detection, setup=winner.setup)
-        gap = reference_gap(history, seen_by, config.detection, setup=winner.setup)
-        healthy = not is_sick(symptoms) and not (gap is not None and gap.far)
-    record.final_healthy = healthy
-    return repair_status(audit.task, record.final_metrics or winner.metrics, audit.reference_metrics,
-                         config.remedies.tolerance, linear_reference_metrics=audit.linear_reference_metrics,
-                         final_healthy=healthy)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import time
 
-from plateau_doctor.config import DoctorConfig, dataset_name
+from plateau_doctor.config import DoctorConfig, dataset_name, with_overrides
 from plateau_doctor.data.preprocess import PreparedData
 from plateau_doctor.data.prepared import load_split, prepare_from_config
 from plateau_doctor.engine.detection import check_early_stop, detect_symptoms
 from plateau_doctor.engine.diagnosis import check_setup as setup_mismatches
 from plateau_doctor.engine.diagnosis import diagnose
 from plateau_doctor.engine.planning import RemedyPlan, plan_remedies
-from plateau_doctor.engine.verdict import is_sick, run_status
+from plateau_doctor.engine.levels import reference_gap
+from plateau_doctor.engine.verdict import is_sick, repair_status, run_status
+from plateau_doctor.run.audit_view import audit_for
 from plateau_doctor.results.publish import RunRecord, write_run
 from plateau_doctor.results.store import RunWriter, new_run_id
 from plateau_doctor.run.state import RunState
@@ -108,8 +110,6 @@ def plan(config: DoctorConfig, state: RunState) -> RunState:
 
 def verdict(config: DoctorConfig, state: RunState) -> RunState:
     """The run's status (healthy, repaired, improved or not_repaired: ``engine.verdict``), its time so far."""
-    from plateau_doctor.run.rounds import final_status
-
     record = state.record
     record.status = run_status(record.symptoms, record.winner, final_status(record))
     record.wall_seconds = time.perf_counter() - state.started
@@ -153,3 +153,21 @@ def search(config: DoctorConfig, request, folder: str, split_dir: str):
     from plateau_doctor.run.search import run_search
 
     return run_search(config, request, folder, split_dir)
+
+
+def final_status(record: RunRecord) -> str:
+    """``repaired`` or ``improved`` for the run's winner (see :func:`verdict.repair_status`), on the final model."""
+    if record.winner is None:
+        return "not_repaired"
+    history = record.final_history if record.final_history is not None else record.winner.history
+    audit, config, winner = record.audit, record.config, record.winner
+    healthy = False
+    if history is not None and len(history) and winner.setup is not None:
+        seen_by = audit_for(with_overrides(config, winner.params, f"remedy {winner.remedy!r}"), audit)
+        symptoms = detect_symptoms(history, seen_by, config.detection, setup=winner.setup)
+        gap = reference_gap(history, seen_by, config.detection, setup=winner.setup)
+        healthy = not is_sick(symptoms) and not (gap is not None and gap.far)
+    record.final_healthy = healthy
+    return repair_status(audit.task, record.final_metrics or winner.metrics, audit.reference_metrics,
+                         config.remedies.tolerance, linear_reference_metrics=audit.linear_reference_metrics,
+                         final_healthy=healthy)

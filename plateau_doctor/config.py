@@ -319,7 +319,3 @@ def dataset_name(config: DoctorConfig) -> str:
     """The table's name (file stem, or folder name): it names runs, artifacts and the retraining trend."""
     path = Path(config.data.path)
     return path.stem or path.name
-
-
-def config_to_yaml(config: DoctorConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -277,9 +277,6 @@ def _fault_point(step: str) -> None:
     """Between two publish steps; the fault-injection test replaces this to crash there."""
 
 
-PUBLISH_STEPS_HELP = "hidden:<dataset> ..., run, shown:<dataset> ..., cleaned"
-
-
 def _owner_alive(staging: Path) -> bool:
     try:
         fd = os.open(staging / _LOCK_NAME, os.O_RDWR)

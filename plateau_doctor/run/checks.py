@@ -32,6 +32,7 @@ def check_inputs(config: DoctorConfig, out_field: str = "output.dir", before_ker
     from plateau_doctor.training.model import check_model_path
 
     _resolve_relative_paths(config, None)  # a config given as a dict: summary.json must name absolute paths
+    check_extras(config)
     check_output_dir(config.output.dir, out_field)
     check_model_path(config)
     made: list[Path] = []
@@ -45,6 +46,37 @@ def check_inputs(config: DoctorConfig, out_field: str = "output.dir", before_ker
         _remove_made(made)
         raise
     return data
+
+
+EXTRAS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("remedies.runner", "dask"): ("dask", ("prefect_dask", "dask", "distributed")),
+    ("training.backend", "jax"): ("jax", ("jax",)),
+    ("training.backend", "torch"): ("torch", ("torch",)),
+}
+"""What a config value needs beyond the plain install: (field, value) -> (the extra, its modules)."""
+
+
+def check_extras(config: DoctorConfig) -> None:
+    """A runner or backend whose extra is not installed: one ConfigError naming the extra to install."""
+    for (field, value), (extra, modules) in EXTRAS.items():
+        section, name = field.split(".")
+        if getattr(getattr(config, section), name, None) != value:
+            continue
+        missing = [module for module in modules if not _installed(module)]
+        if missing:
+            raise ConfigError(
+                f"{field}: {value} needs the [{extra}] extra ({', '.join(missing)} not installed); "
+                f"pip install 'plateau-doctor[{extra}]', or choose another {name}"
+            )
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _not_yet_there(folder: Path) -> list[Path]:

@@ -49,4 +49,6 @@ def test_three_rounds_of_two_concurrent_runs_into_one_folder(tmp_path):
         frame = pd.read_parquet(out / name)
         if name != "remedies":  # a healthy run tries no remedy: it has no rows there
             assert set(frame["run_id"].astype(str)) == {d.name for d in run_dirs}
-    assert sorted(p.name for p in out.iterdir()) == sorted(["runs", *DATASETS])  # no staging left behind
+    # No staging left behind; the prepared split is the table's, shared by the runs, not a run's.
+    assert sorted(p.name for p in out.iterdir()) == sorted(["runs", ".prepared", *DATASETS])
+    assert len(list((out / ".prepared").iterdir())) == 1  # six runs of one table, split once

@@ -1,0 +1,294 @@
+"""Write corpus/labels.yaml from how each log was made (own fits) or from the written rules (public logs).
+
+    .venv/bin/python corpus/make_labels.py            # labels.yaml (+ build/references.json)
+    .venv/bin/python corpus/make_labels.py --freeze   # then corpus/FROZEN and corpus/MANIFEST.sha256
+
+Inputs: harness/corpus_build.py's SPECS and the build's corpus/build/meta/*.json (own fits),
+corpus/public_sources.yaml (public logs), corpus/rules.py (LABELING.md, section B). Never
+imports or runs plateau_doctor. The references (scikit-learn on the same splits) are
+computed once and kept in corpus/build/references.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import importlib.util
+import json
+import math
+import random
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+sys.path.insert(0, str(ROOT))
+from corpus.rules import read_log, reading  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("corpus_build", ROOT / "harness" / "corpus_build.py")
+corpus_build = importlib.util.module_from_spec(_spec)
+sys.modules["corpus_build"] = corpus_build
+_spec.loader.exec_module(corpus_build)
+
+SPLIT_SEED = 19
+KIND = {"cnn_digits": "cnn_image", "cnn_shapes": "cnn_image", "transfer_digits": "frozen_transfer",
+        "transfer_shapes": "frozen_transfer", "diabetes": "regression_mlp", "friedman": "regression_mlp",
+        "make_regression": "regression_mlp", "nll": "regression_mlp", "text_doc": "text_embedding",
+        "tokens_bigram": "token_sequence", "tokens_count": "token_sequence", "seq_freq": "numeric_sequence",
+        "seq_amp": "numeric_sequence"}
+DESIGN_SYMPTOMS = {
+    "learning_rate_too_high": ["diverged", "stuck_at_trivial", "oscillation"],
+    "exploding_gradients": ["diverged", "stuck_at_trivial", "oscillation"],
+    "learning_rate_too_low": ["stuck_at_trivial", "plateau", "slow_convergence"],
+    "optimizer_choice": ["stuck_at_trivial", "plateau", "slow_convergence"],
+    "too_few_updates": ["stuck_at_trivial", "plateau", "slow_convergence"],
+    "too_few_epochs": ["slow_convergence"],
+    "overfitting": ["overfitting"],
+    "insufficient_capacity": ["plateau"],
+}
+OTHER_FAULT_SYMPTOMS = ["stuck_at_trivial", "plateau"]
+FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
+          "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console"}
+PUBLIC_KIND = {
+    "heartnet": "cnn_audio", "yogamirror": "pose_classifier", "distracted": "cnn_image", "stock": "regression_lstm",
+    "voice": "cnn_audio", "car_cnn": "cnn_image", "braincnn": "cnn_image", "emotion": "cnn_image", "cat_": "cnn_image",
+    "tomato": "cnn_image", "brain_tumor": "cnn_image", "digits": "cnn_image", "plant": "cnn_image", "waste": "cnn_image",
+    "gru_noise": "regression_rnn", "power": "regression_rnn", "cnnbricks": "cnn_image", "text": "text_embedding",
+    "carnd": "regression_cnn", "molecular": "regression_mlp", "seeds": "cnn_image", "traffic": "cnn_image",
+    "colorizer": "regression_cnn", "hsdnn": "other", "cs653": "cnn_image", "sign": "cnn_image", "tweets": "text_embedding",
+    "pneumonia": "cnn_image", "maize": "cnn_image", "groww": "text_embedding", "console_chenzhang": "unknown",
+    "console_handsonml2": "regression_mlp", "console_keras_10506": "unknown", "console_rkeras3": "regression_mlp",
+    "console_keras_8680": "cnn_image", "console_mobilenet": "detector_cnn",
+}
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def quirks_of(path: Path, log) -> list[str]:
+    raw = path.read_bytes()
+    q = []
+    if b"\r\r\n" in raw:
+        q.append("crcrlf_line_ends")
+    elif b"\r\n" in raw:
+        q.append("crlf_line_ends")
+    cols = log.columns
+    if path.suffix == ".csv":
+        header = re.split(rb"\r|\n", raw, 1)[0].decode("utf-8", "replace").split(",")
+        if "epoch" not in [h.strip() for h in header]:
+            q.append("no_epoch_column")
+        elif header[-1].strip() == "epoch":
+            first = re.split(rb"\r\r\n|\r\n|\n", raw)[1].decode().split(",")[-1].strip()
+            q.append("epoch_1based_last" if first == "1" else "epoch_last")
+    if any(k in cols for k in ("lr", "learning_rate")):
+        q.append("lr_column")
+    losses = [v for k in ("loss", "val_loss") for v in cols.get(k, [])]
+    if any(isinstance(v, float) and math.isfinite(v) and v < 0 for v in losses):
+        q.append("negative_loss")
+    if any(isinstance(v, float) and not math.isfinite(v) for v in losses):
+        q.append("non_finite_values")
+    if "val_loss" not in cols:
+        q.append("training_columns_only")
+    elif all(v is None for v in cols["val_loss"]):
+        q.append("training_columns_only")
+        q.append("val_columns_all_NA")  # Keras 3's CSVLogger without validation data
+    if log.appended_runs:
+        q.append("appended_runs")
+    std = {"epoch", "loss", "val_loss", "accuracy", "acc", "val_accuracy", "val_acc", "lr", "learning_rate", "mae", "val_mae"}
+    if set(cols) - std:
+        q.append("extra_metric_columns")
+    if path.suffix == ".json" and b"\n" in raw.strip():
+        q.append("pretty_printed_json")
+    if path.suffix == ".txt":
+        text = raw.decode("utf-8", "replace")
+        if "\x1b[" in text:
+            q.append("ansi_codes")
+        if "\x08" in text or re.search(r"\r(?!\n)", text):
+            q.append("progress_bar_redraws")
+        if re.search(r"Warning|WARNING|I0000|ReduceLROnPlateau|Invalid loss|Restoring model weights|Epoch \d+: early stopping", text):
+            q.append("interleaved_messages")
+        if "[====" in text or "[...." in text:
+            q.append("keras2_progress_bars")
+        heads = [int(m) for m in re.findall(r"^\s*Epoch (\d+)/\d+\s*$", text, re.M)]
+        if heads and heads[0] > 1:
+            q.append("starts_mid_run")
+        last = [ln for ln in re.split(r"\r\n|\n", text) if ln.strip()][-1]
+        looks_like_progress = re.search(r"^\s*\d+/\d+ |\[[=.>]+|\s- \w+: ", last)
+        if looks_like_progress and not re.search(r"(loss|acc|accuracy|mae|rate|error): (nan|inf|-?[\d.]+(e[+-]?\d+)?)\s*$", last):
+            q.append("truncated_last_line")
+    return q
+
+
+def _rule_block(r: dict) -> dict:
+    return {"label": r["label"], "patterns": r["patterns"], "borderline": r["borderline"], "why": r["why"]}
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def references(specs) -> dict:
+    """A scikit-learn reference on each fit's own split: logistic regression (balanced weights when a
+    class is 3x another) or ridge, on the flattened inputs (bag of tokens for text; the frozen
+    base's features for the transfer fits, the level that set-up allows). Cached."""
+    path = CORPUS / "build" / "references.json"
+    cache = json.loads(path.read_text()) if path.exists() else {}
+    todo = [s for s in specs if s.id not in cache]
+    if todo:
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.metrics import balanced_accuracy_score, r2_score
+        from sklearn.preprocessing import StandardScaler
+
+        corpus_build._setup_tf()
+        for s in todo:
+            job = corpus_build.make_job(s)
+            xtr, xva = np.asarray(job.xtr), np.asarray(job.xva)
+            if s.family.startswith("transfer"):  # the level a frozen base allows: a linear model on its features
+                base = job.model.layers[0]
+                xtr, xva = base.predict(xtr, verbose=0), base.predict(xva, verbose=0)
+            if s.family in ("text_doc", "tokens_bigram", "tokens_count"):
+                v = int(max(xtr.max(), xva.max())) + 1
+                xtr = np.stack([np.bincount(r, minlength=v) for r in xtr.astype(int)])[:, 1:]
+                xva = np.stack([np.bincount(r, minlength=v) for r in xva.astype(int)])[:, 1:]
+            xtr, xva = xtr.reshape(len(xtr), -1).astype("float64"), xva.reshape(len(xva), -1).astype("float64")
+            sc = StandardScaler().fit(xtr)
+            xtr, xva = sc.transform(xtr), sc.transform(xva)
+            if job.task == "regression":
+                m = Ridge(alpha=1.0).fit(xtr, job.ytr)
+                y = np.asarray(job.yva) * job.y_std + job.y_mean
+                ref = float(r2_score(y, m.predict(xva) * job.y_std + job.y_mean))
+            else:
+                counts = np.bincount(np.asarray(job.ytr).astype(int))
+                cw = "balanced" if counts[counts > 0].max() >= 3 * counts[counts > 0].min() else None
+                m = LogisticRegression(max_iter=3000, class_weight=cw).fit(xtr, job.ytr)
+                ref = float(balanced_accuracy_score(job.yva, m.predict(xva)))
+            cache[s.id] = ref
+            print(f"  reference {s.id}: {ref:.4f}", flush=True)
+        path.write_text(json.dumps(cache, indent=1))
+    return cache
+
+
+def own_entries() -> list[dict]:
+    specs = {s.id: s for s in corpus_build.SPECS}
+    metas = {i: json.loads((CORPUS / "build" / "meta" / f"{i}.json").read_text()) for i in specs}
+    refs = references([s for s in corpus_build.SPECS if s.intent == "healthy"])
+    fix_of = {s.fix: s.id for s in specs.values() if s.fix}
+    entries = []
+    for i, s in specs.items():
+        meta = metas[i]
+        path = CORPUS / "logs" / f"{i}.{corpus_build.ext(s.fmt)}"
+        log = read_log(path)
+        ce = meta["task"] != "regression" and "crossentropy" in str(s.params.get("loss") or "crossentropy")
+        r = reading(log, n_classes=meta["n_classes"], cross_entropy=ce)
+        main = meta["main"]
+        e = {"id": i, "file": f"logs/{path.name}", "format": FORMAT[s.fmt], "origin": "own",
+             "source": {"script": "harness/corpus_build.py", "function": f"make_job[{s.family}] + run_fit", "seed": s.seed,
+                        "params": s.params},
+             "kind": KIND.get(s.family, "tabular_mlp"), "task": meta["task"], "n_classes": meta["n_classes"],
+             "how": s.how}
+        metric = f"{meta['main_metric']}={main:.4f}" if main is not None else f"{meta['main_metric']}=nan"
+        if s.intent == "sick":
+            fm = metas[s.fix]
+            a, b = (main if main is not None else -math.inf), (fm["main"] if fm["main"] is not None else -math.inf)
+            gain = b - a
+            lv = meta.get("final_val_loss")
+            lf = fm.get("final_val_loss")
+            loss_ok = "overfitting" in s.causes and lv is not None and lf is not None and math.isfinite(lv) and lf <= 0.8 * lv
+            clear = gain >= 0.05 or loss_ok
+            design = sorted({x for c in s.causes for x in DESIGN_SYMPTOMS.get(c, OTHER_FAULT_SYMPTOMS)})
+            rule_sym = r["symptoms"] if r["label"] == "sick" else []
+            e.update(label="sick" if clear else "unclear", accepted_causes=list(s.causes),
+                     expected_symptoms=sorted(set(design) | set(rule_sym)),
+                     fix={"id": s.fix, "change": s.fix_change,
+                          "metric": f"{meta['main_metric']} {main if main is None else round(main, 4)} -> {round(fm['main'], 4) if fm['main'] is not None else None}",
+                          "final_val_loss": f"{round(lv, 4) if lv is not None and math.isfinite(lv) else lv} -> {round(lf, 4) if lf is not None else None}",
+                          "clearly_better": bool(clear)},
+                     curve_visible=r["label"] == "sick")
+            if not clear:
+                e["unclear_why"] = f"the fix did not reach clearly better ({metric} -> {fm['main']})"
+        else:
+            ref = refs.get(i)
+            near = main is not None and ref is not None and main >= ref - 0.05
+            ok = r["label"] == "healthy" and near
+            e.update(label="healthy" if ok else "unclear", accepted_causes=[], expected_symptoms=["converged"] if ok else [],
+                     fix=None, reference=f"scikit-learn linear reference {ref:.4f}; this fit {metric}")
+            if i in fix_of:
+                e["fix_for"] = fix_of[i]
+            if not ok:
+                e["unclear_why"] = (f"rules read {r['label']} ({r['why']})" if r["label"] != "healthy"
+                                    else f"{metric} more than 0.05 below the reference {ref:.4f}")
+        e["metrics"] = {"epochs": meta["epochs_run"], "fit_seconds": meta["fit_seconds"], meta["main_metric"]: main,
+                        "final_val_loss": meta.get("final_val_loss")}
+        e["rule_reading"] = _rule_block(r)
+        e["quirks"] = quirks_of(path, log)
+        entries.append(e)
+    return entries
+
+
+def public_entries() -> list[dict]:
+    entries = []
+    for src in yaml.safe_load((CORPUS / "public_sources.yaml").read_text()):
+        i = src["id"]
+        path = next(p for p in (CORPUS / "logs").glob(f"{i}.*"))
+        log = read_log(path)
+        ce = bool(src.get("loss") and "crossentropy" in src["loss"])
+        k = src.get("n_classes") or (2 if src.get("task") == "binary" else None)
+        r = reading(log, n_classes=k, cross_entropy=ce)
+        fmt = {".json": "history_json", ".txt": "console"}.get(path.suffix)
+        if fmt is None:
+            first = path.read_bytes().split(b"\n", 1)[0]
+            fmt = "csvlogger" if first.startswith(b"epoch,") else "csv_table"
+        source = {k2: src[k2] for k2 in ("repo", "path", "commit", "url") if src.get(k2)}
+        kind = next((v for key, v in PUBLIC_KIND.items() if key in i), "unknown")
+        e = {"id": i, "file": f"logs/{path.name}", "format": fmt, "origin": "public", "source": source, "kind": kind,
+             "task": src.get("task"), "n_classes": src.get("n_classes"),
+             "how": f"labelled by LABELING.md section B: {r['why']}",
+             "label": r["label"], "accepted_causes": r["causes"], "expected_symptoms": r["symptoms"], "fix": None,
+             "rule_reading": _rule_block(r), "quirks": quirks_of(path, log)}
+        if src.get("note"):
+            e["note"] = src["note"]
+        entries.append(e)
+    return entries
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--freeze", action="store_true")
+    a = ap.parse_args(argv)
+    entries = sorted(own_entries() + public_entries(), key=lambda e: e["id"])
+    rng = random.Random(SPLIT_SEED)
+    for e in entries:
+        e["split"] = "tune" if rng.random() < 0.5 else "heldout"
+    order = ["id", "file", "format", "origin", "source", "split", "label", "accepted_causes", "expected_symptoms", "how",
+             "fix", "quirks", "task", "n_classes", "kind"]
+    out = [{**{k: e.get(k) for k in order}, **{k: v for k, v in e.items() if k not in order}} for e in entries]
+    header = (f"# plateau-doctor real-log corpus (issue 19, part 1): one entry per log in corpus/logs/.\n"
+              f"# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B);\n"
+              f"# never from plateau-doctor's output. split: random.Random({SPLIT_SEED}) over sorted ids, < 0.5 -> tune.\n")
+    text = header + yaml.safe_dump(out, sort_keys=False, width=140, allow_unicode=True)
+    (CORPUS / "labels.yaml").write_text(text)
+    from collections import Counter
+
+    print(Counter((e["origin"], e["label"]) for e in out))
+    print(Counter((e["origin"], e["split"]) for e in out))
+    if a.freeze:
+        digest = hashlib.sha256((CORPUS / "labels.yaml").read_bytes()).hexdigest()
+        lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  logs/{p.name}" for p in sorted((CORPUS / "logs").iterdir())]
+        (CORPUS / "MANIFEST.sha256").write_text("\n".join(lines + [f"{digest}  labels.yaml"]) + "\n")
+        (CORPUS / "FROZEN").write_text(
+            f"frozen: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n"
+            f"labels.yaml sha256: {digest}\n"
+            f"logs: {len(lines)} files, hashes in MANIFEST.sha256\n"
+            "No log was given to plateau-doctor before this file was written.\n")
+        print("frozen", digest)
+
+
+if __name__ == "__main__":
+    main()

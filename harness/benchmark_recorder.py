@@ -16,8 +16,7 @@ import pandas as pd
 
 def _fit_seconds(config, data, with_recorder: bool) -> float:
     from plateau_doctor.training.model import labels_for_loss
-    from plateau_doctor.training.recorder import TrainingRecorder
-    from plateau_doctor.training.fit import make_model
+    from plateau_doctor.training.fit import TrainingRecorder, make_model
 
     model, setup = make_model(config, data)
     callbacks = [TrainingRecorder(data, setup)] if with_recorder else []

@@ -227,18 +227,18 @@ def test_the_jax_backend_records_the_same_signals(tmp_path):
 def test_on_imbalanced_labels_the_quick_reference_also_weighs_classes_by_rarity():
     """An unweighted logistic regression leaves a rare, overlapping class out (balanced accuracy
     at chance); weighted by rarity it finds it, and the level is read on balanced accuracy."""
-    from plateau_doctor.training.callback import _reference
+    from plateau_doctor.data.audit import quick_audit
 
     rng = np.random.default_rng(0)
     rare = rng.random(2000) < 0.04
     x = rng.normal(size=(2000, 4)) + np.outer(rare, [0.9, 0.0, 0.0, 0.0])
     codes = rare.astype(np.int64)
-    found = _reference("binary", (x[:1500], codes[:1500]), x[1500:], codes[1500:], default_loss=True)
-    assert found["reference_model"] == "logistic regression (balanced class weights)"
-    assert found["reference_metrics"]["val_balanced_accuracy"] > 0.65
-    assert found["reference_val_loss"] < 0.2  # the unweighted fit's calibrated loss, the better one
+    found = quick_audit("binary", x[1500:], codes[1500:], reference=(x[:1500], codes[:1500]), default_loss=True)
+    assert found.reference_model == "logistic regression (balanced class weights)"
+    assert found.reference_metrics["val_balanced_accuracy"] > 0.65
+    assert found.reference_val_loss < 0.2  # the unweighted fit's calibrated loss, the better one
     even = rng.random(2000) < 0.5  # balanced labels: the unweighted fit alone, as before
     x_even = rng.normal(size=(2000, 4)) + np.outer(even, [0.9, 0.0, 0.0, 0.0])
-    plain = _reference("binary", (x_even[:1500], even[:1500].astype(np.int64)), x_even[1500:],
-                       even[1500:].astype(np.int64), default_loss=True)
-    assert plain["reference_model"] == "logistic regression"
+    plain = quick_audit("binary", x_even[1500:], even[1500:].astype(np.int64),
+                        reference=(x_even[:1500], even[:1500].astype(np.int64)), default_loss=True)
+    assert plain.reference_model == "logistic regression"

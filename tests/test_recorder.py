@@ -142,8 +142,8 @@ def test_val_loss_is_the_one_keras_own_validation_pass_logs(model):
 
     from plateau_doctor.training.backends import seeded
     from plateau_doctor.training.model import labels_for_loss
-    from plateau_doctor.training.recorder import TrainingRecorder
-    from plateau_doctor.training.fit import make_model
+    from plateau_doctor.training.fit import TrainingRecorder, make_model
+    from plateau_doctor.training.scoring import evaluate
 
     config = validate_config({"training": {"epochs": 6, "batch_size": 32}, "model": model})
     data = prepare_data(make_classification_frame(300), config.data, config.preprocessing)
@@ -161,7 +161,7 @@ def test_val_loss_is_the_one_keras_own_validation_pass_logs(model):
                   callbacks=[KerasValLoss(), recorder])
     ours = recorder.records["val_loss"]
     assert len(ours) == len(keras_logged) == 6
-    from_outputs = recorder.evaluator.val_loss(recorder.evaluator.raw_outputs(fitted, data.x_val))
+    from_outputs = evaluate(fitted, data, setup)["val_loss"]
     assert ours[-1] > from_outputs * 1.01  # the penalty, or the unclipped logits, as in Keras' number
     for mine, theirs in zip(ours, keras_logged):
         assert math.isclose(mine, theirs, rel_tol=1e-5), (mine, theirs)

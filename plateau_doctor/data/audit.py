@@ -107,11 +107,16 @@ def audit_data(
 
 
 def _sample_rows(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if limit is None or len(y) <= limit:
-        return x, y
+    rows = _sample_index(len(y), limit, seed)
+    return (x, y) if rows is None else (x[rows], y[rows])
+
+
+def _sample_index(n: int, limit: int | None, seed: int) -> np.ndarray | None:
+    """A seeded draw of ``limit`` of ``n`` rows; None when all of them fit."""
+    if limit is None or n <= limit:
+        return None
     # Unsorted, as drawn: the streamed audit draws the same rows in the same order.
-    rows = np.random.default_rng(seed).choice(len(y), limit, replace=False)
-    return x[rows], y[rows]
+    return np.random.default_rng(seed).choice(n, limit, replace=False)
 
 
 def _fit_reference(name: str, estimator, x_fit, y_fit, x_val, task: str, budget: ReferenceBudget, seed: int):
@@ -148,38 +153,15 @@ def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
 
 
 def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-
     k = len(prep.classes_)
     counts = np.bincount(y_train, minlength=k)
     prior = counts / counts.sum()
     trivial_probs = np.tile(prior, (len(y_val), 1))
     majority = int(np.argmax(prior))
     trivial_metrics = classification_metrics(y_val, np.full(len(y_val), majority))
-
-    # Unweighted fits maximize accuracy and may leave rare classes out, while the level is read
-    # on balanced accuracy: on imbalanced classes, fits weighted by rarity are candidates too.
-    weightings = {"": None}
-    if needs_balanced_refit(counts):
-        weightings["_balanced"] = "balanced"
-    candidates = {}
-    for suffix, class_weight in weightings.items():
-        candidates[f"logistic_regression{suffix}"] = LogisticRegression(max_iter=1000, class_weight=class_weight)
-        candidates[f"hist_gradient_boosting{suffix}"] = HistGradientBoostingClassifier(
-            max_iter=100, random_state=seed, class_weight=class_weight
-        )
-    scored = []
     budget = budget or ReferenceBudget()
-    for name, estimator in candidates.items():
-        with _threads(budget):
-            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
-            predicted = estimator.predict_proba(x_val)
-        probs = np.zeros((len(y_val), k))
-        probs[:, estimator.classes_] = predicted
-        metrics = classification_metrics(y_val, np.argmax(probs, axis=1))
-        metrics["val_loss"] = cross_entropy(y_val, probs)
-        scored.append((name, metrics))
+    candidates = _classifier_candidates(counts, seed, boosting=True)
+    scored = _score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k, prep.task, budget, seed)
     best_name, best = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
     linear = max(
         (metrics for name, metrics in scored if name.startswith("logistic_regression")),
@@ -191,12 +173,53 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
         reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
-        reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
-        linear_reference_metrics={k_: v for k_, v in linear.items() if k_ != "val_loss"},
+        reference_metrics=_without_loss(best),
+        linear_reference_metrics=_without_loss(linear),
         classes=[str(json_label(c)) for c in prep.classes_],
         class_balance={str(json_label(c)): float(p) for c, p in zip(prep.classes_, prior)},
         majority_share=float(prior.max()),
     )
+
+
+def _classifier_candidates(counts: np.ndarray, seed: int, boosting: bool) -> dict[str, Any]:
+    """Logistic regression (and gradient boosting), also weighted by rarity on imbalanced classes.
+
+    Unweighted fits maximize accuracy and may leave rare classes out, while the level is read
+    on balanced accuracy: on imbalanced classes, fits weighted by rarity are candidates too.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    weightings = {"": None}
+    if needs_balanced_refit(counts):
+        weightings["_balanced"] = "balanced"
+    candidates = {}
+    for suffix, class_weight in weightings.items():
+        candidates[f"logistic_regression{suffix}"] = LogisticRegression(max_iter=1000, class_weight=class_weight)
+        if boosting:
+            candidates[f"hist_gradient_boosting{suffix}"] = HistGradientBoostingClassifier(
+                max_iter=100, random_state=seed, class_weight=class_weight
+            )
+    return candidates
+
+
+def _score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k: int, task: str, budget: ReferenceBudget, seed: int):
+    """``[(name, metrics with val_loss)]``: each candidate fitted within the budget, scored on the validation rows."""
+    scored = []
+    for name, estimator in candidates.items():
+        with _threads(budget):
+            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, task, budget, seed)
+            predicted = estimator.predict_proba(x_val)
+        probs = np.zeros((len(y_val), k))
+        probs[:, estimator.classes_] = predicted
+        metrics = classification_metrics(y_val, np.argmax(probs, axis=1))
+        metrics["val_loss"] = cross_entropy(y_val, probs)
+        scored.append((name, metrics))
+    return scored
+
+
+def _without_loss(metrics: dict[str, float]) -> dict[str, float]:
+    return {name: value for name, value in metrics.items() if name != "val_loss"}
 
 
 def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
@@ -204,22 +227,14 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed,
     from sklearn.linear_model import Ridge
 
     y_train_orig = prep.inverse_target(y_train)
-    y_val_orig = prep.inverse_target(y_val)
     mean = float(y_train.mean())
-    trivial_metrics = regression_metrics(y_val_orig, np.full(len(y_val), float(y_train_orig.mean())))
+    trivial_metrics = regression_metrics(prep.inverse_target(y_val), np.full(len(y_val), float(y_train_orig.mean())))
     candidates = {
         "ridge": Ridge(alpha=1.0),
         "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=100, random_state=seed),
     }
-    scored = []
     budget = budget or ReferenceBudget()
-    for name, estimator in candidates.items():
-        with _threads(budget):
-            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
-            predicted = estimator.predict(x_val)
-        metrics = regression_metrics(y_val_orig, prep.inverse_target(predicted))
-        metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
-        scored.append((name, metrics))
+    scored = _score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, prep.inverse_target, budget, seed)
     best_name, best = max(scored, key=lambda item: item[1]["val_r2"])
     return DataAudit(
         **common,
@@ -227,11 +242,25 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed,
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
         reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
-        reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
-        linear_reference_metrics={k_: v for k_, v in dict(scored)["ridge"].items() if k_ != "val_loss"},
+        reference_metrics=_without_loss(best),
+        linear_reference_metrics=_without_loss(dict(scored)["ridge"]),
         target_mean=float(y_train_orig.mean()),
         target_std=float(y_train_orig.std()),
     )
+
+
+def _score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, to_original, budget: ReferenceBudget, seed: int):
+    """``[(name, metrics with val_loss)]``: metrics on the original scale, the loss in the network's."""
+    y_val_orig = to_original(y_val)
+    scored = []
+    for name, estimator in candidates.items():
+        with _threads(budget):
+            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, "regression", budget, seed)
+            predicted = estimator.predict(x_val)
+        metrics = regression_metrics(y_val_orig, to_original(predicted))
+        metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
+        scored.append((name, metrics))
+    return scored
 
 def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed):
     """:func:`audit_data` on a streamed split's statistics; the reference models see a seeded sample."""
@@ -267,6 +296,93 @@ def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed):
     if prep.task == "regression":
         return _audit_regression(common, y_codes, y_val, xs_fit, y_fit, xs_val, prep, seed)
     return _audit_classification(common, y_codes, y_val, xs_fit, y_fit, xs_val, prep, seed)
+
+
+FEATURE_STATS_MAX = 200
+"""A user's probe gets per-feature statistics up to this many columns (a table, not an image)."""
+
+_QUICK_NAMES = {
+    "logistic_regression": "logistic regression",
+    "logistic_regression_balanced": "logistic regression (balanced class weights)",
+    "ridge": "ridge regression",
+}
+
+
+def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss: bool = True, seed: int = 0,
+                budget: ReferenceBudget = ReferenceBudget()) -> DataAudit:
+    """The audit of a fit the doctor only watches (``DoctorCallback``): no table, no split.
+
+    ``x_val, y_val`` are the validation rows it sees (``y_val`` as class codes, or the target
+    as the network sees it); ``reference`` is ``(x, y)`` training rows, likewise. Measured: the
+    trivial predictor from the labels seen, per-feature statistics when the rows are a table,
+    and, with ``reference``, the linear reference model of :func:`audit_data` fitted within
+    ``budget`` on the reference rows and scored on the validation rows. The trivial and the
+    reference loss are in the default loss' scale, so they are kept only when the fit's loss
+    is the task's default (``default_loss``).
+    """
+    if y_val is None:
+        return minimal_audit(task)
+    y_val = np.asarray(y_val)
+    known: dict[str, Any] = {"n_val": len(y_val), "n_rows": len(y_val)}
+    if task == "regression":
+        std = float(np.std(y_val))
+        known.update(target_mean=float(np.mean(y_val)), target_std=std, scaled_target=False,
+                     trivial_metrics={"val_r2": 0.0})
+        if default_loss:
+            known["trivial_val_loss"] = std**2
+    else:
+        counts = np.bincount(y_val, minlength=2 if task == "binary" else 0)
+        shares = counts / counts.sum()
+        known.update(
+            classes=[str(c) for c in range(len(counts))],
+            class_balance={str(c): float(s) for c, s in enumerate(shares)},
+            majority_share=float(shares.max()),
+            trivial_metrics={"val_accuracy": float(shares.max()), "val_balanced_accuracy": 1.0 / len(counts)},
+        )
+        if default_loss:
+            known["trivial_val_loss"] = float(-(shares[shares > 0] * np.log(shares[shares > 0])).sum())
+    if x_val is not None and np.ndim(x_val) == 2 and np.shape(x_val)[1] <= FEATURE_STATS_MAX:
+        table = np.asarray(x_val, dtype=np.float64)
+        known["n_features"] = table.shape[1]
+        known["features"] = [
+            FeatureStats(f"x{i}", float(c.mean()), float(c.std()), float(c.min()), float(c.max()))
+            for i, c in enumerate(table.T)
+        ]
+        known["scaled_features"] = False  # the rows are what the network sees: judge their scales
+    if reference is not None and x_val is not None:
+        known.update(_quick_reference(task, reference, x_val, y_val, default_loss, seed, budget))
+    return minimal_audit(task, **known)
+
+
+def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget) -> dict[str, Any]:
+    """The linear reference on the reference rows (scaled on them), scored on the validation rows."""
+    from sklearn.preprocessing import StandardScaler
+
+    x_ref, y_ref = np.asarray(reference[0]), np.asarray(reference[1])
+    rows = _sample_index(len(y_ref), budget.max_rows, seed)
+    if rows is not None:
+        x_ref, y_ref = x_ref[rows], y_ref[rows]
+    x_ref = np.asarray(x_ref, dtype=np.float64).reshape(len(y_ref), -1)
+    scaler = StandardScaler().fit(x_ref)
+    xs_fit = scaler.transform(x_ref)
+    xs_val = scaler.transform(np.asarray(x_val, dtype=np.float64).reshape(len(y_val), -1))
+    if task == "regression":
+        from sklearn.linear_model import Ridge
+
+        scored = _score_regressors({"ridge": Ridge(alpha=1.0)}, xs_fit, y_ref, xs_val, y_val, lambda v: v, budget, seed)
+    else:
+        counts = np.bincount(y_ref)
+        k = int(max(y_ref.max(), y_val.max())) + 1
+        candidates = _classifier_candidates(counts[counts > 0], seed, boosting=False)
+        scored = _score_classifiers(candidates, xs_fit, y_ref, xs_val, y_val, k, task, budget, seed)
+    level = "val_r2" if task == "regression" else "val_balanced_accuracy"
+    name, best = max(scored, key=lambda item: item[1][level])
+    metrics = _without_loss(best)
+    found: dict[str, Any] = {"reference_model": _QUICK_NAMES[name], "reference_metrics": metrics,
+                             "n_train": len(y_ref), "linear_reference_metrics": metrics}
+    if default_loss:
+        found["reference_val_loss"] = min(values["val_loss"] for _, values in scored)
+    return found
 
 
 def minimal_audit(task: str, **known: Any) -> DataAudit:

@@ -18,10 +18,12 @@ from plateau_doctor.training.model import (
     build_model,
     compile_model,
     keras,
+    labels_for_loss,
     load_user_model,
     resolve_setup,
 )
-from plateau_doctor.training.recorder import Evaluator, TrainingRecorder
+from plateau_doctor.training.recorder import GRADIENT_BATCH_ROWS, Recorder, Rows
+from plateau_doctor.training.scoring import Scorer, evaluate
 from plateau_doctor.schema import HISTORY_COLUMNS, Finding, ResolvedSetup
 from plateau_doctor.training.inputs import fit_inputs
 
@@ -63,6 +65,48 @@ def resume_model(config: DoctorConfig, data: PreparedData, path: str, use_saved:
     else:
         setup = resolve_setup(config, data.task, data.n_classes, n_features)
     return keras().saving.load_model(path, compile=True, safe_mode=True), setup
+
+
+class TrainingRecorder(Recorder):
+    """The pipeline's recorder: the rows are the whole validation split (its val_loss is the fit's,
+    Keras' own validation pass is not run), the gradients are read on the first training rows,
+    and each epoch is logged.
+
+    ``monitor`` (optional) sees the records so far after each epoch and may return a
+    Finding; the fit then stops and the finding is kept in ``stopped_by``.
+    """
+
+    def __init__(
+        self,
+        data: PreparedData,
+        setup: ResolvedSetup,
+        branch: str = "baseline",
+        monitor: Callable[[dict[str, list[float]]], Finding | None] | None = None,
+        total_epochs: int | None = None,
+    ):
+        n_grad = min(GRADIENT_BATCH_ROWS, len(data.x_train))
+        rows = Rows(
+            x_val=data.x_val,
+            y_val=labels_for_loss(data.y_val, setup),
+            scorer=Scorer.for_split(data, setup.task),
+            x_grad=data.x_train[:n_grad],
+            y_grad=labels_for_loss(data.y_train[:n_grad], setup),
+        )
+        super().__init__(keras().losses.get(setup.loss), rows, monitor=monitor, owns_validation=True)
+        self.setup = setup
+        self.branch = branch
+        self.total_epochs = total_epochs
+
+    def log_progress(self, row: dict[str, float]) -> None:
+        total = f"/{self.total_epochs}" if self.total_epochs else ""
+        metric = "val_r2" if self.setup.task == "regression" else "val_balanced_accuracy"
+        log.info(
+            "%s epoch %d%s: loss %.4g, val_loss %.4g, %s %.4g",
+            self.branch, int(row["epoch"]), total, row["loss"], row["val_loss"], metric, row[metric],
+        )
+
+    def found(self, epoch: int, finding: Finding) -> None:
+        log.info("%s: stopping at epoch %d: %s (%s)", self.branch, epoch + 1, finding.name, finding.evidence)
 
 
 def keras_callbacks(config: DoctorConfig) -> list:
@@ -118,7 +162,7 @@ def fit_branch(
         history.insert(0, "branch", branch)
         history["epoch"] = history["epoch"].astype(np.int64)
         history = history[list(HISTORY_COLUMNS)]
-        metrics = Evaluator(data, setup).evaluate(model)
+        metrics = evaluate(model, data, setup)
     return FitResult(
         branch=branch,
         model=model,

@@ -20,7 +20,6 @@ AUTO_OUTPUT_ACTIVATION = {"binary": "sigmoid", "multiclass": "softmax", "regress
 AUTO_LOSS = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy", "regression": "mean_squared_error"}
 # Losses that take class codes; every other loss on a multi-unit output gets one-hot labels.
 SPARSE_LOSSES = {"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"}
-RELU_FAMILY = {"relu", "leaky_relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "mish", "softplus"}
 
 
 def keras():
@@ -294,6 +293,8 @@ def _short(text: str, limit: int = 120) -> str:
 
 def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features: int):
     """Load ``model.path`` with Keras' safe mode on, and describe what it is."""
+    from plateau_doctor.training.describe import describe_model
+
     k = keras()
     path = config.model.path
     model = _load_saved(path)
@@ -302,33 +303,22 @@ def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features:
             f"model.path: the model takes {model.inputs[0].shape[-1]} features but the data has {n_features}; "
             "point data.features at the columns the model was trained on"
         )
-    dense = [layer for layer in model.layers if isinstance(layer, k.layers.Dense)]
-    if not dense:
+    if not any(isinstance(layer, k.layers.Dense) for layer in model.layers):
         raise ConfigError(f"model.path: {path} has no Dense layer; plateau-doctor diagnoses dense networks")
-    last = dense[-1]
-    hidden = dense[:-1]
-    activation = _activation_name(hidden[0]) if hidden else config.model.activation
-    setup = ResolvedSetup(
-        task=task,
+    # What it will be trained with is the config's: the file is loaded without its compile state.
+    setup = describe_model(
+        model,
+        task,
+        AUTO_LOSS[task] if config.training.loss == "auto" else config.training.loss,
         n_classes=n_classes,
-        output_units=int(last.units),
-        output_activation=_activation_name(last),
-        loss=AUTO_LOSS[task] if config.training.loss == "auto" else config.training.loss,
-        hidden_units=[int(layer.units) for layer in hidden],
-        hidden_activation=activation,
+        hidden_default=config.model.activation,
         kernel_initializer="loaded",
         optimizer=config.training.optimizer,
         learning_rate=config.training.learning_rate,
         batch_size=config.training.batch_size,
-        from_saved_model=True,
         epochs=config.training.epochs,
     )
     return model, setup
-
-
-def _activation_name(layer) -> str:
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", str(activation))
 
 
 def labels_for_loss(codes: np.ndarray, setup: ResolvedSetup) -> np.ndarray:
@@ -338,13 +328,3 @@ def labels_for_loss(codes: np.ndarray, setup: ResolvedSetup) -> np.ndarray:
     if setup.task == "multiclass":
         return codes.astype(np.int64)
     return np.asarray(codes, dtype=np.float32).reshape(-1, 1)
-
-
-def probe_layers(model) -> list:
-    """Layers whose outputs are hidden-unit activations (for dead/saturated unit counts)."""
-    k = keras()
-    probes = [layer for layer in model.layers if isinstance(layer, k.layers.Activation)]
-    if probes:
-        return probes
-    dense = [layer for layer in model.layers if isinstance(layer, k.layers.Dense)]
-    return [layer for layer in dense[:-1] if _activation_name(layer) != "linear"]

@@ -1,0 +1,122 @@
+"""Read a Keras model as it is into the set-up the diagnosis reads: one reader for every way in.
+
+The pipeline reads a saved ``model.path`` with it (``model.load_user_model``) and the
+callback reads the user's model in ``fit`` (``callback.DoctorCallback``): the same layers
+count as hidden, the same activation is named, whichever way the model came. Nothing is
+rebuilt or compiled here. Works on Sequential, functional and subclassed models and on any
+layer type (nested models are flattened).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from plateau_doctor.schema import ResolvedSetup
+
+
+def all_layers(model) -> list:
+    """Every leaf layer in call order (nested models flattened)."""
+    flat = []
+    for layer in getattr(model, "layers", []):
+        inner = getattr(layer, "layers", None)
+        flat.extend(all_layers(layer) if inner else [layer])
+    return flat
+
+
+def weighted_layers(model) -> list:
+    """Leaf layers with a trainable matrix (Dense, Conv, recurrent, Embedding), in call order."""
+    return [layer for layer in all_layers(model) if any(len(w.shape) >= 2 for w in layer.trainable_weights)]
+
+
+def activation_name(layer) -> str:
+    """The name of a layer's activation ('' when it has none): Dense(activation=...), Activation, ReLU."""
+    import keras
+
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", "") if activation is not None else ""
+
+
+def output_layer(model):
+    layers = all_layers(model)
+    return layers[-1] if layers else None
+
+
+def output_units(model) -> int:
+    try:
+        return int(model.outputs[0].shape[-1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        layer = output_layer(model)
+        return int(getattr(layer, "units", 1) or 1)
+
+
+def output_activation(model) -> str:
+    """The last layer's activation ('softmax' for a Softmax layer, 'linear' for none)."""
+    import keras
+
+    layer = output_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    return (activation_name(layer) if layer is not None else "") or "linear"
+
+
+def hidden_activation(model, default: str = "unknown") -> str:
+    """The first non-linear activation before the output layer; 'linear' when every hidden layer
+    is linear; ``default`` when no hidden layer names one.
+
+    A Dense layer followed by its own Activation layer reads as that activation, so a network
+    built with separate activation layers (as the pipeline builds them) is not taken for linear.
+    """
+    names = [name for name in (activation_name(layer) for layer in all_layers(model)[:-1]) if name]
+    nonlinear = [name for name in names if name != "linear"]
+    if nonlinear:
+        return nonlinear[0]
+    return "linear" if names else default
+
+
+def hidden_widths(model) -> list[int]:
+    """Units, filters or embedding width of every weighted layer but the output: the network's size."""
+    widths = []
+    for layer in weighted_layers(model)[:-1]:
+        width = getattr(layer, "units", None) or getattr(layer, "filters", None) or getattr(layer, "output_dim", None)
+        if width:
+            widths.append(int(width))
+    return widths
+
+
+def learning_rate(model) -> float:
+    """The optimizer's current learning rate; NaN when the model has none it can read."""
+    import keras
+
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return math.nan
+
+
+def describe_model(model, task: str, loss: str, n_classes: int | None = None, hidden_default: str = "unknown",
+                   **known: Any) -> ResolvedSetup:
+    """The set-up of ``model`` as it is. ``known`` overrides what the caller knows better than the
+    model tells (the pipeline: its config's optimizer, rate and batch size)."""
+    units = output_units(model)
+    optimizer = getattr(model, "optimizer", None)
+    if n_classes is None:
+        n_classes = units if task == "multiclass" else (2 if task == "binary" else 0)
+    values: dict[str, Any] = dict(
+        task=task,
+        n_classes=n_classes,
+        output_units=units,
+        output_activation=output_activation(model),
+        loss=loss,
+        hidden_units=hidden_widths(model),
+        hidden_activation=hidden_activation(model, hidden_default),
+        kernel_initializer="the model's own",
+        optimizer=type(optimizer).__name__.lower() if optimizer is not None else "unknown",
+        learning_rate=learning_rate(model),
+        batch_size=0,
+        from_saved_model=True,
+    )
+    values.update(known)
+    return ResolvedSetup(**values)

@@ -1,0 +1,50 @@
+"""One model describer: a saved model read by the pipeline and a live one read by the callback
+give the same set-up."""
+
+from __future__ import annotations
+
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from plateau_doctor.config import validate_config  # noqa: E402
+from plateau_doctor.training.describe import describe_model, hidden_activation  # noqa: E402
+from plateau_doctor.training.model import load_user_model  # noqa: E402
+
+
+def _separate_activations():
+    """As the pipeline builds a network: linear Dense layers, each followed by its Activation layer."""
+    inputs = keras.Input((5,))
+    h = keras.layers.Activation("tanh")(keras.layers.Dense(7)(inputs))
+    h = keras.layers.Activation("tanh")(keras.layers.Dense(3)(h))
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(h))
+
+
+def test_a_saved_model_reads_as_the_callback_reads_it(tmp_path):
+    model = _separate_activations()
+    path = tmp_path / "net.keras"
+    model.save(path)
+    config = validate_config({"model": {"path": str(path)}, "training": {"learning_rate": 0.05, "batch_size": 16}})
+    _, saved = load_user_model(config, "binary", 2, 5)
+    model.compile(keras.optimizers.SGD(0.05), "binary_crossentropy")
+    live = describe_model(model, "binary", "binary_crossentropy")
+    for field in ("output_units", "output_activation", "hidden_units", "hidden_activation", "n_classes", "loss"):
+        assert getattr(saved, field) == getattr(live, field), field
+    assert saved.hidden_activation == "tanh" and saved.hidden_units == [7, 3]
+    # What the config says it will be trained with, the pipeline keeps; the callback reads the model's.
+    assert (saved.optimizer, saved.batch_size, saved.kernel_initializer) == ("adam", 16, "loaded")
+    assert (live.optimizer, live.batch_size, live.learning_rate) == ("sgd", 0, pytest.approx(0.05))
+
+
+@pytest.mark.parametrize("layers, default, expected", [
+    ([("dense", "linear"), ("dense", "linear")], "relu", "linear"),  # a linear stack is linear, not unknown
+    ([("dense", "linear"), ("activation", "relu")], "tanh", "relu"),
+    ([("dense", "selu"), ("dense", "linear")], "relu", "selu"),
+    ([], "relu", "relu"),  # no hidden layer: the caller's default
+])
+def test_hidden_activation(layers, default, expected):
+    stack = [keras.Input((4,))]
+    for kind, activation in layers:
+        stack.append(keras.layers.Dense(3, activation=activation) if kind == "dense" else keras.layers.Activation(activation))
+    stack.append(keras.layers.Dense(1))
+    assert hidden_activation(keras.Sequential(stack), default) == expected

@@ -63,7 +63,26 @@ class ReferenceBudget:
         """Every row and column, default threads: the benchmark's baseline."""
         return cls(max_rows=None, boosting_max_features=None, linear_max_cells=None, threads=None)
 
-def audit_data(
+
+@dataclass(frozen=True)
+class ReferencePredictions:
+    """The best reference model's predictions on the validation rows, beside the truth: the level, row by row.
+
+    Class codes, or values on the original target scale. The verdict compares the final
+    model with them on the same rows (``engine.significance``).
+    """
+
+    model: str
+    y_true: np.ndarray
+    predicted: np.ndarray
+
+
+def audit_data(*args, **kwargs) -> DataAudit:
+    """The audit alone: :func:`audit_with_reference`'s first half, same arguments."""
+    return audit_with_reference(*args, **kwargs)[0]
+
+
+def audit_with_reference(
     x_train: np.ndarray,
     y_train: np.ndarray,
     x_val: np.ndarray,
@@ -72,8 +91,9 @@ def audit_data(
     seed: int,
     n_rows: int,
     budget: ReferenceBudget = ReferenceBudget(),
-) -> DataAudit:
-    """Raw feature statistics, class balance, the trivial predictor and a reference model (within ``budget``).
+) -> tuple[DataAudit, ReferencePredictions]:
+    """Raw feature statistics, class balance, the trivial predictor and a reference model (within
+    ``budget``); and the best reference model's validation predictions.
 
     ``x_train`` and ``x_val`` are the raw rows (the split as read); ``y_train`` and ``y_val`` the
     targets as the network sees them (class codes, or the target in its scale).
@@ -147,7 +167,9 @@ def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
     return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
-def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
+def _audit_classification(
+    common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None
+) -> tuple[DataAudit, ReferencePredictions]:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
@@ -177,29 +199,33 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
             predicted = estimator.predict_proba(x_val)
         probs = np.zeros((len(y_val), k))
         probs[:, estimator.classes_] = predicted
-        metrics = classification_metrics(y_val, np.argmax(probs, axis=1))
+        codes = np.argmax(probs, axis=1)
+        metrics = classification_metrics(y_val, codes)
         metrics["val_loss"] = cross_entropy(y_val, probs)
-        scored.append((name, metrics))
-    best_name, best = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
+        scored.append((name, metrics, codes))
+    best_name, best, best_codes = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
     linear = max(
-        (metrics for name, metrics in scored if name.startswith("logistic_regression")),
+        (metrics for name, metrics, _ in scored if name.startswith("logistic_regression")),
         key=lambda metrics: metrics["val_balanced_accuracy"],
     )
-    return DataAudit(
+    audit = DataAudit(
         **common,
         trivial_val_loss=cross_entropy(y_val, trivial_probs),
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
-        reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
+        reference_val_loss=min(metrics["val_loss"] for _, metrics, _ in scored),
         reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
         linear_reference_metrics={k_: v for k_, v in linear.items() if k_ != "val_loss"},
         classes=[str(json_label(c)) for c in prep.classes_],
         class_balance={str(json_label(c)): float(p) for c, p in zip(prep.classes_, prior)},
         majority_share=float(prior.max()),
     )
+    return audit, ReferencePredictions(best_name, np.asarray(y_val, dtype=np.int64), best_codes.astype(np.int64))
 
 
-def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
+def _audit_regression(
+    common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None
+) -> tuple[DataAudit, ReferencePredictions]:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import Ridge
 
@@ -217,24 +243,28 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed,
         with _threads(budget):
             estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, prep.task, budget, seed)
             predicted = estimator.predict(x_val)
-        metrics = regression_metrics(y_val_orig, prep.inverse_target(predicted))
+        values = np.asarray(prep.inverse_target(predicted), dtype=np.float64)
+        metrics = regression_metrics(y_val_orig, values)
         metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
-        scored.append((name, metrics))
-    best_name, best = max(scored, key=lambda item: item[1]["val_r2"])
-    return DataAudit(
+        scored.append((name, metrics, values))
+    best_name, best, best_values = max(scored, key=lambda item: item[1]["val_r2"])
+    ridge = next(metrics for name, metrics, _ in scored if name == "ridge")
+    audit = DataAudit(
         **common,
         trivial_val_loss=float(np.mean((y_val - mean) ** 2)),
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
-        reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
+        reference_val_loss=min(metrics["val_loss"] for _, metrics, _ in scored),
         reference_metrics={k_: v for k_, v in best.items() if k_ != "val_loss"},
-        linear_reference_metrics={k_: v for k_, v in dict(scored)["ridge"].items() if k_ != "val_loss"},
+        linear_reference_metrics={k_: v for k_, v in ridge.items() if k_ != "val_loss"},
         target_mean=float(y_train_orig.mean()),
         target_std=float(y_train_orig.std()),
     )
+    return audit, ReferencePredictions(best_name, np.asarray(y_val_orig, dtype=np.float64), best_values)
 
-def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed):
-    """:func:`audit_data` on a streamed split's statistics; the reference models see a seeded sample."""
+def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed) -> tuple[DataAudit, ReferencePredictions]:
+    """:func:`audit_with_reference` on a streamed split's statistics; the reference models see a seeded
+    sample of the training rows, and predict the validation rows the networks are scored on."""
     features = [
         FeatureStats(name=name, mean=mean, std=std, min=low, max=high)
         for name, mean, std, low, high in zip(

@@ -130,7 +130,12 @@ class RemediesConfig(_Section):
     margin: float = Field(0.02, ge=0.0, lt=1.0, description="how much a branch must beat the baseline's metric by")
     max_parallel: int = Field(2, ge=1, le=32, description="branches trained at once, each in its own process")
     tolerance: float = Field(
-        0.03, ge=0.0, lt=1.0, description="`repaired` = main metric within this of the attainable level (reference)"
+        0.03, ge=0.0, lt=1.0, description="differences from the attainable level this small never count against `repaired`"
+    )
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1.0,
+        description="`repaired` = not significantly below the attainable level on the validation rows at this"
+        " confidence (a paired bootstrap of the main metric against the reference model's predictions)",
     )
     max_rounds: int = Field(3, ge=1, le=10, description="re-diagnose the best branch and go on while short of the level")
     search_trials: int = Field(

@@ -58,6 +58,9 @@ def test_a_relative_data_path_is_stored_absolute(tmp_path, monkeypatch):
         ({"remedies": {"enabled": ["magic"]}}, "remedies.enabled.0", "learning_rate"),
         ({"modle": {}}, "modle", "model"),
         ({"data": {"features": ["a", "a"]}}, "data.features", "more than once"),
+        ({"remedies": {"confidence": 1.0}}, "remedies.confidence", "less than 1"),
+        ({"remedies": {"confidence": 0.5}}, "remedies.confidence", "greater than 0.5"),
+        ({"remedies": {"confidence": "high"}}, "remedies.confidence", "valid number"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_valid(raw, field, hint):
@@ -66,6 +69,13 @@ def test_bad_values_name_the_field_and_what_is_valid(raw, field, hint):
     message = str(error.value)
     assert field in message
     assert hint in message
+
+
+@pytest.mark.parametrize("value", [0.51, 0.9, 0.99])
+def test_the_confidence_of_repaired_is_a_share_between_one_half_and_one(value):
+    assert DoctorConfig().remedies.confidence == 0.95
+    assert validate_config({"remedies": {"confidence": value}}).remedies.confidence == value
+    assert validate_config(apply_overrides({}, [f"remedies.confidence={value}"])).remedies.confidence == value
 
 
 def test_set_overrides_are_read_as_yaml():

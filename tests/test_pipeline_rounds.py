@@ -130,3 +130,82 @@ def test_with_no_plan_the_search_runs_unless_off_or_there_is_no_signal(tmp_path,
     doctor.treat(record, [], writer, data)
     assert bool(doctor.searched) is searched
     assert "no remedy branch applies" in record.stop_reason
+
+
+# --------------------------------------------------------------------------- the level within the noise
+class PairedDoctor(FakeDoctor):
+    """Branches whose kept validation predictions (beside their model) give their balanced accuracy:
+    the reference's errors plus ``extra`` more rows wrong per class, on ``rows_per_class`` rows a class."""
+
+    def __init__(self, scores, next_plans, rows_per_class, folder, search_score=None):
+        super().__init__(scores, next_plans, search_score)
+        self.rows_per_class, self.folder = rows_per_class, folder
+
+    def run_branches(self, config, plans, folder):
+        from plateau_doctor.run.branch import predictions_path
+
+        outcomes = super().run_branches(config, plans, folder)
+        for outcome in outcomes:
+            outcome.model_path = str(self.folder / f"{outcome.remedy}-{self.round}.keras")
+            balanced = outcome.metrics["val_balanced_accuracy"]
+            np.save(predictions_path(outcome.model_path), _predictions(self.rows_per_class, 1.0 - balanced))
+        return outcomes
+
+
+def _predictions(rows_per_class: int, error: float) -> np.ndarray:
+    """Class codes of a balanced binary split, wrong on the first ``error`` share of each class."""
+    y = np.repeat([0, 1], rows_per_class)
+    predicted = y.copy()
+    for code in (0, 1):
+        predicted[np.flatnonzero(y == code)[: round(error * rows_per_class)]] = 1 - code
+    return predicted
+
+
+def _with_reference(tmp_path, record, data, rows_per_class):
+    """The reference's predictions beside the split (its balanced accuracy is the audit's 0.95)."""
+    import dataclasses
+
+    from plateau_doctor.data.audit import ReferencePredictions
+    from plateau_doctor.data.prepared import write_reference_predictions
+
+    y = np.repeat([0, 1], rows_per_class)
+    reference = ReferencePredictions("hist_gradient_boosting", y, _predictions(rows_per_class, 0.05))
+    write_reference_predictions(tmp_path, record.config.preprocessing, "binary", reference)
+    record.audit = dataclasses.replace(record.audit, n_val=2 * rows_per_class)
+    return dataclasses.replace(data, split_dir=str(tmp_path), audit=record.audit)
+
+
+@pytest.mark.parametrize("rows_per_class, stops", [(20, True), (1000, False)])
+def test_the_rounds_stop_at_the_level_within_the_noise_of_the_validation_rows(tmp_path, rows_per_class, stops):
+    # Round 1's winner is 0.05 under the level (0.95), more than the tolerance 0.03: on 40 rows that
+    # is within the noise and the rounds stop there, unsearched; on 2,000 rows it is not.
+    record, data, writer = _record(tmp_path)
+    data = _with_reference(tmp_path, record, data, rows_per_class)
+    doctor = PairedDoctor({1: {"preprocessing": 0.90}, 2: {"learning_rate": 0.95}}, ["learning_rate"], rows_per_class,
+                          tmp_path, search_score=0.94)
+    doctor.treat(record, FIRST, writer, data)
+    if stops:
+        assert record.stop_reason == "round 1 reached the attainable level" and doctor.searched == []
+        assert record.winner.remedy == "preprocessing"
+    else:
+        assert record.stop_reason == "round 2 reached the attainable level" and record.winner.round == 2
+
+
+def test_the_summary_gives_the_difference_to_the_level_its_interval_and_the_test(tmp_path):
+    from plateau_doctor.engine.significance import compare_with_level
+    from plateau_doctor.results.publish import build_summary
+
+    record, _, _ = _record(tmp_path)
+    record.final_metrics = {"val_balanced_accuracy": 0.90, "val_log_loss": 0.3}
+    fallback = build_summary(record)["level"]  # no comparison made: the tolerance alone, no interval
+    assert fallback["test"] == "tolerance_only" and fallback["interval"] == [None, None]
+    assert fallback["difference"] == pytest.approx(-0.05) and fallback["n_val"] == record.audit.n_val
+    y = np.repeat([0, 1], 57)
+    record.level = compare_with_level("binary", y, _predictions(57, 0.10), _predictions(57, 0.05),
+                                      confidence=0.95, tolerance=0.03, seed=0)
+    level = build_summary(record)["level"]
+    low, high = level["interval"]
+    assert level["test"] == "paired_bootstrap_by_class" and level["n_val"] == 114 and level["confidence"] == 0.95
+    # Three more rows wrong per class and none right where the reference errs: significant on 114 rows.
+    assert low <= level["difference"] <= high < 0 and level["significantly_below"] is True
+    assert level["gap"] == pytest.approx(0.05) and level["tolerance"] == 0.03 and level["attainable"] == 0.95

@@ -342,3 +342,43 @@ def test_the_verdict_says_where_a_final_model_under_the_level_stands_against_the
     text = markdown_summary(summary)
     assert f"below the attainable level 0.93" in text
     assert words in text
+
+
+def _with_level(case: dict, **level) -> dict:
+    case["summary"] = {**case["summary"], "stop_reason": "round 1 reached the attainable level", "level": {
+        "metric": "val_balanced_accuracy", "attainable": 0.976, "linear_reference": 0.94, "final": 0.952, "gap": 0.024,
+        "tolerance": 0.03, "final_curves_healthy": True, **level}}
+    return case
+
+
+def test_the_verdict_states_the_difference_to_the_level_with_its_interval():
+    case = _with_level(_classification_case(), difference=-0.024, interval=[-0.051, 0.003], confidence=0.95, n_val=114,
+                       test="paired_bootstrap_by_class", significantly_below=False)
+    markdown, html = render_report(**case)
+    sentence = ("Against the reference on the same 114 validation rows: \u22120.024, one-sided 95% bounds"
+                " [\u22120.051, +0.003] (a paired bootstrap within each class): not significantly below the level.")
+    assert sentence in markdown and sentence in html
+    assert "0.024 below the attainable level 0.976" in markdown
+
+
+@pytest.mark.parametrize(
+    "difference, interval, words",
+    [
+        (-0.02, [-0.03, -0.01], "significantly below the level, but within the tolerance 0.03"),
+        (-0.06, [-0.08, -0.04], "significantly below the level, and further than the tolerance 0.03"),
+    ],
+)
+def test_a_model_significantly_below_the_level_is_said_so(difference, interval, words):
+    case = _with_level(_classification_case(), difference=difference, interval=interval, confidence=0.9, n_val=5000,
+                       test="paired_bootstrap", significantly_below=True)
+    markdown, _ = render_report(**case)
+    assert "one-sided 90% bounds " + f"[{interval[0]:+.3f}, {interval[1]:+.3f}]".replace("-", "\u2212") in markdown
+    assert "a paired bootstrap of the rows" in markdown and words in markdown
+
+
+def test_without_paired_predictions_the_tolerance_is_said_to_judge_alone():
+    case = _with_level(_classification_case(), difference=-0.024, interval=[None, None], confidence=0.95, n_val=114,
+                       test="tolerance_only", significantly_below=False)
+    markdown, _ = render_report(**case)
+    assert "Without paired predictions to test, the tolerance 0.03 alone judges the difference \u22120.024." in markdown
+    assert "bounds [" not in markdown

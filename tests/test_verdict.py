@@ -101,10 +101,13 @@ def test_a_diverged_classification_baseline_is_replaced_by_the_class_prior():
     assert to_beat["val_balanced_accuracy"] == 0.5 and to_beat["val_log_loss"] == 0.69
 
 
-def test_a_pruned_branch_counts_but_a_finished_one_of_equal_standing_goes_first():
+def test_a_pruned_branch_competes_with_its_best_epoch_and_a_finished_one_of_equal_standing_goes_first():
+    # Pruning stops training; the branch's metrics are its best epoch's, and they count in full.
     ok, pruned = _outcome("ok", _cls(0.80, 0.4)), _outcome("pruned", _cls(0.82, 0.4), status="pruned")
-    assert choose_winner("binary", _cls(0.6, 0.7), [ok, pruned], 0.02)[0] is ok
+    assert choose_winner("binary", _cls(0.6, 0.7), [ok, pruned], 0.02)[0] is pruned
     assert choose_winner("binary", _cls(0.6, 0.7), [pruned], 0.02)[0] is pruned
+    tied = _outcome("pruned", _cls(0.80, 0.4), status="pruned", epochs=5)
+    assert choose_winner("binary", _cls(0.6, 0.7), [tied, ok], 0.02)[0] is ok
 
 
 # --------------------------------------------------------------------------- the level and the status

@@ -63,7 +63,26 @@ class ReferenceBudget:
         """Every row and column, default threads: the benchmark's baseline."""
         return cls(max_rows=None, boosting_max_features=None, linear_max_cells=None, threads=None)
 
-def audit_data(
+
+@dataclass(frozen=True)
+class ReferencePredictions:
+    """The best reference model's predictions on the validation rows, beside the truth: the level, row by row.
+
+    Class codes, or values on the original target scale. The verdict compares the final
+    model with them on the same rows (``engine.significance``).
+    """
+
+    model: str
+    y_true: np.ndarray
+    predicted: np.ndarray
+
+
+def audit_data(*args, **kwargs) -> DataAudit:
+    """The audit alone: :func:`audit_with_reference`'s first half, same arguments."""
+    return audit_with_reference(*args, **kwargs)[0]
+
+
+def audit_with_reference(
     x_train: np.ndarray,
     y_train: np.ndarray,
     x_val: np.ndarray,
@@ -72,8 +91,9 @@ def audit_data(
     seed: int,
     n_rows: int,
     budget: ReferenceBudget = ReferenceBudget(),
-) -> DataAudit:
-    """Raw feature statistics, class balance, the trivial predictor and a reference model (within ``budget``).
+) -> tuple[DataAudit, ReferencePredictions]:
+    """Raw feature statistics, class balance, the trivial predictor and a reference model (within
+    ``budget``); and the best reference model's validation predictions.
 
     ``x_train`` and ``x_val`` are the raw rows (the split as read); ``y_train`` and ``y_val`` the
     targets as the network sees them (class codes, or the target in its scale).
@@ -152,7 +172,9 @@ def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
     return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
-def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
+def _audit_classification(
+    common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None
+) -> tuple[DataAudit, ReferencePredictions]:
     k = len(prep.classes_)
     counts = np.bincount(y_train, minlength=k)
     prior = counts / counts.sum()
@@ -162,23 +184,24 @@ def _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, s
     budget = budget or ReferenceBudget()
     candidates = _classifier_candidates(counts, seed, boosting=True)
     scored = _score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k, prep.task, budget, seed)
-    best_name, best = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
+    best_name, best, best_codes = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
     linear = max(
-        (metrics for name, metrics in scored if name.startswith("logistic_regression")),
+        (metrics for name, metrics, _ in scored if name.startswith("logistic_regression")),
         key=lambda metrics: metrics["val_balanced_accuracy"],
     )
-    return DataAudit(
+    audit = DataAudit(
         **common,
         trivial_val_loss=cross_entropy(y_val, trivial_probs),
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
-        reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
+        reference_val_loss=min(metrics["val_loss"] for _, metrics, _ in scored),
         reference_metrics=_without_loss(best),
         linear_reference_metrics=_without_loss(linear),
         classes=[str(json_label(c)) for c in prep.classes_],
         class_balance={str(json_label(c)): float(p) for c, p in zip(prep.classes_, prior)},
         majority_share=float(prior.max()),
     )
+    return audit, ReferencePredictions(best_name, np.asarray(y_val, dtype=np.int64), best_codes.astype(np.int64))
 
 
 def _classifier_candidates(counts: np.ndarray, seed: int, boosting: bool) -> dict[str, Any]:
@@ -204,7 +227,7 @@ def _classifier_candidates(counts: np.ndarray, seed: int, boosting: bool) -> dic
 
 
 def _score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k: int, task: str, budget: ReferenceBudget, seed: int):
-    """``[(name, metrics with val_loss)]``: each candidate fitted within the budget, scored on the validation rows."""
+    """``[(name, metrics with val_loss, predicted codes)]``: each candidate fitted within the budget, scored on the validation rows."""
     scored = []
     for name, estimator in candidates.items():
         with _threads(budget):
@@ -212,9 +235,10 @@ def _score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k: int, task: s
             predicted = estimator.predict_proba(x_val)
         probs = np.zeros((len(y_val), k))
         probs[:, estimator.classes_] = predicted
-        metrics = classification_metrics(y_val, np.argmax(probs, axis=1))
+        codes = np.argmax(probs, axis=1)
+        metrics = classification_metrics(y_val, codes)
         metrics["val_loss"] = cross_entropy(y_val, probs)
-        scored.append((name, metrics))
+        scored.append((name, metrics, codes))
     return scored
 
 
@@ -222,7 +246,9 @@ def _without_loss(metrics: dict[str, float]) -> dict[str, float]:
     return {name: value for name, value in metrics.items() if name != "val_loss"}
 
 
-def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None) -> DataAudit:
+def _audit_regression(
+    common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None
+) -> tuple[DataAudit, ReferencePredictions]:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import Ridge
 
@@ -235,35 +261,39 @@ def _audit_regression(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed,
     }
     budget = budget or ReferenceBudget()
     scored = _score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, prep.inverse_target, budget, seed)
-    best_name, best = max(scored, key=lambda item: item[1]["val_r2"])
-    return DataAudit(
+    best_name, best, best_values = max(scored, key=lambda item: item[1]["val_r2"])
+    ridge = next(metrics for name, metrics, _ in scored if name == "ridge")
+    audit = DataAudit(
         **common,
         trivial_val_loss=float(np.mean((y_val - mean) ** 2)),
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
-        reference_val_loss=min(metrics["val_loss"] for _, metrics in scored),
+        reference_val_loss=min(metrics["val_loss"] for _, metrics, _ in scored),
         reference_metrics=_without_loss(best),
-        linear_reference_metrics=_without_loss(dict(scored)["ridge"]),
+        linear_reference_metrics=_without_loss(ridge),
         target_mean=float(y_train_orig.mean()),
         target_std=float(y_train_orig.std()),
     )
+    return audit, ReferencePredictions(best_name, np.asarray(prep.inverse_target(y_val), dtype=np.float64), best_values)
 
 
 def _score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, to_original, budget: ReferenceBudget, seed: int):
-    """``[(name, metrics with val_loss)]``: metrics on the original scale, the loss in the network's."""
+    """``[(name, metrics with val_loss, predictions)]``: metrics and predictions on the original scale, the loss in the network's."""
     y_val_orig = to_original(y_val)
     scored = []
     for name, estimator in candidates.items():
         with _threads(budget):
             estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, "regression", budget, seed)
             predicted = estimator.predict(x_val)
-        metrics = regression_metrics(y_val_orig, to_original(predicted))
+        values = np.asarray(to_original(predicted), dtype=np.float64)
+        metrics = regression_metrics(y_val_orig, values)
         metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
-        scored.append((name, metrics))
+        scored.append((name, metrics, values))
     return scored
 
-def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed):
-    """:func:`audit_data` on a streamed split's statistics; the reference models see a seeded sample."""
+def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed) -> tuple[DataAudit, ReferencePredictions]:
+    """:func:`audit_with_reference` on a streamed split's statistics; the reference models see a seeded
+    sample of the training rows, and predict the validation rows the networks are scored on."""
     features = [
         FeatureStats(name=name, mean=mean, std=std, min=low, max=high)
         for name, mean, std, low, high in zip(
@@ -376,12 +406,12 @@ def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget) 
         candidates = _classifier_candidates(counts[counts > 0], seed, boosting=False)
         scored = _score_classifiers(candidates, xs_fit, y_ref, xs_val, y_val, k, task, budget, seed)
     level = "val_r2" if task == "regression" else "val_balanced_accuracy"
-    name, best = max(scored, key=lambda item: item[1][level])
+    name, best, _ = max(scored, key=lambda item: item[1][level])
     metrics = _without_loss(best)
     found: dict[str, Any] = {"reference_model": _QUICK_NAMES[name], "reference_metrics": metrics,
                              "n_train": len(y_ref), "linear_reference_metrics": metrics}
     if default_loss:
-        found["reference_val_loss"] = min(values["val_loss"] for _, values in scored)
+        found["reference_val_loss"] = min(values["val_loss"] for _, values, _ in scored)
     return found
 
 

@@ -8,7 +8,8 @@ the table's files (names, sizes, modification times) and the data section, so a 
 table or split gets a new folder. The baseline, every branch and rung, the search's trials,
 the retrain and Dask workers load the split from there (:func:`load_split`) and apply their
 own preprocessing (``data.preprocess``): nothing is read or checked twice. The audit is
-computed once per preprocessing and kept beside the split.
+computed once per preprocessing and kept beside the split, with the best reference model's
+validation predictions (``reference-*.npz``: the level, row by row, for the verdict).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.config import DataConfig, DoctorConfig, PreprocessingConfig
-from plateau_doctor.data.audit import audit_data, audit_streamed
+from plateau_doctor.data.audit import ReferencePredictions, audit_streamed, audit_with_reference
 from plateau_doctor.data.preprocess import PreparedData, effective, preprocess, preprocess_streamed
 from plateau_doctor.data.sources.base import TableSource
 from plateau_doctor.data.split import RawSplit, split_table
@@ -105,23 +106,60 @@ def load_split(folder: str | Path, data: DataConfig, preprocessing: Preprocessin
     return prepared
 
 
-def audit_raw(raw: RawSplit, prepared: PreparedData, seed: int) -> DataAudit:
-    """The audit of an in-memory split, on its targets as ``prepared`` sees them (before any resampling)."""
+def audit_raw(raw: RawSplit, prepared: PreparedData, seed: int) -> tuple[DataAudit, ReferencePredictions]:
+    """The audit of an in-memory split, on its targets as ``prepared`` sees them (before any resampling),
+    with the best reference model's validation predictions."""
     prep = prepared.preprocessor
-    return audit_data(raw.x_train, prep.transform_target(raw.y_train), raw.x_val, prepared.y_val, prep, seed, n_rows=raw.n_rows)
+    return audit_with_reference(
+        raw.x_train, prep.transform_target(raw.y_train), raw.x_val, prepared.y_val, prep, seed, n_rows=raw.n_rows
+    )
+
+
+def _scaling_key(preprocessing: PreprocessingConfig, task: str) -> str:
+    scaling = effective(preprocessing, task)
+    return f"{int(scaling.scale_features)}{int(scaling.scale_target)}"
+
+
+def _reference_path(folder: Path, preprocessing: PreprocessingConfig, task: str) -> Path:
+    return Path(folder) / f"reference-{_scaling_key(preprocessing, task)}.npz"
 
 
 def _kept_audit(folder: Path, preprocessing: PreprocessingConfig, task: str, compute) -> DataAudit:
-    """The audit for this preprocessing, computed once and kept beside the split (the CLI's, while the server boots)."""
-    scaling = effective(preprocessing, task)
-    path = folder / f"audit-{int(scaling.scale_features)}{int(scaling.scale_target)}.json"
-    if path.is_file():
+    """The audit for this preprocessing, computed once and kept beside the split (the CLI's, while the server boots).
+
+    The reference's predictions are kept beside it; a folder an older version wrote without
+    them is audited again (the same seed gives the same audit).
+    """
+    path = folder / f"audit-{_scaling_key(preprocessing, task)}.json"
+    reference_path = _reference_path(folder, preprocessing, task)
+    if path.is_file() and reference_path.is_file():
         return DataAudit.from_dict(json.loads(path.read_text()))
-    result = compute()
+    result, reference = compute()
+    write_reference_predictions(folder, preprocessing, task, reference)
     staging = path.with_name(f".{path.name}.{id(result)}")
     staging.write_text(json.dumps(result.to_dict()))
     staging.replace(path)
     return result
+
+
+def write_reference_predictions(
+    folder: str | Path, preprocessing: PreprocessingConfig, task: str, reference: ReferencePredictions
+) -> None:
+    """Keep the reference's validation predictions beside the split, for this preprocessing's audit."""
+    path = _reference_path(Path(folder), preprocessing, task)
+    staging = path.with_name(f".{path.name}.{id(reference)}")
+    with open(staging, "wb") as handle:  # a handle: np.savez would add its own suffix to a path
+        np.savez(handle, model=np.array(reference.model), y_true=reference.y_true, predicted=reference.predicted)
+    staging.replace(path)
+
+
+def reference_predictions(folder: str | Path, preprocessing: PreprocessingConfig, task: str) -> ReferencePredictions | None:
+    """The reference model's validation predictions the audit kept beside the split; None when there are none."""
+    path = _reference_path(Path(folder), preprocessing, task)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as kept:
+        return ReferencePredictions(str(kept["model"]), kept["y_true"], kept["predicted"])
 
 
 def prepare_from_config(config: DoctorConfig, audit: bool = True) -> PreparedData:
@@ -134,5 +172,5 @@ def prepare_data(frame: pd.DataFrame, data: DataConfig, preprocessing: Preproces
     raw = split_table(frame, data)
     prepared = preprocess(raw, preprocessing, data.seed)
     if audit:
-        prepared.audit = audit_raw(raw, prepared, data.seed)
+        prepared.audit = audit_raw(raw, prepared, data.seed)[0]
     return prepared

@@ -14,10 +14,13 @@ Raw losses are never compared: a remedy that scales the target or changes the lo
 changes the loss's scale, while the log loss here is computed the same way for every branch.
 
 **Statuses** (:func:`repair_status`): ``repaired`` promises the final model's main metric
-(balanced accuracy, R^2) is within ``tolerance`` of the attainable level (the reference
-models' metric) or above it, or that the final model is healthy when diagnosed again and
-at or above the regularized linear reference (a network need not match gradient boosting
-on every table). "Healthy when diagnosed again" is the doctor's own test: no sick symptom
+(balanced accuracy, R^2) is not significantly below the attainable level (the reference
+models' metric) on the same validation rows (``engine.significance``: a paired bootstrap at
+``remedies.confidence``), or within ``tolerance`` of it; or that the final model is healthy
+when diagnosed again and at or above the regularized linear reference (a network need not
+match gradient boosting on every table). That second path is a point comparison on purpose:
+it already accepts a gap to the level in exchange for healthy curves, and the noise of the
+rows is the first path's business. "Healthy when diagnosed again" is the doctor's own test: no sick symptom
 on the final model's curves and no clear gap to the reference (the detection's gap, 0.05
 of balanced accuracy or 0.1 of R^2), so a model far under the level is never repaired by
 curves that merely look calm. ``improved`` beat the baseline by the margin but is short of
@@ -30,6 +33,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from plateau_doctor.engine.significance import LevelComparison
 from plateau_doctor.schema import SICK_SYMPTOMS, Finding
 
 MAIN_METRIC = {"binary": "val_balanced_accuracy", "multiclass": "val_balanced_accuracy", "regression": "val_r2"}
@@ -50,8 +54,8 @@ class BranchOutcome:
     error: str | None = None
     epochs: int = 0
     wall_seconds: float = 0.0
-    metrics: dict[str, float] = field(default_factory=dict)
-    model_path: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # of the kept weights: its best epoch's
+    model_path: str | None = None  # the kept model (its best epoch's weights)
     lr_suggestion: str | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)  # the branch's preprocessing.json
     history: Any = field(default=None, repr=False)  # the branch's per-epoch records (a DataFrame)
@@ -60,6 +64,10 @@ class BranchOutcome:
     finished: bool = False  # trained all its epochs (or stopped itself: early stopping)
     pruned_reason: str | None = None
     name: str | None = None  # its name in the history and the report when not the remedy's (search trials)
+    best_epoch: int | None = None  # the epoch whose weights are kept (None: its last, or nothing kept)
+    # The metrics of the model as its fit left it (its last epoch, or what Keras' EarlyStopping
+    # restored): racing compares these. Empty for outcomes that do not tell them apart: ``metrics``.
+    current_metrics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -118,15 +126,20 @@ def choose_winner(
 ) -> tuple[BranchOutcome | None, str]:
     """The best branch by :func:`score`, if it beats the baseline's by ``margin``; and why.
 
-    Pruned branches take part: a branch stopped early is never ahead of the survivors that
-    beat it at the rung, and when every branch is pruned the best one still counts.
+    Pruned branches take part on equal terms: pruning stops training, it does not discard
+    the best epoch, whose weights a branch keeps (``metrics`` are theirs). Of two of equal
+    score (and MAE), the finished one goes first, then the one with fewer epochs.
     """
     usable = [o for o in outcomes if o.status in ("ok", "pruned") and math.isfinite(score(task, o.metrics))]
     if not outcomes:
         return None, "no remedy branch ran"
     if not usable:
         return None, f"every branch failed or produced no finite {main_metric(task)}"
-    best = max(usable, key=lambda o: (o.status == "ok", *_rank_key(task, o)))
+    def standing(outcome: BranchOutcome) -> tuple[float, float, bool, int]:
+        value, mae, fewer_epochs = _rank_key(task, outcome)
+        return value, mae, outcome.status == "ok", fewer_epochs
+
+    best = max(usable, key=standing)
     baseline_text = describe_score(task, baseline_metrics)
     if beats_baseline(task, baseline_metrics, best, margin):
         runners = sorted((o for o in usable if o is not best), key=lambda o: _rank_key(task, o), reverse=True)
@@ -194,14 +207,18 @@ def repair_status(
     *,
     linear_reference_metrics: dict[str, float] | None = None,
     final_healthy: bool = False,
+    level: LevelComparison | None = None,
 ) -> str:
     """``repaired`` or ``improved`` for a winner that beat the baseline by the margin.
 
-    ``repaired`` is a promise: the attainable level is reached, within ``tolerance``; or the
+    ``repaired`` is a promise: the attainable level is reached (``level``, the final model
+    against the reference on the same validation rows: not significantly below it, or within
+    the tolerance; without one, within ``tolerance`` of the reference's metric); or the
     final model is healthy when diagnosed again (``final_healthy``: no sick symptom, no clear
     gap to the reference) and at or above the linear reference.
     """
-    if level_reached(task, final_metrics, reference_metrics, tolerance):
+    reached = level.reached if level is not None else level_reached(task, final_metrics, reference_metrics, tolerance)
+    if reached:
         return "repaired"
     if final_healthy and level_reached(task, final_metrics, linear_reference_metrics, 0.0):
         return "repaired"

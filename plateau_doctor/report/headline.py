@@ -61,6 +61,7 @@ def _level_sentence(summary: Mapping[str, Any]) -> str:
         else f"at or above the attainable level {fmt(attainable)}"
     )
     text = f"The final model's {metric} is {fmt(final)}, {where}."
+    text += _interval_sentence(level)
     linear, healthy = number(level.get("linear_reference")), level.get("final_curves_healthy")
     if gap > 0 and math.isfinite(linear):
         side = "at or above" if final >= linear else "below"
@@ -78,6 +79,38 @@ def _level_sentence(summary: Mapping[str, Any]) -> str:
     if tried and summary.get("status") != "repaired":
         text += f" Tried: {join_names(tried)}" + (f"; stopped because {summary['stop_reason']}." if summary.get("stop_reason") else ".")
     return text
+
+
+_TEST_WORDS: dict[str, str] = {
+    "paired_bootstrap_by_class": "a paired bootstrap within each class",
+    "paired_bootstrap": "a paired bootstrap of the rows",
+}
+
+
+def _interval_sentence(level: Mapping[str, Any]) -> str:
+    """The difference to the level on the validation rows, its bounds, and what they say, in plain words."""
+    difference, tolerance = number(level.get("difference")), number(level.get("tolerance"))
+    low, high = (number(v) for v in (level.get("interval") or [None, None]))
+    test, rows = level.get("test"), level.get("n_val")
+    if not math.isfinite(difference):
+        return ""
+    if test not in _TEST_WORDS or not (math.isfinite(low) and math.isfinite(high)):
+        return f" Without paired predictions to test, the tolerance {fmt(tolerance)} alone judges the difference {_signed(difference)}."
+    confidence = f"{number(level.get('confidence')) * 100:g}%"
+    if not level.get("significantly_below"):
+        judged = "not significantly below the level"
+    elif difference >= -tolerance:
+        judged = f"significantly below the level, but within the tolerance {fmt(tolerance)}"
+    else:
+        judged = f"significantly below the level, and further than the tolerance {fmt(tolerance)}"
+    return (
+        f" Against the reference on the same {rows} validation rows: {_signed(difference)}, one-sided {confidence}"
+        f" bounds [{_signed(low)}, {_signed(high)}] ({_TEST_WORDS[test]}): {judged}."
+    )
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}".replace("-", "\u2212")
 
 
 def metrics_table(summary: Mapping[str, Any], task: str | None) -> Table:

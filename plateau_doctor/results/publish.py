@@ -16,6 +16,7 @@ from plateau_doctor.config import DoctorConfig, dataset_name
 from plateau_doctor.report.render import render_report
 from plateau_doctor.results.store import METRIC_COLUMNS, RunWriter, to_jsonable
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
+from plateau_doctor.engine.significance import LevelComparison, tolerance_only
 from plateau_doctor.engine.verdict import BranchOutcome, beats_baseline, gap_to_level, level_to_beat, main_metric, score
 
 
@@ -52,6 +53,8 @@ class RunRecord:
     final_healthy: bool | None = None  # the final model's own curves, diagnosed again
     round_winners: list[BranchOutcome] = field(default_factory=list)  # the path: each round's winner, in order
     timings: dict[str, Any] = field(default_factory=dict)  # wall seconds per stage (plateau_doctor.run.timing)
+    level: LevelComparison | None = None  # the kept model against the level on the validation rows (the verdict's)
+    baseline_predictions_path: str | None = None  # the baseline's validation predictions (a scratch file)
 
     @property
     def dataset(self) -> str:
@@ -103,17 +106,23 @@ def build_summary(record: RunRecord) -> dict[str, Any]:
 
 
 def level_summary(record: RunRecord, final_metrics: dict[str, float]) -> dict[str, Any]:
-    """The attainable level (reference models), the linear reference, and how far the final model is from them."""
-    task, audit = record.audit.task, record.audit
+    """The attainable level (reference models), the linear reference, and how far the final model is from them:
+    the difference on the validation rows with its bounds at ``remedies.confidence`` (``engine.significance``)."""
+    task, audit, remedies = record.audit.task, record.audit, record.config.remedies
     metric = main_metric(task)
+    gap = gap_to_level(task, final_metrics, audit.reference_metrics)
+    level = record.level or tolerance_only(
+        -gap, confidence=remedies.confidence, tolerance=remedies.tolerance, n_val=audit.n_val
+    )
     return {
         "metric": metric,
         "attainable": audit.reference_metrics.get(metric),
         "linear_reference": audit.linear_reference_metrics.get(metric),
         "final": final_metrics.get(metric),
-        "gap": gap_to_level(task, final_metrics, audit.reference_metrics),
-        "tolerance": record.config.remedies.tolerance,
+        "gap": gap,
+        "tolerance": remedies.tolerance,
         "final_curves_healthy": record.final_healthy,
+        **level.to_dict(),
     }
 
 

@@ -3,6 +3,10 @@
 Each rung is one call of the executor's ``branches`` (in sequence, a process pool or Dask)
 with the survivors' plans set to the rung's end epoch; a branch resumes from the model its
 last rung saved, so only paths cross processes and a seed gives the same race.
+
+The race reads each branch as it stands at the rung's end (``current_metrics``: how it is
+doing now says whether more epochs are worth it); the branch itself keeps its best epoch so
+far (``metrics``, ``model_path``), which is what the round's verdict judges, pruned or not.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ def race_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, ex
         for name, why in stopped.items():
             outcome = outcomes[name]
             outcome.status, outcome.pruned_reason = "pruned", f"pruned at epoch {outcome.epochs}: {why}"
+            if outcome.best_epoch is not None and outcome.best_epoch < outcome.epochs:
+                outcome.pruned_reason += f"; its best epoch, {outcome.best_epoch}, is kept"
             executor.logger.info("racing: %s %s", name, outcome.pruned_reason)
         active = [plan for plan in running if plan.remedy not in stopped]
         if not active:
@@ -75,7 +81,8 @@ def _rung_plan(plan: RemedyPlan, so_far: BranchOutcome | None, end: int) -> Reme
 
 
 def _merge_rung(so_far: BranchOutcome | None, result: BranchOutcome) -> BranchOutcome:
-    """One branch over its rungs so far: epochs, time and history add up; the latest model and metrics count."""
+    """One branch over its rungs so far: epochs, time and history add up; the latest rung's outcome
+    holds the best epoch so far (``run.branch`` compares it with the earlier rungs') and the current metrics."""
     if so_far is None:
         return result
     result.epochs += so_far.epochs
@@ -93,4 +100,4 @@ def _standing(outcome: BranchOutcome, audit, config: DoctorConfig, finished: boo
     symptoms: tuple[str, ...] = ()
     if outcome.history is not None and len(outcome.history):
         symptoms = tuple(f.name for f in detect_symptoms(outcome.history, audit, config.detection, setup=outcome.setup))
-    return Standing(outcome.remedy, score(audit.task, outcome.metrics), symptoms, finished)
+    return Standing(outcome.remedy, score(audit.task, outcome.current_metrics or outcome.metrics), symptoms, finished)

@@ -2,7 +2,10 @@
 
 Round 1 treats the baseline. While a round's winner is short of the attainable level, it
 becomes the patient: its own curves are diagnosed, the next round is planned from its
-config, and the next winner must beat it by the margin. The rounds stop at the level, when
+config, and the next winner must beat it by the margin. "At the level" is the verdict's
+reading (``run.branch.level_comparison``): not significantly below the reference on the
+validation rows, or within the tolerance, so a run stops when the level is reached within
+the noise of its rows. The rounds stop at the level, when
 a round brings less than the margin, after ``remedies.max_rounds`` or when
 ``remedies.budget_epochs`` is spent (:func:`engine.verdict.round_stop_reason`). When no rule
 applies, or the rounds stop short, ``remedies.search_trials`` Optuna trials search the
@@ -22,7 +25,6 @@ from plateau_doctor.engine.verdict import (
     BranchOutcome,
     choose_winner,
     is_sick,
-    level_reached,
     level_to_beat,
     main_metric,
     round_stop_reason,
@@ -31,6 +33,7 @@ from plateau_doctor.engine.verdict import (
 from plateau_doctor.results.publish import RunRecord
 from plateau_doctor.run import stages
 from plateau_doctor.run.audit_view import audit_for
+from plateau_doctor.run.branch import kept_predictions, level_comparison
 from plateau_doctor.run.race import race_branches
 from plateau_doctor.run.search import SearchRequest
 from plateau_doctor.run.state import Patient, RunState
@@ -78,7 +81,7 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
         gain = score(task, winner.metrics) - score(task, patient.metrics)
         record.winner, record.winner_reason = winner, reason
         record.round_winners.append(winner)
-        if level_reached(task, winner.metrics, audit.reference_metrics, remedies.tolerance):
+        if level_comparison(config, data.split_dir, audit, winner.metrics, kept_predictions(winner.model_path)).reached:
             stop_reason = f"round {round_index} reached the attainable level"
             break
         patient = _next_patient(record, winner, state, budget_left)
@@ -160,6 +163,8 @@ def _search_if_short(
 
     config, audit, executor = record.config, record.audit, state.executor
     best_metrics = record.winner.metrics if record.winner is not None else patient.metrics
+    if level_comparison(config, state.data.split_dir, audit, *stages.kept_model(record)).reached:
+        return  # at the level within the noise of the validation rows: nothing to search for
     why = search_wanted(config, audit, patient.causes, best_metrics, budget_left, record.stop_reason)
     if why is None:
         return

@@ -11,7 +11,11 @@ the best model so far (the patient) and is seeded with the diagnosis:
   every branch already trained is told to TPE as a finished trial, for free;
 - each trial is judged by the same rule as the branches (:func:`verdict.score`) and
   reports it every epoch to a successive-halving pruner (ASHA), so a lost trial stops
-  after a few epochs; a trial the detector calls diverged or stuck stops too;
+  after a few epochs; a trial the detector calls diverged or stuck stops too. Pruning stops
+  training only: a trial keeps its best epoch's weights (``training.best_weights``) and is a
+  candidate with them, pruned or not;
+- the search stops once a trial reaches the level as the verdict reads it (not
+  significantly below the reference on the validation rows, or within the tolerance);
 - the epochs of every trial come out of what is left of ``remedies.budget_epochs``.
 
 ``TPESampler(seed=data.seed)`` and re-seeded fits make a search repeat exactly. Only this
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from plateau_doctor.config import DoctorConfig, with_overrides
+from plateau_doctor.data.prepared import ensure_split, load_split
 from plateau_doctor.engine.search_space import (
     MIN_TRIAL_EPOCHS,
     Choice,
@@ -39,7 +44,8 @@ from plateau_doctor.engine.search_space import (
     sample,
     search_space,
 )
-from plateau_doctor.engine.verdict import BranchOutcome, level_reached, score
+from plateau_doctor.engine.verdict import BranchOutcome, score
+from plateau_doctor.run.branch import kept_predictions, level_comparison, save_kept
 from plateau_doctor.schema import DataAudit, Finding
 
 log = logging.getLogger("plateau_doctor")
@@ -137,17 +143,17 @@ def run_search(config: DoctorConfig, request: SearchRequest, folder: str, split_
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         log.info("search trial %d: %s, %d epochs, score %.4f", number, outcome.status, outcome.epochs, value)
-        if outcome.status == "ok" and level_reached(
-            audit.task, outcome.metrics, audit.reference_metrics, config.remedies.tolerance
-        ):
-            break  # the level is what the data allows: no trial can do better by more than the tolerance
+        if outcome.model_path and outcome.status in ("ok", "pruned") and level_comparison(
+            config, split_dir or str(ensure_split(config)), audit, outcome.metrics, kept_predictions(outcome.model_path)
+        ).reached:
+            break  # the level is what the data allows: no trial can do better by more than the noise
     return outcomes
 
 
 def _run_trial(config, overrides, trial, number, request, folder, audit, split_dir=None) -> BranchOutcome:
     """Train one trial with the pruner and the detector watching every epoch. Never raises."""
-    from plateau_doctor.data.prepared import ensure_split, load_split
     from plateau_doctor.engine.detection import check_early_stop
+    from plateau_doctor.training.best_weights import kept_by
     from plateau_doctor.training.model import resolve_setup
     from plateau_doctor.training.fit import fit_branch
 
@@ -175,15 +181,20 @@ def _run_trial(config, overrides, trial, number, request, folder, audit, split_d
             return finding
 
         result = fit_branch(trial_config, data, branch=f"search-{number}", monitor=monitor, use_saved_model=not rebuild)
+        # The metrics and the model are the trial's best epoch's: a pruned trial is a candidate with them.
         outcome.epochs, outcome.metrics, outcome.history, outcome.setup = (
             result.epochs, result.metrics, result.history, result.setup)
+        keeper = kept_by(result.model)
+        outcome.best_epoch = keeper.best_epoch_ if keeper is not None else None
         if pruned:
             outcome.status, outcome.pruned_reason = "pruned", pruned[-1]
+            if keeper is not None and keeper.restored:
+                outcome.pruned_reason += f"; its best epoch, {keeper.best_epoch_}, is kept"
         if not math.isfinite(result.metrics.get("val_loss", math.nan)):
             outcome.status, outcome.error = "failed", "the trial's validation loss is not finite (NaN or inf)"
         else:
             path = str(Path(folder) / f"search-{number}.keras")
-            result.save_model(path)
+            save_kept(result, data, path)
             outcome.model_path = path
     except Exception as error:  # one failing trial is recorded; the search goes on
         outcome.status, outcome.error = "failed", f"{error.__class__.__name__}: {error}"

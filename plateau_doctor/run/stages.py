@@ -20,6 +20,7 @@ from plateau_doctor.engine.planning import RemedyPlan, plan_remedies
 from plateau_doctor.engine.levels import reference_gap
 from plateau_doctor.engine.verdict import is_sick, repair_status, run_status
 from plateau_doctor.run.audit_view import audit_for
+from plateau_doctor.run.branch import kept_predictions, level_comparison, read_predictions, save_kept, save_predictions
 from plateau_doctor.results.publish import RunRecord, write_run
 from plateau_doctor.results.store import RunWriter, new_run_id
 from plateau_doctor.run.state import RunState
@@ -68,6 +69,8 @@ def fit_baseline(config: DoctorConfig, state: RunState) -> RunState:
     baseline = fit_branch(config, data, branch="baseline", monitor=monitor)
     model_path = str(state.writer.path("baseline.keras"))
     baseline.save_model(model_path)
+    predictions = str(state.writer.scratch("baseline.val.npy"))  # kept when no remedy beats it: the verdict reads them
+    save_predictions(baseline, data, predictions)
     state.record = RunRecord(
         run_id=state.writer.run_id,
         config=config,
@@ -82,6 +85,7 @@ def fit_baseline(config: DoctorConfig, state: RunState) -> RunState:
         stopped_by=baseline.stopped_by,
         symptoms=[],
         causes=[],
+        baseline_predictions_path=predictions,
     )
     state.executor.pace(baseline.wall_seconds, baseline.epochs)
     return state
@@ -109,8 +113,12 @@ def plan(config: DoctorConfig, state: RunState) -> RunState:
 
 
 def verdict(config: DoctorConfig, state: RunState) -> RunState:
-    """The run's status (healthy, repaired, improved or not_repaired: ``engine.verdict``), its time so far."""
+    """The run's status (healthy, repaired, improved or not_repaired: ``engine.verdict``), its time so far.
+
+    The model the run keeps is compared with the attainable level on the validation rows first.
+    """
     record = state.record
+    record.level = level_comparison(config, state.data.split_dir, record.audit, *kept_model(record))
     record.status = run_status(record.symptoms, record.winner, final_status(record))
     record.wall_seconds = time.perf_counter() - state.started
     record.timings = state.executor.timings()
@@ -144,7 +152,7 @@ def retrain(config: DoctorConfig, model_path: str, split_dir: str):
 
     data = load_split(split_dir, config.data, config.preprocessing, audit=False)
     result = fit_branch(config, data, branch="final", use_saved_model=config.model.path is not None)
-    result.save_model(model_path)
+    save_kept(result, data, model_path)
     return result, data.preprocessor.to_dict()
 
 
@@ -155,8 +163,18 @@ def search(config: DoctorConfig, request, folder: str, split_dir: str):
     return run_search(config, request, folder, split_dir)
 
 
+def kept_model(record: RunRecord):
+    """The model the run keeps so far (the final model, the winner's, else the baseline): its metrics and
+    validation predictions (None when none were saved)."""
+    if record.final_model_path or record.winner is not None:
+        metrics = record.final_metrics if record.final_metrics is not None else record.winner.metrics
+        return metrics, kept_predictions(record.final_model_path or record.winner.model_path)
+    return record.baseline_metrics, read_predictions(record.baseline_predictions_path)
+
+
 def final_status(record: RunRecord) -> str:
-    """``repaired`` or ``improved`` for the run's winner (see :func:`verdict.repair_status`), on the final model."""
+    """``repaired`` or ``improved`` for the run's winner (see :func:`verdict.repair_status`), on the final model
+    (``record.level``: the final model against the level on the validation rows, when the verdict stage compared them)."""
     if record.winner is None:
         return "not_repaired"
     history = record.final_history if record.final_history is not None else record.winner.history
@@ -170,4 +188,4 @@ def final_status(record: RunRecord) -> str:
     record.final_healthy = healthy
     return repair_status(audit.task, record.final_metrics or winner.metrics, audit.reference_metrics,
                          config.remedies.tolerance, linear_reference_metrics=audit.linear_reference_metrics,
-                         final_healthy=healthy)
+                         final_healthy=healthy, level=record.level)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.training.backends import require_backend, seeded
+from plateau_doctor.training.best_weights import keep_best_epoch
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.data.preprocess import PreparedData
 from plateau_doctor.training.model import (
@@ -156,7 +157,7 @@ def fit_branch(
             epochs=config.training.epochs,
             initial_epoch=initial_epoch,
             verbose=0,
-            callbacks=[recorder, *keras_callbacks(config)],
+            callbacks=[recorder, *keras_callbacks(config), *keep_best_epoch(branch, setup.task, recorder)],
         )
         history = pd.DataFrame(recorder.records)
         history.insert(0, "branch", branch)

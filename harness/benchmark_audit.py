@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--task", choices=["binary", "regression"], default="binary")
     args = parser.parse_args()
 
-    from plateau_doctor.data.audit import ReferenceBudget
+    from plateau_doctor.data.references import ReferenceBudget
 
     frame = _table(args.rows, args.columns, args.task)
     bounded, bounded_ref = _audit_seconds(frame, args.task, ReferenceBudget())

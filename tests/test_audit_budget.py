@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from conftest import make_classification_frame, make_regression_frame
-from plateau_doctor.data import audit as data_module
+from plateau_doctor.data import references as data_module
 from plateau_doctor.config import DataConfig, PreprocessingConfig
-from plateau_doctor.data.audit import ReferenceBudget, audit_data
-from plateau_doctor.data.audit import _top_columns
+from plateau_doctor.data.audit import audit_data
+from plateau_doctor.data.references import ReferenceBudget, _top_columns
 from plateau_doctor.data.prepared import prepare_data
 from plateau_doctor.data.checks import select_columns
 from plateau_doctor.data.split import split_rows
@@ -51,14 +51,14 @@ def test_within_the_budget_nothing_changes():
 def columns_seen(monkeypatch) -> list[tuple[str, int]]:
     """(reference model, columns it was scored on), for every reference the audit fits."""
     seen = []
-    original = data_module._fit_reference
+    original = data_module.fit_reference
 
     def spy(name, estimator, x_fit, y_fit, x_val, task, budget, seed):
         fitted, x_val_used = original(name, estimator, x_fit, y_fit, x_val, task, budget, seed)
         seen.append((name, x_val_used.shape[1]))
         return fitted, x_val_used
 
-    monkeypatch.setattr(data_module, "_fit_reference", spy)
+    monkeypatch.setattr(data_module, "fit_reference", spy)
     return seen
 
 

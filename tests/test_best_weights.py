@@ -117,7 +117,7 @@ def _saved_metric(model_path: str, config, data) -> float:
     import keras
 
     from plateau_doctor.engine.metrics import classification_metrics
-    from plateau_doctor.training.recorder import class_codes, raw_outputs
+    from plateau_doctor.training.scoring import class_codes, raw_outputs
 
     model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     return classification_metrics(data.y_val, class_codes(raw_outputs(model, data.x_val)))["val_balanced_accuracy"]

@@ -19,50 +19,18 @@ import numpy as np
 
 from plateau_doctor.data.checks import json_label
 from plateau_doctor.data.preprocess import Preprocessor
+from plateau_doctor.data.references import (
+    REFERENCE_MAX_ROWS,
+    ReferenceBudget,
+    classifier_candidates,
+    sample_index,
+    sample_rows,
+    score_classifiers,
+    score_regressors,
+    without_loss,
+)
 from plateau_doctor.engine.metrics import classification_metrics, cross_entropy, regression_metrics
 from plateau_doctor.schema import DataAudit, FeatureStats
-
-REFERENCE_MAX_ROWS = 20_000
-
-IMBALANCE_REFIT_RATIO = 3
-"""When a class is at least 3x as common as another on the training split, the references are
-also fitted with balanced class weights, and the better fit on balanced accuracy sets the level."""
-
-
-def needs_balanced_refit(counts: np.ndarray) -> bool:
-    """Whether some class is at least ``IMBALANCE_REFIT_RATIO`` times as common as another."""
-    return bool(counts.min() * IMBALANCE_REFIT_RATIO <= counts.max())
-
-
-@dataclass(frozen=True)
-class ReferenceBudget:
-    """Bounds on the audit's reference models, so the audit stays seconds at any width.
-
-    * ``max_rows``: both models fit on a seeded sample of at most this many training rows;
-    * ``boosting_max_features``: gradient boosting sees the columns with the largest
-      univariate F statistic on the fit rows (F-test: ANOVA for classes, correlation for a
-      number). Its cost grows with columns x rows x iterations; a few hundred columns
-      carry what a table of this size lets boosting learn;
-    * ``linear_max_cells``: the regularized linear model keeps every column and samples
-      rows so that rows x columns stays under this;
-    * ``threads``: one. scikit-learn's boosting uses OpenMP threads, which spin and slowed
-      a 256-column fit from 1.4 s to 39 s on 2 busy cores; the bounds above already make
-      one thread quick.
-
-    The reference stays the attainable level (``repaired`` is measured against it): on
-    tables within the bounds nothing changes.
-    """
-
-    max_rows: int | None = REFERENCE_MAX_ROWS
-    boosting_max_features: int | None = 256
-    linear_max_cells: int | None = 4_000_000
-    threads: int | None = 1
-
-    @classmethod
-    def unbounded(cls) -> "ReferenceBudget":
-        """Every row and column, default threads: the benchmark's baseline."""
-        return cls(max_rows=None, boosting_max_features=None, linear_max_cells=None, threads=None)
-
 
 @dataclass(frozen=True)
 class ReferencePredictions:
@@ -109,7 +77,7 @@ def audit_with_reference(
     # not what the user's preprocessing allows.
     scaler = StandardScaler().fit(raw)
     xs_train, xs_val = scaler.transform(raw), scaler.transform(np.asarray(x_val, dtype=float))
-    xs_fit, y_fit = _sample_rows(xs_train, y_train, budget.max_rows, seed)
+    xs_fit, y_fit = sample_rows(xs_train, y_train, budget.max_rows, seed)
 
     common = dict(
         task=prep.task,
@@ -126,52 +94,6 @@ def audit_with_reference(
     return _audit_classification(common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget)
 
 
-def _sample_rows(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = _sample_index(len(y), limit, seed)
-    return (x, y) if rows is None else (x[rows], y[rows])
-
-
-def _sample_index(n: int, limit: int | None, seed: int) -> np.ndarray | None:
-    """A seeded draw of ``limit`` of ``n`` rows; None when all of them fit."""
-    if limit is None or n <= limit:
-        return None
-    # Unsorted, as drawn: the streamed audit draws the same rows in the same order.
-    return np.random.default_rng(seed).choice(n, limit, replace=False)
-
-
-def _fit_reference(name: str, estimator, x_fit, y_fit, x_val, task: str, budget: ReferenceBudget, seed: int):
-    """Fit one reference model within the budget; returns it with the validation features it needs."""
-    if name.startswith("hist_gradient_boosting") and budget.boosting_max_features is not None:
-        columns = _top_columns(x_fit, y_fit, task, budget.boosting_max_features)
-        x_fit, x_val = x_fit[:, columns], x_val[:, columns]
-    elif budget.linear_max_cells is not None and x_fit.shape[1] > 0:
-        max_rows = max(1000, budget.linear_max_cells // x_fit.shape[1])
-        x_fit, y_fit = _sample_rows(x_fit, y_fit, max_rows, seed)
-    estimator.fit(x_fit, y_fit)
-    return estimator, x_val
-
-
-def _threads(budget: ReferenceBudget):
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=budget.threads)
-
-
-def _top_columns(x: np.ndarray, y: np.ndarray, task: str, k: int) -> np.ndarray:
-    """The ``k`` columns with the largest univariate F statistic (all of them when there are at most ``k``)."""
-    if x.shape[1] <= k:
-        return np.arange(x.shape[1])
-    import warnings
-
-    from sklearn.feature_selection import f_classif, f_regression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant columns give F = NaN: they rank last
-        scores, _ = (f_regression if task == "regression" else f_classif)(x, y)
-    scores = np.nan_to_num(scores, nan=-1.0, posinf=np.finfo(float).max)
-    return np.sort(np.argsort(-scores, kind="stable")[:k])
-
-
 def _audit_classification(
     common, y_train, y_val, xs_fit, y_fit, xs_val, prep, seed, budget=None
 ) -> tuple[DataAudit, ReferencePredictions]:
@@ -182,8 +104,8 @@ def _audit_classification(
     majority = int(np.argmax(prior))
     trivial_metrics = classification_metrics(y_val, np.full(len(y_val), majority))
     budget = budget or ReferenceBudget()
-    candidates = _classifier_candidates(counts, seed, boosting=True)
-    scored = _score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k, prep.task, budget, seed)
+    candidates = classifier_candidates(counts, seed, boosting=True)
+    scored = score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k, prep.task, budget, seed)
     best_name, best, best_codes = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
     linear = max(
         (metrics for name, metrics, _ in scored if name.startswith("logistic_regression")),
@@ -195,55 +117,13 @@ def _audit_classification(
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
         reference_val_loss=min(metrics["val_loss"] for _, metrics, _ in scored),
-        reference_metrics=_without_loss(best),
-        linear_reference_metrics=_without_loss(linear),
+        reference_metrics=without_loss(best),
+        linear_reference_metrics=without_loss(linear),
         classes=[str(json_label(c)) for c in prep.classes_],
         class_balance={str(json_label(c)): float(p) for c, p in zip(prep.classes_, prior)},
         majority_share=float(prior.max()),
     )
     return audit, ReferencePredictions(best_name, np.asarray(y_val, dtype=np.int64), best_codes.astype(np.int64))
-
-
-def _classifier_candidates(counts: np.ndarray, seed: int, boosting: bool) -> dict[str, Any]:
-    """Logistic regression (and gradient boosting), also weighted by rarity on imbalanced classes.
-
-    Unweighted fits maximize accuracy and may leave rare classes out, while the level is read
-    on balanced accuracy: on imbalanced classes, fits weighted by rarity are candidates too.
-    """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    weightings = {"": None}
-    if needs_balanced_refit(counts):
-        weightings["_balanced"] = "balanced"
-    candidates = {}
-    for suffix, class_weight in weightings.items():
-        candidates[f"logistic_regression{suffix}"] = LogisticRegression(max_iter=1000, class_weight=class_weight)
-        if boosting:
-            candidates[f"hist_gradient_boosting{suffix}"] = HistGradientBoostingClassifier(
-                max_iter=100, random_state=seed, class_weight=class_weight
-            )
-    return candidates
-
-
-def _score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k: int, task: str, budget: ReferenceBudget, seed: int):
-    """``[(name, metrics with val_loss, predicted codes)]``: each candidate fitted within the budget, scored on the validation rows."""
-    scored = []
-    for name, estimator in candidates.items():
-        with _threads(budget):
-            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, task, budget, seed)
-            predicted = estimator.predict_proba(x_val)
-        probs = np.zeros((len(y_val), k))
-        probs[:, estimator.classes_] = predicted
-        codes = np.argmax(probs, axis=1)
-        metrics = classification_metrics(y_val, codes)
-        metrics["val_loss"] = cross_entropy(y_val, probs)
-        scored.append((name, metrics, codes))
-    return scored
-
-
-def _without_loss(metrics: dict[str, float]) -> dict[str, float]:
-    return {name: value for name, value in metrics.items() if name != "val_loss"}
 
 
 def _audit_regression(
@@ -260,7 +140,7 @@ def _audit_regression(
         "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=100, random_state=seed),
     }
     budget = budget or ReferenceBudget()
-    scored = _score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, prep.inverse_target, budget, seed)
+    scored = score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, prep.inverse_target, budget, seed)
     best_name, best, best_values = max(scored, key=lambda item: item[1]["val_r2"])
     ridge = next(metrics for name, metrics, _ in scored if name == "ridge")
     audit = DataAudit(
@@ -269,27 +149,13 @@ def _audit_regression(
         trivial_metrics=trivial_metrics,
         reference_model=best_name,
         reference_val_loss=min(metrics["val_loss"] for _, metrics, _ in scored),
-        reference_metrics=_without_loss(best),
-        linear_reference_metrics=_without_loss(ridge),
+        reference_metrics=without_loss(best),
+        linear_reference_metrics=without_loss(ridge),
         target_mean=float(y_train_orig.mean()),
         target_std=float(y_train_orig.std()),
     )
     return audit, ReferencePredictions(best_name, np.asarray(prep.inverse_target(y_val), dtype=np.float64), best_values)
 
-
-def _score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, to_original, budget: ReferenceBudget, seed: int):
-    """``[(name, metrics with val_loss, predictions)]``: metrics and predictions on the original scale, the loss in the network's."""
-    y_val_orig = to_original(y_val)
-    scored = []
-    for name, estimator in candidates.items():
-        with _threads(budget):
-            estimator, x_val = _fit_reference(name, estimator, xs_fit, y_fit, xs_val, "regression", budget, seed)
-            predicted = estimator.predict(x_val)
-        values = np.asarray(to_original(predicted), dtype=np.float64)
-        metrics = regression_metrics(y_val_orig, values)
-        metrics["val_loss"] = float(np.mean((predicted - y_val) ** 2))
-        scored.append((name, metrics, values))
-    return scored
 
 def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed) -> tuple[DataAudit, ReferencePredictions]:
     """:func:`audit_with_reference` on a streamed split's statistics; the reference models see a seeded
@@ -389,7 +255,7 @@ def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget) 
     from sklearn.preprocessing import StandardScaler
 
     x_ref, y_ref = np.asarray(reference[0]), np.asarray(reference[1])
-    rows = _sample_index(len(y_ref), budget.max_rows, seed)
+    rows = sample_index(len(y_ref), budget.max_rows, seed)
     if rows is not None:
         x_ref, y_ref = x_ref[rows], y_ref[rows]
     x_ref = np.asarray(x_ref, dtype=np.float64).reshape(len(y_ref), -1)
@@ -399,15 +265,15 @@ def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget) 
     if task == "regression":
         from sklearn.linear_model import Ridge
 
-        scored = _score_regressors({"ridge": Ridge(alpha=1.0)}, xs_fit, y_ref, xs_val, y_val, lambda v: v, budget, seed)
+        scored = score_regressors({"ridge": Ridge(alpha=1.0)}, xs_fit, y_ref, xs_val, y_val, lambda v: v, budget, seed)
     else:
         counts = np.bincount(y_ref)
         k = int(max(y_ref.max(), y_val.max())) + 1
-        candidates = _classifier_candidates(counts[counts > 0], seed, boosting=False)
-        scored = _score_classifiers(candidates, xs_fit, y_ref, xs_val, y_val, k, task, budget, seed)
+        candidates = classifier_candidates(counts[counts > 0], seed, boosting=False)
+        scored = score_classifiers(candidates, xs_fit, y_ref, xs_val, y_val, k, task, budget, seed)
     level = "val_r2" if task == "regression" else "val_balanced_accuracy"
     name, best, _ = max(scored, key=lambda item: item[1][level])
-    metrics = _without_loss(best)
+    metrics = without_loss(best)
     found: dict[str, Any] = {"reference_model": _QUICK_NAMES[name], "reference_metrics": metrics,
                              "n_train": len(y_ref), "linear_reference_metrics": metrics}
     if default_loss:

@@ -68,9 +68,9 @@ def predictions_path(model_path: str) -> Path:
 def save_predictions(result, data, path: str | Path) -> None:
     """A fit's validation predictions (class codes, or values on the original scale): what the
     verdict compares with the level's."""
-    from plateau_doctor.training.recorder import Evaluator, raw_outputs
+    from plateau_doctor.training.scoring import Scorer, raw_outputs
 
-    predicted = Evaluator(data, result.setup).predictions(raw_outputs(result.model, data.x_val))
+    predicted = Scorer.for_split(data, result.setup.task).predictions(raw_outputs(result.model, data.x_val))
     np.save(path, np.asarray(predicted), allow_pickle=False)
 
 
@@ -184,7 +184,7 @@ def _keep_best(outcome: BranchOutcome, result, data, model_path: str, best: dict
     there (pruned) and stays a candidate with that epoch.
     """
     from plateau_doctor.training.best_weights import kept_by
-    from plateau_doctor.training.recorder import Evaluator
+    from plateau_doctor.training.scoring import evaluate
 
     task, end, kept_path = result.setup.task, done + result.epochs, best_model_path(model_path)
     keeper = kept_by(result.model)
@@ -200,7 +200,7 @@ def _keep_best(outcome: BranchOutcome, result, data, model_path: str, best: dict
     current = result.metrics
     if restored:  # back to the weights the fit ended with: racing reads them, the next rung resumes from them
         result.model.set_weights(keeper.unkept_weights_)
-        current = Evaluator(data, result.setup).evaluate(result.model)
+        current = evaluate(result.model, data, result.setup)
     outcome.current_metrics = current
     if best is None:
         outcome.status, outcome.error = "failed", "the branch's validation loss is not finite (NaN or inf)"

@@ -5,7 +5,7 @@ stopping, monitoring the doctor's own judging rule (``engine.verdict.score``: ba
 accuracy less 0.05 x the validation log loss, or R^2) rather than a loss a remedy may have
 changed. Pruning stops training; it must not throw away the best checkpoint: a remedy branch
 or search trial stopped by the race, Optuna's pruner or the detector stays a candidate with
-its best epoch's weights, and the metrics the fit reports (``Evaluator`` after ``fit``) are
+its best epoch's weights, and the metrics the fit reports (``scoring.evaluate`` after ``fit``) are
 theirs.
 
 Choices:

@@ -430,6 +430,10 @@ class Row:
     """... or at or above the linear reference's metric with ``final_healthy``."""
     final_healthy: bool = False
     """The final model was healthy when diagnosed again (no sick symptom, no clear gap)."""
+    level_tested: bool = False
+    """The paired test against the level ran (``summary.level.test`` is not ``tolerance_only``)..."""
+    significantly_below: bool = False
+    """... and found the final model significantly below the level on the validation rows."""
     scenario_set: str = "suite"
 
     @property
@@ -452,15 +456,16 @@ class Row:
 
     @property
     def repaired_below_level(self) -> bool:
-        """The run said `repaired` while its final metric is under the attainable level minus
-        ``remedies.tolerance`` and the contract's other path does not hold either (healthy
-        when diagnosed again, at or above the linear reference): the promise broken."""
+        """The run said `repaired` while none of the contract's paths holds: not within
+        ``remedies.tolerance`` of the attainable level, not shown by the paired test to be within
+        the noise of it, and not healthy when diagnosed again at or above the linear reference."""
         if self.status != "repaired":
             return False
         final = self.final_metric if math.isfinite(self.final_metric) else -math.inf
         at_level = math.isfinite(self.level) and final >= self.level - self.level_tolerance
+        within_noise = self.level_tested and not self.significantly_below
         at_linear = self.final_healthy and math.isfinite(self.linear_level) and final >= self.linear_level
-        return math.isfinite(self.level) and not (at_level or at_linear)
+        return math.isfinite(self.level) and not (at_level or within_noise or at_linear)
 
     @property
     def healthy_ok(self) -> bool:
@@ -511,6 +516,8 @@ def judge(
         level_tolerance=_number(level_tolerance),
         linear_level=_number((summary.get("level") or {}).get("linear_reference")),
         final_healthy=bool((summary.get("level") or {}).get("final_curves_healthy")),
+        level_tested=(summary.get("level") or {}).get("test", "tolerance_only") != "tolerance_only",
+        significantly_below=bool((summary.get("level") or {}).get("significantly_below")),
         scenario_set=scenario.scenario_set,
     )
 
@@ -807,6 +814,6 @@ def format_figures(f: Figures, top1_required: float = TOP1_REQUIRED, repaired_re
         f"healthy controls ending healthy with no branch: {f.healthy_untouched}/{f.healthy}",
         f"reached the known-good bar (whatever the status): {f.reached_bar}/{f.repairable};"
         f" said `repaired` while below the bar: {f.repaired_below_bar};"
-        f" said `repaired` outside the contract (under the level minus remedies.tolerance, and not healthy at the linear reference): {f.repaired_below_level}",
+        f" said `repaired` outside the contract (under the level minus remedies.tolerance and significantly below it, and not healthy at the linear reference): {f.repaired_below_level}",
         f"mean epochs trained per repaired scenario (baseline + branches + retrain): {f.mean_epochs_per_repaired:.1f}",
     ])

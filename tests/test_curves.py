@@ -50,10 +50,12 @@ def test_an_unconfirmed_cause_loses_confidence_and_a_recorded_signal_keeps_it():
     assert "not confirmed" not in top_recorded.evidence
 
 
-def test_a_frozen_loss_after_swings_is_a_plateau_and_a_large_rate_is_blamed():
+def test_a_frozen_loss_after_a_blow_up_is_diverged_and_a_large_rate_is_blamed():
+    """The jump 0.6 -> 6.8 at epoch 5 is 11x the lowest loss reached: a blow-up, and the loss
+    never moved again. (Before issue 19 this read as a frozen plateau; same cause.)"""
     loss = [133, 4.9, 2.8, 0.6, 6.8, 1.2, 0.8, 1.4, 0.9, 1.1] + [0.783] * 10
     found = diagnose_curves({"loss": loss, "val_loss": [x * 1.02 for x in loss], "learning_rate": [0.3] * 20})
-    assert found.symptoms[0].name == "plateau" and "frozen" in found.symptoms[0].evidence
+    assert found.symptoms[0].name == "diverged" and "blew up at epoch 5" in found.symptoms[0].evidence
     assert found.causes[0].name == "learning_rate_too_high"
 
 

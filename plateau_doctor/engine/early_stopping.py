@@ -22,11 +22,12 @@ finished run: did it go so far past its best that the final model is clearly wor
   about two standard deviations of the noise);
 - the end is the median of the last 3 epochs (one wild epoch does not make or break it);
 - the run is overfit when that end is at least :data:`GL_SICK` above E_opt (twice the most
-  patient GL criterion Prechelt tested), the rise is beyond the curve's noise
-  (:mod:`.noise`), the best point lies at least ``patience`` epochs (a strip) before the
-  end, the validation trend after it goes up, and the training loss kept falling since
-  (beyond its own noise): a validation loss that rises while the training loss rises too
-  is instability, not overfitting;
+  patient GL criterion Prechelt tested), the best point lies at least ``patience`` epochs
+  (a strip) before the end, and both the rise and the robust trend after the best point go
+  up beyond the scatter the curve showed while it still improved (:mod:`.noise`; a noisy
+  validation loss at its floor dips low once and comes back, which is no rise), and the
+  training loss kept falling since (beyond its own noise): a validation loss that rises
+  while the training loss rises too is instability, not overfitting;
 - a network that never learned cannot overfit: when the trivial loss is known (the audit,
   or the chance level a log shows), the training loss must have gone below it.
 
@@ -111,8 +112,10 @@ def overfitting(run: Run) -> Finding | None:
     e_opt, e_end = float(level[low]), float(np.median(val[-END_EPOCHS:]))
     span = float(np.max(level) - np.min(level))
     gl = _generalization_loss(e_opt, e_end, span)
-    after = noise.trend(val[best:])
-    if not gl >= GL_SICK or after is None or not after.slope > 0 or not _beyond_noise(run.val, start + best, e_opt, e_end):
+    sigma, relative = _scatter_while_improving(run.val, start + best)
+    after = noise.trend(val[best:], sigma=sigma) if math.isfinite(sigma) else noise.trend(val[best:])
+    rise = math.log(e_end / e_opt) if relative and e_opt > 0 else e_end - e_opt
+    if not gl >= GL_SICK or after is None or not after.rises or (math.isfinite(sigma) and not rise > noise.Z * sigma * math.sqrt(2.0)):
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))
     train_end = float(np.median(train[-END_EPOCHS:]))
@@ -123,18 +126,13 @@ def overfitting(run: Run) -> Finding | None:
     return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_SICK, GL_SURE), _evidence(run, start, best, e_opt, gl, fell))
 
 
-def _beyond_noise(val: np.ndarray, at: int, best: float, end: float) -> bool:
-    """The rise from the best level to the end exceeds ``noise.Z`` standard errors of a
-    difference of two levels. The scatter is read on the curve up to its best epoch ``at``
-    (what the validation loss wobbles by while it still improves; the rise itself is no
-    noise), or on the whole curve when that part is too short to tell."""
+def _scatter_while_improving(val: np.ndarray, at: int) -> tuple[float, bool]:
+    """The validation curve's scatter up to its best epoch ``at`` (what it wobbles by while it
+    still improves; the rise after it is what is being tested, not noise), or over the whole
+    curve when that part is too short to tell; and whether it is in relative units."""
     before = val[: at + 1]
     scaled, relative = noise.in_relative_units(before if before.size >= noise.MIN_EPOCHS else val)
-    sigma = noise.noise(scaled)
-    if not math.isfinite(sigma):
-        return True
-    rise = math.log(end / best) if relative else end - best
-    return rise > noise.Z * sigma * math.sqrt(2.0)
+    return noise.noise(scaled), relative
 
 
 def _evidence(run: Run, start: int, best: int, e_opt: float, gl: float, fell: float) -> str:

@@ -210,3 +210,17 @@ def test_a_loss_creeping_down_at_a_steady_pace_from_epoch_1_blames_the_step_size
     loss = [1.78 - 0.0017 * i for i in range(30)]
     found = diagnose_curves({"loss": loss, "mae": [1.26] * 30})
     assert found.sick and found.causes[0].name == "learning_rate_too_low" and "steady pace" in found.causes[0].evidence
+
+
+def test_a_spike_that_came_back_to_its_best_and_keeps_moving_is_not_a_blow_up():
+    tail = np.array(_falling(10, 0.06, 0.045)) * (1 + 0.02 * RNG.standard_normal(10))
+    loss = _falling(15, 1.0, 0.05) + [0.6] + list(tail)
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.1 for v in loss]})
+    assert "diverged" not in _names(found)
+
+
+def test_a_regression_log_with_an_exact_match_accuracy_of_zero_is_not_stuck():
+    loss = _falling(20, 3.9, 0.4)
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.2 for v in loss], "accuracy": [0.0] * 20,
+                             "val_accuracy": [0.0] * 20})
+    assert "stuck_at_trivial" not in _names(found)

@@ -6,18 +6,25 @@ an old training log (``plateau-doctor diagnose``) has less. This module runs the
 detection and the same cause rules on what there is, and says what is missing:
 
 - without a reference model the attainable level is unknown, so ``plateau`` and
-  ``slow_convergence`` (which need a clear gap to it) cannot be called the usual way. One
-  curves-only test replaces them: a loss that has not moved since its first epoch (the
-  validation loss within :data:`FLAT_FROM_START` of where it began, no progress over
-  ``patience`` epochs) is a plateau whatever the data allow. A run that fell and then
-  flattened is never called sick here: it may sit at the data's noise floor;
+  ``slow_convergence`` (which need a clear gap to it) cannot be called the usual way.
+  Curves-only tests replace them: a loss still falling steadily at the end, beyond its noise
+  (``progress.still_falling``), is slow convergence; a loss that has not moved since its
+  first epoch (the monitored and the training loss within :data:`FLAT_FROM_START` of where
+  they began, no progress over ``patience`` epochs) is a plateau whatever the data allow. A
+  run that fell and then flattened is never called sick here: it may sit at the data's
+  noise floor;
+- a classifier's log pins its own chance level when it sits there (``chance.read_chance``:
+  ln k with accuracy 1/k, or a majority prior's entropy): that level stands in for the
+  audit's trivial loss, so ``stuck_at_trivial`` is read as in a full run;
 - a training loss frozen to four digits for ``patience`` epochs (:data:`FROZEN_RANGE`) away
   from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
 - a cause whose confirming signals the log lacks (:data:`CONFIRMED_BY`) keeps its place
   but loses confidence (:data:`UNCONFIRMED_DISCOUNT`), and its evidence names the
   measurement that would confirm it;
 - the optimizer is not in a log: learning rates are then judged as for Adam, Keras' most
-  common choice, and the evidence says so.
+  common choice, and the evidence says so;
+- a sick log for which no cause can be named says why in its first symptom's evidence: what
+  the log lacks, and the causes those readings would tell apart.
 """
 
 from __future__ import annotations

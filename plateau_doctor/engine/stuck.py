@@ -31,6 +31,10 @@ at most 1/2) and at least 1/4 under squared error or hinge: whatever the loss, t
 is at most 4x the loss. An accuracy that counts more errors than that does not read the
 outputs the loss trains."""
 
+MEANINGFUL_ACCURACY = 0.02
+"""A constant classifier scores one class' share; an accuracy under 2% (a class of 1 in 50) is
+the exact-match accuracy a regression log sometimes carries, which says nothing."""
+
 LOSS_FELL = 0.2
 """A loss that fell 20% or more below its first epoch has moved the outputs (as
 ``causes.readings.FLAT_FROM_START``)."""
@@ -148,8 +152,10 @@ def _constant_metric_under_a_falling_loss(run: Run) -> str | None:
         values = column(run.history, name)
         if values is None:
             continue
-        if values.size < 2 or not np.all(np.isfinite(values)) or float(np.ptp(values)) > 0 or values[0] >= 1.0:
+        if values.size < 2 or not np.all(np.isfinite(values)) or float(np.ptp(values)) > 0:
             return None
+        if not MEANINGFUL_ACCURACY <= values[0] < 1.0:
+            return None  # perfect, or an exact-match accuracy on a continuous target (a regression's)
         constant.append(f"{name} {fmt(float(values[0]))}")
     fell = relative_improvement(float(run.progress[0]), float(run.progress[-1])) if np.all(np.isfinite(run.progress)) else 0.0
     contradiction = contradicted_accuracy(run.history)

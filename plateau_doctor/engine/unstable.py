@@ -52,6 +52,10 @@ SPIKE_FACTOR = 2.0
 OSCILLATION_MIN_EPOCHS = 5
 """Fewest epochs (4 moves) on which up-and-down movement can be told from noise."""
 
+FROZEN_SPREAD = 1e-4
+"""A loss whose last epochs differ by under 0.01% of its level no longer moves at all
+(as ``log_doctor.FROZEN_RANGE``): minibatch noise alone moves a live network's epoch mean more."""
+
 BLOW_UP_FACTOR = 10.0
 """A loss that jumps to 10x the lowest value it had reached has blown up: an order of
 magnitude is far beyond any minibatch or sampling noise of an epoch-mean loss, and beyond
@@ -155,7 +159,9 @@ def blow_up(values: np.ndarray) -> tuple[int, float, float] | None:
 
 def blown_up_then_flat(run: Run) -> Finding | None:
     """A blow-up (``BLOW_UP_FACTOR``) after the first epoch, then no progress over the last
-    ``patience`` epochs: neither a relative fall of ``min_delta`` nor a fall beyond the noise."""
+    ``patience`` epochs (neither a relative fall of ``min_delta`` nor a fall beyond the
+    noise), and either frozen or still above the best it had reached before the blow-up: a
+    network that spiked once and came back to its best is converging, not broken."""
     values = run.progress
     found = blow_up(values)
     if found is None:
@@ -169,6 +175,10 @@ def blown_up_then_flat(run: Run) -> Finding | None:
     drift = noise.trend(tail[-(2 * run.patience + 1):])
     if change >= run.detection.min_delta and (drift is None or drift.falls):
         return None
+    recovered = float(np.median(window)) <= low * (1.0 + run.detection.trivial_tolerance)
+    frozen = float(np.ptp(window)) <= FROZEN_SPREAD * float(np.mean(np.abs(window)))
+    if recovered and not frozen:
+        return None  # back at its best and still moving: a transient spike, then convergence
     return symptom(
         "diverged",
         0.7 + 0.2 * ramp(peak / low, BLOW_UP_FACTOR, 10 * BLOW_UP_FACTOR),

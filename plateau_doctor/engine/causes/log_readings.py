@@ -177,7 +177,7 @@ def _accuracy(case: Case) -> tuple[str, float] | None:
 
 
 def pinned_output(case: Case) -> str | None:
-    """A frozen loss equal to 16.12 nats x the error rate (module docstring)."""
+    """A flat loss equal to 16.12 nats x the error rate (module docstring)."""
     accuracy, train = _accuracy(case), _train(case)
     if accuracy is None or train is None:
         return None
@@ -185,7 +185,9 @@ def pinned_output(case: Case) -> str | None:
     loss_name = "val_loss" if name.startswith("val_") and case.signal("val_loss") is not None else "loss"
     loss = case.recent(loss_name)
     expected = CLIPPED_NATS * (1.0 - value)
-    if not (expected > 0 and abs(loss - expected) <= PINNED_TOLERANCE * expected):
+    recent = case.signal(loss_name)[-case.detection.patience:]
+    flat = bool(np.all(np.isfinite(recent))) and float(np.ptp(recent)) <= PINNED_TOLERANCE * abs(loss)
+    if not (expected > 0 and flat and abs(loss - expected) <= PINNED_TOLERANCE * expected):
         return None
     return (
         f"{loss_name} {fmt(loss)} equals {fmt(CLIPPED_NATS)} nats (a probability clipped at 1e-7) times the"

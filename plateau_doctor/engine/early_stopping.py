@@ -113,8 +113,10 @@ def overfitting(run: Run) -> Finding | None:
     span = float(np.max(level) - np.min(level))
     gl = _generalization_loss(e_opt, e_end, span)
     sigma, relative = _scatter_while_improving(run.val, start + best)
+    if relative != noise.in_relative_units(val[best:])[1] or (relative and not e_end > 0):
+        sigma = math.nan  # the two parts are not in the same units: read the rise's own scatter
     after = noise.trend(val[best:], sigma=sigma) if math.isfinite(sigma) else noise.trend(val[best:])
-    rise = math.log(e_end / e_opt) if relative and e_opt > 0 else e_end - e_opt
+    rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
     if not gl >= GL_SICK or after is None or not after.rises or (math.isfinite(sigma) and not rise > noise.Z * sigma * math.sqrt(2.0)):
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))

@@ -168,13 +168,14 @@ def still_falling(run: Run) -> Finding | None:
     training loss; when both are logged, the training loss must fall too (a validation loss
     that falls while the training loss does not is not convergence being cut short). "The
     end" is the last :data:`WINDOW_SHARE` of the epochs (at least 3 moves). Steady: at least
-    :data:`MONOTONE_SHARE` of its moves go down and, on 5 epochs or more, its robust trend
+    :data:`MONOTONE_SHARE` of its moves go down and its robust trend (over at least 5 epochs)
     falls beyond its scatter. Far from converged: it fell :data:`STILL_FALLING` of its level
-    there, and that is :data:`PROGRESS_SHARE` or more of everything the run gained.
+    there, and that is :data:`PROGRESS_SHARE` or more of everything the run gained. A run of
+    fewer than ``noise.MIN_EPOCHS`` epochs is too short to tell a trend from its noise.
     """
     values = run.level
-    if values.size < 4 or not np.all(np.isfinite(values)):
-        return None
+    if values.size < noise.MIN_EPOCHS or not np.all(np.isfinite(values)):
+        return None  # too few epochs to tell a trend from the noise
     moves = max(3, math.ceil(WINDOW_SHARE * values.size))
     window = values[-(moves + 1):]
     before = values[: values.size - moves]
@@ -182,7 +183,7 @@ def still_falling(run: Run) -> Finding | None:
     fall = relative_improvement(float(window[0]), float(window[-1]))
     gained = float(np.max(before)) - float(window[-1])
     share = (float(window[0]) - float(window[-1])) / gained if gained > 0 else 0.0
-    drift = noise.trend(window)
+    drift = noise.trend(values[-max(moves + 1, noise.MIN_EPOCHS):])
     if downward < MONOTONE_SHARE or fall < STILL_FALLING or share < PROGRESS_SHARE:
         return None
     if drift is not None and not drift.falls:

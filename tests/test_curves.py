@@ -224,3 +224,13 @@ def test_a_regression_log_with_an_exact_match_accuracy_of_zero_is_not_stuck():
     found = diagnose_curves({"loss": loss, "val_loss": [v * 1.2 for v in loss], "accuracy": [0.0] * 20,
                              "val_accuracy": [0.0] * 20})
     assert "stuck_at_trivial" not in _names(found)
+
+
+def test_a_training_loss_that_settles_smoothly_at_chance_is_a_model_too_small():
+    """A linear model on two circles: both losses slide onto ln 2 and stay; it cannot fit even
+    its training rows better than the prior."""
+    loss = [0.7164, 0.7058, 0.6997, 0.6962, 0.6945, 0.6936, 0.6933, 0.6931, 0.6931, 0.6930, 0.6930, 0.6930]
+    val = [0.7484, 0.7322, 0.7205, 0.7126, 0.7073, 0.7039, 0.7017, 0.7003, 0.6995, 0.6989, 0.6986, 0.6984]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "val_accuracy": [0.39, 0.39, 0.41, 0.41] + [0.4] * 8,
+                             "learning_rate": [0.01] * 12})
+    assert _names(found)[0] == "stuck_at_trivial" and found.causes[0].name == "insufficient_capacity"

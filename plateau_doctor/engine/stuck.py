@@ -64,7 +64,7 @@ def _at_trivial_by_loss(run: Run) -> str | None:
         return None
     return (
         f"{run.level_name} {fmt(float(tail.mean()))} over epochs {run.window} is within"
-        f" {pct(float(distance.max()))} of the trivial loss {fmt(trivial)} ({_trivial_kind(run.audit)});"
+        f" {pct(float(distance.max()))} of the trivial loss {fmt(trivial)} ({_trivial_kind(run.audit)})"
         f"{_reference_reaches(run.audit.reference_val_loss)}"
     )
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig
+from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import FLAT_FROM_START, STALLED, Case, make_cause, units_healthy
 from plateau_doctor.engine.causes.registry import register
@@ -169,11 +170,16 @@ def insufficient_capacity(case: Case) -> Finding | None:
     that cannot fit its training split will not close the gap. A set-up mismatch found
     before training ranks above it (``BELOW_MISMATCH``).
 
+    In a bare log, a training loss that settles smoothly at the chance level
+    (``log_readings.converged_onto_chance``) is read the same way.
+
     It agrees with the references: a network at least as expressive as a linear model
     (``_at_least_linear``) is never short of capacity when the linear reference reaches the
     level. And a limit is read from a stall: a run shorter than the stall tests need
     (``start_from_epoch + patience + 1`` epochs) cannot show one.
     """
+    if bare_log(case) and case.has("stuck_at_trivial") and (settled := converged_onto_chance(case)) is not None:
+        return make_cause("insufficient_capacity", 0.5, f"{settled}; the curves show {case.shown(STALLED)}")
     small = _network_size(case.setup)
     gap = reference_gap(case.history, case.audit, case.detection, setup=case.setup)
     if small is None or gap is None or not gap.far or case.n_epochs < _stall_epochs(case):

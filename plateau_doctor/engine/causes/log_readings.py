@@ -15,6 +15,10 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
   of a run that approaches its floor;
 - :func:`memorizes`: a network that fits its training rows below the chance level while its
   validation loss never once gets below chance learns nothing that carries to new rows;
+- :func:`converged_onto_chance`: a network whose *training* loss falls smoothly and settles at
+  the chance level cannot fit even the rows it trains on better than the prior; a network
+  with capacity to spare memorizes its training rows whatever the labels (as on shuffled
+  labels), so the model is too small for the pattern;
 - :func:`penalty_dominated`: Keras adds the layers' weight penalties to both the training and
   the validation loss; at chance accuracy the data term is about the chance loss, so losses
   that both sit far above it, by the same amount, carry a large term that no row moves;
@@ -147,6 +151,27 @@ def memorizes(case: Case) -> str | None:
         f"the training loss fell to {fmt(now)}, below the chance level {fmt(trivial)}, while val_loss never got below"
         f" it on any epoch (lowest {fmt(float(np.nanmin(val)))}): the network memorizes its training rows and"
         " nothing it learns carries to new ones"
+    )
+
+
+def converged_onto_chance(case: Case) -> str | None:
+    """The training loss fell smoothly onto the chance level and stays there (module docstring)."""
+    train, trivial = _train(case), trivial_loss(case)
+    if train is None or not math.isfinite(trivial) or blow_up_signs(case) is not None:
+        return None
+    tol, p = case.detection.trivial_tolerance, case.detection.patience
+    now = recent_mean(train, p)
+    downward = float(np.mean(np.diff(train) < 0))
+    settled = abs(relative_improvement(float(train[-(p + 1)]), float(train[-1]))) < case.detection.min_delta
+    if not (abs(now - trivial) <= tol * trivial and float(np.min(train)) >= trivial * (1.0 - tol)):
+        return None
+    if downward < STEADY_SHARE or not settled or train.size < p + 1:
+        return None
+    return (
+        f"the training loss fell smoothly ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}, lower in"
+        f" {pct(downward)} of the epochs) and settled at the chance level {fmt(trivial)}: the network cannot fit even"
+        " its training rows better than the prior, which a network with room to spare always can (it would"
+        " memorize them)"
     )
 
 

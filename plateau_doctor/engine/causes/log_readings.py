@@ -161,14 +161,14 @@ def converged_onto_chance(case: Case) -> str | None:
         return None
     tol, p = case.detection.trivial_tolerance, case.detection.patience
     now = recent_mean(train, p)
-    downward = float(np.mean(np.diff(train) < 0))
+    downward = float(np.mean(np.diff(train) <= 0))  # a settled loss repeats itself: no rise
     settled = abs(relative_improvement(float(train[-(p + 1)]), float(train[-1]))) < case.detection.min_delta
     if not (abs(now - trivial) <= tol * trivial and float(np.min(train)) >= trivial * (1.0 - tol)):
         return None
     if downward < STEADY_SHARE or not settled or train.size < p + 1:
         return None
     return (
-        f"the training loss fell smoothly ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}, lower in"
+        f"the training loss fell smoothly ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}, no higher than the epoch before in"
         f" {pct(downward)} of the epochs) and settled at the chance level {fmt(trivial)}: the network cannot fit even"
         " its training rows better than the prior, which a network with room to spare always can (it would"
         " memorize them)"

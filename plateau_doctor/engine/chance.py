@@ -123,7 +123,8 @@ def _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol) -> Chance |
             if np.all(np.abs(acc - 1.0 / k) <= ACCURACY_MARGIN) and np.all(level >= math.log(k) * (1.0 - tol))]
     if not fits:
         return None
-    pinned = [k for k in fits if any(abs(first - math.log(k)) <= FIRST_EPOCH_TOLERANCE * math.log(k) for first in first_losses)]
+    pinned = [k for k in fits
+              if any(abs(first - math.log(k)) <= FIRST_EPOCH_TOLERANCE * math.log(k) for first in first_losses)]
     k = pinned[0] if pinned else min(fits, key=lambda c: abs(mean - 1.0 / c))
     how = f"; the first epoch's loss matches ln {k}" if pinned else ""
     return Chance(

@@ -141,7 +141,9 @@ def check_early_stop(
     if found is not None:
         return found
     rising = early_stopping.overfitting(run)
-    if rising is None or not early_stopping.sustained(run, EARLY_STOP_RISE) or unstable.oscillation(run, run.gap()) is not None:
+    if rising is None or not early_stopping.sustained(run, EARLY_STOP_RISE):
+        return None
+    if unstable.oscillation(run, run.gap()) is not None:
         return None
     return rising
 

@@ -117,7 +117,8 @@ def overfitting(run: Run) -> Finding | None:
         sigma = math.nan  # the two parts are not in the same units: read the rise's own scatter
     after = noise.trend(val[best:], sigma=sigma) if math.isfinite(sigma) else noise.trend(val[best:])
     rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
-    if not gl >= GL_SICK or after is None or not after.rises or (math.isfinite(sigma) and not rise > noise.Z * sigma * math.sqrt(2.0)):
+    beyond_noise = not math.isfinite(sigma) or rise > noise.Z * sigma * math.sqrt(2.0)
+    if not gl >= GL_SICK or after is None or not after.rises or not beyond_noise:
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))
     train_end = float(np.median(train[-END_EPOCHS:]))
@@ -146,8 +147,8 @@ def _evidence(run: Run, start: int, best: int, e_opt: float, gl: float, fell: fl
     return (
         f"val_loss bottomed at epoch {start + best + 1} ({fmt(float(val[best]))}; E_opt {fmt(e_opt)}, its running"
         f" median of 3) and ended"
-        f" at {fmt(float(np.median(val[-END_EPOCHS:])))} (median of the last {END_EPOCHS}; lowest {fmt(float(np.min(recent)))} over the"
-        f" last {run.patience}, last {fmt(float(val[-1]))}),"
+        f" at {fmt(float(np.median(val[-END_EPOCHS:])))} (median of the last {END_EPOCHS}; lowest"
+        f" {fmt(float(np.min(recent)))} over the last {run.patience}, last {fmt(float(val[-1]))}),"
         f" {val.size - 1 - best} epochs later: Prechelt's generalization loss GL = 100 (E_va / E_opt - 1) ="
         f" {gl:.1f} (>= {GL_SICK:g}, twice his GL5 stop; beyond the curve's noise); UP_{rises}: val_loss rose over"
         f" the last {rises} strip(s) of {STRIP} epochs; training progress P_{STRIP} = {progress:.1f} per mille,"

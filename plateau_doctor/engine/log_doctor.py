@@ -181,7 +181,9 @@ def chance_setup(chance: Chance | None) -> dict:
         return {}
     if chance.k == 2:
         return dict(n_classes=2, output_units=1, output_activation="sigmoid", loss="binary_crossentropy")
-    return dict(n_classes=chance.k, output_units=chance.k, output_activation="softmax", loss="sparse_categorical_crossentropy")
+    return dict(
+        n_classes=chance.k, output_units=chance.k, output_activation="softmax", loss="sparse_categorical_crossentropy"
+    )
 
 
 def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:

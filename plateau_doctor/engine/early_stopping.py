@@ -28,6 +28,10 @@ finished run: did it go so far past its best that the final model is clearly wor
   validation loss at its floor dips low once and comes back, which is no rise), and the
   training loss kept falling since (beyond its own noise): a validation loss that rises
   while the training loss rises too is instability, not overfitting;
+- overfitting is memorizing: the training loss must end below the validation loss. A
+  training loss held above the validation loss (the thinned net of a heavy dropout, or
+  augmented rows) shows no fit to the training rows that unseen ones lack, and a rising
+  validation loss there is left to the stall tests and their causes;
 - a network that never learned cannot overfit: when the trivial loss is known (the audit,
   or the chance level a log shows), the training loss must have gone below it.
 
@@ -126,6 +130,8 @@ def overfitting(run: Run) -> Finding | None:
     train_trend = noise.trend(train[best:])
     if fell < run.detection.min_delta or train_trend is None or not train_trend.falls:
         return None
+    if not train_end < e_end:
+        return None  # no generalization gap: the training rows are not fitted better than unseen ones
     return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_SICK, GL_SURE), _evidence(run, start, best, e_opt, gl, fell))
 
 

@@ -135,7 +135,10 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
 
     Judged on the training loss; when that still falls but too noisily to call steady (the
     thinned net of a heavy dropout, small batches), on the validation loss, which is
-    measured on the whole net at the end of each epoch.
+    measured on the whole net at the end of each epoch. Steady means moving beyond the
+    curve's noise (:func:`moving`, when its scatter can be read), else at least
+    :data:`MONOTONE_SHARE` of the last moves down: a noisy curve whose robust trend still
+    falls beyond its wobble converges, however many of its single moves go up.
     """
     if not run.ready or gap is None or not gap.far:
         return None
@@ -148,7 +151,8 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
         progress = smoothed_progress(values, run.detection)
         steps = np.diff(values[-run.patience - 1:])
         falling = float(np.mean(steps < 0))
-        if not moving(values, run) or falling < MONOTONE_SHARE:
+        steady = falling >= MONOTONE_SHARE or recent_trend(values, run) is not None
+        if not moving(values, run) or not steady:
             continue
         noisy = "" if name == run.progress_name else f" ({run.progress_name} falls too, unsteadily)"
         return symptom(
@@ -156,7 +160,7 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
             0.55 + 0.3 * ramp(gap.ratio, 1.0, 4.0),
             f"{name} still falls at the end{noisy}: smoothed {pct(progress)} over epochs {run.window}"
             f" (~{pct(progress / run.patience)} per epoch), lower in {pct(falling)} of those epochs,"
-            f" now {fmt(float(values[-1]))}; {gap.describe()}",
+            f" now {fmt(float(values[-1]))}; {gap.describe()}{_noise_words(values, run)}",
         )
     return None
 

@@ -347,3 +347,49 @@ UNDERCONFIDENT = {
 }
 CANCER_AUDIT = dict(trivial_val_loss=0.658, reference_val_loss=0.0777,
                     reference_metrics={"val_accuracy": 0.982, "val_balanced_accuracy": 0.976})
+
+
+# Runs whose curves are sick but whose readings one cause names are all in their normal range:
+# that cause must stay silent on them (the contract's consistency rule). Each entry is
+# (curves, task, audit changes, set-up changes), keyed by the cause it tests.
+STANDARDIZED_BY_THE_USER = dict(
+    scaled_features=False,  # the doctor did not scale them, but the user did: every std ~ 1
+    features=[FeatureStats("a", 0.01, 1.0, -3.0, 3.0), FeatureStats("b", -0.02, 1.086, -3.2, 3.1)],
+)
+REGRESSION_PLATEAU = {
+    "loss": [1.0, 0.8, 0.7, 0.66, 0.65, 0.645, 0.643, 0.642, 0.642, 0.641, 0.641, 0.641],
+    "val_loss": [1.0, 0.81, 0.71, 0.67, 0.66, 0.655, 0.653, 0.652, 0.652, 0.651, 0.651, 0.651],
+    "val_r2": [0.0, 0.19, 0.29, 0.33, 0.34, 0.345, 0.347, 0.348, 0.348, 0.349, 0.349, 0.349],
+}
+CENTRED_TARGET = dict(scaled_target=False, target_mean=0.1, target_std=1.0, trivial_val_loss=1.0, reference_val_loss=0.3)
+NORMAL_READINGS = {
+    "learning_rate_too_high": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {"learning_rate": 0.001})],
+    "learning_rate_too_low": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {})],
+    "unscaled_features": [
+        (with_signals(STUCK, saturated_fraction=0.8), "binary", STANDARDIZED_BY_THE_USER,
+         {"optimizer": "sgd", "learning_rate": 50.0, "hidden_activation": "tanh"}),
+    ],
+    "unscaled_target": [(REGRESSION_PLATEAU, "regression", CENTRED_TARGET, {"optimizer": "sgd", "learning_rate": 50.0})],
+    "class_imbalance": [(STUCK, "binary", {}, {})],
+    "insufficient_capacity": [
+        (with_signals(PLATEAU, **HEALTHY), "binary", {}, {"hidden_units": [64, 32]}),
+        # A linear model where the linear reference reaches the level: the data need no more.
+        (with_signals(PLATEAU, **HEALTHY), "binary",
+         {"linear_reference_metrics": {"val_accuracy": 0.95, "val_balanced_accuracy": 0.94}}, {"hidden_units": []}),
+    ],
+    "overfitting": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {})],
+    "output_activation_mismatch": [(STUCK, "binary", {}, {})],
+    "loss_mismatch": [(STUCK, "binary", {}, {})],
+    "dead_relu": [(with_signals(PLATEAU, dead_fraction=0.05, update_ratio=0.02), "binary", {}, {})],
+    "vanishing_gradients": [
+        (with_signals(PLATEAU, grad_ratio_first_last=1.0, update_ratio=0.02), "binary", {},
+         {"hidden_units": [32] * 5, "hidden_activation": "sigmoid"}),
+    ],
+    "exploding_gradients": [(with_signals(BLOWN_UP, grad_norm=[1.0] * 9), "binary", {}, {"hidden_units": [64] * 4})],
+    "bad_initialization": [(with_signals(STUCK, symmetric_fraction=0.0, output_std=1.5), "binary", {}, {})],
+    "no_learnable_signal": [(STUCK, "binary", {}, {})],
+    "optimizer_choice": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {})],
+    "too_few_updates": [(with_signals(SLOW, **HEALTHY), "binary", {}, {"batch_size": 32})],
+    "too_few_epochs": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {})],
+    "too_strong_regularization": [(with_signals(THINNED, **HEALTHY), "binary", {}, {"dropout": 0.0, "l2": 0.0})],
+}

@@ -50,10 +50,12 @@ def test_an_unconfirmed_cause_loses_confidence_and_a_recorded_signal_keeps_it():
     assert "not confirmed" not in top_recorded.evidence
 
 
-def test_a_frozen_loss_after_swings_is_a_plateau_and_a_large_rate_is_blamed():
+def test_a_frozen_loss_after_a_blow_up_is_diverged_and_a_large_rate_is_blamed():
+    """The jump 0.6 -> 6.8 at epoch 5 is 11x the lowest loss reached: a blow-up, and the loss
+    never moved again. (Before issue 19 this read as a frozen plateau; same cause.)"""
     loss = [133, 4.9, 2.8, 0.6, 6.8, 1.2, 0.8, 1.4, 0.9, 1.1] + [0.783] * 10
     found = diagnose_curves({"loss": loss, "val_loss": [x * 1.02 for x in loss], "learning_rate": [0.3] * 20})
-    assert found.symptoms[0].name == "plateau" and "frozen" in found.symptoms[0].evidence
+    assert found.symptoms[0].name == "diverged" and "blew up at epoch 5" in found.symptoms[0].evidence
     assert found.causes[0].name == "learning_rate_too_high"
 
 
@@ -115,3 +117,120 @@ def test_a_log_without_a_loss_is_refused_with_the_columns_it_has():
 @pytest.mark.parametrize("columns, task", [(["loss", "val_accuracy"], "binary"), (["loss", "val_loss", "val_mae"], "regression")])
 def test_the_task_is_read_from_the_column_names(columns, task):
     assert infer_task(normalize_history({name: [1.0, 0.5] for name in columns})) == task
+
+
+# --- issue 19: noisy real logs, read against their own noise --------------------------
+
+RNG = np.random.default_rng(7)
+
+
+def _names(found) -> list[str]:
+    return [s.name for s in found.symptoms]
+
+
+def test_a_small_validation_sets_wobble_over_a_smooth_training_loss_is_healthy():
+    """A digit CNN: the training loss falls smoothly, val_loss sits at 0.02 +- 0.01 (45 rows)."""
+    loss = _falling(30, 1.6, 0.05)
+    val = list(np.clip(0.02 + RNG.uniform(-0.01, 0.01, 30), 0.005, None))
+    val[:6] = [2.1, 1.5, 0.8, 0.3, 0.1, 0.05]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "val_accuracy": [0.99] * 30})
+    assert found.status == "healthy" and found.causes == []
+
+
+def test_augmentation_keeps_the_training_loss_flat_above_a_falling_validation_loss():
+    loss = [0.40 + 0.01 * ((-1) ** i) for i in range(25)]
+    val = list(0.43 * (0.085 / 0.43) ** (np.arange(25) / 24))
+    val = [v * (1 + 0.04 * ((-1) ** i)) for i, v in enumerate(val)]
+    found = diagnose_curves({"loss": loss, "val_loss": val})
+    assert "oscillation" not in _names(found)
+    assert "learning_rate_too_high" not in [c.name for c in found.causes]
+
+
+def test_a_short_regression_with_a_noisy_validation_loss_at_its_minimum_is_healthy():
+    loss = [0.9, 0.3, 0.12, 0.08, 0.07, 0.066, 0.064, 0.063, 0.062, 0.061, 0.060, 0.060]
+    val = [0.5, 0.15, 0.07, 0.061, 0.058, 0.055, 0.060, 0.057, 0.061, 0.056, 0.059, 0.057]
+    assert diagnose_curves({"loss": loss, "val_loss": val, "val_mae": [0.2] * 12}).status == "healthy"
+
+
+def test_stuck_at_chance_for_ten_classes_is_sick_and_says_why_no_cause_can_be_named():
+    loss = [2.31 + 0.002 * ((-1) ** i) for i in range(50)]
+    val = [2.3026 + 0.001 * ((-1) ** i) for i in range(50)]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "val_accuracy": [0.1] * 50})
+    assert found.sick and _names(found)[0] == "stuck_at_trivial"
+    assert found.causes or "no cause can be named" in found.symptoms[0].evidence
+    assert any("ln 10" in note for note in found.not_checked)
+
+
+def test_a_blow_up_then_a_flat_loss_is_diverged_and_blames_the_step():
+    """3-class wine from a CSVLogger: a huge start, a spike to 385 at epoch 9, then 0.654 flat."""
+    loss = [20751.0, 900.0, 120.0, 30.0, 8.0, 3.0, 1.5, 1.2, 385.0] + [0.654] * 10
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.01 for v in loss], "val_accuracy": [0.64] * 19})
+    assert found.sick and _names(found)[0] == "diverged" and "blew up at epoch 9" in found.symptoms[0].evidence
+    assert found.causes[0].name == "learning_rate_too_high"
+
+
+def test_a_blow_up_in_the_first_epoch_then_chance_blames_the_step():
+    loss = [17.78] + [2.323] * 24
+    val = [17.68] + [2.335] * 24
+    found = diagnose_curves({"loss": loss, "val_loss": val, "val_accuracy": [0.1022] + [0.1] * 24})
+    assert _names(found)[0] == "stuck_at_trivial"
+    assert found.causes[0].name == "learning_rate_too_high" and "7.7x the chance level" in found.causes[0].evidence
+
+
+def test_a_loss_still_falling_fast_at_the_end_is_slow_convergence_with_too_few_epochs():
+    found = diagnose_curves({"loss": [1.84, 1.23, 0.90, 0.77, 0.69, 0.61], "val_loss": [2.19, 2.09, 1.93, 1.69, 1.38, 1.05],
+                             "val_accuracy": [0.47, 0.6, 0.65, 0.78, 0.89, 0.93]})
+    assert _names(found) == ["slow_convergence"] and found.causes[0].name == "too_few_epochs"
+
+
+def test_memorizing_at_chance_points_to_data_without_signal():
+    """Shuffled labels: the training loss falls below ln 2, val_loss never once gets below it."""
+    loss = list(np.linspace(0.7095, 0.5966, 17))
+    val = list(np.linspace(0.7036, 0.7292, 17))
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": list(np.linspace(0.5, 0.69, 17)),
+                             "val_accuracy": [0.535] + [0.5] * 16})
+    assert _names(found)[0] == "stuck_at_trivial" and found.causes[0].name == "no_learnable_signal"
+
+
+def test_an_accuracy_frozen_from_epoch_1_under_a_falling_loss_is_an_output_that_cannot_move():
+    """Softmax on one unit: the output is always 1, the accuracy is the positives' share."""
+    loss = [0.52, 0.27, 0.17, 0.13, 0.10, 0.087, 0.075, 0.066, 0.059, 0.053, 0.048, 0.044, 0.040]
+    val = [0.37, 0.24, 0.18, 0.14, 0.12, 0.11, 0.107, 0.104, 0.103, 0.103, 0.104, 0.104, 0.105]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": [0.6264] * 13, "val_accuracy": [0.6316] * 13})
+    assert _names(found)[0] == "stuck_at_trivial" and found.causes[0].name == "output_activation_mismatch"
+
+
+def test_a_loss_frozen_at_the_clip_times_the_error_rate_is_a_pinned_output():
+    found = diagnose_curves({"loss": [5.794] * 40, "accuracy": [0.6429] * 40})
+    assert found.sick and found.causes[0].name == "output_activation_mismatch"
+    assert "16.12 nats" in found.causes[0].evidence
+
+
+def test_a_loss_creeping_down_at_a_steady_pace_from_epoch_1_blames_the_step_size():
+    loss = [1.78 - 0.0017 * i for i in range(30)]
+    found = diagnose_curves({"loss": loss, "mae": [1.26] * 30})
+    assert found.sick and found.causes[0].name == "learning_rate_too_low" and "steady pace" in found.causes[0].evidence
+
+
+def test_a_spike_that_came_back_to_its_best_and_keeps_moving_is_not_a_blow_up():
+    tail = np.array(_falling(10, 0.06, 0.045)) * (1 + 0.02 * RNG.standard_normal(10))
+    loss = _falling(15, 1.0, 0.05) + [0.6] + list(tail)
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.1 for v in loss]})
+    assert "diverged" not in _names(found)
+
+
+def test_a_regression_log_with_an_exact_match_accuracy_of_zero_is_not_stuck():
+    loss = _falling(20, 3.9, 0.4)
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.2 for v in loss], "accuracy": [0.0] * 20,
+                             "val_accuracy": [0.0] * 20})
+    assert "stuck_at_trivial" not in _names(found)
+
+
+def test_a_training_loss_that_settles_smoothly_at_chance_is_a_model_too_small():
+    """A linear model on two circles: both losses slide onto ln 2 and stay; it cannot fit even
+    its training rows better than the prior."""
+    loss = [0.7164, 0.7058, 0.6997, 0.6962, 0.6945, 0.6936, 0.6933, 0.6931, 0.6931, 0.6930, 0.6930, 0.6930]
+    val = [0.7484, 0.7322, 0.7205, 0.7126, 0.7073, 0.7039, 0.7017, 0.7003, 0.6995, 0.6989, 0.6986, 0.6984]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "val_accuracy": [0.39, 0.39, 0.41, 0.41] + [0.4] * 8,
+                             "learning_rate": [0.01] * 12})
+    assert _names(found)[0] == "stuck_at_trivial" and found.causes[0].name == "insufficient_capacity"

@@ -14,11 +14,16 @@ skipped; a test "over ``patience`` epochs" compares the last epoch with the one
 the smoothed loss that counts as progress. Epochs in evidence are 1-based, as Keras
 prints them. The rule on learnable signal and the scale of losses: :mod:`.levels`.
 
-The story, in modules: :mod:`.curve_math` (smoothing, progress), :mod:`.levels` (the trivial
-predictor, chance, the reference model's gap), :mod:`.run_view` (one history read once),
-:mod:`.stuck` (``stuck_at_trivial``), :mod:`.progress` (plateau, slow convergence,
-oscillation, overfitting, converged), and this module: a divergence first, then the others,
-and the early-stop check a sick baseline is stopped with.
+Every trend, plateau and oscillation is also a test against the curve's own noise
+(:mod:`.noise`): a noisy curve must move beyond its scatter before it counts as moving.
+
+The story, in modules: :mod:`.curve_math` (smoothing, progress), :mod:`.noise` (a curve's
+scatter and robust trend), :mod:`.levels` (the trivial predictor, chance, the reference
+model's gap), :mod:`.run_view` (one history read once), :mod:`.stuck` (``stuck_at_trivial``),
+:mod:`.progress` (plateau, slow convergence, converged), :mod:`.unstable` (oscillation, a
+blow-up followed by a flat loss), :mod:`.early_stopping` (overfitting, by Prechelt's
+criteria), and this module: a divergence first, then the others, and the early-stop check a
+sick baseline is stopped with.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.curve_math import History, ema, fmt, ramp
-from plateau_doctor.engine import progress
+from plateau_doctor.engine import early_stopping, progress, unstable
 from plateau_doctor.engine.run_view import Run, read_run, symptom
 from plateau_doctor.engine.stuck import at_trivial_without_signal, stuck_at_trivial
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
@@ -39,6 +44,12 @@ strong overfitting move the *training* loss by far less."""
 DIVERGENCE_GIVE_BACK = 0.5
 """...and that rise must give back at least half of what was gained since the first epoch,
 so that a converged loss near zero (1e-4 -> 4e-4) is not called a divergence."""
+
+
+EARLY_STOP_RISE = 0.1
+"""A baseline is stopped as overfit only once every one of its last ``patience`` validation
+epochs is 10% above the best level: a stop is final, so it waits for a rise that no single
+noisy epoch makes (the full detection judges the whole curve by Prechelt's criteria)."""
 
 
 def _non_finite(run: Run) -> Finding | None:
@@ -88,18 +99,20 @@ def detect_symptoms(
     ``oscillation``, whose smoothed curve is flat only because it goes up and down.
     """
     run = read_run(history, audit, detection, setup)
-    diverged = _non_finite(run) or _blow_up(run)
+    diverged = _non_finite(run) or _blow_up(run) or unstable.blown_up_then_flat(run)
     if diverged is not None:
         return [diverged]
     gap = run.gap()
-    stuck, swinging = stuck_at_trivial(run), progress.oscillation(run, gap)
+    stuck, swinging = stuck_at_trivial(run), unstable.oscillation(run, gap)
     if stuck is not None:
         stalled = [stuck]
     elif swinging is not None:
         stalled = []
+    elif gap is None:
+        stalled = [progress.still_falling(run)]
     else:
         stalled = [progress.plateau(run, gap), progress.slow_convergence(run, gap)]
-    found = [finding for finding in (*stalled, swinging, progress.overfitting(run)) if finding is not None]
+    found = [finding for finding in (*stalled, swinging, early_stopping.overfitting(run)) if finding is not None]
     if not found and (short := progress.too_short_to_judge(run, gap)) is not None:
         found = [short]
     if not found and (no_signal := at_trivial_without_signal(run)) is not None:
@@ -127,8 +140,10 @@ def check_early_stop(
     found = _non_finite(run) or stuck_at_trivial(run)
     if found is not None:
         return found
-    rising = progress.overfitting(run)
-    if rising is None or progress.oscillation(run, run.gap()) is not None:
+    rising = early_stopping.overfitting(run)
+    if rising is None or not early_stopping.sustained(run, EARLY_STOP_RISE):
+        return None
+    if unstable.oscillation(run, run.gap()) is not None:
         return None
     return rising
 

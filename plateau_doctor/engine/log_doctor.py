@@ -6,18 +6,25 @@ an old training log (``plateau-doctor diagnose``) has less. This module runs the
 detection and the same cause rules on what there is, and says what is missing:
 
 - without a reference model the attainable level is unknown, so ``plateau`` and
-  ``slow_convergence`` (which need a clear gap to it) cannot be called the usual way. One
-  curves-only test replaces them: a loss that has not moved since its first epoch (the
-  validation loss within :data:`FLAT_FROM_START` of where it began, no progress over
-  ``patience`` epochs) is a plateau whatever the data allow. A run that fell and then
-  flattened is never called sick here: it may sit at the data's noise floor;
+  ``slow_convergence`` (which need a clear gap to it) cannot be called the usual way.
+  Curves-only tests replace them: a loss still falling steadily at the end, beyond its noise
+  (``progress.still_falling``), is slow convergence; a loss that has not moved since its
+  first epoch (the monitored and the training loss within :data:`FLAT_FROM_START` of where
+  they began, no progress over ``patience`` epochs) is a plateau whatever the data allow. A
+  run that fell and then flattened is never called sick here: it may sit at the data's
+  noise floor;
+- a classifier's log pins its own chance level when it sits there (``chance.read_chance``:
+  ln k with accuracy 1/k, or a majority prior's entropy): that level stands in for the
+  audit's trivial loss, so ``stuck_at_trivial`` is read as in a full run;
 - a training loss frozen to four digits for ``patience`` epochs (:data:`FROZEN_RANGE`) away
   from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
 - a cause whose confirming signals the log lacks (:data:`CONFIRMED_BY`) keeps its place
   but loses confidence (:data:`UNCONFIRMED_DISCOUNT`), and its evidence names the
   measurement that would confirm it;
 - the optimizer is not in a log: learning rates are then judged as for Adam, Keras' most
-  common choice, and the evidence says so.
+  common choice, and the evidence says so;
+- a sick log for which no cause can be named says why in its first symptom's evidence: what
+  the log lacks, and the causes those readings would tell apart.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import pandas as pd
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.causes.catalog import REGISTRY, by_rank
+from plateau_doctor.engine.chance import Chance, read_chance
 from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
 from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
@@ -152,8 +160,36 @@ def minimal_setup(task: str, history: pd.DataFrame, **known) -> ResolvedSetup:
     return ResolvedSetup(**values)
 
 
+def chance_audit(chance: Chance) -> DataAudit:
+    """What a log tells of its data once it pins its chance level: k classes, the trivial loss
+    and the chance accuracy (and, for a majority prior, the class balance)."""
+    task = "binary" if chance.k == 2 else "multiclass"
+    classes = [str(index) for index in range(chance.k)]
+    known = math.isfinite(chance.accuracy)
+    balance = {"0": chance.accuracy, "1": 1.0 - chance.accuracy} if chance.k == 2 and known else {}
+    metrics = {"val_balanced_accuracy": 1.0 / chance.k, **({"val_accuracy": chance.accuracy} if known else {})}
+    return minimal_audit(
+        task, classes=classes, trivial_val_loss=chance.trivial_loss, class_balance=balance, trivial_metrics=metrics,
+        majority_share=chance.accuracy if chance.k == 2 and known else math.nan,
+    )
+
+
+def chance_setup(chance: Chance | None) -> dict:
+    """The output and loss a log at its chance level shows: a cross-entropy on a sigmoid (two
+    classes) or softmax output, the only losses that sit at ln k when nothing is learned."""
+    if chance is None:
+        return {}
+    if chance.k == 2:
+        return dict(n_classes=2, output_units=1, output_activation="sigmoid", loss="binary_crossentropy")
+    return dict(
+        n_classes=chance.k, output_units=chance.k, output_activation="softmax", loss="sparse_categorical_crossentropy"
+    )
+
+
 def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
-    """The curves-only plateau: no progress over ``patience`` epochs, and barely below epoch 1."""
+    """The curves-only plateau: no progress over ``patience`` epochs, and barely below epoch 1,
+    in the monitored loss and in the training loss alike (a training loss that fell a lot has
+    learned, even when the validation loss was already low after the first epoch)."""
     name = "val_loss" if "val_loss" in history and history["val_loss"].notna().any() else "loss"
     values = history[name].to_numpy(dtype=float)
     if not np.isfinite(values).all() or len(values) < detection.start_from_epoch + detection.patience + 1:
@@ -163,7 +199,7 @@ def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Findin
         return None
     smoothed = ema(values, detection.smoothing)
     overall = relative_improvement(float(values[0]), float(smoothed[-1]))
-    if overall >= FLAT_FROM_START:
+    if overall >= FLAT_FROM_START or _training_loss_learned(history, detection):
         return None
     return Finding(
         "symptom",
@@ -174,6 +210,16 @@ def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Findin
         f" {100 * progress:.1f}% over the last {detection.patience} epochs; no reference model says what the"
         " data allow, so a stall after real progress could not be told from the noise floor",
     )
+
+
+def _training_loss_learned(history: pd.DataFrame, detection: DetectionConfig) -> bool:
+    """The training loss fell ``FLAT_FROM_START`` or more below its first epoch."""
+    if "loss" not in history:
+        return False
+    train = history["loss"].to_numpy(dtype=float)
+    if not np.isfinite(train).all():
+        return False
+    return relative_improvement(float(train[0]), float(ema(train, detection.smoothing)[-1])) >= FLAT_FROM_START
 
 
 def _training_curve(history: pd.DataFrame) -> str:
@@ -247,18 +293,23 @@ def diagnose_curves(
     detection = detection or DetectionConfig()
     task = (audit.task if audit is not None else None) or task or infer_task(frame)
     notes = list(not_checked)
+    chance = read_chance(frame, detection) if audit is None and task != "regression" else None
     if audit is None:
-        audit = minimal_audit(task)
+        audit = minimal_audit(task) if chance is None else chance_audit(chance)
         notes.append("the attainable level: no reference model was fitted on the data (no data given)")
         notes.append("feature and target scales, class balance: the data were not seen")
+        if chance is not None:
+            notes.append(f"the chance level, read from the log itself: {chance.why}")
     optimizer_known = setup is not None
     if setup is None:
-        setup = minimal_setup(task, frame)
+        setup = minimal_setup(audit.task, frame, **chance_setup(chance))
         notes.append(f"the set-up (architecture, optimizer, loss): not in the log; rates judged as for {setup.optimizer}")
     for name in ("learning_rate", "grad_norm", "update_ratio", "dead_fraction"):
         if not _recorded(frame, name):
             notes.append(f"{name}: not recorded")
-    signals = frame.reindex(columns=["epoch", *HISTORY_SIGNALS])
+    # The training accuracy is no recorded signal of the doctor's, but a log's own column that
+    # the loss/accuracy consistency check reads.
+    signals = frame.reindex(columns=["epoch", *HISTORY_SIGNALS, *(["accuracy"] if "accuracy" in frame else [])])
     symptoms = detect_symptoms(signals, audit, detection, setup=setup)
     no_reference = not math.isfinite(audit.reference_val_loss) and not audit.reference_metrics
     frozen = frozen_curve(frame, detection) if no_reference else None
@@ -267,8 +318,33 @@ def diagnose_curves(
         if flat is not None:
             symptoms = [flat]
     causes = diagnose(signals, audit, setup, detection, symptoms=symptoms, preflight=[])
-    if frozen is not None and not causes and (limit := learned_then_froze(frame, detection)) is not None:
+    at_chance = any(s.name == "stuck_at_trivial" for s in symptoms)  # never learned: not a capacity limit
+    if frozen is not None and not causes and not at_chance and (limit := learned_then_froze(frame, detection)) is not None:
         causes = [limit]
     causes = [_qualify(c, frame, setup, optimizer_known) for c in causes]
     causes.sort(key=lambda c: -c.confidence)
+    if not causes:
+        symptoms = _say_why_no_cause(symptoms, frame, setup)
     return CurvesDiagnosis(frame, audit, setup, symptoms, causes, notes)
+
+
+def _say_why_no_cause(symptoms: list[Finding], history: pd.DataFrame, setup: ResolvedSetup) -> list[Finding]:
+    """A sick verdict without a cause says why in its first sick symptom's evidence: what the log
+    lacks, and the causes that would need it (those whose confirming signals were not recorded)."""
+    sick = [s for s in symptoms if s.name in SICK_SYMPTOMS]
+    if not sick:
+        return symptoms
+    missing = sorted({name for needed in CONFIRMED_BY.values() for name in needed if not _recorded(history, name)})
+    candidates = [cause.name for cause in by_rank() if cause.name in CONFIRMED_BY
+                  and not any(_recorded(history, name) for name in CONFIRMED_BY[cause.name])]
+    lacks = ["the set-up (architecture, loss, optimizer)"] if setup.from_saved_model else []
+    if not math.isfinite(setup.learning_rate):
+        lacks.insert(0, "the learning rate")
+    lacks.append(", ".join(missing) or "no training signal")
+    words = (
+        f"no cause can be named from what was logged: the log lacks {'; '.join(lacks)}, and the curves alone do not"
+        f" single one out; the causes those readings would tell apart: {', '.join(candidates)}"
+        " (DoctorCallback records them)"
+    )
+    first = sick[0]
+    return [replace(s, evidence=f"{s.evidence}; {words}") if s is first else s for s in symptoms]

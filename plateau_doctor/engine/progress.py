@@ -1,49 +1,85 @@
-"""The symptoms of a run that learns badly: a plateau, slow convergence, oscillation,
-overfitting, a run too short to judge, and ``converged`` when none applies. Pure: numpy only.
+"""The symptoms of a run that learns badly: a plateau, slow convergence, a run too short to
+judge, and ``converged`` when none applies. Pure: numpy only.
 
 ``plateau`` and ``slow_convergence`` need a clear gap to the reference model
 (``levels.reference_gap``). They read the training loss first and the validation loss when
 the training loss is too noisy to tell (the thinned net of a heavy dropout): a validation
 loss that stalls under a moving training loss that stays at or above it is a plateau, one
-that still falls steadily is slow convergence. A training loss that wobbles while the
-validation loss falls steadily is not an oscillation: the weights improve epoch after epoch.
+that still falls steadily is slow convergence.
+
+Progress is a test against the curve's own noise (:mod:`.noise`): a curve moves when its
+smoothed relative improvement over ``patience`` epochs reaches ``min_delta`` **and** its
+robust trend over those epochs falls by more than its scatter allows (``noise.Z`` standard
+errors, the scatter read over the last ``2 * patience + 1`` epochs). A smooth curve passes
+the second test with any fall, so on it only ``min_delta`` decides; a noisy one must fall
+beyond what its wobble makes by chance.
+
+Without a reference model (a bare training log), :func:`still_falling` reads slow
+convergence from the shape alone, as Prechelt's and Keras' users read a curve: the
+monitored loss still falls steadily at the end, beyond its noise, by a share of the run's
+whole progress that says it has not flattened toward its floor.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from plateau_doctor.engine.curve_math import TINY, ema, fmt, pct, ramp, recent_mean, relative_improvement, smoothed_progress
+from plateau_doctor.engine import noise
+from plateau_doctor.engine.curve_math import fmt, pct, ramp, recent_mean, relative_improvement, smoothed_progress
 from plateau_doctor.engine.levels import ReferenceGap, chance_balanced_accuracy, is_classification
 from plateau_doctor.engine.run_view import Run, symptom
-from plateau_doctor.schema import OVERFITTING, Finding
+from plateau_doctor.schema import Finding
 
 MONOTONE_SHARE = 0.8
 """Slow convergence falls steadily: at least 80% of the last epochs lower the loss."""
 
-OSCILLATION_AMPLITUDE = 0.1
-"""Epoch-to-epoch moves averaging 10% of the loss level are far above the noise of an
-epoch-mean training loss (about 1%) or of a validation loss (a few %)."""
+WINDOW_SHARE = 0.2
+"""Without a reference, "the end" is the last 20% of the run (at least 3 moves)."""
 
-OSCILLATION_FLIPS = 0.5
-"""At least half of the consecutive moves reverse direction: the loss goes up and down."""
+STILL_FALLING = 0.05
+"""...and the loss still falls there by 5% or more of its level..."""
 
-OSCILLATION_EFFICIENCY = 0.5
-"""No net progress: the net change over the window is less than half of the distance the
-loss travelled up and down (1 for a monotone curve, ~0 for pure back-and-forth)."""
+PROGRESS_SHARE = 0.1
+"""...which is 10% or more of everything the run gained (the highest loss before the window
+minus the last). With an exponential approach to a floor, L(t) = L_inf + A exp(-t / tau),
+the last fifth of a run of length t holds exp(-0.8 t / tau) (1 - exp(-0.2 t / tau)) /
+(1 - exp(-t / tau)) of the gain: 10% at t = 1.5 tau, when more than a fifth of the gain
+(exp(-1.5) = 22%) is still ahead; 4% at t = 3 tau, when 5% is. So a loss creeping from
+0.010 to 0.006 after falling from 2.3 is converged, and one whose last fifth still holds a
+tenth of its progress is far from its floor."""
 
-SPIKE_FACTOR = 2.0
-"""One epoch at more than twice the previous epoch's loss is a spike."""
 
-OSCILLATION_MIN_EPOCHS = 5
-"""Fewest epochs (4 moves) on which up-and-down movement can be told from noise."""
+def recent_trend(values: np.ndarray, run: Run) -> noise.Trend | None:
+    """The trend of the last ``patience + 1`` epochs against the scatter of the last
+    ``2 * patience + 1`` after the warm-up (more epochs estimate the noise better)."""
+    data = np.asarray(values, dtype=float)[run.detection.start_from_epoch:]
+    scatter_window = data[-(2 * run.patience + 1):]
+    recent = data[-(run.patience + 1):]
+    if recent.size < 2 or not np.all(np.isfinite(scatter_window)):
+        return None
+    scaled, relative = noise.in_relative_units(scatter_window)
+    sigma = noise.noise(scaled)
+    if not math.isfinite(sigma) or noise.in_relative_units(recent)[1] != relative:
+        return None
+    return noise.Trend(noise.theil_sen(noise.in_relative_units(recent)[0]), sigma, int(recent.size), relative)
 
-OVERFITTING_RISE = 0.1
-"""Overfitting: every one of the last ``patience`` epochs has a validation loss at least
-10% above the smoothed minimum (reached ``patience`` or more epochs earlier) while the
-training loss kept improving. Requiring *every* recent epoch, not the last or an average,
-keeps a noisy validation loss near its floor (which moves ~5-10% per epoch on a few
-hundred rows) from passing for a rise."""
+
+def moving(values: np.ndarray | None, run: Run) -> bool:
+    """Relative progress of ``min_delta`` over ``patience`` epochs, beyond the curve's noise."""
+    if values is None:
+        return False
+    progress = smoothed_progress(values, run.detection)
+    if progress is None or progress < run.detection.min_delta:
+        return False
+    drift = recent_trend(values, run)
+    return drift is None or drift.falls
+
+
+def _noise_words(values: np.ndarray, run: Run) -> str:
+    drift = recent_trend(values, run)
+    return f"; {drift.describe()}" if drift is not None else ""
 
 
 def plateau(run: Run, gap: ReferenceGap | None) -> Finding | None:
@@ -51,14 +87,20 @@ def plateau(run: Run, gap: ReferenceGap | None) -> Finding | None:
     if not run.ready or gap is None or not gap.far:
         return None
     progress = run.smoothed_progress()
-    if progress >= run.detection.min_delta:
+    if moving(run.progress, run):
         return _validation_stall(run, gap)
+    if progress >= run.detection.min_delta:  # it moved, but within its own noise
+        if run.train is not None and moving(run.val, run):
+            return None  # the validation loss still improves beyond its noise: not a plateau
+        stall = _validation_stall(run, gap)
+        if stall is not None:
+            return stall
     return symptom(
         "plateau",
         0.6 + 0.3 * ramp(gap.ratio, 1.0, 4.0),
         f"smoothed {run.progress_name} improved {pct(progress)} over epochs {run.window}"
-        f" (progress needs >= {pct(run.detection.min_delta)}) at {fmt(float(run.progress[-1]))};"
-        f" {gap.describe()}",
+        f" (progress needs >= {pct(run.detection.min_delta)} beyond the noise) at {fmt(float(run.progress[-1]))};"
+        f" {gap.describe()}{_noise_words(run.progress, run)}",
     )
 
 
@@ -76,7 +118,7 @@ def _validation_stall(run: Run, gap: ReferenceGap) -> Finding | None:
         return None
     progress = smoothed_progress(run.val, run.detection)
     train_now, val_now = recent_mean(run.train, run.patience), recent_mean(run.val, run.patience)
-    if progress is None or progress >= run.detection.min_delta or not train_now >= val_now:
+    if progress is None or moving(run.val, run) or not train_now >= val_now:
         return None
     return symptom(
         "plateau",
@@ -93,12 +135,14 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
 
     Judged on the training loss; when that still falls but too noisily to call steady (the
     thinned net of a heavy dropout, small batches), on the validation loss, which is
-    measured on the whole net at the end of each epoch.
+    measured on the whole net at the end of each epoch. Steady means moving beyond the
+    curve's noise (:func:`moving`, when its scatter can be read), else at least
+    :data:`MONOTONE_SHARE` of the last moves down: a noisy curve whose robust trend still
+    falls beyond its wobble converges, however many of its single moves go up.
     """
     if not run.ready or gap is None or not gap.far:
         return None
-    progress = run.smoothed_progress()
-    if not progress >= run.detection.min_delta:
+    if not run.smoothed_progress() >= run.detection.min_delta:
         return None
     curves = [(run.progress_name, run.progress)]
     if run.train is not None and run.val is not None:
@@ -107,7 +151,8 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
         progress = smoothed_progress(values, run.detection)
         steps = np.diff(values[-run.patience - 1:])
         falling = float(np.mean(steps < 0))
-        if progress is None or progress < run.detection.min_delta or falling < MONOTONE_SHARE:
+        steady = falling >= MONOTONE_SHARE or recent_trend(values, run) is not None
+        if not moving(values, run) or not steady:
             continue
         noisy = "" if name == run.progress_name else f" ({run.progress_name} falls too, unsteadily)"
         return symptom(
@@ -115,95 +160,52 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
             0.55 + 0.3 * ramp(gap.ratio, 1.0, 4.0),
             f"{name} still falls at the end{noisy}: smoothed {pct(progress)} over epochs {run.window}"
             f" (~{pct(progress / run.patience)} per epoch), lower in {pct(falling)} of those epochs,"
-            f" now {fmt(float(values[-1]))}; {gap.describe()}",
+            f" now {fmt(float(values[-1]))}; {gap.describe()}{_noise_words(values, run)}",
         )
     return None
 
 
-def oscillation(run: Run, gap: ReferenceGap | None) -> Finding | None:
-    """Up and down (or spiking) by a large share of the loss, without net progress.
+def still_falling(run: Run) -> Finding | None:
+    """Without a reference: the monitored loss still falls steadily at the end of the run.
 
-    Judged on the last ``2 * patience`` epochs after the warm-up, training loss first and
-    then val_loss: a too-high learning rate shows most in val_loss, which is measured on
-    the end-of-epoch weights rather than averaged over the epoch. A curve that wobbles at
-    the reference model's level is noise around convergence (a small loss moves by a
-    large share of itself), so a clear gap to the reference is required when measurable.
+    The monitored loss is the validation loss when logged (what the user gets), else the
+    training loss; when both are logged, the training loss must fall too (a validation loss
+    that falls while the training loss does not is not convergence being cut short). "The
+    end" is the last :data:`WINDOW_SHARE` of the epochs (at least 3 moves). Steady: at least
+    :data:`MONOTONE_SHARE` of its moves go down and its robust trend (over at least 5 epochs)
+    falls beyond its scatter. Far from converged: it fell :data:`STILL_FALLING` of its level
+    there, and that is :data:`PROGRESS_SHARE` or more of everything the run gained. A run of
+    fewer than ``noise.MIN_EPOCHS`` epochs is too short to tell a trend from its noise.
     """
-    if gap is not None and not gap.far:
+    values = run.level
+    if values.size < noise.MIN_EPOCHS or not np.all(np.isfinite(values)):
+        return None  # too few epochs to tell a trend from the noise
+    moves = max(3, math.ceil(WINDOW_SHARE * values.size))
+    window = values[-(moves + 1):]
+    before = values[: values.size - moves]
+    downward = float(np.mean(np.diff(window) < 0))
+    fall = relative_improvement(float(window[0]), float(window[-1]))
+    gained = float(np.max(before)) - float(window[-1])
+    share = (float(window[0]) - float(window[-1])) / gained if gained > 0 else 0.0
+    drift = noise.trend(values[-max(moves + 1, noise.MIN_EPOCHS):])
+    if downward < MONOTONE_SHARE or fall < STILL_FALLING or share < PROGRESS_SHARE:
         return None
-    for name, values in (("loss", run.train), ("val_loss", run.val)):
-        if values is None:
-            continue
-        if name == "loss" and _steadily_improving(run.val, run):
-            continue  # the weights improve epoch after epoch: the training loss's noise is dropout's or the batches'
-        tail = _oscillation_window(values, run)
-        if len(tail) < OSCILLATION_MIN_EPOCHS:
-            continue
-        steps = np.diff(tail)
-        travelled = float(np.abs(steps).sum())
-        amplitude = float(np.abs(steps).mean() / max(float(np.abs(tail).mean()), TINY))
-        efficiency = abs(float(tail[-1] - tail[0])) / max(travelled, TINY)
-        signs = np.sign(steps[steps != 0])
-        flips = float(np.mean(signs[1:] != signs[:-1])) if len(signs) > 1 else 0.0
-        spikes = int(np.sum(tail[1:] > SPIKE_FACTOR * tail[:-1]))
-        if amplitude < OSCILLATION_AMPLITUDE or efficiency >= OSCILLATION_EFFICIENCY:
-            continue
-        if flips < OSCILLATION_FLIPS and spikes == 0:
-            continue
-        first = run.n_epochs - len(tail) + 1
-        return symptom(
-            "oscillation",
-            0.5 + 0.4 * ramp(amplitude, OSCILLATION_AMPLITUDE, 5 * OSCILLATION_AMPLITUDE),
-            f"{name} over epochs {first}-{run.n_epochs} moves {pct(amplitude)} of its level per epoch on average,"
-            f" reverses direction in {pct(flips)} of the moves, spikes above {SPIKE_FACTOR:g}x the previous epoch"
-            f" {spikes} time(s), and nets only {pct(efficiency)} of the distance travelled"
-            f" ({fmt(float(tail[0]))} -> {fmt(float(tail[-1]))},"
-            f" range {fmt(float(tail.min()))}-{fmt(float(tail.max()))})",
-        )
-    return None
-
-
-def _oscillation_window(values: np.ndarray, run: Run) -> np.ndarray:
-    """The last ``2 * patience + 1`` epochs after the warm-up."""
-    return values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
-
-
-def _steadily_improving(values: np.ndarray | None, run: Run) -> bool:
-    """The curve made relative progress over the oscillation window, and most of the way it
-    travelled was progress: what the end-of-epoch weights score keeps getting better."""
-    if values is None:
-        return False
-    tail = _oscillation_window(values, run)
-    if len(tail) < OSCILLATION_MIN_EPOCHS or not np.all(np.isfinite(tail)):
-        return False
-    travelled = float(np.abs(np.diff(tail)).sum())
-    efficiency = float(tail[0] - tail[-1]) / max(travelled, TINY)
-    return relative_improvement(float(tail[0]), float(tail[-1])) >= run.detection.min_delta and efficiency >= OSCILLATION_EFFICIENCY
-
-
-def overfitting(run: Run) -> Finding | None:
-    """val_loss bottomed out at least ``patience`` epochs ago and stayed well above it since,
-    while loss kept falling."""
-    if run.train is None or run.val is None:
+    if drift is not None and not drift.falls:
         return None
-    start = min(run.detection.start_from_epoch, run.n_epochs - 1)
-    val = ema(run.val[start:], run.detection.smoothing)
-    train = ema(run.train[start:], run.detection.smoothing)
-    best = int(np.argmin(val))
-    if len(val) - 1 - best < run.patience:
-        return None
-    recent_low = float(np.min(run.val[-run.patience:]))
-    rise = -relative_improvement(val[best], recent_low)
-    train_progress = relative_improvement(train[best], train[-1])
-    if rise < OVERFITTING_RISE or train_progress < run.detection.min_delta:
-        return None
+    if run.train is not None and run.val is not None:
+        train = run.train[-(moves + 1):]
+        if not np.all(np.isfinite(train)) or relative_improvement(float(train[0]), float(train[-1])) < run.detection.min_delta:
+            return None
+    first = values.size - moves
     return symptom(
-        OVERFITTING,
-        0.5 + 0.4 * ramp(rise, OVERFITTING_RISE, 5 * OVERFITTING_RISE),
-        f"smoothed val_loss bottomed at {fmt(float(val[best]))} at epoch {start + best + 1}; each of the last"
-        f" {run.patience} epochs is at least {pct(rise)} above it (lowest {fmt(recent_low)}, last"
-        f" {fmt(float(run.val[-1]))}), while smoothed loss kept falling {pct(train_progress)}"
-        f" ({fmt(float(train[best]))} -> {fmt(float(train[-1]))})",
+        "slow_convergence",
+        0.55 + 0.3 * ramp(share, PROGRESS_SHARE, 4 * PROGRESS_SHARE),
+        f"{run.level_name} still falls at the end: {fmt(float(window[0]))} -> {fmt(float(window[-1]))} over epochs"
+        f" {first}-{values.size} ({pct(fall)} of its level, lower in {pct(downward)} of those epochs), which is"
+        f" {pct(share)} of all the run gained (from {fmt(float(np.max(before)))}); still falling from"
+        f" {pct(STILL_FALLING)} of the level and {pct(PROGRESS_SHARE)} of the gain"
+        + (f"; {drift.describe()}" if drift is not None else "")
+        + ("" if run.ready else f"; only {run.n_epochs} epoch(s)"),
     )
 
 

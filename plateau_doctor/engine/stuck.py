@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, series, smoothed_progress
+from plateau_doctor.engine.curve_math import column, fmt, pct, recent_mean, relative_improvement, series, smoothed_progress
 from plateau_doctor.engine.levels import (
     COLLAPSE_SHARE,
     NO_SIGNAL_R2,
@@ -25,9 +25,28 @@ CHANCE_MARGIN = 0.02
 """Balanced accuracy within 0.02 of 1/k is chance level: a collapsed classifier scores
 exactly 1/k, and a validation split of a few hundred rows moves it by about this much."""
 
+ERROR_PER_LOSS = 4.0
+"""A row the accuracy counts wrong costs at least ln 2 under cross-entropy (its probability is
+at most 1/2) and at least 1/4 under squared error or hinge: whatever the loss, the error rate
+is at most 4x the loss. An accuracy that counts more errors than that does not read the
+outputs the loss trains."""
+
+MEANINGFUL_ACCURACY = 0.02
+"""A constant classifier scores one class' share; an accuracy under 2% (a class of 1 in 50) is
+the exact-match accuracy a regression log sometimes carries, which says nothing."""
+
+LOSS_FELL = 0.2
+"""A loss that fell 20% or more below its first epoch has moved the outputs (as
+``causes.readings.FLAT_FROM_START``)."""
+
 TRIVIAL_R2 = 0.05
 """An r2 at or below 0.05 explains no more than 5% of the target's variance: the network
 predicts a constant, the regression's trivial predictor."""
+
+
+def _reference_reaches(value: float) -> str:
+    """What the reference model reaches, for evidence; nothing when no reference was fitted (a log)."""
+    return f"; the reference model reaches {fmt(value)}" if math.isfinite(value) else ""
 
 
 def _trivial_kind(audit: DataAudit) -> str:
@@ -45,22 +64,33 @@ def _at_trivial_by_loss(run: Run) -> str | None:
         return None
     return (
         f"{run.level_name} {fmt(float(tail.mean()))} over epochs {run.window} is within"
-        f" {pct(float(distance.max()))} of the trivial loss {fmt(trivial)} ({_trivial_kind(run.audit)});"
-        f" the reference model reaches {fmt(run.audit.reference_val_loss)}"
+        f" {pct(float(distance.max()))} of the trivial loss {fmt(trivial)} ({_trivial_kind(run.audit)})"
+        f"{_reference_reaches(run.audit.reference_val_loss)}"
     )
+
+
+def class_metric(run: Run) -> tuple[str, np.ndarray | None, float]:
+    """The validation metric a classifier is judged by, its values and its chance level:
+    balanced accuracy (chance 1/k); in a log without it, plain accuracy against the chance
+    accuracy the log pinned (``chance.read_chance``: 1/k, or a majority share)."""
+    values = series(run.history, "val_balanced_accuracy")
+    chance = metric_value(run.audit.trivial_metrics, "val_accuracy")
+    if values is None and math.isfinite(chance) and series(run.history, "val_accuracy") is not None:
+        return "val_accuracy", series(run.history, "val_accuracy"), chance
+    return "val_balanced_accuracy", values, chance_balanced_accuracy(run.audit)
 
 
 def _at_trivial_by_metric(run: Run) -> str | None:
     """The last ``patience`` epochs of the validation metric all at the trivial predictor's level."""
     if is_classification(run.audit.task):
-        values = series(run.history, "val_balanced_accuracy")
-        chance = chance_balanced_accuracy(run.audit)
+        name, values, chance = class_metric(run)
         if values is None or len(values) < run.patience or not np.all(values[-run.patience:] <= chance + CHANCE_MARGIN):
             return None
-        reference = metric_value(run.audit.reference_metrics, "val_balanced_accuracy")
+        reference = metric_value(run.audit.reference_metrics, name)
+        level = f"1/k = {fmt(chance)}" if name == "val_balanced_accuracy" else f"a constant prediction's {fmt(chance)}"
         return (
-            f"val_balanced_accuracy {fmt(float(np.max(values[-run.patience:])))} or less over epochs {run.window}"
-            f" is at chance (1/k = {fmt(chance)}); the reference model reaches {fmt(reference)}"
+            f"{name} {fmt(float(np.max(values[-run.patience:])))} or less over epochs {run.window}"
+            f" is at chance ({level}){_reference_reaches(reference)}"
         )
     values = series(run.history, "val_r2")
     if values is None or len(values) < run.patience or not np.all(values[-run.patience:] <= TRIVIAL_R2):
@@ -68,7 +98,7 @@ def _at_trivial_by_metric(run: Run) -> str | None:
     reference = metric_value(run.audit.reference_metrics, "val_r2")
     return (
         f"val_r2 {fmt(float(np.max(values[-run.patience:])))} or less over epochs {run.window} explains no more"
-        f" than a constant prediction (r2 <= {TRIVIAL_R2:g}); the reference model reaches {fmt(reference)}"
+        f" than a constant prediction (r2 <= {TRIVIAL_R2:g}){_reference_reaches(reference)}"
     )
 
 
@@ -84,11 +114,12 @@ def _no_better_than_trivial(run: Run) -> str | None:
     if not np.all(tail >= trivial * (1.0 - run.detection.trivial_tolerance)):
         return None
     if is_classification(run.audit.task):
-        name, trivial_metric = "val_balanced_accuracy", chance_balanced_accuracy(run.audit)
+        name, values, trivial_metric = class_metric(run)
         margin = chance_margin(run.audit)
     else:
         name, trivial_metric, margin = "val_r2", 0.0, NO_SIGNAL_R2
-    value = recent_mean(series(run.history, name), run.patience)
+        values = series(run.history, name)
+    value = recent_mean(values, run.patience)
     if not value <= trivial_metric + margin:
         return None
     return (
@@ -98,13 +129,52 @@ def _no_better_than_trivial(run: Run) -> str | None:
     )
 
 
+def contradicted_accuracy(history) -> str | None:
+    """An accuracy that counts more wrong rows than its loss allows (``ERROR_PER_LOSS``), on
+    the validation or the training split, for evidence; else None."""
+    for loss_name, accuracy_name in (("val_loss", "val_accuracy"), ("loss", "accuracy")):
+        loss, accuracy = recent_mean(series(history, loss_name), 1), recent_mean(series(history, accuracy_name), 1)
+        if loss > 0 and 1.0 - accuracy > ERROR_PER_LOSS * loss:
+            return (
+                f"{loss_name} {fmt(loss)} allows at most {pct(min(1.0, ERROR_PER_LOSS * loss))} wrong rows (each costs"
+                f" >= 1/4 under squared error or hinge, >= ln 2 under cross-entropy), yet {accuracy_name}"
+                f" {fmt(accuracy)} counts {pct(1.0 - accuracy)} wrong"
+            )
+    return None
+
+
+def _constant_metric_under_a_falling_loss(run: Run) -> str | None:
+    """Every logged accuracy unchanged since epoch 1 (below 1) while the loss fell by
+    ``LOSS_FELL`` or more, and the accuracy contradicted by the loss: the predictions the
+    metric reads are a constant, whatever the loss trains."""
+    constant = []
+    for name in ("val_accuracy", "accuracy"):
+        values = column(run.history, name)
+        if values is None:
+            continue
+        if values.size < 2 or not np.all(np.isfinite(values)) or float(np.ptp(values)) > 0:
+            return None
+        if not MEANINGFUL_ACCURACY <= values[0] < 1.0:
+            return None  # perfect, or an exact-match accuracy on a continuous target (a regression's)
+        constant.append(f"{name} {fmt(float(values[0]))}")
+    fell = relative_improvement(float(run.progress[0]), float(run.progress[-1])) if np.all(np.isfinite(run.progress)) else 0.0
+    contradiction = contradicted_accuracy(run.history)
+    if not constant or fell < LOSS_FELL or contradiction is None:
+        return None
+    return (
+        f"{' and '.join(constant)} never changed from epoch 1 to {run.n_epochs} while {run.progress_name} fell"
+        f" {pct(fell)} ({fmt(float(run.progress[0]))} -> {fmt(float(run.progress[-1]))}); {contradiction}: the"
+        " predictions the metric reads are a constant"
+    )
+
+
 def _metric_beats_trivial(run: Run) -> bool:
     """The recent validation metric is clearly above the trivial predictor's: balanced
     accuracy beyond :func:`chance_margin` of chance, or r2 above ``NO_SIGNAL_R2``. False
     when the metric was not recorded."""
     if is_classification(run.audit.task):
-        value = recent_mean(series(run.history, "val_balanced_accuracy"), run.patience)
-        return value > chance_balanced_accuracy(run.audit) + chance_margin(run.audit)
+        _, values, chance = class_metric(run)
+        return recent_mean(values, run.patience) > chance + chance_margin(run.audit)
     return recent_mean(series(run.history, "val_r2"), run.patience) > NO_SIGNAL_R2
 
 
@@ -134,6 +204,9 @@ def stuck_at_trivial(run: Run) -> Finding | None:
     """
     if not run.ready:
         return None
+    frozen = _constant_metric_under_a_falling_loss(run)
+    if frozen is not None:
+        return symptom("stuck_at_trivial", 0.7, frozen)
     by_loss, by_metric = _at_trivial_by_loss(run), _at_trivial_by_metric(run)
     if by_loss is not None and by_metric is None and _metric_beats_trivial(run):
         by_loss = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from plateau_doctor.engine.causes.log_readings import at_chance, bare_log
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
@@ -74,6 +75,8 @@ def class_imbalance(case: Case) -> Finding | None:
     share = audit.majority_share
     if not share >= threshold:
         return None
+    if bare_log(case):
+        return _collapsed_in_a_log(case, share, threshold)
     balanced = case.recent("val_balanced_accuracy")
     majority = case.recent("pred_majority_share")
     reference = metric_value(audit.reference_metrics, "val_balanced_accuracy")
@@ -97,3 +100,17 @@ def class_imbalance(case: Case) -> Finding | None:
             + (f", more than the majority's {pct(share)} share of the rows" if over_predicted else "")
         )
     return make_cause("class_imbalance", confidence, "; ".join(parts))
+
+
+def _collapsed_in_a_log(case: Case, share: float, threshold: float) -> Finding | None:
+    """A log that pinned a majority prior (``chance.read_chance``): stuck at it, the accuracy
+    flat at the majority share. Learnable or not, the log cannot tell (no reference)."""
+    if not case.has("stuck_at_trivial") or not at_chance(case):
+        return None
+    return make_cause(
+        "class_imbalance",
+        0.6,
+        f"the accuracy sits at {pct(share)}, the majority share of a prior whose entropy the loss equals"
+        f" ({fmt(case.audit.trivial_val_loss)}): the network predicts the majority class for every row"
+        f" (imbalanced from {pct(threshold)}); class weights or resampling make the minority count",
+    )

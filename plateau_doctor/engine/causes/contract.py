@@ -3,8 +3,11 @@ spirit of scikit-learn's ``check_estimator``: :func:`check_cause`.
 
 A cause must have plain words for the report; point to remedy branches that exist and hold
 its own treatment for each (or declare why it is untreatable, and then point to none); stay
-silent on healthy curves, whatever the set-up; fire on its sick example with a confidence
-in 0..1 and evidence that quotes a number; and get a plan from its branches on that example.
+silent on healthy curves, whatever the set-up; stay silent on sick curves whose readings it
+names are all in their normal range (its evidence would contradict it: "features are not
+scaled" beside a largest/smallest std ratio of 1.09); fire on its sick example with a
+confidence in 0..1 and evidence that quotes a number; and get a plan from its branches on
+that example.
 """
 
 from __future__ import annotations
@@ -44,11 +47,16 @@ class Example:
     config: DoctorConfig | None = None
 
 
-def check_cause(cause: Cause, sick: Example, healthy: Sequence[Example]) -> schema.Finding:
+def check_cause(
+    cause: Cause, sick: Example, healthy: Sequence[Example], normal: Sequence[Example] = ()
+) -> schema.Finding:
     """Check ``cause`` against the contract; return its finding on ``sick``.
 
-    Raises :class:`CauseContractError` naming the cause and the broken rule, or
-    ``ValueError`` when an example is not what it claims (a healthy one with sick symptoms).
+    ``normal`` are runs whose curves are sick but whose readings this cause names (its
+    signals, set-up and data) are all in their normal range: the cause must stay silent on
+    them. Raises :class:`CauseContractError` naming the cause and the broken rule, or
+    ``ValueError`` when an example is not what it claims (a healthy one with sick symptoms,
+    a normal-readings one without).
     """
     _check_words(cause)
     _check_remedies(cause)
@@ -58,6 +66,16 @@ def check_cause(cause: Cause, sick: Example, healthy: Sequence[Example]) -> sche
             raise ValueError(f"healthy example {index} shows {[s.name for s in symptoms]}: it is not healthy")
         if cause.rule(case) is not None:
             raise CauseContractError(f"cause {cause.name!r} fires on healthy example {index}; a converged run has no cause")
+    for index, example in enumerate(normal):
+        case, symptoms = _case(example)
+        if not any(s.name in schema.SICK_SYMPTOMS for s in symptoms):
+            raise ValueError(f"normal-readings example {index} shows no sick symptom: give it sick curves")
+        found = cause.rule(case)
+        if found is not None:
+            raise CauseContractError(
+                f"cause {cause.name!r} fires on normal-readings example {index} ({found.evidence[:120]}...): every"
+                " reading it names is in its normal range, so the sick curves are some other cause's"
+            )
     case, symptoms = _case(sick)
     finding = _check_finding(cause, cause.rule(case))
     if cause.remedies:

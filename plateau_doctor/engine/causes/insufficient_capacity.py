@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig
+from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import FLAT_FROM_START, STALLED, Case, make_cause, units_healthy
 from plateau_doctor.engine.causes.registry import register
@@ -39,6 +40,10 @@ mismatch found before training, the mismatch explains the stall first and capaci
 at least this far below it."""
 
 MIN_GROWN_WIDTHS = (64, 32)
+
+
+def _stall_epochs(case: Case) -> int:
+    return case.detection.start_from_epoch + case.detection.patience + 1
 
 
 def _network_size(setup: ResolvedSetup) -> str | None:
@@ -73,6 +78,29 @@ def _linear_model_at_its_limit(case: Case, gap: ReferenceGap) -> str | None:
     if unit is None or not math.isfinite(linear) or gap.network < linear - unit:
         return None
     return f"{gap.measure} {fmt(gap.network)} is at the linear reference's {fmt(linear)}"
+
+
+def _at_least_linear(setup: ResolvedSetup, n_features: int) -> str | None:
+    """Why the network can represent at least what a linear model can, or None: no hidden
+    layer or linear hidden layers (it is a linear model), or every hidden layer at least as
+    wide as the input (it can pass the input through)."""
+    units = setup.hidden_units
+    if not units or canonical_activation(setup.hidden_activation) == "linear":
+        return "it is a linear model itself"
+    if n_features > 0 and min(units) >= n_features:
+        return f"every hidden layer ({units}) is at least as wide as the {n_features} inputs"
+    return None
+
+
+def _linear_reference_reaches_the_level(case: Case, gap: ReferenceGap) -> str | None:
+    """The regularized linear reference reaches the attainable level (within a clear gap of
+    the best reference), for evidence; else None. Then a network at least as expressive as a
+    linear model has the capacity the data need, and its gap is the step's or the budget's."""
+    unit = GAP_UNITS.get(gap.measure)
+    linear = metric_value(case.audit.linear_reference_metrics, gap.measure)
+    if unit is None or not math.isfinite(linear) or linear < gap.reference - unit:
+        return None
+    return f"the linear reference reaches {gap.measure} {fmt(linear)}, within {fmt(unit)} of the level {fmt(gap.reference)}"
 
 
 def _grow(units: list[int]) -> list[int]:
@@ -141,11 +169,23 @@ def insufficient_capacity(case: Case) -> Finding | None:
     still above the reference model's validation loss, creeps down: more epochs of a net
     that cannot fit its training split will not close the gap. A set-up mismatch found
     before training ranks above it (``BELOW_MISMATCH``).
+
+    In a bare log, a training loss that settles smoothly at the chance level
+    (``log_readings.converged_onto_chance``) is read the same way.
+
+    It agrees with the references: a network at least as expressive as a linear model
+    (``_at_least_linear``) is never short of capacity when the linear reference reaches the
+    level. And a limit is read from a stall: a run shorter than the stall tests need
+    (``start_from_epoch + patience + 1`` epochs) cannot show one.
     """
+    if bare_log(case) and case.has("stuck_at_trivial") and (settled := converged_onto_chance(case)) is not None:
+        return make_cause("insufficient_capacity", 0.5, f"{settled}; the curves show {case.shown(STALLED)}")
     small = _network_size(case.setup)
     gap = reference_gap(case.history, case.audit, case.detection, setup=case.setup)
-    if small is None or gap is None or not gap.far:
+    if small is None or gap is None or not gap.far or case.n_epochs < _stall_epochs(case):
         return None
+    if _at_least_linear(case.setup, case.audit.n_features) and _linear_reference_reaches_the_level(case, gap):
+        return None  # the references say a linear map suffices: capacity cannot be what is missing
     at_linear = _linear_model_at_its_limit(case, gap)
     if at_linear is not None:
         return make_cause(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from plateau_doctor.engine.causes.log_readings import bare_log, blow_up_signs
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     STALLED,
@@ -54,21 +55,29 @@ def lower_the_rate(finding: Finding, context: TreatmentContext) -> Treatment:
     properties=frozenset({JUDGES_THE_RATE}),
 )
 def learning_rate_too_high(case: Case) -> Finding | None:
-    """Unstable curves (diverged, oscillation), or a stall after a large rate damaged the net."""
+    """Unstable curves (diverged, oscillation), or a stall after a large rate damaged the net.
+
+    In a bare log the rate may be unknown: a stall after the training loss shows a blow-up
+    (``log_readings.blow_up_signs``) is then the step's doing as well.
+    """
     _, high, family = lr_bounds(case.setup)
     lr = case.setup.learning_rate
     large = lr >= high
     moved = steps(case)
     damaged = units_damaged(case)
+    signs = blow_up_signs(case) if bare_log(case) and not large and case.has(*STALLED) else None
     if case.has(*UNSTABLE):
         confidence = 0.45 + 0.3 * large + 0.15 * moved.jumpy
         shown = f"the curves show {case.shown(UNSTABLE)}"
     elif case.has(*STALLED) and large:
         confidence = 0.5 + 0.3 * (moved.jumpy or damaged)
         shown = f"the curves show {case.shown(STALLED)}"
+    elif signs is not None:
+        confidence = 0.6
+        shown = f"the curves show {case.shown(STALLED)} after a blow-up: {signs}"
     else:
         return None
-    rate = "large" if large else "in the usual range"
+    rate = "large" if large else ("not logged" if not math.isfinite(lr) else "in the usual range")
     parts = [shown, f"learning_rate {fmt(lr)} is {rate} for {family} (large from {fmt(high)})"]
     if math.isfinite(moved.typical):
         parts.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from plateau_doctor.engine.causes.log_readings import bare_log, steady_creep, trivial_loss
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     DEAD_FRACTION_ALL,
@@ -21,7 +22,8 @@ from plateau_doctor.engine.causes.readings import (
 )
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE, register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext, round3
-from plateau_doctor.engine.curve_math import fmt, pct, smoothed_progress
+from plateau_doctor.engine import noise
+from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, smoothed_progress
 from plateau_doctor.schema import Finding
 
 LR_UP_FACTOR_SLOW = 10.0
@@ -54,7 +56,10 @@ def raise_the_rate(finding: Finding, context: TreatmentContext) -> Treatment:
 def learning_rate_too_low(case: Case) -> Finding | None:
     """Slow steady progress, or a stall with tiny steps or a tiny rate.
 
-    Never for a large rate: tiny steps then come from units it killed or froze.
+    Never for a large rate: tiny steps then come from units it killed or froze. In a bare
+    log without the rate, a stall whose training loss creeps down at a steady pace from the
+    first epoch, or a network at chance whose training loss still falls beyond its noise
+    toward the chance level it has not yet reached, is read the same way (:func:`_curve_reading`).
     """
     low, high, family = lr_bounds(case.setup)
     lr = case.setup.learning_rate
@@ -66,10 +71,13 @@ def learning_rate_too_low(case: Case) -> Finding | None:
     loss = case.signal("loss")
     progress = smoothed_progress(loss, case.detection) if loss is not None else None
     creeping = progress is not None and progress > 0
+    curve = _curve_reading(case) if bare_log(case) and not math.isfinite(lr) else None
     if case.has("slow_convergence"):
         confidence = 0.4 + 0.3 * small + 0.2 * tiny_steps
     elif case.has(*STALLED) and (small or tiny_steps):
         confidence = 0.3 + 0.3 * small + 0.2 * tiny_steps + 0.1 * creeping
+    elif case.has(*STALLED) and curve is not None:
+        confidence = 0.55
     else:
         return None
     rate = "small" if small else "in the usual range"
@@ -81,4 +89,24 @@ def learning_rate_too_low(case: Case) -> Finding | None:
         parts.append(f"typical update_ratio {fmt(ratio)} per epoch (too small below {fmt(UPDATE_RATIO_LOW)})")
     if progress is not None:
         parts.append(f"smoothed loss still changes {pct(progress)} over the last {case.detection.patience} epochs")
+    if curve is not None:
+        parts.append(curve)
     return make_cause("learning_rate_too_low", confidence, "; ".join(parts))
+
+
+def _curve_reading(case: Case) -> str | None:
+    """A steady creep from epoch 1, or a network at chance still descending toward chance."""
+    creep = steady_creep(case)
+    if creep is not None:
+        return creep
+    loss, trivial = case.signal("loss"), trivial_loss(case)
+    if loss is None or not case.has("stuck_at_trivial") or not math.isfinite(trivial):
+        return None
+    trend = noise.trend(loss[-(2 * case.detection.patience + 1):])
+    now = recent_mean(loss, case.detection.patience)
+    if trend is None or not trend.falls or not now > trivial:
+        return None
+    return (
+        f"at chance, the training loss {fmt(now)} still falls beyond its noise ({trend.describe()}) and has not yet"
+        f" come down to the chance level {fmt(trivial)}: the first descent is not over"
+    )

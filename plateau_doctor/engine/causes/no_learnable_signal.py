@@ -7,6 +7,7 @@ reports it instead.
 
 from __future__ import annotations
 
+from plateau_doctor.engine.causes.log_readings import bare_log, memorizes
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import FLAGGED, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
@@ -27,8 +28,26 @@ from plateau_doctor.schema import Finding
     search_prior=(Narrowing.NO_SEARCH,),
 )
 def no_learnable_signal(case: Case) -> Finding | None:
-    """The reference model cannot beat the trivial predictor either, and the network is flagged."""
-    if reference_has_signal(case.audit) or not case.has(*FLAGGED):
+    """The reference model cannot beat the trivial predictor either, and the network is flagged.
+
+    In a bare log (no reference model) a network at chance that memorizes its training rows
+    while its validation loss never once gets below chance (``log_readings.memorizes``)
+    points the same way, with less certainty: the data were not seen.
+    """
+    if not case.has(*FLAGGED):
+        return None
+    if bare_log(case):
+        seen = memorizes(case) if case.has("stuck_at_trivial") else None
+        if seen is None:
+            return None
+        return make_cause(
+            "no_learnable_signal",
+            0.65,
+            f"{seen}; the curves show {case.shown(FLAGGED)}: the labels may hold no signal the inputs predict"
+            " (shuffled or unrelated labels), or the validation rows do not come from the training distribution;"
+            " a reference model on the data (plateau-doctor run) would confirm it",
+        )
+    if reference_has_signal(case.audit):
         return None
     audit = case.audit
     parts = [

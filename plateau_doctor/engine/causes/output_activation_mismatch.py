@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from plateau_doctor.engine.causes.log_readings import bare_log, loss_contradicts_accuracy, pinned_output
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import Case, classification_fit, make_cause, preflight_cause, target_band
 from plateau_doctor.engine.causes.registry import BREAKS_OUTPUT, register
@@ -110,5 +111,18 @@ def setup_check(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | None
     setup_check=setup_check,
 )
 def output_activation_mismatch(case: Case) -> Finding | None:
-    """From ``check_setup``, more certain when the curves are sick."""
-    return preflight_cause(case, "output_activation_mismatch")
+    """From ``check_setup``, more certain when the curves are sick. In a bare log, from an
+    output the loss shows pinned at 0 or 1, or an accuracy the loss contradicts
+    (``log_readings``): the output layer cannot vary as the task needs."""
+    found = preflight_cause(case, "output_activation_mismatch")
+    if found is not None or not bare_log(case) or not case.symptoms:
+        return found
+    seen = pinned_output(case) or loss_contradicts_accuracy(case)
+    if seen is None:
+        return None
+    return make_cause(
+        "output_activation_mismatch",
+        0.6,
+        f"{seen}; the curves show {', '.join(case.symptoms)}: softmax on one unit (always 1), or an output"
+        " activation and loss that do not match the task",
+    )

@@ -275,6 +275,14 @@ def unstable_step(moment: Moment | None, setup: ResolvedSetup) -> bool:
     return moment is not None and is_plain_gradient(setup) and moment.step_load > STABLE_STEP
 
 
+def unstable_by_scale(moment: Moment | None, setup: ResolvedSetup) -> bool:
+    """An unstable step (``unstable_step``) that scaling would make stable: on standardized
+    values (mean square 1) the same rate would be under ``STABLE_STEP``. When the rate alone
+    is past it (lr > 2 for plain gradient descent), the scale is not what makes the step
+    unstable, and blaming it would contradict the numbers the evidence quotes."""
+    return unstable_step(moment, setup) and setup.learning_rate * 1.0 <= STABLE_STEP
+
+
 STEP_LOAD_SEVERE = 100 * STABLE_STEP
 """A plain-gradient step 100x past the stable limit blows up within a few updates."""
 

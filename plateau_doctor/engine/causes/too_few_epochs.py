@@ -48,10 +48,11 @@ def _window_progress(loss: np.ndarray, case: Case) -> tuple[float, float]:
     """Per-epoch relative fall of the training loss over the last ``patience`` epochs, and over
     the ``patience`` epochs before them (NaN when the run is too short). Fitted on the raw
     curve's log rather than the smoothed one: an EMA lags, and would call a curve that has
-    just flattened still fast."""
+    just flattened still fast. A run shorter than the warm-up and a window is read on the
+    epochs it has (its whole run is its end)."""
     p = case.detection.patience
     data = loss[case.detection.start_from_epoch:]
-    recent = _log_rate(data[-(p + 1):]) if data.size >= p + 1 else math.nan
+    recent = _log_rate((data if data.size >= p + 1 else loss)[-(p + 1):])
     before = _log_rate(data[-(2 * p + 1):-p]) if data.size >= 2 * p + 1 else math.nan
     return recent, before
 
@@ -77,7 +78,8 @@ def too_few_epochs(case: Case) -> Finding | None:
     """
     if not case.has("slow_convergence") or case.has(*STALLED, *UNSTABLE, OVERFITTING):
         return None
-    if not sane_rate(case) or steps(case).tiny or not units_healthy(case):
+    rate_unknown = not math.isfinite(case.setup.learning_rate)
+    if not (sane_rate(case) or rate_unknown) or steps(case).tiny or not units_healthy(case):
         return None
     loss = case.signal("loss")
     if loss is None:

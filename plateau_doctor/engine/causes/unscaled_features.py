@@ -22,7 +22,7 @@ from plateau_doctor.engine.causes.readings import (
     input_moment,
     make_cause,
     step_words,
-    unstable_step,
+    unstable_by_scale,
     units_damaged,
 )
 from plateau_doctor.engine.causes.registry import register
@@ -50,7 +50,9 @@ def standardize_features(finding: Finding, context: TreatmentContext) -> Treatme
 )
 def unscaled_features(case: Case) -> Finding | None:
     """Raw features whose scale hurts: very different scales, a large root mean square, or a
-    plain-gradient step that the widest feature's second moment makes unstable."""
+    plain-gradient step that the widest feature's second moment makes unstable and that
+    standardized features would make stable (``readings.unstable_by_scale``). Features whose
+    scales are all in their normal range never rank as the cause, whatever the rate."""
     audit = case.audit
     if audit.scaled_features or not case.has(*UNDERFIT, *UNSTABLE):
         return None
@@ -60,7 +62,7 @@ def unscaled_features(case: Case) -> Finding | None:
     ratio, widest = audit.feature_std_ratio, audit.max_feature_std
     spread = ratio > FEATURE_STD_RATIO_HIGH
     large = moment.rms > FEATURE_RMS_HIGH
-    unstable = unstable_step(moment, case.setup)
+    unstable = unstable_by_scale(moment, case.setup)
     if not (spread or large or unstable):
         return None
     damaged = units_damaged(case)

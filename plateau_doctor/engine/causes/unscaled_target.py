@@ -24,7 +24,7 @@ from plateau_doctor.engine.causes.readings import (
     make_cause,
     step_words,
     target_moment,
-    unstable_step,
+    unstable_by_scale,
 )
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
@@ -80,7 +80,8 @@ def standardize_target(finding: Finding, context: TreatmentContext) -> Treatment
 )
 def unscaled_target(case: Case) -> Finding | None:
     """A raw regression target whose scale hurts: large, offset, a plain-gradient step it
-    makes unstable, or a start far above the trivial loss."""
+    makes unstable (and a standardized target would not), or a start far above the trivial
+    loss that its offset explains. A target whose scale is normal never ranks as the cause."""
     audit = case.audit
     if audit.task != "regression" or audit.scaled_target or not case.has(*UNDERFIT, *UNSTABLE):
         return None
@@ -89,9 +90,13 @@ def unscaled_target(case: Case) -> Finding | None:
         return None
     mean, std = audit.target_mean, audit.target_std
     offset = abs(mean) > TARGET_MEAN_HIGH and abs(mean) > TARGET_MEAN_TO_STD * std
-    unstable = unstable_step(moment, case.setup)
+    unstable = unstable_by_scale(moment, case.setup)
     start = start_ratio(case)
-    far_start = start >= START_FAR
+    # A far start is the target's doing only when a zero output itself starts far above the
+    # trivial loss: E[y^2] / var = 1 + mean^2 / var >= START_FAR. A centred target starts at
+    # the trivial loss, so its far start is some other cause's (a blow-up, large weights).
+    offset_start = std > 0 and 1.0 + (mean / std) ** 2 >= START_FAR
+    far_start = start >= START_FAR and offset_start
     if not (std > TARGET_STD_HIGH or offset or unstable or far_start):
         return None
     severe = std > TARGET_SCALE_SEVERE or abs(mean) > TARGET_SCALE_SEVERE or (

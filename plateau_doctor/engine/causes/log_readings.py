@@ -1,0 +1,227 @@
+"""What the curves alone say about a cause, for a run whose set-up and signals were not
+logged (a bare training log: no reference model, often no learning rate). Pure: numpy only.
+Names no cause: each cause reads the ones that bear on it.
+
+Each reading follows from how a loss behaves, not from a fitted threshold:
+
+- :func:`blow_up_signs`: a step that throws the weights out shows in the training loss as a
+  jump far above what it had reached (``unstable.BLOW_UP_FACTOR``), as a first epoch far above
+  the chance level followed by a network that never gets below chance again (one epoch of
+  huge steps saturated or killed its units), or as a loss that ends above where it started
+  after having been lower (it gave back what it had learned);
+- :func:`steady_creep`: gradient descent with a step far too small moves a smooth loss by
+  lr x |gradient|^2 per step: a slow fall at a nearly constant pace from the first epoch,
+  every epoch lower, beyond the noise, without the fast early progress and the slowing down
+  of a run that approaches its floor;
+- :func:`memorizes`: a network that fits its training rows below the chance level while its
+  validation loss never once gets below chance learns nothing that carries to new rows;
+- :func:`converged_onto_chance`: a network whose *training* loss falls smoothly and settles at
+  the chance level cannot fit even the rows it trains on better than the prior; a network
+  with capacity to spare memorizes its training rows whatever the labels (as on shuffled
+  labels), so the model is too small for the pattern;
+- :func:`penalty_dominated`: Keras adds the layers' weight penalties to both the training and
+  the validation loss; at chance accuracy the data term is about the chance loss, so losses
+  that both sit far above it, by the same amount, carry a large term that no row moves;
+- :func:`pinned_output`: Keras clips probabilities to [1e-7, 1 - 1e-7], so an output pinned at
+  0 or 1 costs -ln(1e-7) = 16.12 nats on every row it gets wrong: a frozen loss equal to 16.12
+  x the error rate is an output that cannot move (softmax on one unit, a saturated sigmoid);
+- :func:`loss_contradicts_accuracy`: a row the accuracy counts wrong costs at least ln 2 under
+  cross-entropy (its probability is at most 1/2) and at least 1/4 under squared error or hinge,
+  so the error rate is at most 4x the loss whatever the loss; an accuracy far below
+  1 - 4 x loss means the metric does not read the outputs the loss trains.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plateau_doctor.engine import noise
+from plateau_doctor.engine.causes.readings import FLAT_FROM_START, Case
+from plateau_doctor.engine.chance import ACCURACY_MARGIN
+from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement
+from plateau_doctor.engine.levels import loss_in_audit_scale
+from plateau_doctor.engine.stuck import contradicted_accuracy
+from plateau_doctor.engine.unstable import BLOW_UP_FACTOR, blow_up
+
+BLOWN_START = 3.0
+"""A first-epoch mean loss at 3x the chance level or more: a fan-scaled network starts near
+the chance level and falls during its first epoch, so its first mean cannot be that high
+unless the loss rose far above its start within the epoch."""
+
+STEADY_SHARE = 0.8
+"""A creep lowers the loss in at least 80% of its epochs."""
+
+PENALTY_EXCESS = 0.5
+"""Both losses at least half the chance loss above it: far more than confidence in wrong
+answers adds at chance accuracy, where most rows are predicted near uniform."""
+
+SAME_EXCESS = 0.1
+"""...and the training and validation losses within 10% of each other: the same term in both."""
+
+CLIPPED_NATS = -math.log(1e-7)
+"""Keras' probability clip (epsilon 1e-7): what one row costs when the output is pinned wrong."""
+
+PINNED_TOLERANCE = 0.02
+
+
+
+def bare_log(case: Case) -> bool:
+    """No reference model: the data were not seen (a training log, or a callback without a
+    reference), so what the data allow is unknown."""
+    audit = case.audit
+    return not math.isfinite(audit.reference_val_loss) and not audit.reference_metrics
+
+
+def at_chance(case: Case) -> bool:
+    """The recent validation (else training) accuracy within ``chance.ACCURACY_MARGIN`` of the
+    chance accuracy the log pinned (1/k when only k is known)."""
+    chance = case.audit.trivial_metrics.get("val_accuracy", math.nan)
+    if not math.isfinite(chance) and case.audit.n_classes >= 2:
+        chance = 1.0 / case.audit.n_classes
+    accuracy = _accuracy(case)
+    return accuracy is not None and math.isfinite(chance) and abs(accuracy[1] - chance) <= ACCURACY_MARGIN
+
+
+def trivial_loss(case: Case) -> float:
+    """The chance level in the run's loss scale (NaN when unknown or in another scale)."""
+    trivial = case.audit.trivial_val_loss
+    return trivial if math.isfinite(trivial) and trivial > 0 and loss_in_audit_scale(case.setup) else math.nan
+
+
+def _train(case: Case) -> np.ndarray | None:
+    values = case.signal("loss")
+    return values if values is not None and values.size >= 3 and np.all(np.isfinite(values)) else None
+
+
+def blow_up_signs(case: Case) -> str | None:
+    """Where the training loss shows a blow-up (module docstring), for evidence; else None."""
+    train = _train(case)
+    if train is None:
+        return None
+    jump = blow_up(train)
+    if jump is not None:
+        epoch, peak, low = jump
+        return f"loss jumped to {fmt(peak)} at epoch {epoch + 1}, {peak / low:.0f}x the lowest it had reached ({fmt(low)})"
+    trivial = trivial_loss(case)
+    if math.isfinite(trivial) and train[0] >= BLOWN_START * trivial and np.all(train[1:] >= trivial * (1 - case.detection.trivial_tolerance)):
+        return (
+            f"loss started at {fmt(float(train[0]))} on epoch 1, {train[0] / trivial:.1f}x the chance level"
+            f" {fmt(trivial)} (a blow-up within the first epoch from {BLOWN_START:g}x), and never got below chance again"
+        )
+    end = recent_mean(train, case.detection.patience)
+    if end > train[0] * (1.0 + case.detection.trivial_tolerance):
+        return (
+            f"loss ended at {fmt(end)}, above its first epoch's {fmt(float(train[0]))}: the steps made the fit worse"
+            " than where it started, which a step that fits the problem never does"
+        )
+    return None
+
+
+def steady_creep(case: Case) -> str | None:
+    """The training loss creeps down at a steady pace from epoch 1 (module docstring)."""
+    train = _train(case)
+    if train is None or train.size < case.detection.start_from_epoch + case.detection.patience + 1:
+        return None
+    fell = relative_improvement(float(train[0]), float(train[-1]))
+    downward = float(np.mean(np.diff(train) < 0))
+    whole, recent = noise.trend(train), noise.trend(train[-(case.detection.patience + 1):])
+    if not 0 < fell < FLAT_FROM_START or downward < STEADY_SHARE or whole is None or not whole.falls:
+        return None
+    if recent is not None and not recent.slope <= 0.5 * whole.slope:
+        return None  # it slowed down to under half its pace: approaching a floor, not held back
+    return (
+        f"loss creeps down at a steady pace from epoch 1: {fmt(float(train[0]))} -> {fmt(float(train[-1]))}"
+        f" ({pct(fell)} in {train.size} epochs, lower in {pct(downward)} of them; {whole.describe()}), without the"
+        " fast early fall of a step that fits the problem"
+    )
+
+
+def memorizes(case: Case) -> str | None:
+    """The training loss goes below chance while the validation loss never does."""
+    train, val, trivial = _train(case), case.signal("val_loss"), trivial_loss(case)
+    if train is None or val is None or not math.isfinite(trivial):
+        return None
+    floor = trivial * (1.0 - case.detection.trivial_tolerance)
+    now = recent_mean(train, case.detection.patience)
+    if not now < floor or float(np.nanmin(val)) < floor:
+        return None
+    return (
+        f"the training loss fell to {fmt(now)}, below the chance level {fmt(trivial)}, while val_loss never got below"
+        f" it on any epoch (lowest {fmt(float(np.nanmin(val)))}): the network memorizes its training rows and"
+        " nothing it learns carries to new ones"
+    )
+
+
+def converged_onto_chance(case: Case) -> str | None:
+    """The training loss fell smoothly onto the chance level and stays there (module docstring)."""
+    train, trivial = _train(case), trivial_loss(case)
+    if train is None or not math.isfinite(trivial) or blow_up_signs(case) is not None:
+        return None
+    tol, p = case.detection.trivial_tolerance, case.detection.patience
+    now = recent_mean(train, p)
+    downward = float(np.mean(np.diff(train) <= 0))  # a settled loss repeats itself: no rise
+    settled = abs(relative_improvement(float(train[-(p + 1)]), float(train[-1]))) < case.detection.min_delta
+    if not (abs(now - trivial) <= tol * trivial and float(np.min(train)) >= trivial * (1.0 - tol)):
+        return None
+    if downward < STEADY_SHARE or not settled or train.size < p + 1:
+        return None
+    return (
+        f"the training loss fell smoothly ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}, no higher than the epoch before in"
+        f" {pct(downward)} of the epochs) and settled at the chance level {fmt(trivial)}: the network cannot fit even"
+        " its training rows better than the prior, which a network with room to spare always can (it would"
+        " memorize them)"
+    )
+
+
+def penalty_dominated(case: Case) -> str | None:
+    """Training and validation losses alike, far above the chance level (module docstring)."""
+    train, trivial = _train(case), trivial_loss(case)
+    val = case.signal("val_loss")
+    if train is None or val is None or not math.isfinite(trivial):
+        return None
+    p = case.detection.patience
+    train_now, val_now = recent_mean(train, p), recent_mean(val, p)
+    floor = trivial * (1.0 + PENALTY_EXCESS)
+    if not (train_now >= floor and val_now >= floor and abs(train_now - val_now) <= SAME_EXCESS * val_now):
+        return None
+    return (
+        f"at chance accuracy the training loss {fmt(train_now)} and val_loss {fmt(val_now)} both sit"
+        f" {pct(val_now / trivial - 1)} above the chance level {fmt(trivial)}, within {pct(SAME_EXCESS)} of each other:"
+        " a term no row moves, which Keras adds to both (the layers' weight penalties)"
+    )
+
+
+def _accuracy(case: Case) -> tuple[str, float] | None:
+    for name in ("val_accuracy", "accuracy"):
+        value = case.recent(name)
+        if math.isfinite(value):
+            return name, value
+    return None
+
+
+def pinned_output(case: Case) -> str | None:
+    """A flat loss equal to 16.12 nats x the error rate (module docstring)."""
+    accuracy, train = _accuracy(case), _train(case)
+    if accuracy is None or train is None:
+        return None
+    name, value = accuracy
+    loss_name = "val_loss" if name.startswith("val_") and case.signal("val_loss") is not None else "loss"
+    loss = case.recent(loss_name)
+    expected = CLIPPED_NATS * (1.0 - value)
+    recent = case.signal(loss_name)[-case.detection.patience:]
+    flat = bool(np.all(np.isfinite(recent))) and float(np.ptp(recent)) <= PINNED_TOLERANCE * abs(loss)
+    if not (expected > 0 and flat and abs(loss - expected) <= PINNED_TOLERANCE * expected):
+        return None
+    return (
+        f"{loss_name} {fmt(loss)} equals {fmt(CLIPPED_NATS)} nats (a probability clipped at 1e-7) times the"
+        f" error rate {fmt(1 - value)} ({name} {fmt(value)}): the output is pinned at 0 or 1 and every wrong"
+        " row costs the clip"
+    )
+
+
+def loss_contradicts_accuracy(case: Case) -> str | None:
+    """The accuracy is far below what the loss allows (module docstring)."""
+    found = contradicted_accuracy(case.history)
+    return None if found is None else f"{found}: the metric does not read the outputs the loss trains"

@@ -1,0 +1,166 @@
+"""The chance level a bare training log shows by itself. Pure: numpy and pandas.
+
+A log comes without the data, so the trivial predictor's loss (the audit's) is unknown. But a
+classifier's cross-entropy has a fixed point that needs no data: a network whose outputs
+carry no information predicts a constant distribution, its loss is at least the entropy of
+the class prior (ln k for k balanced classes), and its accuracy is the share of the one
+class its constant prediction picks. Karpathy's "A Recipe for Training Neural Networks"
+(2019) makes the same check at initialization: the loss should start at -ln(1/k).
+
+So a log pins its chance level when, over its last ``patience`` epochs, with the accuracy
+never better than on its first epoch (by :data:`ACCURACY_MARGIN`; a network that learned and
+then levelled off near ln k is not at chance):
+
+1. the accuracy sits within :data:`ACCURACY_MARGIN` of 1/k and the loss is no better than
+   ln k (within ``trivial_tolerance``): chance for k classes. When several k fit the
+   accuracy, the one whose ln k the first epoch's loss matches (within
+   :data:`FIRST_EPOCH_TOLERANCE`, the loss at initialization) is taken, else the nearest;
+2. or the loss sits within ``trivial_tolerance`` of ln k for a k up to :data:`MAX_K_FROM_LOSS`
+   (neighbouring ln k differ by 1/(k ln k) of themselves, 4% at k = 10: beyond that a loss
+   value alone cannot tell k) and any logged accuracy is no more than 2/k (a constant
+   prediction picks one class' share);
+3. or, for two classes, the accuracy is flat at a majority share a >= 1/2 + the margin in
+   every logged accuracy column and the loss sits at the binary entropy
+   H(a) = -a ln a - (1 - a) ln(1 - a) (within the band :data:`ACCURACY_QUANTUM` gives it):
+   the network predicts the prior of an imbalanced split (a majority-only predictor scores
+   exactly the majority share).
+
+Anything else (a healthy run, a regression, a loss that is not a cross-entropy) pins no
+chance level, and the log is judged without one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from plateau_doctor.config import DetectionConfig
+
+ACCURACY_MARGIN = 0.05
+"""An accuracy within 0.05 of 1/k is at chance (as ``levels.NO_SIGNAL_BALANCED_ACCURACY_MARGIN``:
+a validation split of a few hundred rows moves a guessing classifier's accuracy by about
+this much)."""
+
+FIRST_EPOCH_TOLERANCE = 0.01
+"""A first-epoch loss within 1% of ln k is the loss at initialization of a k-class softmax."""
+
+MAX_K_FROM_LOSS = 10
+
+ACCURACY_QUANTUM = 0.005
+"""How far a majority share read from an accuracy may be off: one row in 200. The prior's
+entropy is steep near a share of 1 (dH/da = ln((1 - a) / a): -3.5 at a = 0.97), so its band
+is H(a + 0.005) .. H(a - 0.005), widened by ``trivial_tolerance``."""
+
+MAX_K = 1000
+
+
+@dataclass(frozen=True)
+class Chance:
+    """A chance level read from a log: k classes, the trivial loss and the chance accuracy."""
+
+    k: int
+    trivial_loss: float
+    accuracy: float
+    why: str
+    """``accuracy`` is NaN when the log pins k by its loss alone: a constant prediction then
+    scores one class' share, which the log does not tell."""
+
+
+def binary_entropy(share: float) -> float:
+    """H(a) in nats: the cross-entropy of predicting the prior (a, 1 - a) of two classes."""
+    if not 0.0 < share < 1.0:
+        return 0.0
+    return -(share * math.log(share) + (1.0 - share) * math.log(1.0 - share))
+
+
+def _column(history: pd.DataFrame, *names: str) -> tuple[str, np.ndarray] | None:
+    for name in names:
+        if name in history:
+            values = history[name].to_numpy(dtype=float)
+            if np.isfinite(values).sum() >= max(1, int(0.8 * values.size)):
+                return name, values
+    return None
+
+
+def _finite_tail(values: np.ndarray, epochs: int) -> np.ndarray | None:
+    tail = values[-epochs:]
+    return tail if tail.size == epochs and np.all(np.isfinite(tail)) else None
+
+
+def read_chance(history: pd.DataFrame, detection: DetectionConfig) -> Chance | None:
+    """The chance level the log pins (rules 1-3 of the module), or None."""
+    loss = _column(history, "val_loss", "loss")
+    accuracy = _column(history, "val_accuracy", "accuracy")
+    if loss is None:
+        return None
+    loss_name, losses = loss
+    level = _finite_tail(losses, detection.patience)
+    if level is None:
+        return None
+    first_losses = [float(v[0]) for name in ("val_loss", "loss") if name in history
+                    for v in [history[name].to_numpy(dtype=float)] if v.size and math.isfinite(float(v[0]))]
+    tol = detection.trivial_tolerance
+    if accuracy is None:
+        return _by_loss(loss_name, level, tol, None)
+    acc_name, accuracies = accuracy
+    acc = _finite_tail(accuracies, detection.patience)
+    finite = accuracies[np.isfinite(accuracies)]
+    if acc is None or not finite.size or float(np.mean(acc)) > float(finite[0]) + ACCURACY_MARGIN:
+        return None  # the accuracy improved: the network learned something
+    return (
+        _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol)
+        or _by_loss(loss_name, level, tol, acc)
+        or _by_prior(history, loss_name, level, acc_name, acc, tol, detection.patience)
+    )
+
+
+def _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol) -> Chance | None:
+    mean = float(np.mean(acc))
+    fits = [k for k in range(2, MAX_K + 1)
+            if np.all(np.abs(acc - 1.0 / k) <= ACCURACY_MARGIN) and np.all(level >= math.log(k) * (1.0 - tol))]
+    if not fits:
+        return None
+    pinned = [k for k in fits
+              if any(abs(first - math.log(k)) <= FIRST_EPOCH_TOLERANCE * math.log(k) for first in first_losses)]
+    k = pinned[0] if pinned else min(fits, key=lambda c: abs(mean - 1.0 / c))
+    how = f"; the first epoch's loss matches ln {k}" if pinned else ""
+    return Chance(
+        k, math.log(k), 1.0 / k,
+        f"{acc_name} {mean:.4g} is within {ACCURACY_MARGIN:g} of 1/{k} and {loss_name} {float(np.mean(level)):.4g} is no"
+        f" better than ln {k} = {math.log(k):.4g}{how}",
+    )
+
+
+def _by_loss(loss_name, level, tol, acc) -> Chance | None:
+    mean = float(np.mean(level))
+    for k in range(2, MAX_K_FROM_LOSS + 1):
+        if np.all(np.abs(level - math.log(k)) <= tol * math.log(k)) and (acc is None or np.all(acc <= 2.0 / k)):
+            return Chance(
+                k, math.log(k), math.nan,
+                f"{loss_name} {mean:.4g} is within {100 * tol:.0f}% of ln {k} = {math.log(k):.4g}, the loss of a"
+                f" {k}-class network whose outputs carry no information",
+            )
+    return None
+
+
+def _by_prior(history, loss_name, level, acc_name, acc, tol, epochs) -> Chance | None:
+    share = float(np.mean(acc))
+    if share < 0.5 + ACCURACY_MARGIN or float(np.ptp(acc)) > 0.01 * share:
+        return None
+    for name in ("accuracy", "val_accuracy"):
+        other = _finite_tail(history[name].to_numpy(dtype=float), epochs) if name in history else None
+        if other is not None and abs(float(np.mean(other)) - share) > ACCURACY_MARGIN:
+            return None
+    entropy = binary_entropy(share)
+    low = binary_entropy(min(share + ACCURACY_QUANTUM, 1.0)) * (1.0 - tol)
+    high = binary_entropy(share - ACCURACY_QUANTUM) * (1.0 + tol)
+    if not np.all((level >= low) & (level <= high)):
+        return None
+    return Chance(
+        2, entropy, share,
+        f"{acc_name} is flat at {share:.4g} and {loss_name} {float(np.mean(level)):.4g} is within {low:.4g}-{high:.4g},"
+        f" about H({share:.4g}) = {entropy:.4g}, the loss of predicting a {share:.0%} majority's prior",
+    )

@@ -1,0 +1,151 @@
+"""A curve's own noise, its robust trend, the chance level a log pins, and Prechelt's criteria:
+hand-written curves, no training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from builders import DETECTION, make_audit
+
+from plateau_doctor.engine import noise
+from plateau_doctor.engine.chance import binary_entropy, read_chance
+from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.early_stopping import successive_rises, training_progress
+
+RNG = np.random.default_rng(19)
+
+
+def names(findings) -> list[str]:
+    return [finding.name for finding in findings]
+
+
+# --- noise and trend ------------------------------------------------------------------
+
+
+def test_the_scatter_of_white_noise_is_read_around_any_straight_trend():
+    sigma = 0.05
+    epochs = np.arange(400)
+    for slope in (0.0, -0.01, 0.02):
+        curve = 3.0 + slope * epochs + RNG.normal(0.0, sigma, epochs.size)
+        assert noise.noise(curve) == pytest.approx(sigma, rel=0.15)
+
+
+def test_a_few_spikes_do_not_inflate_the_scatter():
+    curve = 1.0 + RNG.normal(0.0, 0.01, 60)
+    spiked = curve.copy()
+    spiked[[10, 30, 50]] += 5.0
+    assert noise.noise(spiked) < 1.5 * noise.noise(curve)
+
+
+def test_too_few_epochs_have_no_scatter():
+    assert math.isnan(noise.noise(np.array([1.0, 0.9, 0.8, 0.7])))
+    assert noise.trend(np.array([1.0, 0.9, 0.8, 0.7])) is None
+
+
+def test_theil_sen_ignores_a_wild_epoch():
+    curve = np.array([1.0, 0.9, 0.8, 0.7, 9.0, 0.5, 0.4, 0.3])
+    assert noise.theil_sen(curve) == pytest.approx(-0.1)
+
+
+def test_a_steady_fall_is_a_trend_and_the_same_fall_inside_wide_noise_is_not():
+    smooth = 1.0 * 0.97 ** np.arange(11)
+    assert noise.trend(smooth).falls
+    wobbly = smooth * np.array([1.0, 1.3, 0.75, 1.3, 0.75, 1.3, 0.75, 1.3, 0.75, 1.3, 1.0])
+    found = noise.trend(wobbly)
+    assert not found.falls and not found.rises and found.relative
+
+
+def test_a_curve_with_a_value_at_or_below_zero_is_read_in_its_own_units():
+    curve = np.array([0.5, 0.2, -0.1, -0.4, -0.7, -1.0])
+    found = noise.trend(curve)
+    assert not found.relative and found.slope == pytest.approx(-0.3) and found.falls
+
+
+def test_the_running_median_shrinks_at_the_ends_and_drops_one_wild_epoch():
+    assert noise.running_median(np.array([1.0, 5.0, 1.0, 1.0])).tolist() == [3.0, 1.0, 1.0, 1.0]
+
+
+# --- the chance level a log pins -------------------------------------------------------
+
+
+def _log(**columns) -> pd.DataFrame:
+    return pd.DataFrame(columns)
+
+
+def test_a_loss_flat_at_ln_10_with_accuracy_at_a_tenth_is_chance_for_10_classes():
+    history = _log(loss=[17.8] + [2.323] * 24, val_loss=[17.7] + [2.334] * 24, val_accuracy=[0.1022] + [0.1] * 24)
+    chance = read_chance(history, DETECTION)
+    assert chance.k == 10 and chance.trivial_loss == pytest.approx(math.log(10)) and chance.accuracy == pytest.approx(0.1)
+
+
+def test_the_first_epochs_loss_at_ln_k_picks_k_among_those_the_accuracy_allows():
+    """An accuracy of 0.13 fits 1/8 as well as 1/10; a first val_loss of 2.301 is ln 10."""
+    history = _log(loss=[3.9] * 25, val_loss=[2.301] + [4.05] * 24, val_accuracy=[0.111] + [0.13] * 24)
+    assert read_chance(history, DETECTION).k == 10
+
+
+def test_a_loss_at_ln_3_pins_three_classes_whatever_class_the_constant_prediction_picks():
+    history = _log(loss=[1386.0] + [1.09] * 40, val_loss=[1.097] + [1.091] * 40, val_accuracy=[0.3889] * 41)
+    chance = read_chance(history, DETECTION)
+    assert chance.k == 3 and math.isnan(chance.accuracy)
+
+
+def test_a_flat_majority_share_with_the_priors_entropy_pins_an_imbalanced_binary_prior():
+    share = 0.97
+    history = _log(loss=[0.34] + [0.13] * 14, val_loss=[0.22] + [0.138] * 14, accuracy=[0.93] + [share] * 14,
+                   val_accuracy=[0.968] + [share] * 14)
+    chance = read_chance(history, DETECTION)
+    assert chance.k == 2 and chance.accuracy == share and chance.trivial_loss == pytest.approx(binary_entropy(share))
+
+
+def test_a_network_whose_accuracy_rose_is_not_at_chance_even_near_ln_k():
+    """Three classes, accuracy 0.32 -> 0.49, val_loss levelling off at 1.07 (2.7% under ln 3)."""
+    history = _log(loss=list(np.linspace(1.42, 1.03, 40)), val_loss=list(np.linspace(1.18, 1.069, 40)),
+                   val_accuracy=list(np.linspace(0.32, 0.49, 40)))
+    assert read_chance(history, DETECTION) is None
+
+
+def test_a_healthy_log_pins_no_chance_level():
+    falling = list(0.7 * 0.85 ** np.arange(20))
+    history = _log(loss=falling, val_loss=falling, val_accuracy=list(np.linspace(0.6, 0.97, 20)))
+    assert read_chance(history, DETECTION) is None
+
+
+# --- Prechelt's criteria ---------------------------------------------------------------
+
+
+def test_training_progress_is_prechelts_per_mille():
+    assert training_progress(np.array([1.0, 1.0, 1.0, 1.0, 1.0])) == 0.0
+    assert training_progress(np.array([0.6, 0.5, 0.45, 0.42, 0.4])) == pytest.approx(1000 * (0.474 / 0.4 - 1))
+
+
+def test_up_s_counts_successive_rising_strips_back_from_the_end():
+    level = np.array([5.0, 4, 3, 2, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5])
+    assert successive_rises(level) == 1
+    assert successive_rises(np.concatenate([np.linspace(5, 1, 6), np.linspace(1.2, 4, 10)])) == 2
+
+
+def test_overfitting_evidence_quotes_prechelts_numbers():
+    loss = list(1.0 * 0.88 ** np.arange(30))
+    val = [0.9 - 0.05 * i for i in range(8)] + [0.5 + 0.04 * i for i in range(22)]
+    finding = next(f for f in detect_symptoms({"loss": loss, "val_loss": val}, make_audit(), DETECTION)
+                   if f.name == "overfitting")
+    for words in ("generalization loss GL = 100 (E_va / E_opt - 1)", "P_5 =", "PQ = GL / P_5", "UP_"):
+        assert words in finding.evidence
+
+
+def test_a_noisy_validation_loss_that_dips_once_is_not_overfit():
+    """A 30-row validation split: val_loss wobbles +-15% around a flat 0.3, one lucky epoch at 0.2."""
+    loss = list(0.7 * 0.9 ** np.arange(30))
+    val = [0.7, 0.5, 0.4, 0.32] + [0.3 * (1.15 if i % 2 else 0.87) for i in range(26)]
+    val[8] = 0.2
+    assert "overfitting" not in names(detect_symptoms({"loss": loss, "val_loss": val}, make_audit(), DETECTION))
+
+
+def test_a_validation_loss_rising_with_the_training_loss_is_not_overfitting():
+    loss = [1.0, 0.7, 0.5, 0.4, 0.35] + [0.35 + 0.03 * i for i in range(12)]
+    val = [1.0, 0.7, 0.5, 0.4, 0.36] + [0.37 + 0.05 * i for i in range(12)]
+    assert "overfitting" not in names(detect_symptoms({"loss": loss, "val_loss": val}, make_audit(), DETECTION))

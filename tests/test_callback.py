@@ -165,7 +165,7 @@ def test_a_failure_inside_the_doctor_is_logged_once_and_the_fit_goes_on(tmp_path
     def broken(self, model):
         raise RuntimeError("probe exploded")
 
-    monkeypatch.setattr(recorder.SignalRecorder, "measure", broken)
+    monkeypatch.setattr(recorder.SignalRecorder, "read", broken)
     x, y = _table()
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile("adam", "binary_crossentropy")

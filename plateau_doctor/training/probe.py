@@ -52,14 +52,19 @@ class UnitBound:
 
 class EpochProbe:
     """The compiled program of one fit: what to read (``weights``: trainable variable indices),
-    how to count units (``bounds``, one per output of ``probe_model``), and the rows to read on,
-    put on the device once (:meth:`use`)."""
+    how to count units (``bounds``, one per activation output of ``probe_model``), and the rows
+    to read on, put on the device once (:meth:`use`).
+
+    ``merged``: the probe rows are the validation rows, and ``probe_model``'s first output is
+    the model's own: one pass gives the outputs and the activations.
+    """
 
     def __init__(self, model, loss_fn: Callable | None, probe_model=None, bounds: tuple[UnitBound, ...] = (),
-                 weights: tuple[int, ...] = ()):
+                 weights: tuple[int, ...] = (), merged: bool = False):
         self.model = model
         self.loss_fn = loss_fn
         self.probe_model = probe_model
+        self.merged = merged and probe_model is not None
         self.bounds = bounds
         self.weights = weights
         self.with_gradients = loss_fn is not None
@@ -82,7 +87,8 @@ class EpochProbe:
                 y_rows = y_val[rows] if y_val is not None and self.loss_fn is not None else None
                 self._chunks.append((tensor(x_val[rows]), tensor(y_rows), len(x_val[rows])))
         grad = (x_grad, y_grad) if self.with_gradients and x_grad is not None and y_grad is not None else (None, None)
-        self._extras = (tensor(x_probe) if self.probe_model is not None else None, tensor(grad[0]), tensor(grad[1]))
+        probe = x_probe if self.probe_model is not None and not self.merged else None
+        self._extras = (tensor(probe), tensor(grad[0]), tensor(grad[1]))
 
     def read(self) -> Reading:
         try:
@@ -126,8 +132,12 @@ class EpochProbe:
         ops = keras.ops
         x, y, x_probe, x_grad, y_grad = arrays
         parts: list[tuple[str, Any]] = []
+        activations = None
         if x is not None:
-            outputs, penalties = context.forward(x, losses=full)
+            if full and self.merged:  # the probe rows are these rows: one pass gives both
+                (outputs, *activations), penalties = context.forward(x, losses=True, probe=True)
+            else:
+                outputs, penalties = context.forward(x, losses=full)
             parts.append(("outputs", outputs))
             if y is not None:
                 values = self.loss_fn(y, outputs)
@@ -135,8 +145,10 @@ class EpochProbe:
                 parts.append(("loss", ops.sum(values) if len(values.shape) else values * x.shape[0]))
             parts.extend(("penalty", penalty) for penalty in penalties)
         if full:
-            if x_probe is not None and self.bounds:
-                parts.append(("units", unit_counts(context.probe(x_probe), self.bounds)))
+            if activations is None and x_probe is not None and self.bounds:
+                activations = _as_list(context.forward(x_probe, losses=False, probe=True)[0])
+            if activations is not None:
+                parts.append(("units", unit_counts(activations, self.bounds)))
             if x_grad is not None:
                 parts.extend(("grad", square) for square in squared_gradients(context, self.loss_fn, x_grad, y_grad))
             parts.extend(("weight", context.weight(index)) for index in self.weights)
@@ -180,6 +192,10 @@ def unit_counts(tensors: list, bounds: tuple[UnitBound, ...]):
             saturating += int(np.prod(shape))
     return ops.stack([dead, ops.convert_to_tensor(relu_units, dtype="int32"), saturated,
                       ops.convert_to_tensor(saturating, dtype="int32")])
+
+
+def _as_list(outputs) -> list:
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
 def _key(arrays, full: bool) -> tuple:

@@ -21,21 +21,18 @@ class Context:
         self.non_trainable = non_trainable
         self.probe_index = probe_index
 
-    def forward(self, x, losses: bool):
+    def forward(self, x, losses: bool, probe: bool = False):
+        """The model's (or the probe model's) outputs on ``x`` in inference mode, and the penalties."""
+        model, trainable, non_trainable = self.model, self.trainable, self.non_trainable
+        if probe:
+            trainable_index, non_trainable_index = self.probe_index
+            model = self.probe_model
+            trainable = [trainable[i] for i in trainable_index]
+            non_trainable = [non_trainable[i] for i in non_trainable_index]
         if not losses:
-            return self.model.stateless_call(self.trainable, self.non_trainable, x, training=False)[0], []
-        outputs, _, penalties = self.model.stateless_call(
-            self.trainable, self.non_trainable, x, training=False, return_losses=True
-        )
+            return model.stateless_call(trainable, non_trainable, x, training=False)[0], []
+        outputs, _, penalties = model.stateless_call(trainable, non_trainable, x, training=False, return_losses=True)
         return outputs, list(penalties)
-
-    def probe(self, x) -> list:
-        trainable_index, non_trainable_index = self.probe_index
-        outputs, _ = self.probe_model.stateless_call(
-            [self.trainable[i] for i in trainable_index], [self.non_trainable[i] for i in non_trainable_index],
-            x, training=False,
-        )
-        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
     def gradients(self, loss_fn, x, y) -> list:
         import jax

@@ -17,13 +17,10 @@ class Context:
         self.model = model
         self.probe_model = probe_model
 
-    def forward(self, x, losses: bool):
-        outputs = self.model(x, training=False)
+    def forward(self, x, losses: bool, probe: bool = False):
+        """The model's (or the probe model's) outputs on ``x`` in inference mode, and the penalties."""
+        outputs = (self.probe_model if probe else self.model)(x, training=False)
         return outputs, (list(self.model.losses) if losses else [])
-
-    def probe(self, x) -> list:
-        outputs = self.probe_model(x, training=False)
-        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
     def gradients(self, loss_fn, x, y) -> list:
         import tensorflow as tf

@@ -53,6 +53,20 @@ class Backend:
         return f"Backend({self.name!r})"
 
 
+class ModelCalls:
+    """A context for backends that call the model on its variables as they are (TensorFlow, torch);
+    a backend module adds ``dtype``, ``gradients`` and ``weight``."""
+
+    def __init__(self, model, probe_model):
+        self.model = model
+        self.probe_model = probe_model
+
+    def forward(self, x, losses: bool, probe: bool = False):
+        """The model's (or the probe model's) outputs on ``x`` in inference mode, and the penalties."""
+        outputs = (self.probe_model if probe else self.model)(x, training=False)
+        return outputs, (list(self.model.losses) if losses else [])
+
+
 def squared_gradients(context, loss_fn, x, y) -> list:
     """The squared L2 norm of the mean loss's gradient, per trainable variable, in the context's dtype
     (a variable the loss does not reach: 0)."""

@@ -6,21 +6,14 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from plateau_doctor.training.backends import ModelCalls
 
-class Context:
+
+class Context(ModelCalls):
     """The model called on its variables inside the traced function. Squares in float64, as the
     tape's gradients were always summed."""
 
     dtype = "float64"
-
-    def __init__(self, model, probe_model):
-        self.model = model
-        self.probe_model = probe_model
-
-    def forward(self, x, losses: bool, probe: bool = False):
-        """The model's (or the probe model's) outputs on ``x`` in inference mode, and the penalties."""
-        outputs = (self.probe_model if probe else self.model)(x, training=False)
-        return outputs, (list(self.model.losses) if losses else [])
 
     def gradients(self, loss_fn, x, y) -> list:
         import tensorflow as tf

@@ -104,7 +104,7 @@ class TrainingConfig(_Section):
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Keras EarlyStopping on val_loss with restore_best_weights; null = off"
     )
-    backend: Literal["tensorflow", "jax"] = Field("tensorflow", description="the Keras backend that trains")
+    backend: Literal["tensorflow", "jax", "torch"] = Field("tensorflow", description="the Keras backend that trains")
 
 
 class DetectionConfig(_Section):

@@ -130,3 +130,81 @@ def test_a_draw_from_pythons_random_between_the_seed_and_the_build_changes_no_we
         random.random()  # another thread's draw, between the seed and the build
         busy = build()
     assert same(quiet, busy) and same(quiet, plain)  # immune, and the very weights of an undisturbed run
+
+
+_NORMS_ON_SAVED_WEIGHTS = """
+    import json, sys
+    import keras, numpy as np
+    from plateau_doctor.training.backends import current_backend
+    saved = np.load(sys.argv[1])
+    inputs = keras.Input((6, 6, 2))
+    h = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
+    h = keras.layers.Flatten(name="flat")(h)
+    h = keras.layers.Dense(8, activation="tanh", name="hidden")(h)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="out")(h))
+    model.set_weights([saved[f"w{i}"] for i in range(len(model.weights))])
+    norms = current_backend().gradient_norms(model, keras.losses.get("sparse_categorical_crossentropy"),
+                                             saved["x"], saved["y"])
+    print(json.dumps({"backend": keras.backend.backend(), "norms": norms}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_gradient_norms_equal_tensorflows_on_the_same_weights(tmp_path, backend):
+    """The same weights and batch in processes with different KERAS_BACKEND: each backend's gradients
+    (torch.autograd, jax.grad, GradientTape) give the same per-layer norms, to float32 precision."""
+    pytest.importorskip(backend)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shapes = [(3, 3, 2, 3), (3,), (48, 8), (8,), (8, 4), (4,)]  # conv kernel and bias, hidden, output
+    arrays = {f"w{i}": (rng.normal(size=shape) * 0.4).astype("float32") for i, shape in enumerate(shapes)}
+    arrays["x"] = rng.normal(size=(32, 6, 6, 2)).astype("float32")
+    arrays["y"] = rng.integers(0, 4, size=32)
+    np.savez(tmp_path / "weights.npz", **arrays)
+
+    found = {}
+    for name in ("tensorflow", backend):
+        done = _python(_NORMS_ON_SAVED_WEIGHTS.replace("sys.argv[1]", repr(str(tmp_path / "weights.npz"))), name)
+        assert done.returncode == 0, done.stderr[-2000:]
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["backend"] == name
+        found[name] = report["norms"]
+    assert set(found[backend]) == set(found["tensorflow"]) == {"conv", "hidden", "out"}
+    for layer, reference in found["tensorflow"].items():
+        assert reference > 0
+        assert found[backend][layer] == pytest.approx(reference, rel=1e-5), layer
+
+
+@pytest.mark.slow
+def test_a_branch_trains_on_torch_with_gradient_signals_and_repeats_with_the_seed():
+    pytest.importorskip("torch")
+    result = _python(
+        """
+        import json, math
+        import keras
+        from conftest import make_classification_frame
+        from plateau_doctor.config import validate_config
+        from plateau_doctor.data.prepared import prepare_data
+        from plateau_doctor.training.fit import fit_branch
+
+        config = validate_config({"model": {"hidden_units": [16, 8]},
+                                  "training": {"epochs": 3, "backend": "torch"}})
+        data = prepare_data(make_classification_frame(300), config.data, config.preprocessing)
+        first, second = fit_branch(config, data, branch="a"), fit_branch(config, data, branch="b")
+        columns = ["loss", "val_loss", "grad_norm", "dead_fraction", "update_ratio", "val_balanced_accuracy"]
+        print(json.dumps({
+            "backend": keras.backend.backend(),
+            "histories": [first.history[columns].to_dict("list"), second.history[columns].to_dict("list")],
+        }))
+        """,
+        env_backend="torch",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "torch"
+    first, second = report["histories"]
+    assert first == second  # seeded: the same numbers twice
+    assert all(value > 0 for value in first["grad_norm"])
+    assert all(0.0 <= value <= 1.0 for value in first["dead_fraction"])
+    assert first["loss"][-1] < first["loss"][0]

@@ -165,7 +165,7 @@ def test_a_failure_inside_the_doctor_is_logged_once_and_the_fit_goes_on(tmp_path
     def broken(self, model):
         raise RuntimeError("probe exploded")
 
-    monkeypatch.setattr(recorder.SignalRecorder, "measure", broken)
+    monkeypatch.setattr(recorder.SignalRecorder, "read", broken)
     x, y = _table()
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile("adam", "binary_crossentropy")
@@ -196,12 +196,13 @@ def test_bad_settings_are_refused_at_construction():
         DoctorCallback(probe=(np.zeros((3, 2)), np.zeros(2)))
 
 
-def test_the_jax_backend_records_the_same_signals(tmp_path):
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_record_the_same_signals(tmp_path, backend):
+    pytest.importorskip(backend)
     code = textwrap.dedent(f"""
         import json, math, os
         import keras, numpy as np
-        assert keras.backend.backend() == "jax"
+        assert keras.backend.backend() == {backend!r}
         from plateau_doctor.training.callback import DoctorCallback
         keras.utils.set_random_seed(0)
         rng = np.random.default_rng(0)
@@ -212,10 +213,10 @@ def test_the_jax_backend_records_the_same_signals(tmp_path):
         doctor = DoctorCallback(out={str(tmp_path)!r}, verbose=False)
         model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=3, verbose=0, callbacks=[doctor])
         last = doctor.diagnosis.history.iloc[-1]
-        print(json.dumps({{k: float(last[k]) for k in ("grad_norm", "update_ratio", "dead_fraction")}}))
+        print(json.dumps({{k: float(last[k]) for k in ("grad_norm", "update_ratio", "dead_fraction", "val_log_loss")}}))
         print(doctor.summary["status"])
     """)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()

@@ -26,10 +26,11 @@ import numpy as np
 
 from plateau_doctor.engine.vocabulary import DEAD_AT_ZERO, SATURATION_BOUNDS
 from plateau_doctor.schema import HISTORY_SIGNALS, Finding
-from plateau_doctor.training.backends import current_backend
+from plateau_doctor.training.backends import layer_norms
 from plateau_doctor.training.describe import activation_name, all_layers, learning_rate, weighted_layers
 from plateau_doctor.training.model import keras
-from plateau_doctor.training.scoring import Scorer, monitored_outputs, output_signals
+from plateau_doctor.training.probe import EpochProbe, Reading, UnitBound
+from plateau_doctor.training.scoring import Scorer, output_signals
 
 log = logging.getLogger("plateau_doctor")
 
@@ -58,27 +59,28 @@ def observable_layers(model) -> list:
 
 
 class SignalRecorder:
-    """Gradient, update and unit signals of one model, measured on a fixed probe.
+    """Gradient, update and unit signals of one model, and its outputs on the validation rows,
+    read each epoch by one compiled program (``probe.EpochProbe``).
 
-    ``loss_fn(y_true, y_pred)`` is the model's loss (per-sample or mean); ``x_probe`` a few
-    validation rows (activations), ``x_grad, y_grad`` a training batch (gradients). Call
-    :meth:`start` when training begins (state must not leak from one fit into the next),
-    :meth:`use` when the rows are found later, and :meth:`measure` at each epoch end. Without
-    rows only the weights' signals (symmetric units, update ratio) are measured.
+    ``loss_fn(y_true, y_pred)`` is the model's loss (per-sample or mean). The rows: ``x_val,
+    y_val`` validation rows (outputs and their loss), ``x_probe`` the first of them (activations),
+    ``x_grad, y_grad`` a training batch (gradients). Call :meth:`start` when training begins
+    (state must not leak from one fit into the next), :meth:`use` when the rows are found
+    later, :meth:`read` at each epoch end and :meth:`signals` on what it read. Without rows
+    only the weights' signals (symmetric units, update ratio) are measured.
     """
 
     def __init__(self, loss_fn):
         self.loss_fn = loss_fn
-        self.x_probe = self.x_grad = self.y_grad = None
         self.layer_norms: dict[str, float] = {}
         self._probe_model = None
-        self._backend = current_backend()
+        self._program: EpochProbe | None = None
+        self._rows: tuple = (None,) * 5
 
-    def start(self, model, x_probe=None, x_grad=None, y_grad=None) -> None:
+    def start(self, model, *rows) -> None:
         # A subclassed model is built by its first step: until then it has no weights to read.
         self._previous_kernels = _kernels(model) if model.built else None
-        self._read_layers(model)
-        self.use(model, x_probe, x_grad, y_grad)
+        self.use(model, *rows)
 
     def _read_layers(self, model) -> None:
         weighted = weighted_layers(model)
@@ -86,41 +88,52 @@ class SignalRecorder:
         self._last_layer = weighted[-1].name if weighted else None
         self._hidden_dense = [layer for layer in weighted[:-1] if isinstance(layer, keras().layers.Dense)]
 
-    def use(self, model, x_probe, x_grad=None, y_grad=None) -> None:
-        """Measure activations on ``x_probe`` and gradients on ``(x_grad, y_grad)`` from now on."""
-        self.x_probe, self.x_grad, self.y_grad = x_probe, x_grad, y_grad
+    def use(self, model, x_val=None, y_val=None, x_probe=None, x_grad=None, y_grad=None) -> None:
+        """Read outputs on ``x_val``, activations on ``x_probe`` and gradients on ``(x_grad, y_grad)`` from now on."""
+        self._rows = (x_val, y_val, x_probe, x_grad, y_grad)
+        self._read_layers(model)
         probes = observable_layers(model)
-        self._probe_activations = [activation_name(layer) for layer in probes]
         self._probe_model = None
-        if probes and self.x_probe is not None:
+        # When the probe is every validation row, one model gives the outputs and the activations.
+        merged = (x_probe is not None and x_val is not None and len(x_probe) == len(x_val)
+                  and len(getattr(model, "outputs", None) or ()) == 1)
+        if probes and x_probe is not None:
             try:
                 inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-                self._probe_model = keras().Model(inputs, [layer.output for layer in probes])
+                outputs = [layer.output for layer in probes]
+                self._probe_model = keras().Model(inputs, [model.outputs[0], *outputs] if merged else outputs)
             except (AttributeError, ValueError, TypeError) as error:  # subclassed: no symbolic outputs
                 log.debug("activations not observable on %s: %s", model.name, error)
+        bounds = tuple(_unit_bound(activation_name(layer)) for layer in probes) if self._probe_model else ()
+        index = {id(v): i for i, v in enumerate(model.trainable_weights)}
+        self._kernel_index = [i for i, v in enumerate(model.trainable_weights) if len(v.shape) >= 2]
+        self._dense_index = [[index.get(id(w)) for w in layer.weights] for layer in self._hidden_dense]
+        wanted = set(self._kernel_index) | {i for ids in self._dense_index for i in ids if i is not None}
+        self._program = EpochProbe(model, self.loss_fn, self._probe_model, bounds, tuple(sorted(wanted)), merged=merged)
+        self._program.use(*self._rows)
+        self._built = model.built
 
     @property
     def observes_activations(self) -> bool:
         return self._probe_model is not None
 
-    def measure(self, model) -> dict[str, float]:
-        if self._first_layer is None:
-            self._read_layers(model)  # built since the start
+    def read(self, model) -> Reading:
+        if not self._built and model.built:  # a subclassed model built by its first step
+            self.use(model, *self._rows)
+        return self._program.read()
+
+    def signals(self, model, reading: Reading) -> dict[str, float]:
         row: dict[str, float] = {}
-        row.update(self.gradient_signals(model))
-        row.update(self.activation_signals())
-        row["symmetric_fraction"] = self.symmetric_fraction()
-        row["update_ratio"] = self.update_ratio(model)
+        row.update(self.gradient_signals(model, reading))
+        row.update(self.activation_signals(reading))
+        row["symmetric_fraction"] = self.symmetric_fraction(reading)
+        row["update_ratio"] = self.update_ratio(reading)
         return row
 
-    def gradient_signals(self, model) -> dict[str, float]:
-        if self.x_grad is None or self.y_grad is None or self.loss_fn is None:
+    def gradient_signals(self, model, reading: Reading) -> dict[str, float]:
+        if reading.grad_squares is None:
             return {}
-        try:
-            norms = self._backend.gradient_norms(model, self.loss_fn, self.x_grad, self.y_grad)
-        except (ValueError, ArithmeticError, TypeError) as error:
-            log.debug("gradient norms failed: %s", error)
-            return {}
+        norms = layer_norms(model, reading.grad_squares)
         self.layer_norms = {name: _finite_or_nan(value) for name, value in norms.items()}
         first = norms.get(self._first_layer, math.nan) if self._first_layer else math.nan
         last = norms.get(self._last_layer, math.nan) if self._last_layer else math.nan
@@ -133,46 +146,31 @@ class SignalRecorder:
             "grad_ratio_first_last": _finite_or_nan(ratio),
         }
 
-    def activation_signals(self) -> dict[str, float]:
-        if self._probe_model is None:
+    @staticmethod
+    def activation_signals(reading: Reading) -> dict[str, float]:
+        if reading.units is None:
             return {}
-        outputs = self._probe_model(self.x_probe, training=False)
-        if not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
-        dead_units = relu_units = 0
-        saturated = saturating = 0
-        for activation, tensor in zip(self._probe_activations, outputs):
-            values = keras().ops.convert_to_numpy(tensor)
-            # A unit is a channel: Dense units, conv filters over every position, recurrent units over time.
-            values = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values.reshape(-1, 1)
-            if activation in _RELU_DEAD:
-                dead_units += int(np.sum(np.all(values <= 0, axis=0)))
-                relu_units += values.shape[1]
-            elif activation in _SATURATING:
-                low, high = _SATURATING[activation]
-                span = (high - low) * _SATURATION_MARGIN
-                saturated += int(np.sum((values <= low + span) | (values >= high - span)))
-                saturating += values.size
+        dead_units, relu_units, saturated, saturating = (int(value) for value in reading.units)
         return {
             "dead_fraction": dead_units / relu_units if relu_units else math.nan,
             "saturated_fraction": saturated / saturating if saturating else math.nan,
         }
 
-    def symmetric_fraction(self) -> float:
+    def symmetric_fraction(self, reading: Reading) -> float:
         """Share of hidden Dense units whose incoming weights and bias equal another unit's."""
         duplicated = total = 0
-        for layer in self._hidden_dense:
-            weights = [keras().ops.convert_to_numpy(w) for w in layer.weights]
+        for layer, indices in zip(self._hidden_dense, self._dense_index):
+            weights = [keras().ops.convert_to_numpy(w) if i is None else reading.weights[i]
+                       for w, i in zip(layer.weights, indices)]
             kernel = weights[0]
             columns = np.vstack([kernel, weights[1][None, :]]) if len(weights) > 1 and weights[1].ndim == 1 else kernel
-            _, inverse, counts = np.unique(np.round(columns.T, 6), axis=0, return_inverse=True, return_counts=True)
-            duplicated += int(np.sum(counts[inverse.ravel()] > 1))
+            duplicated += _duplicated_rows(np.round(columns.T, 6))
             total += kernel.shape[1]
         return duplicated / total if total else math.nan
 
-    def update_ratio(self, model) -> float:
+    def update_ratio(self, reading: Reading) -> float:
         """||W_t - W_(t-1)|| / ||W_(t-1)|| over every weight matrix (kernels, embeddings)."""
-        current = _kernels(model)
+        current = [reading.weights[i] for i in self._kernel_index]
         previous, self._previous_kernels = self._previous_kernels, current
         if previous is None:
             return math.nan  # the weights before this epoch were never read
@@ -181,6 +179,28 @@ class SignalRecorder:
         if not math.isfinite(change):
             return math.nan
         return change / size if size > 0 else (math.inf if change > 0 else 0.0)
+
+
+def _duplicated_rows(rows: np.ndarray) -> int:
+    """How many rows equal another row.
+
+    Equal rows have equal sums: when every row's sum differs from the others' (and none is
+    NaN), no two rows are equal, and the row-wise sort (tens of milliseconds on a 512-unit
+    layer, each epoch) is skipped.
+    """
+    sums = rows.sum(axis=1)
+    if np.isfinite(sums).all() and len(np.unique(sums)) == len(sums):
+        return 0
+    _, inverse, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
+    return int(np.sum(counts[inverse.ravel()] > 1))
+
+
+def _unit_bound(activation: str) -> UnitBound:
+    if activation in _RELU_DEAD:
+        return UnitBound("dead", 0.0)
+    low, high = _SATURATING[activation]
+    span = (high - low) * _SATURATION_MARGIN
+    return UnitBound("saturated", low + span, high - span)
 
 
 def _kernels(model) -> list[np.ndarray]:
@@ -236,8 +256,9 @@ class Recorder(keras().callbacks.Callback):
 
     def _probe_arrays(self) -> tuple:
         if self.rows is None:
-            return None, None, None
-        return self.rows.x_val[:PROBE_ROWS], self.rows.x_grad, self.rows.y_grad
+            return None, None, None, None, None
+        rows = self.rows
+        return rows.x_val, rows.y_val, rows.x_val[:PROBE_ROWS], rows.x_grad, rows.y_grad
 
     # Reset per fit: state must not leak from one attempt into the next.
     def on_train_begin(self, logs=None):
@@ -271,9 +292,10 @@ class Recorder(keras().callbacks.Callback):
             if not isinstance(value, str):
                 row[key] = logged(logs, key)
         row.setdefault("learning_rate", learning_rate(self.model))
+        reading = self.signals.read(self.model)
         if self.rows is not None:
-            outputs, val_loss = monitored_outputs(self.model, self.rows.x_val, self.rows.y_val, self.loss_fn)
-            own = {"val_loss": val_loss, **self.rows.scorer.metrics(outputs),
+            outputs = reading.outputs
+            own = {"val_loss": self._val_loss(reading), **self.rows.scorer.metrics(outputs),
                    **output_signals(outputs, self.rows.scorer.task)}
             for name, value in own.items():
                 if self.owns_validation or name not in row:
@@ -283,12 +305,28 @@ class Recorder(keras().callbacks.Callback):
                 # recorder's val_loss is the fit's, and callbacks after it (ReduceLROnPlateau,
                 # EarlyStopping) read it from the logs.
                 logs["val_loss"] = row["val_loss"]
-        row.update(self.signals.measure(self.model))
+        row.update(self.signals.signals(self.model, reading))
         if self.rows is not None:
             self.layer_gradient_norms.append(dict(self.signals.layer_norms))
         for name in HISTORY_SIGNALS:
             row.setdefault(name, math.nan)  # every signal has a column: NaN where it cannot be observed
         return row
+
+    def _val_loss(self, reading: Reading) -> float:
+        """What Keras' validation pass would log as ``val_loss``: the loss on the output tensors as
+        the model made them, plus the model's regularization penalties (``model.losses``), as its
+        training loss counts them.
+
+        Not on the NumPy outputs: on TensorFlow a sigmoid's or softmax's output tensor carries
+        its logits, and Keras' cross-entropies read them, unclipped, as in training (a
+        saturated model's loss is then in the thousands, not capped at -log(1e-7)).
+        """
+        if self.loss_fn is None:
+            return math.nan
+        loss_sum = 0.0
+        for value in reading.loss_sums:
+            loss_sum += value
+        return loss_sum / max(len(reading.outputs), 1) + sum(reading.penalties)
 
     def log_progress(self, row: dict[str, float]) -> None:
         """Called with each epoch's row (the pipeline logs it)."""

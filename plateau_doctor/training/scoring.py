@@ -32,33 +32,6 @@ def as_rows(parts: list[np.ndarray]) -> np.ndarray:
     return outputs.reshape(len(outputs), -1)
 
 
-def monitored_outputs(model, x, y, loss_fn) -> tuple[np.ndarray, float]:
-    """The outputs on ``x`` (as :func:`raw_outputs`) and what Keras' validation pass would log as
-    ``val_loss``: the loss on the output tensors as the model made them, plus the model's
-    regularization penalties (``model.losses``), as its training loss counts them.
-
-    Not on the NumPy outputs: on TensorFlow a sigmoid's or softmax's output tensor carries
-    its logits, and Keras' cross-entropies read them, unclipped, as in training (a
-    saturated model's loss is then in the thousands, not capped at -log(1e-7)). Without a
-    loss (``loss_fn`` None) the loss is NaN.
-    """
-    import keras
-
-    ops = keras.ops
-    parts, loss_sum = [], 0.0
-    for rows, tensor in output_chunks(model, x):
-        if loss_fn is not None:
-            values = loss_fn(y[rows], tensor)
-            # A loss function gives one value per row; a Loss object their mean.
-            total = ops.sum(values) if len(values.shape) else values * len(y[rows])
-            loss_sum += float(ops.convert_to_numpy(total))
-        parts.append(ops.convert_to_numpy(tensor))
-    if loss_fn is None:
-        return as_rows(parts), math.nan
-    penalties = sum(float(ops.convert_to_numpy(loss)) for loss in model.losses)
-    return as_rows(parts), loss_sum / max(len(x), 1) + penalties
-
-
 def class_codes(outputs: np.ndarray) -> np.ndarray:
     """Predicted class per row: a threshold at 0.5 on one unit, else the largest output."""
     if outputs.shape[1] == 1:

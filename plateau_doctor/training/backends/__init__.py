@@ -1,29 +1,47 @@
-"""The only backend-specific code, one object per Keras backend.
+"""The only backend-specific code, one module per Keras backend.
 
-A backend object has ``name``, ``gradient_norms(model, loss_fn, x, y) -> {layer: norm}``
-and ``make_deterministic()``. :func:`current_backend` returns the one for the backend
-Keras runs on. To support another Keras backend, add a module here with the same
-``gradient_norms`` function and one entry in ``_BACKENDS``; nothing else changes.
+A backend module (``backends/<name>.py``) has ``compile_program(model, probe_model,
+program)`` and optionally ``make_deterministic()``. ``program(context, arrays, full)`` is
+written once with ``keras.ops`` (``training.probe``); the backend's ``Context`` says how the
+model is called on its current weights (``forward``, ``probe``, ``weight``) and how gradients
+are taken (``gradients``), and the backend compiles the program once (``jax.jit`` over
+``stateless_call``, ``tf.function``, a ``torch.no_grad`` pass) and brings its one flat result
+to the host in one transfer. :func:`current_backend` returns the one Keras runs on. To
+support another Keras backend, add a module here with the same two functions and one entry
+in ``_BACKENDS``; nothing else changes.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import random
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
 class Backend:
-    """Gradients and determinism for one Keras backend; the code lives in ``backends/<name>.py``."""
+    """Compiled programs and determinism for one Keras backend; the code lives in ``backends/<name>.py``."""
 
     def __init__(self, name: str, module: str):
         self.name = name
         self._module = module
 
+    def compile_program(self, model, probe_model, program: Callable) -> Callable:
+        """``step(arrays, full) -> numpy vector``: ``program`` compiled for ``model`` (and ``probe_model``,
+        a model over the same layers whose outputs are hidden activations), run on its current weights."""
+        return importlib.import_module(self._module).compile_program(model, probe_model, program)
+
     def gradient_norms(self, model, loss_fn, x, y) -> dict[str, float]:
         """L2 norm of the mean loss's gradient per layer (see :func:`layer_key`), on one batch."""
-        return importlib.import_module(self._module).gradient_norms(model, loss_fn, x, y)
+        import keras
+
+        def program(context, arrays, full):
+            return keras.ops.stack(squared_gradients(context, loss_fn, *arrays))
+
+        step = self.compile_program(model, None, program)
+        arrays = tuple(keras.ops.convert_to_tensor(a) for a in (x, y))
+        return layer_norms(model, step(arrays, True))
 
     def make_deterministic(self) -> None:
         """Ask the backend for run-to-run identical results (same seed, same numbers)."""
@@ -35,9 +53,46 @@ class Backend:
         return f"Backend({self.name!r})"
 
 
+class ModelCalls:
+    """A context for backends that call the model on its variables as they are (TensorFlow, torch);
+    a backend module adds ``dtype``, ``gradients`` and ``weight``."""
+
+    def __init__(self, model, probe_model):
+        self.model = model
+        self.probe_model = probe_model
+
+    def forward(self, x, losses: bool, probe: bool = False):
+        """The model's (or the probe model's) outputs on ``x`` in inference mode, and the penalties."""
+        outputs = (self.probe_model if probe else self.model)(x, training=False)
+        return outputs, (list(self.model.losses) if losses else [])
+
+
+def squared_gradients(context, loss_fn, x, y) -> list:
+    """The squared L2 norm of the mean loss's gradient, per trainable variable, in the context's dtype
+    (a variable the loss does not reach: 0)."""
+    import keras
+
+    ops = keras.ops
+    return [
+        ops.convert_to_tensor(0.0, dtype=context.dtype) if gradient is None
+        else ops.sum(ops.square(ops.cast(gradient, context.dtype)))
+        for gradient in context.gradients(loss_fn, x, y)
+    ]
+
+
+def layer_norms(model, squares) -> dict[str, float]:
+    """Per-layer norms from per-variable squared norms (kernel and bias together)."""
+    totals: dict[str, float] = {}
+    for variable, value in zip(model.trainable_variables, squares):
+        layer = layer_key(model, variable)
+        totals[layer] = totals.get(layer, 0.0) + float(value)
+    return {layer: math.sqrt(total) for layer, total in totals.items()}
+
+
 _BACKENDS = {
     "tensorflow": Backend("tensorflow", "plateau_doctor.training.backends.tensorflow"),
     "jax": Backend("jax", "plateau_doctor.training.backends.jax"),
+    "torch": Backend("torch", "plateau_doctor.training.backends.torch"),
 }
 
 
@@ -46,7 +101,7 @@ def current_backend() -> Backend:
 
     name = keras.backend.backend()
     if name not in _BACKENDS:
-        raise RuntimeError(f"Keras backend {name!r} is not supported; use tensorflow or jax (KERAS_BACKEND)")
+        raise RuntimeError(f"Keras backend {name!r} is not supported; use {', '.join(BACKENDS)} (KERAS_BACKEND)")
     return _BACKENDS[name]
 
 
@@ -61,11 +116,6 @@ def layer_key(model, variable) -> str:
     if path.startswith(prefix):
         path = path[len(prefix):]
     return path.split("/")[0]
-
-
-def gradient_norms_fn() -> Callable:
-    """The current backend's ``gradient_norms`` (kept for callers of the function form)."""
-    return current_backend().gradient_norms
 
 
 def make_deterministic() -> None:
@@ -102,7 +152,7 @@ def seeded(seed: int) -> Iterator[None]:
         seed_generator.python_random = shared
 
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = tuple(_BACKENDS)
 
 
 def select_backend(name: str) -> None:

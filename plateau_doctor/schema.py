@@ -162,6 +162,18 @@ class DataAudit:
         return data
 
     @classmethod
+    def unknown(cls, task: str, **known: Any) -> "DataAudit":
+        """An audit of what is unknown (no trivial level, no reference model, no feature statistics),
+        with whatever ``known`` fields were measured: a training log's, or a watched fit's."""
+        values: dict[str, Any] = dict(
+            task=task, n_rows=0, n_train=0, n_val=0, n_features=0, features=[], scaled_features=True,
+            scaled_target=True, trivial_val_loss=float("nan"), trivial_metrics={}, reference_model="none",
+            reference_val_loss=float("nan"), reference_metrics={},
+        )
+        values.update(known)
+        return cls(**values)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DataAudit":
         data = dict(data)
         data.pop("n_classes", None)

@@ -6,12 +6,11 @@ and gradient boosting, within a :class:`ReferenceBudget`), so that "the network 
 "the data has no signal" can be told apart. The same audit serves every way in: the
 pipeline's split in memory (:func:`audit_data`) or streamed (:func:`audit_streamed`), a
 user's fit seen by the callback (:func:`quick_audit`: the labels seen and a linear
-reference), and a training log alone (:func:`minimal_audit`: nothing measured).
+reference), and a training log alone (``DataAudit.unknown``: nothing measured).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,7 +216,7 @@ def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss:
     is the task's default (``default_loss``).
     """
     if y_val is None:
-        return minimal_audit(task)
+        return DataAudit.unknown(task)
     y_val = np.asarray(y_val)
     known: dict[str, Any] = {"n_val": len(y_val), "n_rows": len(y_val)}
     if task == "regression":
@@ -247,7 +246,7 @@ def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss:
         known["scaled_features"] = False  # the rows are what the network sees: judge their scales
     if reference is not None and x_val is not None:
         known.update(_quick_reference(task, reference, x_val, y_val, default_loss, seed, budget))
-    return minimal_audit(task, **known)
+    return DataAudit.unknown(task, **known)
 
 
 def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget) -> dict[str, Any]:
@@ -279,14 +278,3 @@ def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget) 
     if default_loss:
         found["reference_val_loss"] = min(values["val_loss"] for _, values, _ in scored)
     return found
-
-
-def minimal_audit(task: str, **known: Any) -> DataAudit:
-    """An audit of what is unknown: no trivial level, no reference model, no feature statistics."""
-    values: dict[str, Any] = dict(
-        task=task, n_rows=0, n_train=0, n_val=0, n_features=0, features=[], scaled_features=True,
-        scaled_target=True, trivial_val_loss=math.nan, trivial_metrics={}, reference_model="none",
-        reference_val_loss=math.nan, reference_metrics={},
-    )
-    values.update(known)
-    return DataAudit(**values)

@@ -137,15 +137,6 @@ def infer_task(history: pd.DataFrame) -> str:
     return "binary" if _CLASSIFICATION_HINTS.search(names) else "regression"
 
 
-def minimal_audit(task: str, **known) -> DataAudit:
-    """An audit of what is unknown: no trivial level, no reference model, no feature statistics."""
-    values = dict(
-        task=task, n_rows=0, n_train=0, n_val=0, n_features=0, features=[], scaled_features=True,
-        scaled_target=True, trivial_val_loss=math.nan, trivial_metrics={}, reference_model="none",
-        reference_val_loss=math.nan, reference_metrics={},
-    )
-    values.update(known)
-    return DataAudit(**values)
 
 
 def minimal_setup(task: str, history: pd.DataFrame, **known) -> ResolvedSetup:
@@ -168,7 +159,7 @@ def chance_audit(chance: Chance) -> DataAudit:
     known = math.isfinite(chance.accuracy)
     balance = {"0": chance.accuracy, "1": 1.0 - chance.accuracy} if chance.k == 2 and known else {}
     metrics = {"val_balanced_accuracy": 1.0 / chance.k, **({"val_accuracy": chance.accuracy} if known else {})}
-    return minimal_audit(
+    return DataAudit.unknown(
         task, classes=classes, trivial_val_loss=chance.trivial_loss, class_balance=balance, trivial_metrics=metrics,
         majority_share=chance.accuracy if chance.k == 2 and known else math.nan,
     )
@@ -295,7 +286,7 @@ def diagnose_curves(
     notes = list(not_checked)
     chance = read_chance(frame, detection) if audit is None and task != "regression" else None
     if audit is None:
-        audit = minimal_audit(task) if chance is None else chance_audit(chance)
+        audit = DataAudit.unknown(task) if chance is None else chance_audit(chance)
         notes.append("the attainable level: no reference model was fitted on the data (no data given)")
         notes.append("feature and target scales, class balance: the data were not seen")
         if chance is not None:

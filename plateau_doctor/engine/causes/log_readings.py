@@ -43,7 +43,7 @@ from plateau_doctor.engine.chance import ACCURACY_MARGIN
 from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement
 from plateau_doctor.engine.levels import loss_in_audit_scale
 from plateau_doctor.engine.stuck import contradicted_accuracy
-from plateau_doctor.engine.unstable import BLOW_UP_FACTOR, blow_up
+from plateau_doctor.engine.unstable import blow_up
 
 BLOWN_START = 3.0
 """A first-epoch mean loss at 3x the chance level or more: a fan-scaled network starts near

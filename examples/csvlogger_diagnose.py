@@ -1,7 +1,7 @@
 """A training that already happened, diagnosed from its Keras CSVLogger file alone.
 
 Step 1 is any training script that logged with ``keras.callbacks.CSVLogger`` (here Adam at
-learning rate 0.5 on a moons table: far too large a step). Step 2 is the command line:
+learning rate 2.0 on a moons table: far too large a step). Step 2 is the command line:
 
     plateau-doctor diagnose training_log.csv --out results
 
@@ -35,7 +35,7 @@ def train_with_csvlogger(log_file: Path) -> None:
         keras.layers.Dense(32, activation="relu"),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.5), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=2.0), loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, validation_split=0.2, epochs=12 if SMALL else 30, batch_size=32, verbose=0,
               callbacks=[keras.callbacks.CSVLogger(str(log_file))])
 

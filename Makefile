@@ -9,7 +9,10 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dask,jax]"
+	# torch first and pinned: this pin is the CPU build a CI machine holds on disk; unpinned,
+	# the torch extra would fetch a CUDA build of several GB.
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[test,dask,jax,torch]"
 	touch $(STAMP)
 
 demo: $(STAMP)

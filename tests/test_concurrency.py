@@ -19,8 +19,11 @@ CLI = [sys.executable, "-m", "plateau_doctor.cli"]
 @pytest.mark.slow
 def test_three_rounds_of_two_concurrent_runs_into_one_folder(tmp_path):
     make_classification_frame(300).to_csv(tmp_path / "table.csv", index=False)
+    # A set-up that trains to health in 6 epochs: what is under test is the shared results
+    # folder, and a run that repairs would spend the test's time in remedy branches.
     (tmp_path / "config.yaml").write_text(
-        "data: {path: table.csv, target: target}\nmodel: {hidden_units: [8]}\ntraining: {epochs: 4}\n"
+        "data: {path: table.csv, target: target}\nmodel: {hidden_units: [8]}\n"
+        "training: {epochs: 6, learning_rate: 0.03}\n"
     )
     out = tmp_path / "results"
     # One Prefect home per slot (each migrated once): the shared thing under test is the results folder.

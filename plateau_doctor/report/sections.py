@@ -74,6 +74,24 @@ def run_blocks(summary: Mapping[str, Any], task: str | None) -> list[Block]:
     return blocks
 
 
+def live_repair_blocks(summary: Mapping[str, Any]) -> list[Block]:
+    """What ``DoctorCallback(repair=True)`` changed inside the fit, with the rate before and after."""
+    actions = [as_dict(item) for item in summary.get("live_repairs") or []]
+    if not actions:
+        return []
+    rows = [[fmt(a.get("epoch")), a.get("remedy", ""), a.get("action", ""), fmt(a.get("learning_rate_before")),
+             fmt(a.get("learning_rate_after")), a.get("reason", "")
+             + (f" Rate: {a['rate_evidence']}." if a.get("rate_evidence") else "")
+             + (f" Not applied in a running fit: {', '.join(a['left_out'])}." if a.get("left_out") else "")]
+            for a in actions]
+    return [
+        Heading(2, "Repairs during the fit"),
+        Paragraph("What the doctor changed inside the fit, after the epoch shown; the verdict above is on the"
+                  " model as the fit left it."),
+        Table(["epoch", "remedy", "action", "rate before", "rate after", "why"], rows),
+    ]
+
+
 def diagnosis_blocks(summary: Mapping[str, Any], findings: list[dict[str, Any]]) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Diagnosis")]
     preflight = [as_dict(item) for item in summary.get("preflight") or []]

@@ -9,9 +9,13 @@ compiled metrics; the task metrics, global and per-layer gradient norms, dead or
 units and the outputs' collapse signals on a small probe of validation rows; the update
 ratio. The set-up it diagnoses is read from the model (``describe``), the attainable level
 from the data it sees (``data.audit.quick_audit``). It runs detection live
-(``stop_when_sick`` stops a confirmed-sick fit). At the end of training it diagnoses the
-curves (``curves``), writes a run in the results layout of the CLI (``observed``) and
-prints the verdict.
+(``stop_when_sick`` stops a confirmed-sick fit). With ``repair=True`` it also acts inside
+the fit (``live_repair``, ``engine.live``): weights thrown out by a step are restored and
+the rate lowered at once; a confirmed pathology gets the part of its cause's treatment that
+a running fit can take (a learning rate set by a range test, or the best weights and a
+stop), at most ``max_actions`` times. At the end of training it diagnoses the curves since
+the last action (``log_doctor``), writes a run in the results layout of the CLI
+(``observed``), with the actions, and prints the verdict.
 
 Keras gives callbacks no data. The probe is ``probe=(x, y)`` when given; otherwise the
 first validation rows, read from the validation iterator that Keras' trainers keep on the
@@ -34,9 +38,11 @@ import numpy as np
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.detection import check_early_stop
+from plateau_doctor.engine.live import MAX_ACTIONS, live_action, restore_and_lower
 from plateau_doctor.engine.vocabulary import BINARY_LOSSES, DEFAULT_LOSS, MULTICLASS_LOSSES, canonical_loss
 from plateau_doctor.schema import HISTORY_SIGNALS, DataAudit, Finding, ResolvedSetup
 from plateau_doctor.training.describe import all_layers, describe_model, output_activation, output_units
+from plateau_doctor.training.live_repair import LiveRepair, current_rate
 from plateau_doctor.training.recorder import GRADIENT_BATCH_ROWS, PROBE_ROWS, Recorder, Rows
 from plateau_doctor.training.scoring import Scorer
 
@@ -62,6 +68,9 @@ class DoctorCallback(Recorder):
         patience, min_delta, start_from_epoch: detection settings, as in Keras' callbacks.
         write: write the run at train end (False: only diagnose, see ``result``).
         verbose: print the verdict at train end.
+        repair: act inside the fit on what it finds (see the module's docstring); default
+            False: the callback only watches and never changes the fit.
+        max_actions: the most actions ``repair`` takes in one fit.
     """
 
     def __init__(
@@ -77,6 +86,8 @@ class DoctorCallback(Recorder):
         start_from_epoch: int = 3,
         write: bool = True,
         verbose: bool = True,
+        repair: bool = False,
+        max_actions: int = MAX_ACTIONS,
     ):
         if task not in (None, "binary", "multiclass", "regression"):
             raise ValueError(f"DoctorCallback does not support task={task!r}; use binary, multiclass, regression or None")
@@ -84,7 +95,8 @@ class DoctorCallback(Recorder):
             if pair is not None and (not isinstance(pair, (tuple, list)) or len(pair) != 2 or len(pair[0]) != len(pair[1])):
                 raise ValueError(f"DoctorCallback {label} must be a pair (x, y) with as many rows in x as in y")
         # Live detection is the recorder's monitor; it stops the fit only when asked to.
-        super().__init__(monitor=self._check, stop_on_finding=bool(stop_when_sick))
+        # With repair, a finding is treated first; the fit stops only once no action is left.
+        super().__init__(monitor=self._check, stop_on_finding=bool(stop_when_sick) and not repair)
         self.detection = DetectionConfig(patience=patience, min_delta=min_delta, start_from_epoch=start_from_epoch)
         self.out = str(out)
         self.stop_when_sick = bool(stop_when_sick)
@@ -97,6 +109,8 @@ class DoctorCallback(Recorder):
         self.diagnosis = None
         self.summary: dict[str, Any] | None = None
         self.run_dir = None
+        self.live = LiveRepair(max_actions, quiet_epochs=patience) if repair else None
+        self._pending: Finding | None = None
         self._failed = False
 
     # ------------------------------------------------------------------ never break the fit
@@ -133,6 +147,9 @@ class DoctorCallback(Recorder):
         if self.probe is not None:
             self.rows = self._rows(*self.probe)
         super().on_train_begin()
+        self._pending = None
+        if self.live is not None:
+            self.live.start(self.model)
 
     def _rows(self, x, y) -> Rows:
         x, y = _first(x, PROBE_ROWS), _first(y, PROBE_ROWS)
@@ -164,12 +181,70 @@ class DoctorCallback(Recorder):
         if self.rows is None and not self._probe_tried:
             self._find_probe()
         super().on_epoch_end(epoch, logs)
+        if self.live is not None:
+            self._repair(epoch + 1)
+
+    def _segment(self, records: dict[str, list[float]]) -> dict[str, list[float]]:
+        """The records trained with the current settings: since the last live action."""
+        start = self.live.segment_start if self.live is not None else 0
+        return {name: values[start:] for name, values in records.items()}
 
     def _check(self, records: dict[str, list[float]]) -> Finding | None:
-        columns = {name: values for name, values in records.items() if name in HISTORY_SIGNALS or name == "epoch"}
+        columns = {name: values for name, values in self._segment(records).items()
+                   if name in HISTORY_SIGNALS or name == "epoch"}
         return check_early_stop(columns, self._audit(), self.detection, setup=self._setup())
 
+    # ------------------------------------------------------------------ live repair
+    def _repair(self, epoch: int) -> None:
+        row = {name: values[-1] for name, values in self.records.items() if values}
+        thrown = self.live.watch(self.model, epoch, row)
+        pending, self._pending = self._pending, None
+        action = None
+        if thrown is not None and self.live.can_act(epoch, urgent=True):
+            rate = current_rate(self.model.optimizer)
+            action = restore_and_lower(thrown, rate) if rate is not None else None
+        elif self.live.can_act(epoch) and (pending is not None or self._settled(epoch)):
+            action = self._treatment(pending)
+        if action is not None and self.live.act(self.model, action, epoch, self._sweep_rows()) is not None:
+            self.live.begin_segment(len(self.records["epoch"]))
+            self._setup_cache = None  # the rate the set-up describes has changed
+            self.stopped_by = None
+        elif pending is not None and self.stop_when_sick and not self.live.can_act(epoch):
+            self.stopped_by = pending
+            self.model.stop_training = True
+
+    def _settled(self, epoch: int) -> bool:
+        """Every ``patience`` epochs after the warm-up of the current segment, the whole diagnosis is read."""
+        ran = len(self.records["epoch"]) - self.live.segment_start
+        first = self.detection.start_from_epoch + self.detection.patience
+        return ran >= first and (ran - first) % self.detection.patience == 0
+
+    def _treatment(self, pending: Finding | None):
+        from plateau_doctor.config import DoctorConfig
+        from plateau_doctor.engine.log_doctor import diagnose_curves
+        from plateau_doctor.engine.planning import plan_remedies
+
+        segment = self._segment(self.records)
+        found = diagnose_curves(segment, audit=self._audit(), setup=self._setup(), detection=self.detection)
+        if not found.sick or not found.causes:
+            return None
+        plans = plan_remedies(found.causes, found.symptoms, DoctorConfig(), found.setup, found.audit, history=segment)
+        shown = "; ".join(f"{s.name}: {s.evidence}" for s in found.symptoms if s.name != "converged")
+        rate = current_rate(self.model.optimizer)
+        return live_action(plans, rate if rate is not None else float("nan"), shown)
+
+    def _sweep_rows(self) -> tuple[Any, Any] | None:
+        """Rows for the in-fit range test: the training rows of ``reference`` when given, else the probe."""
+        if self.reference is not None:
+            return self.reference
+        if self.rows is not None:
+            return self.rows.x_val, self.rows.y_val
+        return None
+
     def found(self, epoch: int, finding: Finding) -> None:
+        if self.live is not None:
+            self._pending = finding
+            return
         if self.stop_when_sick:
             log.warning("plateau-doctor: stopping the fit at epoch %d: %s (%s)", epoch + 1, finding.name, finding.evidence)
         elif not self._warned:
@@ -182,9 +257,13 @@ class DoctorCallback(Recorder):
         if not self.records.get("epoch"):
             return
         self.diagnosis = diagnose_curves(
-            self.records, audit=self._audit(), setup=self._setup(), detection=self.detection,
+            self._as_kept(), audit=self._audit(), setup=self._setup(), detection=self.detection,
             not_checked=self._not_checked(),
         )
+        if self.live is not None and self.live.actions:
+            # The verdict is on the model as kept; the history shown is the whole fit.
+            self.diagnosis.history = diagnose_curves(self.records, audit=self._audit(), setup=self._setup(),
+                                                     detection=self.detection).history
         if self.stopped_by is not None and all(s.name != self.stopped_by.name for s in self.diagnosis.symptoms):
             self.diagnosis.symptoms.insert(0, self.stopped_by)
         if not self.write:
@@ -198,12 +277,27 @@ class DoctorCallback(Recorder):
             "model": {"name": self.model.name, "class": type(self.model).__name__,
                       "parameters": int(self.model.count_params())},
         }
+        if self.live is not None:
+            extra["live_repairs"] = [action.to_dict() for action in self.live.actions]
         files = {"layer_gradient_norms.json": self.layer_gradient_norms} if self.layer_gradient_norms else None
         self.summary, self.run_dir = write_observed_run(
             self.diagnosis, self.out, self.name, branch="fit", extra=extra, files=files
         )
         if self.verbose:
             print(verdict_lines(self.summary), file=sys.stderr, flush=True)
+
+    def _as_kept(self) -> dict[str, list[float]]:
+        """The records of the model as the fit leaves it: all of them without live actions; up to
+        the restored epoch after a stop at the best weights; else those since the last action,
+        when there are enough to judge (warm-up plus ``patience``)."""
+        if self.live is None or not self.live.actions:
+            return self.records
+        last = self.live.actions[-1]
+        if "stop" in last.action and last.restored_epoch:
+            return {name: values[:last.restored_epoch] for name, values in self.records.items()}
+        segment = self._segment(self.records)
+        enough = len(segment.get("epoch", ())) >= self.detection.start_from_epoch + self.detection.patience
+        return segment if enough else self.records
 
     # ------------------------------------------------------------------ what can be derived
     def _not_checked(self) -> list[str]:

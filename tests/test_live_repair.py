@@ -1,0 +1,81 @@
+"""DoctorCallback(repair=True) inside a user's own fit: real (small) Keras CNNs on 8x8 digits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype("float32")[..., None]
+    return train_test_split(images, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+
+
+def _cnn(optimizer):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _fit(optimizer, epochs, tmp_path, repair):
+    from plateau_doctor.training.callback import DoctorCallback
+
+    x_train, x_val, y_train, y_val = _digits()
+    model = _cnn(optimizer)
+    doctor = DoctorCallback(out=str(tmp_path), reference=(x_train, y_train), repair=repair, verbose=False)
+    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0,
+                        callbacks=[doctor])
+    return model, doctor, history.history
+
+
+def test_a_cnn_thrown_out_by_adam_at_1_is_repaired_inside_the_same_15_epochs(tmp_path):
+    import keras
+
+    _, watched, plain = _fit(keras.optimizers.Adam(learning_rate=1.0), 15, tmp_path / "watched", repair=False)
+    assert plain["val_accuracy"][-1] <= 0.2  # without repair: chance (10 classes)
+    assert "live_repairs" not in watched.summary and watched.summary["status"] == "sick"  # it only watched
+
+    model, doctor, history = _fit(keras.optimizers.Adam(learning_rate=1.0), 15, tmp_path / "repaired", repair=True)
+    assert len(history["loss"]) == 15
+    assert history["val_accuracy"][-1] >= 0.90
+    (action,) = doctor.summary["live_repairs"]
+    assert action["epoch"] == 1 and action["restored_epoch"] == 0 and action["learning_rate_before"] == 1.0
+    assert 1e-5 < action["learning_rate_after"] < 0.1 and "range test" in action["rate_evidence"]
+    assert "update_ratio" in action["reason"]
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(action["learning_rate_after"])
+    assert doctor.summary["status"] == "healthy"
+    run = doctor.run_dir
+    assert json.loads((run / "summary.json").read_text())["live_repairs"][0]["epoch"] == 1
+    report = (run / "report.md").read_text()
+    assert "## Repairs during the fit" in report and "restore the weights, learning rate 1 -" in report
+
+
+def test_a_cnn_stalled_by_sgd_at_1e_4_gets_a_higher_rate_from_its_causes_treatment(tmp_path):
+    import keras
+
+    _, doctor, history = _fit(keras.optimizers.SGD(learning_rate=1e-4), 20, tmp_path, repair=True)
+    (action,) = doctor.summary["live_repairs"]
+    assert action["remedy"] == "learning_rate" and action["learning_rate_after"] > 1e-3
+    assert "learning_rate_too_low" in action["reason"] and action["restored_epoch"] is None
+    assert action["left_out"] == ["training.reduce_lr_on_plateau"]
+    assert history["val_accuracy"][action["epoch"] - 1] < 0.3 and history["val_accuracy"][-1] >= 0.90
+    assert np.isfinite(history["loss"]).all()

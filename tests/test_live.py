@@ -19,13 +19,15 @@ from plateau_doctor.engine.remedies.base import RemedyPlan
     ({"loss": 2.4, "update_ratio": 3.0, "saturated_fraction": 0.95}, True),
     ({"loss": 859.0, "update_ratio": 73.3, "dead_fraction": 0.39}, False),  # units alive: it may recover
     ({"loss": 2.3, "update_ratio": 0.5, "dead_fraction": 1.0}, False),  # dead, but not by a blow-up
+    ({"loss": 14.49, "update_ratio": 73.0, "dead_fraction": 0.35, "grad_norm": 0.0}, True),  # output pinned
+    ({"loss": 2.3, "update_ratio": 0.01, "dead_fraction": 0.35, "grad_norm": 0.0}, False),  # no blow-up
     ({"loss": 2.3}, False),  # signals not observed: nothing to read
 ])
 def test_weights_are_thrown_out_only_by_a_non_finite_loss_or_a_blow_up_that_killed_every_unit(row, thrown):
     reason = thrown_out(row)
     assert (reason is not None) is thrown
     if thrown and "update_ratio" in row:
-        assert "update_ratio" in reason and "dead or saturated" in reason  # the numbers, as evidence
+        assert "update_ratio" in reason and ("dead or saturated" in reason or "no gradient" in reason)
 
 
 def test_weights_thrown_out_are_restored_and_the_rate_lowered_by_a_range_test():

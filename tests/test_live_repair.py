@@ -79,3 +79,33 @@ def test_a_cnn_stalled_by_sgd_at_1e_4_gets_a_higher_rate_from_its_causes_treatme
     assert action["left_out"] == ["training.reduce_lr_on_plateau"]
     assert history["val_accuracy"][action["epoch"] - 1] < 0.3 and history["val_accuracy"][-1] >= 0.90
     assert np.isfinite(history["loss"]).all()
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_live_repair_restores_and_lowers_the_rate_on_the_other_backends(tmp_path, backend):
+    """The JAX trainer re-reads the variables at each epoch's start and torch trains eagerly:
+    restored weights and a new rate set at an epoch's end are what the next epoch trains."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip(backend)
+    code = textwrap.dedent(f"""
+        import json
+        import keras
+        assert keras.backend.backend() == {backend!r}
+        import sys; sys.path.insert(0, {str(tmp_path.parent)!r})
+        from tests.test_live_repair import _fit
+        from pathlib import Path
+        _, doctor, history = _fit(keras.optimizers.Adam(learning_rate=1.0), 6, Path({str(tmp_path)!r}), repair=True)
+        print(json.dumps({{"actions": doctor.summary["live_repairs"], "val_accuracy": history["val_accuracy"]}}))
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "PYTHONPATH": root}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    (action,) = found["actions"]
+    assert action["epoch"] == 1 and action["restored_epoch"] == 0 and action["learning_rate_after"] < 0.1
+    assert found["val_accuracy"][0] <= 0.2 and found["val_accuracy"][-1] >= 0.85

@@ -11,9 +11,10 @@ CLI to try on a copy.
 
 One reading needs no diagnosis and no patience: **the weights were thrown out** (the loss is
 not finite, or one epoch's update was larger than the weights themselves,
-``UPDATE_RATIO_PEAK``, and left every probed hidden unit dead or saturated,
-``DEAD_FRACTION_ALL``). Units that no probe row activates get no gradient: waiting
-``patience`` epochs cannot bring them back. The step did it, whatever the cause's name, so
+``UPDATE_RATIO_PEAK``, and left nearly every probed hidden unit dead or saturated,
+``DEAD_FRACTION_ALL``, or no gradient at all, ``NO_GRADIENT``: an output pinned at the
+loss' clip passes nothing back). Units that no probe row activates get no gradient, and
+weights that get none do not move: waiting ``patience`` epochs cannot bring them back. The step did it, whatever the cause's name, so
 the weights from before that epoch are restored and the rate is lowered.
 
 Which rate: a learning-rate range test (Smith 2015, :mod:`.range_test`) on the restored
@@ -50,6 +51,9 @@ MAX_ACTIONS = 3
 
 BRANCH_BUDGET = "training.epochs"
 """Planning gives every branch its share of the epoch budget: the user's fit keeps its own length."""
+
+NO_GRADIENT = 1e-12
+"""A global gradient norm below this moves no weight by any step a rate can take: nothing flows back."""
 
 RATE_FACTOR_LIMIT = 1e4
 """A range test's suggestion is taken within four decades of the current rate; beyond it the
@@ -102,11 +106,17 @@ def thrown_out(row: Mapping[str, float]) -> str | None:
     ratio = row.get("update_ratio", math.nan)
     dead = row.get("dead_fraction", math.nan)
     saturated = row.get("saturated_fraction", math.nan)
+    gradient = row.get("grad_norm", math.nan)
     knocked_out = max((v for v in (dead, saturated) if v is not None and math.isfinite(v)), default=math.nan)
-    if math.isfinite(ratio) and ratio >= UPDATE_RATIO_PEAK and math.isfinite(knocked_out) and knocked_out >= DEAD_FRACTION_ALL:
-        return (f"one epoch moved the weights by {fmt(ratio)} times their size (update_ratio; >= {fmt(UPDATE_RATIO_PEAK)}"
-                f" is a blow-up) and left {fmt(100 * knocked_out)}% of the probed hidden units dead or saturated"
+    if not (math.isfinite(ratio) and ratio >= UPDATE_RATIO_PEAK):
+        return None
+    blow_up = (f"one epoch moved the weights by {fmt(ratio)} times their size (update_ratio; >= {fmt(UPDATE_RATIO_PEAK)}"
+               " is a blow-up)")
+    if math.isfinite(knocked_out) and knocked_out >= DEAD_FRACTION_ALL:
+        return (f"{blow_up} and left {fmt(100 * knocked_out)}% of the probed hidden units dead or saturated"
                 f" (>= {fmt(100 * DEAD_FRACTION_ALL)}%: no gradient reaches them)")
+    if gradient is not None and math.isfinite(gradient) and gradient < NO_GRADIENT:
+        return f"{blow_up} and left no gradient (grad_norm {fmt(gradient)} < {NO_GRADIENT:g}: nothing flows back)"
     return None
 
 

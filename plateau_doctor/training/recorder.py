@@ -174,8 +174,11 @@ class SignalRecorder:
         previous, self._previous_kernels = self._previous_kernels, current
         if previous is None:
             return math.nan  # the weights before this epoch were never read
-        change = math.sqrt(sum(float(np.sum((c - p) ** 2)) for c, p in zip(current, previous)))
-        size = math.sqrt(sum(float(np.sum(p**2)) for p in previous))
+        # Weights thrown out past float32's range square to inf: read as "not measured" (NaN
+        # below), without a RuntimeWarning in the user's output.
+        with np.errstate(over="ignore", invalid="ignore"):
+            change = math.sqrt(sum(float(np.sum((c - p) ** 2)) for c, p in zip(current, previous)))
+            size = math.sqrt(sum(float(np.sum(p**2)) for p in previous))
         if not math.isfinite(change):
             return math.nan
         return change / size if size > 0 else (math.inf if change > 0 else 0.0)

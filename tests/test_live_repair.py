@@ -67,6 +67,7 @@ def test_a_cnn_thrown_out_by_adam_at_1_is_repaired_inside_the_same_15_epochs(tmp
     assert json.loads((run / "summary.json").read_text())["live_repairs"][0]["epoch"] == 1
     report = (run / "report.md").read_text()
     assert "## Repairs during the fit" in report and "restore the weights, learning rate 1 -" in report
+    assert "Healthy after 1 repair(s) during the fit" in report  # not "nothing to repair"
 
 
 def test_a_cnn_stalled_by_sgd_at_1e_4_gets_a_higher_rate_from_its_causes_treatment(tmp_path):

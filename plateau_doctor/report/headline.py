@@ -28,7 +28,13 @@ def verdict(summary: Mapping[str, Any]) -> str:
     symptoms = [name for name in summary.get("symptoms") or [] if name != "converged"]
     causes = summary.get("causes") or []
     chosen = summary.get("chosen_remedy")
-    words = [_STATUS_WORDS.get(status, status) + "."]
+    live = summary.get("live_repairs") or []
+    if live:
+        # "nothing to repair" would hide what the doctor changed inside the fit
+        words = [f"{status.capitalize()} after {len(live)} repair(s) during the fit"
+                 f" ({'; '.join(str(a.get('action', '')) for a in live)}; see \"Repairs during the fit\")."]
+    else:
+        words = [_STATUS_WORDS.get(status, status) + "."]
     if symptoms:
         words.append(f"The training showed {join_names(symptoms)}.")
     elif status == "healthy" or "converged" in (summary.get("symptoms") or []):

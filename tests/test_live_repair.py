@@ -110,3 +110,32 @@ def test_live_repair_restores_and_lowers_the_rate_on_the_other_backends(tmp_path
     (action,) = found["actions"]
     assert action["epoch"] == 1 and action["restored_epoch"] == 0 and action["learning_rate_after"] < 0.1
     assert found["val_accuracy"][0] <= 0.2 and found["val_accuracy"][-1] >= 0.85
+
+
+def test_the_range_test_leaves_the_weights_as_they_were_and_a_failed_one_falls_back_to_the_treatments_rate():
+    import keras
+
+    from plateau_doctor.engine.live import LiveAction
+    from plateau_doctor.training.live_repair import LiveRepair, current_rate
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(learning_rate=0.5), "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=64).astype("float32")
+    model.fit(x, y, epochs=1, verbose=0)  # builds the optimizer's state
+    live = LiveRepair()
+    live.start(model)
+    before = [w.copy() for w in model.get_weights()]
+    action = LiveAction("learning_rate", "why", rate=0.05, direction="lower", range_test=True)
+
+    swept = live.act(model, action, 1, (x, y))
+    assert "range test" in swept.rate_evidence and swept.learning_rate_after < 0.5
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # the sweep put them back
+    assert current_rate(model.optimizer) == pytest.approx(swept.learning_rate_after)
+
+    model.optimizer.learning_rate.assign(0.5)
+    failed = live.act(model, action, 2, (np.zeros((8, 99), "float32"), np.zeros(8, "float32")))  # rows it cannot take
+    assert failed.learning_rate_after == pytest.approx(0.05) and "no range test ran" in failed.rate_evidence
+    assert current_rate(model.optimizer) == pytest.approx(0.05)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

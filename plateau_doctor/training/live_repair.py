@@ -119,6 +119,7 @@ class LiveRepair:
         order, cursor = rng.permutation(n), 0
         lrs: list[float] = []
         losses: list[float] = []
+        rate = current_rate(model.optimizer)
         try:
             for lr in range_test_schedule(SWEEP_MIN_LR, SWEEP_MAX_LR, SWEEP_STEPS):
                 if cursor + batch > n:
@@ -131,9 +132,14 @@ class LiveRepair:
                 losses.append(float(result["loss"]))
                 if should_stop(np.asarray(losses)):
                     break
+        except Exception as error:  # rows the model cannot take: the treatment's own rate instead
+            log.warning("plateau-doctor: the in-fit range test failed (%s: %s); using the treatment's rate",
+                        error.__class__.__name__, error)
+            lrs, losses = [], []
         finally:
             _set_weights(model, start)
             _reset_optimizer(model.optimizer)
+            model.optimizer.learning_rate.assign(rate)
             model.reset_metrics()
         return lrs, losses
 

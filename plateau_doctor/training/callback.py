@@ -252,7 +252,7 @@ class DoctorCallback(Recorder):
             log.warning("plateau-doctor: epoch %d: %s (%s)", epoch + 1, finding.name, finding.evidence)
 
     def _finish(self) -> None:
-        from plateau_doctor.engine.log_doctor import diagnose_curves
+        from plateau_doctor.engine.log_doctor import diagnose_curves, normalize_history
 
         if not self.records.get("epoch"):
             return
@@ -262,8 +262,7 @@ class DoctorCallback(Recorder):
         )
         if self.live is not None and self.live.actions:
             # The verdict is on the model as kept; the history shown is the whole fit.
-            self.diagnosis.history = diagnose_curves(self.records, audit=self._audit(), setup=self._setup(),
-                                                     detection=self.detection).history
+            self.diagnosis.history = normalize_history(self.records)
         if self.stopped_by is not None and all(s.name != self.stopped_by.name for s in self.diagnosis.symptoms):
             self.diagnosis.symptoms.insert(0, self.stopped_by)
         if not self.write:

@@ -16,13 +16,12 @@ from typing import Any
 import numpy as np
 
 from plateau_doctor.engine.live import MAX_ACTIONS, ActionRecord, LiveAction, pick_rate, thrown_out
-from plateau_doctor.engine.range_test import range_test_schedule, should_stop
+from plateau_doctor.training.range_test import sweep
 
 log = logging.getLogger("plateau_doctor")
 
 SWEEP_STEPS = 100
 """Steps of the in-fit range test: one batch per rate over 6.5 decades (fastai sweeps 100)."""
-SWEEP_MIN_LR, SWEEP_MAX_LR = 1e-6, 3.0
 SWEEP_BATCH = 32
 
 
@@ -105,43 +104,26 @@ class LiveRepair:
             source = self._before
         if source is None:
             return None
-        _set_weights(model, source[1])
+        model.set_weights(source[1])
         _reset_optimizer(model.optimizer)
         return source
 
     def _sweep(self, model, rows: tuple[Any, Any], restored) -> tuple[list[float], list[float]]:
-        """Smith's range test on the model itself, one batch per rate; the weights are put back after."""
+        """Smith's range test on the model itself; the weights, optimizer state and rate are put back after."""
         start = restored[1] if restored else _weights(model)
-        x, y = rows
-        n = len(y)
-        batch = min(SWEEP_BATCH, n)
-        rng = np.random.default_rng(0)
-        order, cursor = rng.permutation(n), 0
-        lrs: list[float] = []
-        losses: list[float] = []
         rate = current_rate(model.optimizer)
         try:
-            for lr in range_test_schedule(SWEEP_MIN_LR, SWEEP_MAX_LR, SWEEP_STEPS):
-                if cursor + batch > n:
-                    order, cursor = rng.permutation(n), 0
-                picked = order[cursor:cursor + batch]
-                cursor += batch
-                model.optimizer.learning_rate.assign(float(lr))
-                result = model.train_on_batch(_take(x, picked), _take(y, picked), return_dict=True)
-                lrs.append(float(lr))
-                losses.append(float(result["loss"]))
-                if should_stop(np.asarray(losses)):
-                    break
+            lrs, losses = sweep(model, *rows, batch=SWEEP_BATCH, seed=0, steps=SWEEP_STEPS)
+            return list(lrs), list(losses)
         except Exception as error:  # rows the model cannot take: the treatment's own rate instead
             log.warning("plateau-doctor: the in-fit range test failed (%s: %s); using the treatment's rate",
                         error.__class__.__name__, error)
-            lrs, losses = [], []
+            return [], []
         finally:
-            _set_weights(model, start)
+            model.set_weights(start)
             _reset_optimizer(model.optimizer)
             model.optimizer.learning_rate.assign(rate)
             model.reset_metrics()
-        return lrs, losses
 
 
 def current_rate(optimizer) -> float | None:
@@ -157,10 +139,6 @@ def _weights(model) -> list[np.ndarray]:
     return [np.array(w, copy=True) for w in model.get_weights()]
 
 
-def _set_weights(model, weights: list[np.ndarray]) -> None:
-    model.set_weights(weights)
-
-
 def _reset_optimizer(optimizer) -> None:
     """Zero the optimizer's step count and moments (kept: its learning rate): moments gathered
     on the weights before a restore would push the restored ones along the old path."""
@@ -169,11 +147,3 @@ def _reset_optimizer(optimizer) -> None:
         if variable is rate:
             continue
         variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
-
-
-def _take(values, picked: np.ndarray):
-    if isinstance(values, (list, tuple)):
-        return type(values)(_take(v, picked) for v in values)
-    if isinstance(values, dict):
-        return {k: _take(v, picked) for k, v in values.items()}
-    return np.asarray(values)[picked]

@@ -23,7 +23,9 @@ then levelled off near ln k is not at chance):
    every logged accuracy column and the loss sits at the binary entropy
    H(a) = -a ln a - (1 - a) ln(1 - a) (within the band :data:`ACCURACY_QUANTUM` gives it):
    the network predicts the prior of an imbalanced split (a majority-only predictor scores
-   exactly the majority share).
+   exactly the majority share). A constant prediction costs H(a) on the training rows as
+   well, so neither logged loss may sit below that band: a training loss far under it (a
+   net at 100% training accuracy on a 98.5%-accuracy task) fits its rows and is no prior.
 
 Anything else (a healthy run, a regression, a loss that is not a cross-entropy) pins no
 chance level, and the log is judged without one.
@@ -159,6 +161,10 @@ def _by_prior(history, loss_name, level, acc_name, acc, tol, epochs) -> Chance |
     high = binary_entropy(share - ACCURACY_QUANTUM) * (1.0 + tol)
     if not np.all((level >= low) & (level <= high)):
         return None
+    for name in ("loss", "val_loss"):
+        other = _finite_tail(history[name].to_numpy(dtype=float), epochs) if name in history else None
+        if other is not None and float(np.mean(other)) < low:
+            return None  # a constant prediction costs H(a) on either split: one fitted below it is not constant
     return Chance(
         2, entropy, share,
         f"{acc_name} is flat at {share:.4g} and {loss_name} {float(np.mean(level)):.4g} is within {low:.4g}-{high:.4g},"

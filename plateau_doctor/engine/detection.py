@@ -112,7 +112,10 @@ def detect_symptoms(
         stalled = [progress.still_falling(run)]
     else:
         stalled = [progress.plateau(run, gap), progress.slow_convergence(run, gap)]
-    found = [finding for finding in (*stalled, swinging, early_stopping.overfitting(run)) if finding is not None]
+    # At trivial, the net generalizes nothing: a rising validation loss there is memorization
+    # (no signal to learn), not a generalization that overfitting lost.
+    rising = early_stopping.overfitting(run) if stuck is None else None
+    found = [finding for finding in (*stalled, swinging, rising) if finding is not None]
     if not found and (short := progress.too_short_to_judge(run, gap)) is not None:
         found = [short]
     if not found and (no_signal := at_trivial_without_signal(run)) is not None:

@@ -1,0 +1,70 @@
+"""Readings of real, noisy runs (issue 19): hand-written curves with seeded noise, no backend.
+
+Each test pins one rule grounded in how optimizers and noise behave, on a curve shaped as the
+real logs that showed the flaw were (the logs themselves are in corpus/, not read here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from plateau_doctor.engine.log_doctor import diagnose_curves
+
+
+def _noisy(values, share, seed):
+    rng = np.random.default_rng(seed)
+    return list(np.asarray(values) * np.exp(rng.normal(0.0, share, len(values))))
+
+
+def _names(found):
+    return [s.name for s in found.symptoms]
+
+
+TRAIN = list(1.8 * (0.07 / 1.8) ** (np.arange(30) / 29))
+
+
+def _val(rise_per_epoch):
+    """Val falls to 0.33 by epoch 16, then rises by ``rise_per_epoch`` of that level each epoch."""
+    return [1.3 * (0.33 / 1.3) ** (min(i, 15) / 15) * (1 + rise_per_epoch * max(0, i - 15)) for i in range(30)]
+
+
+def test_a_noisy_validation_loss_that_rose_well_past_its_best_is_overfitting():
+    # +56% over 14 epochs with 5% scatter per epoch: every seed is overfitting, with Prechelt's numbers.
+    for seed in range(10):
+        found = diagnose_curves({"loss": TRAIN, "val_loss": _noisy(_val(0.04), 0.05, seed)})
+        assert "overfitting" in _names(found), seed
+        assert found.causes[0].name == "overfitting"
+        evidence = next(s.evidence for s in found.symptoms if s.name == "overfitting")
+        assert "GL = " in evidence and "PQ = GL / P_5" in evidence
+
+
+def test_a_flat_noisy_floor_is_rarely_called_overfitting():
+    # A floor with 10% scatter and no rise: its last epochs sit above its lucky minimum by chance.
+    # The parametric bootstrap holds that to a few percent; a fixed 2 standard errors flagged 10-18%.
+    flagged = sum(
+        "overfitting" in _names(diagnose_curves({"loss": TRAIN, "val_loss": _noisy(_val(0.0), 0.10, seed)}))
+        for seed in range(40)
+    )
+    assert flagged <= 3
+
+
+def test_the_floor_bound_grows_with_the_floor_and_the_scatter():
+    from plateau_doctor.engine.early_stopping import floor_rise_bound
+
+    short, long_ = floor_rise_bound(6, 0.1), floor_rise_bound(25, 0.1)
+    assert 0.1 < short < long_ < 0.4  # the minimum of a longer floor is luckier
+    assert floor_rise_bound(25, 0.2) == pytest.approx(2 * long_, rel=1e-9)  # linear in sigma: same seed
+    assert floor_rise_bound(25, 0.1) == long_  # seeded: the same bound every time
+
+
+def test_a_fine_tuned_net_at_its_best_on_epoch_one_overfits_from_there():
+    # Prechelt's E_opt is the lowest so far from epoch 1: no warm-up hides the best epoch.
+    train = [0.0024, 0.0014, 0.0011, 0.00084, 0.00068, 0.00061, 0.00053, 0.00047, 0.00044, 0.00039]
+    val = [0.0502, 0.0539, 0.0527, 0.0546, 0.0547, 0.0547, 0.0564, 0.0558, 0.0569, 0.0573]
+    acc = [0.986, 0.985, 0.9852, 0.9852, 0.9855, 0.9852, 0.9852, 0.9855, 0.9852, 0.9862]
+    found = diagnose_curves({"loss": train, "val_loss": val, "accuracy": [1.0] * 10, "val_accuracy": acc})
+    assert _names(found)[0] == "overfitting"
+    # and its flat 98.5% accuracy is no majority prior: the training loss is 100x below that prior's entropy
+    assert "stuck_at_trivial" not in _names(found)
+    assert not any("majority" in line for line in found.not_checked)

@@ -68,3 +68,49 @@ def test_a_fine_tuned_net_at_its_best_on_epoch_one_overfits_from_there():
     # and its flat 98.5% accuracy is no majority prior: the training loss is 100x below that prior's entropy
     assert "stuck_at_trivial" not in _names(found)
     assert not any("majority" in line for line in found.not_checked)
+
+
+def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
+    # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
+    found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,
+                             "accuracy": [0.55] + [0.37] * 13, "val_accuracy": [0.45] + [0.37] * 13})
+    assert found.sick and found.causes[0].name == "loss_mismatch"
+    assert "exactly 0 on every epoch" in found.causes[0].evidence
+
+
+def test_a_loss_that_slides_from_far_above_chance_onto_it_while_accuracy_falls_is_the_penalty():
+    # L2 0.5 on every kernel of a 5-class MLP (Adam): the penalty dominates at the start, the loss
+    # slides onto ln 5 in every epoch, the accuracy rises to 0.48 and falls back to 0.18.
+    loss = [26.2, 10.82, 4.73, 2.556, 1.866, 1.673, 1.624, 1.613, 1.611] + [1.61] * 13
+    acc = [0.257, 0.41, 0.468, 0.48, 0.445, 0.379, 0.284, 0.199, 0.1875] + [0.185] * 13
+    val = [16.19, 6.77, 3.246, 2.073, 1.727, 1.637, 1.616, 1.611] + [1.61] * 14
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": acc, "val_accuracy": [0.2] * 22})
+    assert found.symptoms[0].name == "stuck_at_trivial"
+    assert found.causes[0].name == "too_strong_regularization", [c.name for c in found.causes]
+    assert "learning_rate_too_high" not in [c.name for c in found.causes][:1]
+
+
+def test_a_blow_up_in_the_first_epoch_that_never_learns_is_still_the_step():
+    # The same start, but the accuracy never rises above chance: no slide of a penalty, a blown step.
+    loss = [26.2, 1.9, 1.65] + [1.61] * 19
+    found = diagnose_curves({"loss": loss, "val_loss": [1.7] + [1.61] * 21,
+                             "accuracy": [0.2] * 22, "val_accuracy": [0.2] * 22})
+    assert found.causes and found.causes[0].name == "learning_rate_too_high"
+
+
+def test_a_short_log_frozen_from_its_second_epoch_is_sick_with_dead_units_named():
+    found = diagnose_curves({"loss": [0.4874] * 5, "val_loss": [0.1614] * 5})
+    assert found.sick and found.symptoms[0].name == "plateau"
+    assert found.causes[0].name == "dead_relu" and "never learned" in found.causes[0].evidence
+    # One that learned first and then froze is at its limit, not dead from the start.
+    learned = diagnose_curves({"loss": [0.36, 0.32, 0.30, 0.29, 0.285] + [0.2806] * 8,
+                               "val_loss": [0.37, 0.33, 0.31, 0.30, 0.29] + [0.2901] * 8})
+    assert learned.causes and learned.causes[0].name != "dead_relu"
+
+
+def test_a_short_run_still_falling_steeply_is_too_few_epochs():
+    # 9 epochs, training loss only: the last 3 epochs still take 17% off the loss.
+    loss = [4.392, 2.837, 2.315, 2.024, 1.83, 1.683, 1.569, 1.471, 1.389]
+    found = diagnose_curves({"loss": loss, "accuracy": [0.16, 0.38, 0.47, 0.53, 0.57, 0.6, 0.62, 0.64, 0.66]})
+    assert found.symptoms[0].name == "slow_convergence"
+    assert found.causes[0].name == "too_few_epochs"

@@ -51,6 +51,10 @@ FROZEN_RANGE = 1e-4
 """A loss whose last ``patience + 1`` epochs differ by less than 0.01% of its level is frozen:
 minibatch noise alone moves a live network's epoch-mean loss by far more."""
 
+FROZEN_MIN_EPOCHS = 4
+"""A log shorter than ``patience + 1`` epochs is frozen when all of them, 4 at least (3 moves),
+are: three epoch means equal to four digits in a row are no noise of a live network."""
+
 FROZEN_FLOOR = 1e-3
 """...unless the loss is near zero: a net that fits its training split exactly may freeze there."""
 
@@ -222,7 +226,7 @@ def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
     """The training loss stopped changing at all, away from zero: nothing in the network moves."""
     name = _training_curve(history)
     tail = history[name].to_numpy(dtype=float)[-(detection.patience + 1):]
-    if len(tail) < detection.patience + 1 or not np.isfinite(tail).all():
+    if len(tail) < min(detection.patience + 1, FROZEN_MIN_EPOCHS) or not np.isfinite(tail).all():
         return None
     level = float(np.mean(np.abs(tail)))
     spread = float(tail.max() - tail.min())

@@ -41,14 +41,15 @@ WINDOW_SHARE = 0.2
 STILL_FALLING = 0.05
 """...and the loss still falls there by 5% or more of its level..."""
 
-PROGRESS_SHARE = 0.1
-"""...which is 10% or more of everything the run gained (the highest loss before the window
+PROGRESS_SHARE = 0.05
+"""...which is 5% or more of everything the run gained (the highest loss before the window
 minus the last). With an exponential approach to a floor, L(t) = L_inf + A exp(-t / tau),
 the last fifth of a run of length t holds exp(-0.8 t / tau) (1 - exp(-0.2 t / tau)) /
-(1 - exp(-t / tau)) of the gain: 10% at t = 1.5 tau, when more than a fifth of the gain
-(exp(-1.5) = 22%) is still ahead; 4% at t = 3 tau, when 5% is. So a loss creeping from
-0.010 to 0.006 after falling from 2.3 is converged, and one whose last fifth still holds a
-tenth of its progress is far from its floor."""
+(1 - exp(-t / tau)) of the gain: 5% at t = 2.75 tau, when exp(-2.75) = 6% of the gain is
+still ahead; 4% at t = 3 tau, when 5% is. So a loss creeping from 0.010 to 0.006 after
+falling from 2.3 (0.2% of its gain) is converged, and one whose last fifth still holds a
+twentieth of its progress has more than its noise floor's worth to go. (10% was tried
+first: it let a run with 22% of its gain ahead pass as converged.)"""
 
 
 def recent_trend(values: np.ndarray, run: Run) -> noise.Trend | None:

@@ -7,10 +7,13 @@ leaky_relu with He initialization, which cannot die.
 
 from __future__ import annotations
 
+import numpy as np
+
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     CONSEQUENCE_DISCOUNT,
     DEAD_FRACTION_HIGH,
+    FLAT_FROM_START,
     UNDERFIT,
     UNSTABLE,
     Case,
@@ -19,7 +22,8 @@ from plateau_doctor.engine.causes.readings import (
 )
 from plateau_doctor.engine.causes.registry import KILLS_UNITS, register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
-from plateau_doctor.engine.curve_math import fmt, pct
+from plateau_doctor.engine.curve_math import fmt, pct, relative_improvement
+from plateau_doctor.engine.unstable import FROZEN_SPREAD
 from plateau_doctor.schema import Finding
 
 
@@ -27,6 +31,35 @@ def leaky_units(finding: Finding, context: TreatmentContext) -> Treatment:
     return Treatment(
         {"model.activation": "leaky_relu", "model.kernel_initializer": "he_uniform"},
         "use leaky_relu with he_uniform initialization so units cannot die",
+    )
+
+
+def frozen_from_the_start(name: str, values, detection) -> Finding | None:
+    """A bare log's loss frozen from its second epoch on without having learned (the ``frozen``
+    plateau of a loss that never fell ``FLAT_FROM_START`` below its first epoch).
+
+    The optimizer moves the weights whenever a gradient reaches them, and then the epoch-mean
+    loss moves: frozen from epoch 2, the outputs stopped depending on anything it moves
+    within the first epoch, before they learned. Units that output 0 on every row pass no
+    gradient, and a too-large step usually kills them that early (a saturated output does the
+    same). The first epoch's mean may differ: the units died during it.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size < 3 or not np.all(np.isfinite(values)):
+        return None
+    later = values[1:]
+    level = float(np.mean(np.abs(later)))
+    if not level > 0 or float(np.ptp(later)) > FROZEN_SPREAD * level:
+        return None
+    if relative_improvement(float(values[0]), float(later[-1])) >= FLAT_FROM_START:
+        return None  # it learned first: a limit reached, not units dead from the start
+    return make_cause(
+        "dead_relu",
+        0.4,
+        f"{name} is {later[-1]:.6g} on every epoch from epoch 2 to {values.size}, within"
+        f" {pct(abs(relative_improvement(float(values[0]), float(later[-1]))))} of epoch 1's {values[0]:.6g}: it never"
+        " learned, and no gradient reaches the weights since; units that output 0 on every row (often killed"
+        " within the first epoch by a too-large step) pass none",
     )
 
 
@@ -42,6 +75,7 @@ def leaky_units(finding: Finding, context: TreatmentContext) -> Treatment:
     search_prior=(Narrowing.NO_DYING_ACTIVATION, Narrowing.FAN_SCALED_INIT),
     confirmed_by=("dead_fraction",),
     properties=frozenset({KILLS_UNITS}),
+    frozen_log_rule=frozen_from_the_start,
 )
 def dead_relu(case: Case) -> Finding | None:
     """Most ReLU units output 0 on every row (the signal is NaN for nets without ReLU units)."""

@@ -171,7 +171,8 @@ def insufficient_capacity(case: Case) -> Finding | None:
     before training ranks above it (``BELOW_MISMATCH``).
 
     In a bare log, a training loss that settles smoothly at the chance level
-    (``log_readings.converged_onto_chance``) is read the same way.
+    (``log_readings.converged_onto_chance``) is read the same way, below the gradient that
+    does not reach the hidden units (which that reading names first).
 
     It agrees with the references: a network at least as expressive as a linear model
     (``_at_least_linear``) is never short of capacity when the linear reference reaches the
@@ -179,7 +180,11 @@ def insufficient_capacity(case: Case) -> Finding | None:
     (``start_from_epoch + patience + 1`` epochs) cannot show one.
     """
     if bare_log(case) and case.has("stuck_at_trivial") and (settled := converged_onto_chance(case)) is not None:
-        return make_cause("insufficient_capacity", 0.5, f"{settled}; the curves show {case.shown(STALLED)}")
+        return make_cause(
+            "insufficient_capacity", 0.35,
+            f"{settled}; the curves show {case.shown(STALLED)}; a net too small for any pattern (one unit on"
+            " concentric circles) would settle there too, the rarer reading",
+        )
     small = _network_size(case.setup)
     gap = reference_gap(case.history, case.audit, case.detection, setup=case.setup)
     if small is None or gap is None or not gap.far or case.n_epochs < _stall_epochs(case):

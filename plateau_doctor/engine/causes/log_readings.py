@@ -16,9 +16,20 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
 - :func:`memorizes`: a network that fits its training rows below the chance level while its
   validation loss never once gets below chance learns nothing that carries to new rows;
 - :func:`converged_onto_chance`: a network whose *training* loss falls smoothly and settles at
-  the chance level cannot fit even the rows it trains on better than the prior; a network
-  with capacity to spare memorizes its training rows whatever the labels (as on shuffled
-  labels), so the model is too small for the pattern;
+  the chance level learned the output's bias (the prior) and nothing through its hidden
+  layers. Any network whose hidden units pass a gradient fits its training rows better than
+  the prior (it memorizes them whatever the labels, as on shuffled labels), so the gradient
+  does not reach them: Glorot and Bengio (2010) saw deep sigmoid nets sit at exactly this
+  plateau, the top hidden layer saturated and the output at its bias. A net too small for
+  any pattern (one unit on concentric circles) is the rarer reading;
+- :func:`shed_penalty`: a training loss that starts far above the chance level and falls in
+  (nearly) every epoch onto it, while the accuracy first rose above chance and then fell
+  back to it as the loss kept falling, is lowering a term other than the data's: the weight
+  penalty, by giving up the fit. A blown-up step leaves no such slide: its loss jumps, and
+  the units it killed learn nothing above chance afterwards;
+- :func:`zero_loss`: a loss of exactly 0 on every epoch, the first included, while the accuracy
+  counts wrong rows: no network starts at zero loss, so the loss does not depend on the
+  outputs (categorical cross-entropy over one unit is identically 0);
 - :func:`penalty_dominated`: Keras adds the layers' weight penalties to both the training and
   the validation loss; at chance accuracy the data term is about the chance loss, so losses
   that both sit far above it, by the same amount, carry a large term that no row moves;
@@ -105,7 +116,10 @@ def blow_up_signs(case: Case) -> str | None:
         epoch, peak, low = jump
         return f"loss jumped to {fmt(peak)} at epoch {epoch + 1}, {peak / low:.0f}x the lowest it had reached ({fmt(low)})"
     trivial = trivial_loss(case)
-    if math.isfinite(trivial) and train[0] >= BLOWN_START * trivial and np.all(train[1:] >= trivial * (1 - case.detection.trivial_tolerance)):
+    if (
+        math.isfinite(trivial) and train[0] >= BLOWN_START * trivial
+        and np.all(train[1:] >= trivial * (1 - case.detection.trivial_tolerance)) and shed_penalty(case) is None
+    ):
         return (
             f"loss started at {fmt(float(train[0]))} on epoch 1, {train[0] / trivial:.1f}x the chance level"
             f" {fmt(trivial)} (a blow-up within the first epoch from {BLOWN_START:g}x), and never got below chance again"
@@ -169,9 +183,48 @@ def converged_onto_chance(case: Case) -> str | None:
         return None
     return (
         f"the training loss fell smoothly ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}, no higher than the epoch before in"
-        f" {pct(downward)} of the epochs) and settled at the chance level {fmt(trivial)}: the network cannot fit even"
-        " its training rows better than the prior, which a network with room to spare always can (it would"
-        " memorize them)"
+        f" {pct(downward)} of the epochs) and settled at the chance level {fmt(trivial)}: the output learned its"
+        " bias (the prior) and nothing through the hidden layers, which any net whose units pass a gradient"
+        " would (it would memorize its training rows); deep saturating nets sit exactly there (Glorot and"
+        " Bengio 2010)"
+    )
+
+
+def shed_penalty(case: Case) -> str | None:
+    """The loss slid from far above chance onto it while the accuracy rose and fell back (module docstring)."""
+    train, trivial = _train(case), trivial_loss(case)
+    accuracy = case.signal("accuracy")
+    chance = 1.0 / case.audit.n_classes if case.audit.n_classes >= 2 else math.nan
+    if train is None or not math.isfinite(trivial) or accuracy is None or not math.isfinite(chance):
+        return None
+    tol = case.detection.trivial_tolerance
+    steps = np.diff(train)
+    sliding = float(np.mean(steps <= tol * trivial))  # no rise beyond the at-chance band
+    peak = int(np.nanargmax(accuracy))
+    if not (train[0] >= BLOWN_START * trivial and sliding >= STEADY_SHARE and abs(train[-1] - trivial) <= tol * trivial):
+        return None
+    if not (accuracy[peak] >= chance + ACCURACY_MARGIN and abs(float(accuracy[-1]) - chance) <= ACCURACY_MARGIN):
+        return None
+    return (
+        f"the training loss slid from {fmt(float(train[0]))} ({train[0] / trivial:.1f}x the chance level {fmt(trivial)})"
+        f" onto chance, no higher than the epoch before in {pct(sliding)} of the epochs, while the training accuracy"
+        f" rose to {fmt(float(accuracy[peak]))} (epoch {peak + 1}) and fell back to {fmt(float(accuracy[-1]))}: the"
+        " optimizer lowered a term other than the data's (the weight penalty) by giving up the fit"
+    )
+
+
+def zero_loss(case: Case) -> str | None:
+    """Exactly 0 on every epoch, the first included, with wrong rows counted (module docstring)."""
+    losses = [values for name in ("loss", "val_loss") if (values := case.signal(name)) is not None]
+    accuracy = _accuracy(case)
+    if not losses or accuracy is None or not all(np.all(values[np.isfinite(values)] == 0.0) for values in losses):
+        return None
+    if not accuracy[1] < 1.0 - ACCURACY_MARGIN:
+        return None
+    return (
+        f"the loss is exactly 0 on every epoch, the first included, while {accuracy[0]} is {fmt(accuracy[1])}: no"
+        " network starts at zero loss, so the loss does not read the outputs (categorical cross-entropy over one"
+        " unit is identically 0)"
     )
 
 

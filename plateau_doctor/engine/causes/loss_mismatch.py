@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from plateau_doctor.engine.causes.log_readings import bare_log, zero_loss
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import Case, classification_fit, make_cause, preflight_cause, target_band
 from plateau_doctor.engine.causes.registry import register
@@ -146,5 +147,8 @@ def _poisson_mismatch(setup: ResolvedSetup, audit: DataAudit | None, activation:
     setup_check=setup_check,
 )
 def loss_mismatch(case: Case) -> Finding | None:
-    """From ``check_setup``, more certain when the curves are sick."""
+    """From ``check_setup``, more certain when the curves are sick; in a bare log, a loss that
+    is exactly 0 from the first epoch while rows are wrong (``log_readings.zero_loss``)."""
+    if bare_log(case) and (blind := zero_loss(case)) is not None:
+        return make_cause("loss_mismatch", 0.7, blind)
     return preflight_cause(case, "loss_mismatch")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, penalty_dominated
+from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, penalty_dominated, shed_penalty
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
@@ -77,7 +77,7 @@ def too_strong_regularization(case: Case) -> Finding | None:
     """
     setup, audit = case.setup, case.audit
     if bare_log(case) and case.has(*UNDERFIT) and at_chance(case):
-        held = penalty_dominated(case)
+        held = penalty_dominated(case) or shed_penalty(case)
         if held is not None:
             return make_cause("too_strong_regularization", 0.6, f"{held}; the curves show {case.shown(UNDERFIT)}")
     if not (setup.dropout >= DROPOUT_NOTICEABLE or setup.l2 > 0) or not case.has(*UNDERFIT):

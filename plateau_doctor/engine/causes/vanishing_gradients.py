@@ -8,6 +8,7 @@ by He initialization with batch normalization.
 
 from __future__ import annotations
 
+from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     CONSEQUENCE_DISCOUNT,
@@ -54,7 +55,11 @@ def pass_the_gradient(finding: Finding, context: TreatmentContext) -> Treatment:
     confirmed_by=("grad_ratio_first_last",),
 )
 def vanishing_gradients(case: Case) -> Finding | None:
-    """The first layer's gradient is a tiny share of the output layer's, in a stalled fit."""
+    """The first layer's gradient is a tiny share of the output layer's, in a stalled fit; in a
+    bare log, a training loss that settled smoothly on the chance level
+    (``log_readings.converged_onto_chance``: the output learned its bias and nothing else)."""
+    if bare_log(case) and case.has("stuck_at_trivial") and (settled := converged_onto_chance(case)) is not None:
+        return make_cause("vanishing_gradients", 0.5, settled)
     ratio = case.typical("grad_ratio_first_last")
     if not ratio < VANISHING_RATIO or not case.has(*UNDERFIT):
         return None

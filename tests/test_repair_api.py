@@ -287,3 +287,45 @@ def test_a_tf_data_dataset_runs_end_to_end(tmp_path):
     assert {"summary", "report_html", "report_md", "model"} <= set(result.paths)
     assert (tmp_path / "out" / "history").is_dir() and result.model is not None
     assert result.summary["baseline"]["epochs"] >= 1
+
+
+@pytest.mark.slow
+def test_a_regression_fixed_by_scaling_returns_a_model_on_the_users_own_scale(tmp_path):
+    """The winner scaled the inputs and the target: result.model carries both, so it takes raw inputs and
+    predicts in the target's units, with the R^2 the run measured on the validation rows."""
+    from sklearn.metrics import r2_score
+
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 5)).astype("float32") * np.array([1, 10, 100, 0.1, 1], dtype="float32")
+    y = (x @ np.array([1.0, 0.1, 0.01, 10, 0.0]) * 1000 + 5000).astype("float32")
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)],
+                             name="reg")
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    started = time.perf_counter()
+    result = plateau_doctor.repair(model, x[:480], y[:480], validation_data=(x[480:], y[480:]), epochs=15,
+                                   out=tmp_path / "out", remedies__budget_epochs=80)
+    r2 = r2_score(y[480:], result.model.predict(x[480:], verbose=0).ravel())
+    print(f"regression: {result.status}, {result.summary['chosen_params']}, val R^2"
+          f" {result.summary['baseline']['metrics']['val_r2']:.2f} -> {r2:.3f}, {time.perf_counter() - started:.1f} s")
+    assert result.status in ("repaired", "improved")
+    assert r2 == pytest.approx(result.summary["final"]["metrics"]["val_r2"], abs=1e-3) and r2 > 0.8
+
+
+@pytest.mark.slow
+def test_a_logits_model_keeps_its_logits_loss_and_momentum(tmp_path):
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 1).astype(int)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    result = plateau_doctor.repair(model, x, y, epochs=10, out=tmp_path / "out", remedies__budget_epochs=40)
+    logits = result.model.predict(x[:8], verbose=0)
+    assert not np.allclose(logits.sum(axis=1), 1.0)  # the softmax the run trained behind is off again
+    assert result.model.optimizer.momentum == 0.9 or result.summary["chosen_params"].get("training.optimizer")
+    loss, accuracy = result.model.evaluate(x, y, verbose=0)
+    assert accuracy > 0.8 and loss < 0.5

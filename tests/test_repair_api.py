@@ -223,6 +223,16 @@ def test_a_py_dataset_is_read_into_arrays():
     assert found.x.shape == (8, 3) and found.y.tolist() == [0] * 4 + [1] * 4
 
 
+def test_a_dataset_that_repeats_forever_is_refused():
+    import tensorflow as tf
+
+    from plateau_doctor.data.sources.arrays import materialise
+
+    endless = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2), "float32"), np.zeros(4))).repeat()
+    with pytest.raises(ArgumentError, match="x: the dataset repeats forever"):
+        materialise(endless, None, "x", example_rank=1)
+
+
 def test_a_plan_that_would_rebuild_the_users_network_is_skipped_with_the_reason():
     from plateau_doctor.engine.planning import RemedyPlan
     from plateau_doctor.run.rounds import split_rebuilds

@@ -91,9 +91,17 @@ def _is_dataset(value) -> bool:
 def _elements(dataset, argument: str):
     """The dataset's elements as tuples of NumPy arrays."""
     if hasattr(dataset, "as_numpy_iterator"):
+        if int(dataset.cardinality()) == -1:  # tf.data.INFINITE_CARDINALITY: reading it whole would never end
+            raise ArgumentError(f"{argument}: the dataset repeats forever; pass it without .repeat() (or with .take(n))")
         iterator = dataset.as_numpy_iterator()
     else:
-        iterator = (dataset[index] for index in range(len(dataset)))
+        try:
+            n_batches = dataset.num_batches
+        except (NotImplementedError, AttributeError, TypeError):
+            n_batches = None
+        if n_batches is None:
+            raise ArgumentError(f"{argument}: the PyDataset has no length (num_batches); give it a __len__")
+        iterator = (dataset[index] for index in range(n_batches))
     for element in iterator:
         if isinstance(element, dict) or not isinstance(element, (tuple, list)) or len(element) not in (2, 3):
             raise ArgumentError(

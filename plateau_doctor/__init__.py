@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "run": "plateau_doctor.api",
     "diagnose": "plateau_doctor.api",
+    "repair": "plateau_doctor.repairing",
     "DoctorResult": "plateau_doctor.api",
     "DoctorCallback": "plateau_doctor.training.callback",
 }

@@ -4,6 +4,7 @@
     result = plateau_doctor.run("config.yaml", training__learning_rate=0.01)
     result.status, result.summary, result.history, result.paths
     plateau_doctor.diagnose(history)          # a History, its .history dict, a DataFrame or a log file
+    plateau_doctor.repair(model, x, y)        # your compiled model and arrays or dataset; result.model
 
 Both train with (or read) whatever Keras backend the caller's process uses; neither
 changes it. ``run`` runs the same stages as the CLI (``pipeline.run_doctor``) in this
@@ -24,12 +25,14 @@ from plateau_doctor.config import DoctorConfig, load_config, validate_config, wi
 
 @dataclass
 class DoctorResult:
-    """What one run found: ``summary`` (summary.json's content), the files, the per-epoch history."""
+    """What one run found: ``summary`` (summary.json's content), the files, the per-epoch history;
+    ``model``: the kept Keras model, loaded (``repair`` only; None otherwise)."""
 
     summary: dict[str, Any]
     history: pd.DataFrame
     run_dir: Path | None = None
     paths: dict[str, Path] = field(default_factory=dict)
+    model: Any = None
 
     @property
     def status(self) -> str:

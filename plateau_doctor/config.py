@@ -81,6 +81,11 @@ class ModelConfig(_Section):
     builder: str | None = Field(
         None, description='"package.module:function" returning a Keras model; receives the resolved settings'
     )
+    rebuild: bool = Field(
+        True,
+        description="model.path: a remedy that changes the network rebuilds the saved model as a dense stack with"
+        " the fix; false skips such remedies with the reason (plateau_doctor.repair: the user's network is kept)",
+    )
 
     @field_validator("hidden_units")
     @classmethod
@@ -100,6 +105,12 @@ class TrainingConfig(_Section):
     batch_size: int = Field(32, ge=1, description="rows per gradient step")
     epochs: int = Field(50, ge=1, le=10_000, description="epochs for the baseline fit")
     clipnorm: float | None = Field(None, gt=0.0, description="clip each gradient to this L2 norm; null = off")
+    optimizer_settings: dict[str, Any] | None = Field(
+        None,
+        description="the optimizer's other Keras settings (momentum, nesterov, beta_1, ...) with its class_name;"
+        " used while training.optimizer is that class, under the rate and clipnorm above (plateau_doctor.repair"
+        " reads them from the user's compile)",
+    )
     reduce_lr_on_plateau: bool = Field(False, description="Keras ReduceLROnPlateau on val_loss (factor 0.5)")
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Keras EarlyStopping on val_loss with restore_best_weights; null = off"

@@ -19,3 +19,7 @@ class ConfigError(UserInputError, ValueError):
 
 class DataError(UserInputError, ValueError):
     """The table cannot be used as it is; the message names the column or file."""
+
+
+class ArgumentError(UserInputError, ValueError):
+    """An argument of a Python call (``plateau_doctor.repair``) cannot work; the message names the argument."""

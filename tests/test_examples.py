@@ -47,3 +47,9 @@ def test_the_csvlogger_file_is_diagnosed_from_the_command_line(tmp_path):
     summary = _summary(tmp_path)
     assert summary["status"] == "sick" and summary["causes"][0]["cause"] == "learning_rate_too_high"
     assert "learning_rate_too_high" in done.stdout
+
+
+def test_the_users_own_compiled_cnn_is_repaired_by_repair(tmp_path):
+    done = _run("repair_digits_cnn.py", tmp_path)
+    summary = _summary(tmp_path)
+    assert summary["status"] == "repaired" and "kept model's validation accuracy 0.9" in done.stdout

@@ -58,7 +58,7 @@ def ensure_split(config: DoctorConfig) -> Path:
         if source.streams:
             source.write_split(config.data, folder)
         else:
-            write_raw(split_table(source.read(), config.data), folder)
+            write_raw(split_table(source.read(), config.data, source.fixed_validation()), folder)
     return folder
 
 

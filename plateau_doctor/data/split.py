@@ -40,11 +40,15 @@ class RawSplit:
     classes: list[Any] = field(default_factory=list)
 
 
-def split_table(frame: pd.DataFrame, data: DataConfig) -> RawSplit:
-    """Select and check the columns, resolve the task, split the rows (seeded, stratified for classes)."""
+def split_table(frame: pd.DataFrame, data: DataConfig, validation: np.ndarray | None = None) -> RawSplit:
+    """Select and check the columns, resolve the task, split the rows (seeded, stratified for classes;
+    ``validation``: a boolean mask of the validation rows, kept as given)."""
     x, y = select_columns(frame, data)
     task = resolve_task(y, data)
-    x_train, x_val, y_train, y_val = split_rows(x, y, task, data)
+    if validation is None:
+        x_train, x_val, y_train, y_val = split_rows(x, y, task, data)
+    else:
+        x_train, x_val, y_train, y_val = split_by_mask(x, y, np.asarray(validation, dtype=bool))
     raw = RawSplit(
         task=task,
         features=list(x.columns),
@@ -107,6 +111,17 @@ def split_rows(
         x, y, test_size=n_val, random_state=data.seed, shuffle=True, stratify=stratify
     )
     return x_train, x_val, y_train, y_val
+
+
+def split_by_mask(x: pd.DataFrame, y: pd.Series, validation: np.ndarray):
+    """The rows the mask marks go to validation, the others to training, each in table order."""
+    n_val = int(validation.sum())
+    if len(validation) != len(y) or n_val < 2 or len(y) - n_val < 10:
+        raise DataError(
+            f"the validation mask marks {n_val} of {len(y)} rows (mask length {len(validation)}); it needs one value"
+            " per row, at least 2 validation rows and at least 10 training rows"
+        )
+    return x[~validation], x[validation], y[~validation], y[validation]
 
 
 def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -106,6 +106,8 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
         record.winner_reason = stop_reason
         logger.info("stage 4/6 remedies: %s", stop_reason)
     record.stop_reason = stop_reason
+    if keeps_saved_network(config):  # the search must not rebuild the user's network either
+        pending = split_rebuilds(pending)[0]
     candidates = [{**patient.overrides, **plan.overrides} for plan in pending]
     _search_if_short(record, patient, state, budget_left, round_index + 1, candidates)
     if record.winner is not None:
@@ -114,14 +116,39 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
 
 
 def plans_for_builder(plans: list[RemedyPlan], config: DoctorConfig) -> tuple[list[RemedyPlan], list[BranchOutcome]]:
-    """The plans a ``model.builder`` can carry out, and the others as pruned outcomes saying why."""
-    if not config.model.builder or not plans:
+    """The plans a ``model.builder`` (or a saved model that must not be rebuilt) can carry out, and the others
+    as pruned outcomes saying why."""
+    if not plans or not (config.model.builder or keeps_saved_network(config)):
         return plans, []
     from plateau_doctor.training.builder import accepted_settings, load_builder, split_plans
 
-    kept, skipped = split_plans(plans, accepted_settings(load_builder(config.model.builder)))
+    if config.model.builder:
+        kept, skipped = split_plans(plans, accepted_settings(load_builder(config.model.builder)))
+    else:
+        kept, skipped = split_rebuilds(plans)
     # The report's remedies table shows ``error``: there it says why the branch did not run.
     return kept, [BranchOutcome(p.remedy, dict(p.overrides), why, status="pruned", error=why) for p, why in skipped]
+
+
+def keeps_saved_network(config: DoctorConfig) -> bool:
+    return bool(config.model.path) and not config.model.rebuild
+
+
+def split_rebuilds(plans: list[RemedyPlan]) -> tuple[list[RemedyPlan], list[tuple[RemedyPlan, str]]]:
+    """(plans that train the saved network as it is, [(a plan that would rebuild it as a dense stack, why)]).
+
+    The planner turns a network change on a saved model into a rebuild (``model.path: null``); with
+    ``model.rebuild: false`` (``plateau_doctor.repair``) the user's own network is never swapped for one.
+    """
+    kept, skipped = [], []
+    for plan in plans:
+        if "model.path" in plan.overrides and plan.overrides["model.path"] is None:
+            changes = ", ".join(sorted(k for k in plan.overrides if k.startswith("model.") and k != "model.path"))
+            skipped.append((plan, f"skipped: it changes the network ({changes}); model.rebuild is false, so the"
+                                  " user's own network is kept rather than replaced by a rebuilt dense stack"))
+        else:
+            kept.append(plan)
+    return kept, skipped
 
 
 def _builder_can_run(plans: list[RemedyPlan], record: RunRecord) -> list[RemedyPlan]:

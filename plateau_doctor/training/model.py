@@ -159,7 +159,20 @@ def make_optimizer(config: DoctorConfig):
     if config.training.clipnorm is not None:
         settings["clipnorm"] = config.training.clipnorm
     template = k.optimizers.get(config.training.optimizer)
-    return template.__class__(**settings)
+    return template.__class__(**{**own_settings(config.training.optimizer_settings, template, settings), **settings})
+
+
+def own_settings(saved: dict[str, Any] | None, template, settings: dict[str, Any]) -> dict[str, Any]:
+    """The user's other optimizer settings (momentum, ...), while the plan keeps their optimizer class.
+
+    A remedy that switches the class gets that class's defaults: SGD's momentum means nothing to Adam.
+    The rate and clipnorm are the plan's; Keras refuses a second kind of clipping beside clipnorm.
+    """
+    extra = dict(saved or {})
+    if extra.pop("class_name", None) != type(template).__name__:
+        return {}
+    dropped = {"name", "learning_rate", "clipnorm"} | ({"clipvalue", "global_clipnorm"} if "clipnorm" in settings else set())
+    return {key: value for key, value in extra.items() if key not in dropped}
 
 
 def compile_model(model, config: DoctorConfig, setup: ResolvedSetup) -> None:
@@ -182,7 +195,6 @@ def check_model_file(config: DoctorConfig, n_features: int | None = None):
 
 
 def _check_usable(model, path: str, n_features: int) -> None:
-    k = keras()
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
         raise ConfigError(
@@ -195,11 +207,19 @@ def _check_usable(model, path: str, n_features: int) -> None:
             f"model.path: {path} takes {width} features but the data has {n_features} feature columns; "
             "set data.features to the columns the model was trained on, in that order"
         )
-    if not any(isinstance(layer, k.layers.Dense) for layer in model.layers):
+    if not _has_dense(model):
         raise ConfigError(
             f"model.path: {path} has no Dense layer; plateau-doctor diagnoses dense networks, so point model.path "
             "at one or leave it null to build the model from the model section"
         )
+
+
+def _has_dense(model) -> bool:
+    """A Dense layer anywhere, nested models included: plateau_doctor.repair saves the user's model inside a
+    reshaping wrapper, whose own top-level layers hold none."""
+    from plateau_doctor.training.describe import all_layers
+
+    return any(isinstance(layer, keras().layers.Dense) for layer in all_layers(model))
 
 
 def check_model_path(config: DoctorConfig) -> None:
@@ -295,7 +315,6 @@ def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features:
     """Load ``model.path`` with Keras' safe mode on, and describe what it is."""
     from plateau_doctor.training.describe import describe_model
 
-    k = keras()
     path = config.model.path
     model = _load_saved(path)
     if model.inputs and model.inputs[0].shape[-1] != n_features:
@@ -303,7 +322,7 @@ def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features:
             f"model.path: the model takes {model.inputs[0].shape[-1]} features but the data has {n_features}; "
             "point data.features at the columns the model was trained on"
         )
-    if not any(isinstance(layer, k.layers.Dense) for layer in model.layers):
+    if not _has_dense(model):
         raise ConfigError(f"model.path: {path} has no Dense layer; plateau-doctor diagnoses dense networks")
     # What it will be trained with is the config's: the file is loaded without its compile state.
     setup = describe_model(

@@ -47,6 +47,11 @@ class TableSource(ABC):
         check_unique_columns([str(c) for c in frame.columns], self.path)
         return frame
 
+    def fixed_validation(self):
+        """A boolean mask of the rows the source itself marks for validation, or None: split by
+        ``data.validation_fraction`` (an ``.npz``'s ``validation`` array: ``plateau_doctor.repair``)."""
+        return None
+
     def write_split(self, data: DataConfig, folder: Path) -> dict[str, Any]:
         """Streamed sources only: check the table and write its split to ``folder`` in passes."""
         raise NotImplementedError(f"{type(self).__name__} is read in memory, not streamed")

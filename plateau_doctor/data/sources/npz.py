@@ -5,6 +5,10 @@ order) and the target column ``y``, so that splitting, scaling (one StandardScal
 per position: per pixel, per time step and channel) and the audit work unchanged. The
 original shape is kept in :func:`feature_shape`: ``model.builder`` receives it as
 ``input_shape``, and the model built from it gets a Reshape in front.
+
+An optional boolean array ``validation`` (one value per row) fixes the validation rows:
+the split keeps them as given instead of drawing ``data.validation_fraction`` of the rows
+(``plateau_doctor.repair`` keeps a caller's ``validation_data`` this way).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from plateau_doctor.errors import DataError
 
 TARGET = "y"
 """The target column of an .npz file (``data.target: y``)."""
+VALIDATION = "validation"
+"""The optional array of an .npz file that marks the validation rows."""
 
 
 class NpzSource(TableSource):
@@ -27,6 +33,9 @@ class NpzSource(TableSource):
 
     def read_frame(self) -> pd.DataFrame:
         return load_npz(self.path)
+
+    def fixed_validation(self) -> np.ndarray | None:
+        return load_validation_mask(self.path)
 
 
 def is_npz(path: str | Path) -> bool:
@@ -60,6 +69,21 @@ def load_npz(path: str | Path) -> pd.DataFrame:
     frame = pd.DataFrame(flat, columns=[f"x_{i}" for i in range(flat.shape[1])])
     frame[TARGET] = y.reshape(-1)
     return frame
+
+
+def load_validation_mask(path: str | Path) -> np.ndarray | None:
+    """The file's ``validation`` array as a boolean mask; None when it has none."""
+    source = Path(path)
+    with np.load(source, allow_pickle=False) as arrays:
+        if VALIDATION not in arrays.files:
+            return None
+        mask, n_rows = arrays[VALIDATION], len(arrays[TARGET])
+    if mask.shape != (n_rows,) or not (mask.dtype == bool or np.isin(mask, (0, 1)).all()):
+        raise DataError(
+            f"data.path: {source}: validation has shape {mask.shape} and dtype {mask.dtype}; it must hold one"
+            f" true/false per row ({n_rows}), true for a validation row"
+        )
+    return mask.astype(bool)
 
 
 def feature_shape(path: str | Path | None) -> tuple[int, ...] | None:

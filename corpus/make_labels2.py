@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
+import math
 import importlib.util
 import sys
 from collections import Counter
@@ -56,6 +58,14 @@ def entries() -> list[dict]:
         path = H2 / e["file"]
         if path.suffix == ".csv" and path.read_bytes().startswith(b","):
             e["quirks"].append("pandas_index_column")
+        if e["origin"] == "own" and path.suffix == ".csv":
+            meta = json.loads((H2 / "build" / "meta" / f"{e['id']}.json").read_text())
+            if any(isinstance(v, float) and not math.isfinite(v) for vs in meta["history"].values() for v in vs):
+                # pandas' to_csv writes NaN as an empty cell: the file shows "missing" where the fit logged NaN
+                bad = [q for q in e["quirks"] if q in ("training_columns_only", "val_columns_all_NA")]
+                e["quirks"] = [q for q in e["quirks"] if q not in bad] + ["nan_written_as_empty_cells"]
+                e["note"] = ("the fit logged NaN losses; pandas wrote them as empty cells, which LABELING.md B reads as "
+                             "missing values, not non-finite ones (the label comes from the construction)")
     return out
 
 

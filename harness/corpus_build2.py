@@ -2,6 +2,7 @@
 
     .venv/bin/python harness/corpus_build2.py build [--only ID ...] [--jobs 1]   # -> corpus/heldout2/logs, build/meta
     .venv/bin/python harness/corpus_build2.py list
+    HELDOUT2_OUT=/tmp/h2 .venv/bin/python harness/corpus_build2.py build --jobs 1   # rebuild elsewhere, to compare
 
 Same machinery as ``harness/corpus_build.py`` (imported: its ``Spec``, ``run_fit``, log writers,
 process pool and helpers), pointed at ``corpus/heldout2/`` and given its own ``SPECS``: new
@@ -14,6 +15,7 @@ the doctor; labels come from ``corpus/make_labels2.py``.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus_build as cb  # noqa: E402
 
 ROOT = cb.ROOT
-H2 = ROOT / "corpus" / "heldout2"
+# HELDOUT2_OUT: build somewhere else (e.g. to check that a rebuild repeats the frozen logs); default the corpus itself
+H2 = Path(os.environ["HELDOUT2_OUT"]).resolve() if os.environ.get("HELDOUT2_OUT") else ROOT / "corpus" / "heldout2"
 cb.LOGS = H2 / "logs"
 cb.META = H2 / "build" / "meta"
 cb.SCRIPT = Path(__file__).resolve()

@@ -51,6 +51,7 @@ DESIGN_SYMPTOMS = {
     "insufficient_capacity": ["plateau"],
 }
 OTHER_FAULT_SYMPTOMS = ["stuck_at_trivial", "plateau"]
+TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count"}  # references on a bag of tokens
 FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
           "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console"}
 PUBLIC_KIND = {
@@ -153,7 +154,7 @@ def references(specs) -> dict:
             if s.family.startswith("transfer"):  # the level a frozen base allows: a linear model on its features
                 base = job.model.layers[0]
                 xtr, xva = base.predict(xtr, verbose=0), base.predict(xva, verbose=0)
-            if s.family in ("text_doc", "tokens_bigram", "tokens_count"):
+            if s.family in TOKEN_FAMILIES:
                 v = int(max(xtr.max(), xva.max())) + 1
                 xtr = np.stack([np.bincount(r, minlength=v) for r in xtr.astype(int)])[:, 1:]
                 xva = np.stack([np.bincount(r, minlength=v) for r in xva.astype(int)])[:, 1:]

@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "corpus" / "logs"
 META = ROOT / "corpus" / "build" / "meta"
+SCRIPT = Path(__file__).resolve()  # the script a subprocess runs (harness/corpus_build2.py points it at itself)
 
 # ----------------------------------------------------------------------------------------
 # The fits
@@ -867,7 +868,7 @@ def launch_console(s: Spec) -> subprocess.Popen | tuple:
     env = dict(os.environ)
     # a user's terminal: TensorFlow's start-up lines and Python warnings stay in the log
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "console-child", s.id]
+    cmd = [sys.executable, str(SCRIPT), "console-child", s.id]
     if s.fmt == "console_v1_pty":
         import pty
 
@@ -907,7 +908,7 @@ def build(only: list[str] | None, jobs: int) -> None:
                 running.append((proc, master, path, bytearray(), item.id))
             else:
                 env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-                proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "worker", *item], env=env, cwd=ROOT)
+                proc = subprocess.Popen([sys.executable, str(SCRIPT), "worker", *item], env=env, cwd=ROOT)
                 running.append((proc, None, None, None, ",".join(item)))
             print(f"[{time.time() - start:6.0f}s] start {running[-1][4]}", flush=True)
         masters = [r[1] for r in running if r[1] is not None]
@@ -940,7 +941,7 @@ def build(only: list[str] | None, jobs: int) -> None:
             running.remove(r)
             print(f"[{time.time() - start:6.0f}s] done  {name} rc={proc.returncode}", flush=True)
     total = time.time() - start
-    (ROOT / "corpus" / "build" / "build_time.json").write_text(json.dumps(
+    (META.parent / "build_time.json").write_text(json.dumps(
         {"seconds": round(total, 1), "fits": len(todo), "jobs": jobs, "only": only or None,
          "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}, indent=1))
     print(f"built {len(todo)} fits in {total:.0f} s")

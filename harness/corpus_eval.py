@@ -1,6 +1,11 @@
 """The doctor on the frozen real-log corpus (issue 19): curves alone, against labels it never saw.
 
     .venv/bin/python harness/corpus_eval.py [--json rows.json] [--split tune|heldout|all] [--with-task]
+    .venv/bin/python harness/corpus_eval.py --corpus corpus/heldout2 --no-rows --json /elsewhere/rows.json
+
+``--corpus`` names another frozen set with the same layout (labels.yaml, FROZEN, logs/); the
+default is the original corpus. ``--no-rows`` prints only the figures (for a held-out set whose
+per-log results must not reach whoever tunes the doctor).
 
 For each log of corpus/labels.yaml it calls ``plateau_doctor.diagnose(path, out=None)`` (the
 public API, nothing written) and compares the verdict with the label. ``unclear`` logs are
@@ -59,7 +64,7 @@ def _doctor(retries: int = 10, wait: float = 15.0):
 def check_frozen() -> str:
     frozen = CORPUS / "FROZEN"
     if not frozen.exists():
-        raise SystemExit("corpus/FROZEN is missing: freeze the labels (corpus/make_labels.py --freeze) before evaluating")
+        raise SystemExit(f"{frozen} is missing: freeze the labels (corpus/make_labels.py --freeze) before evaluating")
     want = re.search(r"labels.yaml sha256: ([0-9a-f]{64})", frozen.read_text()).group(1)
     have = hashlib.sha256((CORPUS / "labels.yaml").read_bytes()).hexdigest()
     if want != have:
@@ -115,7 +120,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the per-log rows (and the figures) to this file")
     ap.add_argument("--split", choices=["tune", "heldout", "all"], default="all")
     ap.add_argument("--with-task", action="store_true", help="pass the task recorded in labels.yaml")
+    ap.add_argument("--corpus", default=None, help="a frozen set's folder (default corpus/; e.g. corpus/heldout2)")
+    ap.add_argument("--no-rows", action="store_true", help="print the figures only, not the per-log rows")
     a = ap.parse_args(argv)
+    global CORPUS
+    if a.corpus:
+        CORPUS = (Path(a.corpus) if Path(a.corpus).is_absolute() else Path.cwd() / a.corpus).resolve()
     digest = check_frozen()
     entries = yaml.safe_load((CORPUS / "labels.yaml").read_text())
     if a.split != "all":
@@ -123,9 +133,11 @@ def main(argv=None) -> int:
     diagnose = _doctor()
     rows = [evaluate(e, diagnose, a.with_task) for e in entries]
 
-    print(f"corpus: {len(rows)} logs (labels.yaml sha256 {digest[:12]}...), task passed: {a.with_task}\n")
-    print(f"{'id':44s} {'origin':6s} {'split':7s} {'label':8s} {'verdict':10s} {'first cause':28s} accepted")
-    for r in rows:
+    print(f"corpus: {CORPUS.relative_to(ROOT) if CORPUS.is_relative_to(ROOT) else CORPUS}, {len(rows)} logs "
+          f"(labels.yaml sha256 {digest[:12]}...), task passed: {a.with_task}\n")
+    if not a.no_rows:
+        print(f"{'id':44s} {'origin':6s} {'split':7s} {'label':8s} {'verdict':10s} {'first cause':28s} accepted")
+    for r in ([] if a.no_rows else rows):
         acc = "-" if r["accepted"] is None else ("yes" if r["accepted"] else "no")
         print(f"{r['id']:44s} {r['origin']:6s} {r['split']:7s} {r['label']:8s} {str(r['verdict']):10s} "
               f"{str(r['first_cause']):28s} {acc}")

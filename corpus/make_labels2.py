@@ -1,0 +1,101 @@
+"""Write corpus/heldout2/labels.yaml (the second held-out corpus) with the first corpus's labelling code.
+
+    .venv/bin/python corpus/make_labels2.py            # heldout2/labels.yaml (+ heldout2/build/references.json)
+    .venv/bin/python corpus/make_labels2.py --freeze   # then heldout2/FROZEN and heldout2/MANIFEST.sha256
+
+Reuses ``corpus/make_labels.py`` (its own-fit and public-log entries, the references, the quirks)
+pointed at ``corpus/heldout2/``, with ``harness/corpus_build2.py``'s specs. Labels follow
+LABELING.md (A for own fits, B for public logs) through ``corpus/rules.py``; nothing here imports
+or runs plateau_doctor. Every entry's split is ``heldout2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import math
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+H2 = ROOT / "corpus" / "heldout2"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "harness"))
+
+_spec = importlib.util.spec_from_file_location("make_labels", ROOT / "corpus" / "make_labels.py")
+make_labels = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_labels)  # registers sys.modules["corpus_build"]
+import corpus_build2  # noqa: E402  (patches that same corpus_build module: heldout2 specs, paths, families)
+
+make_labels.CORPUS = H2
+make_labels.corpus_build = corpus_build2.cb
+make_labels.TOKEN_FAMILIES |= {"tokens_vote"}
+make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_transfer", "friedman2": "regression_mlp",
+                         "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
+                         "tokens_vote": "token_sequence"})
+
+ORDER = ["id", "file", "format", "origin", "source", "split", "label", "accepted_causes", "expected_symptoms", "how",
+         "fix", "quirks", "task", "n_classes", "kind"]
+
+
+def entries() -> list[dict]:
+    own = make_labels.own_entries()
+    for e in own:
+        e["source"]["script"] = "harness/corpus_build2.py"
+    pub = make_labels.public_entries()
+    src = {s["id"]: s for s in yaml.safe_load((H2 / "public_sources.yaml").read_text())}
+    for e in pub:
+        e["kind"] = src[e["id"]].get("kind") or e["kind"]
+    out = sorted(own + pub, key=lambda e: e["id"])
+    for e in out:
+        e["split"] = "heldout2"
+        path = H2 / e["file"]
+        if path.suffix == ".csv" and path.read_bytes().startswith(b","):
+            e["quirks"].append("pandas_index_column")
+        if e["origin"] == "own" and path.suffix == ".csv":
+            meta = json.loads((H2 / "build" / "meta" / f"{e['id']}.json").read_text())
+            if any(isinstance(v, float) and not math.isfinite(v) for vs in meta["history"].values() for v in vs):
+                # pandas' to_csv writes NaN as an empty cell: the file shows "missing" where the fit logged NaN
+                bad = [q for q in e["quirks"] if q in ("training_columns_only", "val_columns_all_NA")]
+                e["quirks"] = [q for q in e["quirks"] if q not in bad] + ["nan_written_as_empty_cells"]
+                e["note"] = ("the fit logged NaN losses; pandas wrote them as empty cells, which LABELING.md B reads as "
+                             "missing values, not non-finite ones (the label comes from the construction)")
+    return out
+
+
+def freeze(text_path: Path) -> str:
+    digest = hashlib.sha256(text_path.read_bytes()).hexdigest()
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  logs/{p.name}" for p in sorted((H2 / "logs").iterdir())]
+    (H2 / "MANIFEST.sha256").write_text("\n".join(lines + [f"{digest}  labels.yaml"]) + "\n")
+    (H2 / "FROZEN").write_text(
+        f"frozen: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n"
+        f"labels.yaml sha256: {digest}\n"
+        f"logs: {len(lines)} files, hashes in MANIFEST.sha256\n"
+        "No log of corpus/heldout2 was given to plateau-doctor before this file was written.\n")
+    return digest
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--freeze", action="store_true")
+    a = ap.parse_args(argv)
+    es = entries()
+    out = [{**{k: e.get(k) for k in ORDER}, **{k: v for k, v in e.items() if k not in ORDER}} for e in es]
+    header = ("# plateau-doctor second held-out corpus (corpus/heldout2/): one entry per log in corpus/heldout2/logs/.\n"
+              "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
+              "# never from plateau-doctor's output. Every entry is split heldout2 (no tune half).\n")
+    path = H2 / "labels.yaml"
+    path.write_text(header + yaml.safe_dump(out, sort_keys=False, width=140, allow_unicode=True))
+    print(Counter((e["origin"], e["label"]) for e in out))
+    if a.freeze:
+        print("frozen", freeze(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -114,3 +114,42 @@ def test_a_short_run_still_falling_steeply_is_too_few_epochs():
     found = diagnose_curves({"loss": loss, "accuracy": [0.16, 0.38, 0.47, 0.53, 0.57, 0.6, 0.62, 0.64, 0.66]})
     assert found.symptoms[0].name == "slow_convergence"
     assert found.causes[0].name == "too_few_epochs"
+
+
+def test_a_blow_up_with_jumps_that_slides_onto_chance_is_the_step_not_the_penalty():
+    # Adam at 3.0 on wine: the loss jumps (48 -> 249, 1.3 -> 17.5) before it settles at ln 3.
+    loss = [11840, 48.08, 248.7, 1.319, 17.52, 1.16, 1.188, 1.096, 1.133, 1.072, 1.11, 1.077] + [1.1] * 20
+    acc = [0.26, 0.39, 0.31, 0.37, 0.32, 0.38, 0.32, 0.40, 0.33, 0.44, 0.33, 0.40] + [0.331] * 20
+    found = diagnose_curves({"loss": loss, "val_loss": [116, 58, 71, 47, 21, 7.5, 3.9, 1.17] + [1.1] * 24,
+                             "accuracy": acc, "val_accuracy": [0.3333] * 32})
+    assert found.causes[0].name == "learning_rate_too_high", [c.name for c in found.causes]
+
+
+def test_a_head_creeping_down_far_above_chance_is_a_step_too_small_not_a_penalty():
+    # A new head on a frozen base at SGD 1e-4: large initial logits, both losses ~2x ln 5 and still
+    # falling in every epoch at a steady pace.
+    loss = list(np.linspace(3.194, 3.127, 40))
+    found = diagnose_curves({"loss": loss, "val_loss": [v - 0.01 for v in loss],
+                             "accuracy": [0.2] * 40, "val_accuracy": [0.2] * 40})
+    names = [c.name for c in found.causes]
+    assert names and names[0] == "learning_rate_too_low", names
+    assert "too_strong_regularization" not in names
+
+
+def test_a_training_loss_wobbling_at_its_floor_after_real_progress_is_no_oscillation():
+    # Small batches: the epoch-mean loss wobbles 20% around a floor it reached after falling 95%,
+    # still trending down over the last half of the run.
+    rng = np.random.default_rng(7)
+    base = 0.12 + 3.2 * np.exp(-np.arange(60) / 8.0)
+    loss = list(base * np.exp(rng.normal(0.0, 0.18, 60)))
+    val = list((base * 0.9) * np.exp(rng.normal(0.0, 0.25, 60)))
+    found = diagnose_curves({"loss": loss, "val_loss": val})
+    assert "oscillation" not in _names(found)
+
+
+def test_a_loss_swinging_without_progress_over_half_the_run_is_still_an_oscillation():
+    # Plain SGD at too large a step: the loss falls for a few epochs, then swings 0.6 <-> 1.4 with no trend.
+    loss = [2.3, 1.6, 1.2] + [1.4 if i % 2 else 0.6 for i in range(27)]
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.05 for v in loss]})
+    assert "oscillation" in _names(found)
+    assert found.causes[0].name == "learning_rate_too_high"

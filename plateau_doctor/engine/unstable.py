@@ -15,9 +15,9 @@ while the end-of-epoch snapshots bounce is weights thrown back and forth around 
 An oscillation needs three things (each a test of :mod:`.noise` or a share of the level):
 epoch-to-epoch moves of at least :data:`OSCILLATION_AMPLITUDE` of the level, up and down
 (at least :data:`OSCILLATION_FLIPS` reversals, or spikes), and **no net progress beyond the
-curve's own scatter**: a noisy loss whose robust trend still falls by more than ``noise.Z``
-standard errors over the window is a run learning through its noise (augmentation,
-dropout, small batches), not one bouncing in place.
+curve's own scatter** over the last half of the run (:func:`_progress_window`): a noisy loss
+whose robust trend still falls by more than ``noise.Z`` standard errors there is a run
+learning through its noise (augmentation, dropout, small batches), not one bouncing in place.
 
 A **blow-up followed by a flat loss** (:func:`blown_up_then_flat`) is a loss that, after its
 first epoch, jumps to :data:`BLOW_UP_FACTOR` times the lowest value it had reached, and then
@@ -45,6 +45,12 @@ OSCILLATION_FLIPS = 0.5
 OSCILLATION_EFFICIENCY = 0.5
 """No net progress: the net change over the window is less than half of the distance the
 loss travelled up and down (1 for a monotone curve, ~0 for pure back-and-forth)."""
+
+OSCILLATION_STALL = 0.1
+"""...and no net progress in the estimate either: a trend that still takes 10% or more off the
+level over the progress window (the labelling rule R5's threshold) points down. A short,
+noisy run whose fall is not significant cannot be shown to stand still, and a sick verdict
+needs the stall shown, not merely the progress unproven."""
 
 SPIKE_FACTOR = 2.0
 """One epoch at more than twice the previous epoch's loss is a spike."""
@@ -90,7 +96,7 @@ def _training_stands_still(run: Run) -> bool:
     epoch mean stands still while the end-of-epoch snapshots may bounce."""
     if run.train is None:
         return True
-    drift = noise.trend(_oscillation_window(run.train, run))
+    drift = noise.trend(_progress_window(run.train, run))
     return drift is not None and not drift.falls
 
 
@@ -109,9 +115,9 @@ def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
         return None
     if flips < OSCILLATION_FLIPS and spikes == 0:
         return None
-    drift = noise.trend(tail)
-    if drift is not None and drift.falls:
-        return None  # learning through its noise: the robust trend falls beyond the scatter
+    drift = noise.trend(_progress_window(values, run))
+    if drift is not None and (drift.falls or drift.share_change <= -OSCILLATION_STALL):
+        return None  # learning through its noise: the trend falls beyond the scatter, or points down clearly
     first = run.n_epochs - len(tail) + 1
     return symptom(
         "oscillation",
@@ -128,6 +134,16 @@ def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
 def _oscillation_window(values: np.ndarray, run: Run) -> np.ndarray:
     """The last ``2 * patience + 1`` epochs after the warm-up."""
     return values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
+
+
+def _progress_window(values: np.ndarray, run: Run) -> np.ndarray:
+    """The last half of the run after the warm-up, and never fewer epochs than the swing's
+    window: whether a swinging loss still progresses is judged over it. A step too large stalls
+    the run for good, so the stall shows over half of it; over 11 epochs, a loss wobbling 20%
+    at its noise floor (small batches, augmentation) could not show a fall of less than ~50%,
+    and a converging run read as standing still."""
+    data = values[run.detection.start_from_epoch:]
+    return data[-max(2 * run.patience + 1, data.size // 2):]
 
 
 def _steadily_improving(values: np.ndarray | None, run: Run) -> bool:

@@ -32,7 +32,9 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
   outputs (categorical cross-entropy over one unit is identically 0);
 - :func:`penalty_dominated`: Keras adds the layers' weight penalties to both the training and
   the validation loss; at chance accuracy the data term is about the chance loss, so losses
-  that both sit far above it, by the same amount, carry a large term that no row moves;
+  that both sit far above it, by the same amount, carry a large term that no row moves (unless
+  the loss still creeps down at a steady pace from epoch 1: a head whose large initial logits
+  a tiny step is slowly shrinking sits there too);
 - :func:`pinned_output`: Keras clips probabilities to [1e-7, 1 - 1e-7], so an output pinned at
   0 or 1 costs -ln(1e-7) = 16.12 nats on every row it gets wrong: a frozen loss equal to 16.12
   x the error rate is an output that cannot move (softmax on one unit, a saturated sigmoid);
@@ -203,6 +205,8 @@ def shed_penalty(case: Case) -> str | None:
     peak = int(np.nanargmax(accuracy))
     if not (train[0] >= BLOWN_START * trivial and sliding >= STEADY_SHARE and abs(train[-1] - trivial) <= tol * trivial):
         return None
+    if blow_up(train) is not None:
+        return None  # a jump to 10x what it had reached is a blown step, however it slid otherwise
     if not (accuracy[peak] >= chance + ACCURACY_MARGIN and abs(float(accuracy[-1]) - chance) <= ACCURACY_MARGIN):
         return None
     return (
@@ -234,6 +238,8 @@ def penalty_dominated(case: Case) -> str | None:
     val = case.signal("val_loss")
     if train is None or val is None or not math.isfinite(trivial):
         return None
+    if steady_creep(case) is not None:
+        return None  # still creeping down at a steady pace from epoch 1: a step too small, whatever the level
     p = case.detection.patience
     train_now, val_now = recent_mean(train, p), recent_mean(val, p)
     floor = trivial * (1.0 + PENALTY_EXCESS)

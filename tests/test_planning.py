@@ -615,3 +615,23 @@ def test_apply_plan_can_set_null():
 def test_apply_plan_refuses_a_bad_override_naming_the_field(overrides, message):
     with pytest.raises(ConfigError, match=message):
         apply_plan(make_config(), RemedyPlan("learning_rate", overrides, "test", []))
+
+
+def test_a_saved_network_that_must_not_be_rebuilt_spends_nothing_on_network_changes():
+    # plateau_doctor.repair: capacity ranks first, but the user's network is kept; the rate and the
+    # scaling get the whole budget and their combined branch, and capacity comes last, unbudgeted,
+    # for the rounds to skip with the reason.
+    config = make_config(model={"rebuild": False}, preprocessing={"scale_features": False},
+                         remedies={"budget_epochs": 90}, training={"epochs": 30})
+    causes = [cause("insufficient_capacity", 0.9), cause("learning_rate_too_low", 0.7), cause("unscaled_features", 0.6)]
+    plans = plan(causes, config=config, from_saved_model=True, hidden_units=[16])
+    names = [p.remedy for p in plans]
+    assert names[-1] == "capacity" and plans[-1].overrides["model.path"] is None
+    runnable = plans[:-1]
+    assert "capacity" not in "+".join(p.remedy for p in runnable)
+    assert any("+" in p.remedy for p in runnable)  # the combined branch joins the two runnable fixes
+    assert sum(p.overrides["training.epochs"] for p in runnable) <= 90
+    assert all(p.overrides["training.epochs"] == 30 for p in runnable)  # 90 // 3 each: capacity took no share
+    # With rebuild allowed (the CLI), capacity ranks first and is combined as before.
+    rebuilt = plan(causes, config=make_config(preprocessing={"scale_features": False}), from_saved_model=True, hidden_units=[16])
+    assert rebuilt[0].remedy == "capacity" and "capacity" in rebuilt[-1].remedy

@@ -75,6 +75,10 @@ def plan_remedies(
     order. It comes last because it only pays off once the single fixes are known to help,
     so a tight budget drops it first.
 
+    With a saved model and ``model.rebuild: false``, plans that change the network come
+    last, without a share of the budget, and are not combined (the rounds skip them, saying
+    why).
+
     ``history`` (column -> values per epoch, e.g. Keras' ``History.history`` or a
     DataFrame) is optional: a non-finite training loss in it counts as the ``diverged``
     symptom even when the diagnosis did not list it, so the learning-rate branch clips.
@@ -100,12 +104,18 @@ def plan_remedies(
         if plan.overrides or plan.lr_range_test:
             plans.append(plan)
     plans.sort(key=lambda plan: (-plan.confidence, schema.REMEDIES.index(plan.remedy)))
+    # A saved network that must not be rebuilt (plateau_doctor.repair) cannot take a network
+    # change: such plans are kept last, unbudgeted, for the rounds to report as skipped, and
+    # neither the combined branch nor the epoch budget is spent on them.
+    kept_network = setup.from_saved_model and not config.model.rebuild
+    unrunnable = [plan for plan in plans if kept_network and _changes_network(plan)]
+    plans = [plan for plan in plans if plan not in unrunnable]
     if len(plans) >= 2:
         plans.append(_combine(plans[0], plans[1]))
     if setup.from_saved_model:
-        for plan in plans:
+        for plan in [*plans, *unrunnable]:
             _rebuild_saved_model(plan, setup)
-    return _fit_budget(plans, config)
+    return _fit_budget(plans, config) + unrunnable
 
 
 def _of_kind(findings: Sequence[schema.Finding], kind: str) -> list[schema.Finding]:
@@ -159,9 +169,13 @@ def _combine(first: RemedyPlan, second: RemedyPlan) -> RemedyPlan:
     )
 
 
+def _changes_network(plan: RemedyPlan) -> bool:
+    return any(key.startswith("model.") for key in plan.overrides)
+
+
 def _rebuild_saved_model(plan: RemedyPlan, setup: schema.ResolvedSetup) -> None:
     """Make a plan that changes the network rebuild the saved one, fix included."""
-    if not any(key.startswith("model.") for key in plan.overrides):
+    if not _changes_network(plan):
         return
     saved = _saved_model_values(setup)
     plan.overrides["model.path"] = None

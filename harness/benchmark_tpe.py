@@ -27,8 +27,13 @@ the ratio of the totals, the median of the per-scenario ratios, the worst case a
 cases cost the doctor more than TPE. Goals (issue 21): at most 0.25x overall, 0.5x as the
 median, and no case above 1.5x.
 
+With ``--set both`` the figures are given for each set, then for both together. ``--tpe``
+reuses an earlier run's TPE studies: a seeded study draws the same trials whatever level it
+aims at, so its stored trials answer any target one of them reached (or any at all when it
+spent every trial); only the others run again.
+
     python harness/benchmark_tpe.py [--set heldout|suite|both] [--only NAME,NAME] [--trials 30]
-        [--workers 2] [--space usual|wide] [--rows rows.json] [--json out.json]
+        [--workers 2] [--space usual|wide] [--rows rows.json] [--json out.json] [--tpe earlier.json]
 """
 
 from __future__ import annotations
@@ -71,10 +76,40 @@ class TpeResult:
     wall_seconds: float
     best_metric: float
     best_overrides: dict[str, Any] = field(default_factory=dict)
+    values: list[float] = field(default_factory=list)  # each trial's metric, in order (NaN: failed)
+    trial_epochs: list[int] = field(default_factory=list)  # each trial's epochs, in order
+    trials_allowed: int = 0  # the --trials it ran under
 
     @property
     def total_epochs(self) -> int:
         return self.epochs + self.baseline_epochs
+
+
+def replay(stored: TpeResult, target: float) -> TpeResult | None:
+    """``stored``'s study stopped at ``target`` instead, or None when its trials cannot tell.
+
+    The seeded study draws the same trials whatever it aims at (the target only says when it
+    stops), so a stored run answers any target that one of its trials reached, and any
+    target at all when it spent every trial it was allowed. A study stored without its
+    trials' values (an older JSON) answers only the target it ran for.
+    """
+    if not stored.values:
+        return stored if target == stored.target else None
+    reached = next((i for i, value in enumerate(stored.values) if math.isfinite(value) and value >= target), None)
+    if reached is None and len(stored.values) < stored.trials_allowed:
+        return None  # it stopped at a lower target: the trials it did not run might reach this one
+    used = len(stored.values) if reached is None else reached + 1
+    values = stored.values[:used]
+    finite = [v for v in values if math.isfinite(v)]
+    best = max(finite) if finite else math.nan
+    return TpeResult(
+        scenario=stored.scenario, target=target, bar=stored.bar,
+        reached_target=reached is not None, reached_bar=math.isfinite(best) and best >= stored.bar,
+        trials=used, epochs=sum(stored.trial_epochs[:used]), baseline_epochs=stored.baseline_epochs,
+        wall_seconds=stored.wall_seconds, best_metric=best,
+        best_overrides=stored.best_overrides if used == len(stored.values) else {},
+        values=list(stored.values), trial_epochs=list(stored.trial_epochs), trials_allowed=stored.trials_allowed,
+    )
 
 
 def suggest(trial, task: str, config, space: str = "usual") -> dict[str, Any]:
@@ -117,21 +152,23 @@ def tpe_search(scenario: suite.Scenario, target: float, bar: float, trials: int,
     base = suite.scenario_config(scenario)
     task = prepare_from_config(base, audit=False).task
     metric = main_metric(task)
-    spent = {"epochs": 0}
+    spent: dict[str, list] = {"values": [], "epochs": []}
     started = time.perf_counter()
 
     def objective(trial) -> float:
         suite._fresh_keras_session()
         overrides = suggest(trial, task, base, space)
         trial.set_user_attr("overrides", overrides)
+        epochs = 0
         try:
             config = suite.scenario_config(scenario, overrides)
             data = prepare_from_config(config, audit=False)
             result = fit_branch(config, data, branch=f"tpe-{trial.number}")
-            spent["epochs"] += result.epochs
-            value = float(result.metrics.get(metric, math.nan))
+            epochs, value = result.epochs, float(result.metrics.get(metric, math.nan))
         except Exception:  # a trial that fails spends its time and reaches nothing
             value = math.nan
+        spent["values"].append(value)
+        spent["epochs"].append(epochs)
         # TPE needs a number: a failed or NaN trial counts as the worst possible score.
         return value if math.isfinite(value) else -1e9
 
@@ -147,20 +184,30 @@ def tpe_search(scenario: suite.Scenario, target: float, bar: float, trials: int,
         scenario=scenario.name, target=target, bar=bar,
         reached_target=math.isfinite(best_value) and best_value >= target,
         reached_bar=math.isfinite(best_value) and best_value >= bar,
-        trials=len(study.trials), epochs=spent["epochs"], baseline_epochs=base.training.epochs,
+        trials=len(study.trials), epochs=sum(spent["epochs"]), baseline_epochs=base.training.epochs,
         wall_seconds=round(time.perf_counter() - started, 1), best_metric=best_value,
         best_overrides=best.user_attrs.get("overrides", {}),
+        values=spent["values"], trial_epochs=spent["epochs"], trials_allowed=trials,
     )
 
 
-def _job(job: tuple[suite.Scenario, dict[str, Any] | None, int, str]) -> tuple[dict[str, Any], TpeResult]:
-    scenario, doctor, trials, space = job
-    if doctor is None:
-        doctor = suite.run_scenario(scenario).to_dict()
+Job = tuple[suite.Scenario, "dict[str, Any] | None", int, str, "TpeResult | None"]
+
+
+def target_of(scenario: suite.Scenario, doctor: dict[str, Any]) -> tuple[float, float]:
+    """The level TPE must reach for this doctor row, and the known-good bar (never above the target)."""
     bar = float(scenario.known_good_metric) - scenario.tolerance
     final = float(doctor["final_metric"]) if doctor.get("final_metric") is not None else math.nan
-    target = max(final, bar) if math.isfinite(final) else bar
-    return doctor, tpe_search(scenario, target, bar, trials, space)
+    return (max(final, bar) if math.isfinite(final) else bar), bar
+
+
+def _job(job: Job) -> tuple[dict[str, Any], TpeResult]:
+    scenario, doctor, trials, space, stored = job
+    if doctor is None:
+        doctor = suite.run_scenario(scenario).to_dict()
+    target, bar = target_of(scenario, doctor)
+    replayed = replay(stored, target) if stored is not None and stored.trials_allowed == trials else None
+    return doctor, replayed or tpe_search(scenario, target, bar, trials, space)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -168,34 +215,49 @@ def _ratio(a: float, b: float) -> float:
 
 
 def report(pairs: list[tuple[dict[str, Any], TpeResult]], trials: int) -> str:
+    """The table and the figures; with rows of both sets, the figures of each set apart, then of both."""
+    sets = sorted({d.get("scenario_set", "suite") for d, _ in pairs})
+    if len(sets) < 2:
+        return _report_one(pairs, trials)
+    parts = [f"== {name} ==\n" + _report_one([p for p in pairs if p[0].get("scenario_set", "suite") == name], trials)
+             for name in sets]
+    return "\n\n".join([*parts, "== both sets ==\n" + _figures(pairs, trials)])
+
+
+def _report_one(pairs: list[tuple[dict[str, Any], TpeResult]], trials: int) -> str:
     lines = []
     header = (f"{'scenario':34s} {'bar':>6s} {'doc':>6s} {'tpe':>6s} {'doc bar':>7s} {'tpe bar':>7s}"
               f" {'doc ep':>7s} {'tpe ep':>7s} {'ratio':>6s} {'trials':>6s} {'tpe s':>6s}")
     lines += [header, "-" * len(header)]
-    both, ratios = [], []
     for doctor, tpe in pairs:
         doc_bar = bool(doctor.get("within_tolerance"))
         doc_ep = int(doctor["epochs_trained_total"])
         ratio = _ratio(doc_ep, tpe.total_epochs)
-        if doc_bar and tpe.reached_bar:
-            both.append((doc_ep, tpe.total_epochs))
-            ratios.append(ratio)
         doc_metric = doctor.get("final_metric")
         lines.append(
             f"{tpe.scenario:34s} {tpe.bar:6.3f} {float(doc_metric if doc_metric is not None else math.nan):6.3f}"
             f" {tpe.best_metric:6.3f} {'yes' if doc_bar else 'no':>7s} {'yes' if tpe.reached_bar else 'no':>7s}"
             f" {doc_ep:7d} {tpe.total_epochs:7d} {ratio:6.2f} {tpe.trials:6d} {tpe.wall_seconds:6.0f}"
         )
-    n = len(pairs)
     lines.append("")
+    lines.append(_figures(pairs, trials))
+    return "\n".join(lines)
+
+
+def _figures(pairs: list[tuple[dict[str, Any], TpeResult]], trials: int) -> str:
+    """Who reached the bar, and over the cases both reached the doctor's epochs against TPE's."""
+    lines = []
+    both = [(int(d["epochs_trained_total"]), t.total_epochs, t.scenario) for d, t in pairs
+            if d.get("within_tolerance") and t.reached_bar]
+    ratios = [_ratio(d, t) for d, t, _ in both]
+    n = len(pairs)
     lines.append(f"reached the known-good bar: doctor {sum(bool(d.get('within_tolerance')) for d, _ in pairs)}/{n},"
                  f" TPE {sum(t.reached_bar for _, t in pairs)}/{n} (TPE: up to {trials} trials, stopping at the doctor's"
                  " final level or the bar, whichever is higher)")
     if both:
-        doc_total, tpe_total = sum(d for d, _ in both), sum(t for _, t in both)
+        doc_total, tpe_total = sum(d for d, _, _ in both), sum(t for _, t, _ in both)
         overall, median = doc_total / tpe_total, statistics.median(ratios)
-        worst = max(ratios)
-        worst_name = next(t.scenario for (d, t) in pairs if _ratio(int(d["epochs_trained_total"]), t.total_epochs) == worst)
+        worst, worst_name = max(zip(ratios, (name for _, _, name in both)))
         lines.append(
             f"over the {len(both)} case(s) both reached: doctor epochs / (TPE epochs + baseline epochs) ="
             f" {doc_total} / {tpe_total} = {overall:.2f}x overall (goal <= {GOAL_OVERALL}),"
@@ -216,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--space", choices=["usual", "wide"], default="usual")
     parser.add_argument("--rows", metavar="JSON", help="the doctor's rows from `harness/scenarios.py --json` (else run it)")
     parser.add_argument("--json", metavar="PATH", help="also write the doctor's rows and TPE's results as JSON")
+    parser.add_argument("--tpe", metavar="JSON", help="an earlier --json: reuse each scenario's TPE trials where they"
+                        " settle the new target (else its study runs again)")
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error("--trials must be at least 1")
@@ -229,9 +293,14 @@ def main(argv: list[str] | None = None) -> int:
     known: dict[str, dict[str, Any]] = {}
     if args.rows:
         known = {row["scenario"]: row for row in json.loads(Path(args.rows).read_text(encoding="utf-8"))}
-    jobs = [(s, known.get(s.name), args.trials, args.space) for s in scenarios]
+    stored: dict[str, TpeResult] = {}
+    if args.tpe:
+        stored = {pair["tpe"]["scenario"]: TpeResult(**pair["tpe"])
+                  for pair in json.loads(Path(args.tpe).read_text(encoding="utf-8"))}
+    jobs = [(s, known.get(s.name), args.trials, args.space, stored.get(s.name)) for s in scenarios]
     print(f"{len(jobs)} scenario(s): the doctor ({sum(j[1] is None for j in jobs)} to run) then TPE, up to"
-          f" {args.trials} trials each, {args.workers} at a time", file=sys.stderr, flush=True)
+          f" {args.trials} trials each ({len(stored)} stored studies to reuse where they settle the target),"
+          f" {args.workers} at a time", file=sys.stderr, flush=True)
     started = time.perf_counter()
     finished: list[tuple[dict[str, Any], TpeResult]] = []
 

@@ -280,15 +280,20 @@ def main(argv=None) -> None:
     print(Counter((e["origin"], e["label"]) for e in out))
     print(Counter((e["origin"], e["split"]) for e in out))
     if a.freeze:
-        digest = hashlib.sha256((CORPUS / "labels.yaml").read_bytes()).hexdigest()
-        lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  logs/{p.name}" for p in sorted((CORPUS / "logs").iterdir())]
-        (CORPUS / "MANIFEST.sha256").write_text("\n".join(lines + [f"{digest}  labels.yaml"]) + "\n")
-        (CORPUS / "FROZEN").write_text(
-            f"frozen: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n"
-            f"labels.yaml sha256: {digest}\n"
-            f"logs: {len(lines)} files, hashes in MANIFEST.sha256\n"
-            "No log was given to plateau-doctor before this file was written.\n")
-        print("frozen", digest)
+        print("frozen", write_freeze(CORPUS, "No log was given to plateau-doctor before this file was written."))
+
+
+def write_freeze(folder: Path, pledge: str) -> str:
+    """FROZEN (time, labels.yaml's sha256, the pledge) and MANIFEST.sha256 (every log) in ``folder``."""
+    digest = hashlib.sha256((folder / "labels.yaml").read_bytes()).hexdigest()
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  logs/{p.name}" for p in sorted((folder / "logs").iterdir())]
+    (folder / "MANIFEST.sha256").write_text("\n".join(lines + [f"{digest}  labels.yaml"]) + "\n")
+    (folder / "FROZEN").write_text(
+        f"frozen: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n"
+        f"labels.yaml sha256: {digest}\n"
+        f"logs: {len(lines)} files, hashes in MANIFEST.sha256\n"
+        f"{pledge}\n")
+    return digest
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ or runs plateau_doctor. Every entry's split is ``heldout2``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
 import math
 import importlib.util
@@ -70,15 +68,8 @@ def entries() -> list[dict]:
 
 
 def freeze(text_path: Path) -> str:
-    digest = hashlib.sha256(text_path.read_bytes()).hexdigest()
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  logs/{p.name}" for p in sorted((H2 / "logs").iterdir())]
-    (H2 / "MANIFEST.sha256").write_text("\n".join(lines + [f"{digest}  labels.yaml"]) + "\n")
-    (H2 / "FROZEN").write_text(
-        f"frozen: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n"
-        f"labels.yaml sha256: {digest}\n"
-        f"logs: {len(lines)} files, hashes in MANIFEST.sha256\n"
-        "No log of corpus/heldout2 was given to plateau-doctor before this file was written.\n")
-    return digest
+    assert text_path == H2 / "labels.yaml"
+    return make_labels.write_freeze(H2, "No log of corpus/heldout2 was given to plateau-doctor before this file was written.")
 
 
 def main(argv=None) -> None:

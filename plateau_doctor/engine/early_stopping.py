@@ -48,6 +48,7 @@ their numbers, so that a reader can check them against Prechelt's thresholds.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -125,24 +126,24 @@ def overfitting(run: Run) -> Finding | None:
     """The validation loss went clearly past its best while the training loss kept falling."""
     if run.train is None or run.val is None:
         return None
-    start = 0  # Prechelt's E_opt is the lowest so far from epoch 1: a fine-tuned net can be at its best there
-    val, train = run.val[start:], run.train[start:]
+    # Prechelt's E_opt is the lowest so far from epoch 1 (no warm-up cut): a fine-tuned net can be at its best there.
+    val, train = run.val, run.train
     if val.size < run.patience + 2 or not (np.all(np.isfinite(val)) and np.all(np.isfinite(train))):
         return None
     level = noise.running_median(val)
     low = int(np.argmin(level))
     best = max(0, low - 1) + int(np.argmin(val[max(0, low - 1): low + 2]))  # its lowest raw epoch
     e_opt, e_end = float(level[low]), float(np.median(val[-END_EPOCHS:]))
-    if val.size - 1 - best < run.patience or _never_learned(run, run.train, e_opt):
+    if val.size - 1 - best < run.patience or _never_learned(run, train, e_opt):
         return None
     span = float(np.max(level) - np.min(level))
     gl = _generalization_loss(e_opt, e_end, span)
-    sigma, relative = _scatter(run.val)
     after = noise.trend(val[best:])
+    if not gl >= GL_SICK or after is None or not after.slope > 0:
+        return None  # the cheap tests first: this runs after every epoch of a fit
+    sigma, relative = _scatter(val)
     rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
-    floor = _floor_length(level, e_end)
-    beyond_noise = not math.isfinite(sigma) or rise > floor_rise_bound(floor, sigma)
-    if not gl >= GL_SICK or after is None or not after.slope > 0 or not beyond_noise:
+    if math.isfinite(sigma) and not rise > floor_rise_bound(_floor_length(level, e_end), sigma):
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))
     train_end = float(np.median(train[-END_EPOCHS:]))
@@ -152,14 +153,21 @@ def overfitting(run: Run) -> Finding | None:
         return None
     if not train_end < e_end:
         return None  # no generalization gap: the training rows are not fitted better than unseen ones
-    return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_CONFIDENT, GL_SURE), _evidence(run, start, best, e_opt, gl, fell))
+    return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_CONFIDENT, GL_SURE), _evidence(run, best, e_opt, gl, fell))
 
 
 def floor_rise_bound(length: int, sigma: float, *, draws: int = DRAWS, alpha: float = ALPHA) -> float:
     """The (1 - alpha) quantile of median(last 3) - min(running median of 3) on a flat floor of
-    ``length`` epochs with Gaussian scatter ``sigma`` (seeded: the same bound every time)."""
-    length = max(int(length), END_EPOCHS + 1)
-    floors = np.random.default_rng(19).normal(0.0, sigma, (draws, length))
+    ``length`` epochs with Gaussian scatter ``sigma`` (seeded: the same bound every time).
+
+    Medians, minima and quantiles scale with the scatter, so the bound is ``sigma`` times a unit
+    floor's, drawn once per length (it is asked after every epoch of every fit)."""
+    return sigma * _unit_floor_rise_bound(max(int(length), END_EPOCHS + 1), draws, alpha)
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_floor_rise_bound(length: int, draws: int, alpha: float) -> float:
+    floors = np.random.default_rng(19).normal(0.0, 1.0, (draws, length))
     padded = np.concatenate([floors[:, :1], floors, floors[:, -1:]], axis=1)
     medians = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
     medians[:, 0] = np.median(floors[:, :2], axis=1)  # the running median shrinks at the ends
@@ -183,14 +191,14 @@ def _scatter(val: np.ndarray) -> tuple[float, bool]:
     return noise.noise(scaled), relative
 
 
-def _evidence(run: Run, start: int, best: int, e_opt: float, gl: float, fell: float) -> str:
-    val, train = run.val[start:], run.train[start:]
+def _evidence(run: Run, best: int, e_opt: float, gl: float, fell: float) -> str:
+    val, train = run.val, run.train
     progress = training_progress(train)
     quotient = gl / progress if progress > 0 else math.inf
     rises = successive_rises(noise.running_median(val))
     recent = val[-run.patience:]
     return (
-        f"val_loss bottomed at epoch {start + best + 1} ({fmt(float(val[best]))}; E_opt {fmt(e_opt)}, its running"
+        f"val_loss bottomed at epoch {best + 1} ({fmt(float(val[best]))}; E_opt {fmt(e_opt)}, its running"
         f" median of 3) and ended"
         f" at {fmt(float(np.median(val[-END_EPOCHS:])))} (median of the last {END_EPOCHS}; lowest"
         f" {fmt(float(np.min(recent)))} over the last {run.patience}, last {fmt(float(val[-1]))}),"

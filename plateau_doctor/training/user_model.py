@@ -11,20 +11,19 @@ kept optimizer settings, ready for the user's own arrays.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from plateau_doctor.engine.vocabulary import BINARY_LOSSES, MULTICLASS_LOSSES, canonical_loss
 from plateau_doctor.errors import ArgumentError
 
 WRAPPER_NAME = "plateau_doctor_rows"
 LOGITS_LAYER = "from_logits"
 
-MULTICLASS_LOSSES = ("sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy",
-                     "categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge", "kl_divergence")
-BINARY_LOSSES = ("binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge")
+# KL divergence compares the outputs with one-hot rows: a classification over the classes too.
+CLASSES_LOSSES = MULTICLASS_LOSSES | {"kl_divergence"}
 # Settings of a Loss object that the config's loss identifier carries (their defaults) or the wrapper
 # stands in for (from_logits); any other non-default setting is noted as not carried.
 _LOSS_DEFAULTS = {"reduction": "sum_over_batch_size", "from_logits": False, "label_smoothing": 0.0, "axis": -1,
@@ -46,10 +45,6 @@ class Compiled:
     input_shape: tuple[int | None, ...]
     compile_config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def check_model(model):
@@ -129,7 +124,7 @@ def _read_loss(loss, notes: list[str]) -> tuple[str, bool]:
     if isinstance(loss, str):
         name = loss
     elif isinstance(loss, keras.losses.Loss):
-        name = snake(type(loss).__name__)
+        name = canonical_loss(type(loss).__name__)
         config = loss.get_config()
         from_logits = bool(config.get("from_logits", False))
         others = {key: value for key, value in config.items()
@@ -152,7 +147,7 @@ def _read_loss(loss, notes: list[str]) -> tuple[str, bool]:
 
 
 def _task(loss: str, units: int) -> str:
-    if loss in MULTICLASS_LOSSES:
+    if loss in CLASSES_LOSSES:
         if units < 2:
             raise ArgumentError(f"model: the loss {loss} needs one output unit per class, but the model has {units}")
         return "multiclass"

@@ -41,7 +41,8 @@ def test_a_noisy_validation_loss_that_rose_well_past_its_best_is_overfitting():
 
 def test_a_flat_noisy_floor_is_rarely_called_overfitting():
     # A floor with 10% scatter and no rise: its last epochs sit above its lucky minimum by chance.
-    # The parametric bootstrap holds that to a few percent; a fixed 2 standard errors flagged 10-18%.
+    # The parametric bootstrap holds that to a few percent; a fixed 2 standard errors flagged 6-14%
+    # (harness/overfitting_floor_check.py).
     flagged = sum(
         "overfitting" in _names(diagnose_curves({"loss": TRAIN, "val_loss": _noisy(_val(0.0), 0.10, seed)}))
         for seed in range(40)

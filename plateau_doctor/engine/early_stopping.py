@@ -31,9 +31,10 @@ finished run: did it go so far past its best that the final model is clearly wor
   on which part it is read), the same E_end - E_opt is drawn :data:`DRAWS` times (seeded),
   and the run's rise must exceed all but :data:`ALPHA` of them. The minimum of a noisy
   floor is biased low, the more so the longer the floor: a fixed two standard errors of
-  the difference called 10-18% of flat floors of 10-25 epochs overfit (measured); the
-  bootstrap holds :data:`ALPHA` at every length. The robust trend after the best point must
-  also go up (its sign; the significance is the bootstrap's);
+  the difference called 6-14% of flat floors of 10-25 epochs overfit, the bootstrap 2.5-4%
+  (``harness/overfitting_floor_check.py``; above 2.5% where the scatter itself is misread
+  from few epochs). The robust trend after the best point must also go up (its sign; the
+  significance is the bootstrap's);
 - overfitting is memorizing: the training loss must end below the validation loss. A
   training loss held above the validation loss (the thinned net of a heavy dropout, or
   augmented rows) shows no fit to the training rows that unseen ones lack, and a rising

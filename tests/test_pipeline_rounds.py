@@ -46,7 +46,9 @@ class FakeDoctor:
 
     def plan(self, causes, symptoms, config, setup, data, history):
         assert config.remedies.budget_epochs < 400  # planned within what is left of the budget
-        return [RemedyPlan(name, {"training.epochs": 10}, "", ["x"]) for name in self.next_plans]
+        # Each plan a set-up of its own: a plan that changed nothing but the epochs would repeat round 1.
+        return [RemedyPlan(name, {"training.epochs": 10, "training.learning_rate": 0.1 / (i + 1)}, "", ["x"])
+                for i, name in enumerate(self.next_plans)]
 
     def search(self, config, request, folder, split_dir):
         self.searched.append(request)
@@ -98,6 +100,19 @@ def test_a_winner_short_of_the_level_is_treated_again_until_the_level(tmp_path):
     assert findings_frame(record)["round"].tolist() == [0, 0, 1, 1]
     assert remedies_frame(record)["round"].tolist() == [1, 2]
     assert [step["step"] for step in repair_path(record)] == ["baseline", "preprocessing", "learning_rate@2"]
+
+
+def test_a_plan_that_repeats_an_earlier_branch_is_not_run_again_and_the_search_takes_over(tmp_path):
+    record, data, writer = _record(tmp_path)
+    doctor = FakeDoctor({1: {"preprocessing": 0.70}}, [], search_score=0.95)
+    # Round 2's diagnosis asks for round 1's own set-up again (on top of it, no change but the epochs).
+    doctor.plan = lambda *args: [RemedyPlan("preprocessing", {"training.epochs": 10}, "", ["x"])]
+    doctor.treat(record, FIRST, writer, data)
+    assert doctor.round == 1  # no second round was trained
+    repeat = record.outcomes[-2] if record.outcomes[-1].remedy == "search" else record.outcomes[-1]
+    assert repeat.status == "pruned" and repeat.epochs == 0 and "already trained in round 1" in repeat.error
+    assert record.stop_reason == "every branch planned for round 2 repeats one that already ran"
+    assert len(doctor.searched) == 1 and record.winner.remedy == "search"
 
 
 def test_a_round_that_brings_less_than_the_margin_stops_and_the_search_starts_from_the_best(tmp_path):

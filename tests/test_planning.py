@@ -14,6 +14,7 @@ from plateau_doctor.engine.planning import (
     RemedyPlan,
     apply_plan,
     plan_remedies,
+    without_repeats,
 )
 
 
@@ -429,6 +430,27 @@ def test_two_branches_get_a_combined_one_after_them():
     assert combined.causes == ["unscaled_features", "learning_rate_too_high"]
     assert "unscaled_features (0.90)" in combined.reason
     assert "learning_rate_too_high (0.60)" in combined.reason
+
+
+def test_a_combined_branch_that_only_adds_epochs_is_its_other_part_trained_longer():
+    # too_few_epochs asks for nothing but epochs: "learning rate + more epochs" is the learning-rate
+    # branch itself, so it runs once, with the longer of the two asks.
+    plans = plan([cause("too_few_epochs", 0.63), cause("learning_rate_too_low", 0.4)], config=make_config(training={"epochs": 40}))
+    assert [p.remedy for p in plans] == ["optimizer", "learning_rate"]
+    assert plans[1].overrides["training.epochs"] == 120 and plans[1].lr_range_test
+    assert plans[1].causes == ["learning_rate_too_low", "too_few_epochs"]
+
+
+def test_a_plan_repeating_an_earlier_branch_on_the_patient_is_skipped_with_the_round_named():
+    base = {"training.optimizer": "adam", "training.learning_rate": 0.001}
+    tried = [({**base, "training.epochs": 40}, 40, 1)]
+    again = RemedyPlan("optimizer", {"training.epochs": 30}, "", ["too_few_epochs"])
+    longer = RemedyPlan("optimizer", {"training.epochs": 80}, "", ["too_few_epochs"])
+    other = RemedyPlan("learning_rate", {"training.learning_rate": 0.01, "training.epochs": 30}, "", ["x"])
+    ranged = RemedyPlan("learning_rate", {"training.epochs": 30}, "", ["x"], lr_range_test=True)
+    kept, skipped = without_repeats([again, longer, other, ranged], base, tried)
+    assert kept == [longer, other, ranged]  # longer may go further; a new rate or a range test is new
+    assert [(p, "round 1" in why) for p, why in skipped] == [(again, True)]
 
 
 def test_combined_branch_takes_only_the_top_two():

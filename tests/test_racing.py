@@ -58,3 +58,11 @@ def test_a_non_finite_score_is_behind_everyone():
 def test_the_decision_is_the_same_in_any_order():
     standings = [Standing("a", 0.9), Standing("b", 0.7), Standing("c", 0.6), Standing("d", 0.89)]
     assert race_decision(standings, 0.05) == race_decision(list(reversed(standings)), 0.05)
+
+
+def test_a_branch_at_the_level_decides_the_round_and_the_others_stop_whatever_their_score():
+    standings = [Standing("a", 0.86), Standing("b", 0.88), Standing("c", 0.5), Standing("done", 0.7, finished=True)]
+    stopped = race_decision(standings, behind=0.05, at_level="a")
+    assert set(stopped) == {"b", "c"}  # a trains on; a finished branch is never stopped
+    assert stopped["b"] == "the round is decided: a is at the attainable level"
+    assert race_decision(standings, behind=0.05) == {"c": race_decision(standings, behind=0.05)["c"]}

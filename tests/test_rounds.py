@@ -114,6 +114,38 @@ def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path
     assert [o.metrics for o in again] == [lost.metrics, good.metrics]
 
 
+@pytest.mark.slow
+def test_a_plan_that_only_trains_longer_goes_on_from_the_last_rounds_branch(tmp_path):
+    from plateau_doctor.config import with_overrides
+    from plateau_doctor.data.prepared import prepare_from_config
+    from plateau_doctor.engine.planning import RemedyPlan
+    from plateau_doctor.run.executor import Executor
+    from plateau_doctor.run.race import race_branches
+    from plateau_doctor.run.rounds import _continuations
+
+    frame = make_classification_frame(400)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [16]},
+                              "training": {"epochs": 8, "learning_rate": 1e-3}})
+    data = prepare_from_config(config)
+    first = RemedyPlan("optimizer", {"training.optimizer": "adam", "training.epochs": 8}, "adam", ["x"])
+    (winner,) = race_branches(config, [first], str(tmp_path / "r1"), Executor(), data.audit, data.split_dir)
+    winner.round = 1
+    base = {key: value for key, value in winner.params.items() if key != "training.epochs"}
+    longer = RemedyPlan("optimizer", {"training.epochs": 20}, "too_few_epochs", ["too_few_epochs"])
+    other = RemedyPlan("learning_rate", {"training.learning_rate": 0.01, "training.epochs": 20}, "rate", ["x"])
+    warm = _continuations([longer, other], base, winner, str(tmp_path / "r2"))
+    assert set(warm) == {"optimizer"} and warm["optimizer"].warm_epochs == 8
+    assert longer.overrides["training.epochs"] == 12 and "at its epoch 8" in longer.reason
+    patient = with_overrides(config, base, "the patient")
+    (went_on,) = race_branches(patient, [longer], str(tmp_path / "r2"), Executor(), data.audit, data.split_dir, warm=warm)
+    assert went_on.status == "ok" and went_on.epochs == 12 and went_on.params["training.epochs"] == 20
+    losses = went_on.history["val_loss"].tolist()
+    assert went_on.history["epoch"].tolist() == list(range(1, 21))
+    # It resumed: its first new epoch is near where round 1 ended, far below a fresh start's first.
+    assert abs(losses[8] - losses[7]) < 0.5 * (losses[0] - losses[7])
+
+
 # --------------------------------------------------------------------------- the search space (pure)
 def _audit(task="binary", n_train=400):
     from plateau_doctor.schema import DataAudit

@@ -29,7 +29,7 @@ from plateau_doctor.engine.remedies.base import RemedyPlan
 from plateau_doctor.engine.remedies.catalog import REMEDY_BRANCHES
 
 __all__ = ["CAUSE_REMEDIES", "MIN_BRANCH_EPOCHS", "PLANNERS", "RULE_FREE_REMEDIES", "RemedyPlan", "apply_plan",
-           "plan_remedies"]
+           "plan_remedies", "without_repeats"]
 
 CAUSE_REMEDIES: dict[str, tuple[str, ...]] = cause_remedies()
 """Which branches treat each cause, read from the cause registry (``engine.causes``). An
@@ -112,6 +112,7 @@ def plan_remedies(
     plans = [plan for plan in plans if plan not in unrunnable]
     if len(plans) >= 2:
         plans.append(_combine(plans[0], plans[1]))
+    plans = _distinct(plans)
     if setup.from_saved_model:
         for plan in [*plans, *unrunnable]:
             _rebuild_saved_model(plan, setup)
@@ -167,6 +168,60 @@ def _combine(first: RemedyPlan, second: RemedyPlan) -> RemedyPlan:
         lr_range_test=first.lr_range_test or second.lr_range_test,
         confidence=max(first.confidence, second.confidence),
     )
+
+
+def _distinct(plans: list[RemedyPlan]) -> list[RemedyPlan]:
+    """The plans with each experiment once: two plans that set the same values but for
+    ``training.epochs`` (and both do or both skip the range test) train the same network the
+    same way from the same seed, so the first keeps its place and the longer of their epoch
+    asks. A combined branch whose extra part only asks for more epochs is such a repeat."""
+    kept: list[RemedyPlan] = []
+    for plan in plans:
+        same = next((k for k in kept if _experiment(k) == _experiment(plan)), None)
+        if same is None:
+            kept.append(plan)
+            continue
+        wanted = [p.overrides["training.epochs"] for p in (same, plan) if "training.epochs" in p.overrides]
+        if wanted:
+            same.overrides["training.epochs"] = max(wanted)
+        same.causes = list(dict.fromkeys([*same.causes, *plan.causes]))
+    return kept
+
+
+def _experiment(plan: RemedyPlan) -> tuple:
+    settings = {key: value for key, value in plan.overrides.items() if key != "training.epochs"}
+    return repr(sorted(settings.items())), plan.lr_range_test
+
+
+def without_repeats(
+    plans: Sequence[RemedyPlan], base: Mapping[str, Any], tried: Sequence[tuple[Mapping[str, Any], int, int]]
+) -> tuple[list[RemedyPlan], list[tuple[RemedyPlan, str]]]:
+    """(plans to run, [(a plan that repeats an earlier branch, why)]).
+
+    ``base`` is the patient's overrides, which a plan's apply on top of; ``tried`` holds each
+    earlier branch as (its params, the epochs it trained, its round). A plan repeats one when,
+    on top of ``base``, it sets the same values but for ``training.epochs`` and would train no
+    longer than that branch did: same set-up, same seed, same start, so the same result. A
+    plan with a range test is never a repeat (its rate is picked when it runs).
+    """
+    kept, skipped = [], []
+    for plan in plans:
+        wants = {**base, **plan.overrides}
+        epochs = wants.get("training.epochs")
+        settings = {key: value for key, value in wants.items() if key != "training.epochs"}
+        repeat = None
+        if not plan.lr_range_test:
+            for params, trained, round_index in tried:
+                earlier = {key: value for key, value in params.items() if key != "training.epochs"}
+                if earlier == settings and (epochs is None or trained >= int(epochs)):
+                    repeat = round_index
+                    break
+        if repeat is None:
+            kept.append(plan)
+        else:
+            skipped.append((plan, f"skipped: the same set-up already trained in round {repeat}, at least as long;"
+                                  " a rerun from the same seed would repeat its result"))
+    return kept, skipped
 
 
 def _changes_network(plan: RemedyPlan) -> bool:

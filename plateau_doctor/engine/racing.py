@@ -54,16 +54,25 @@ def rung_epochs(total_epochs: int, eta: int = ETA, min_epochs: int = MIN_RUNG_EP
     return sorted(ends)
 
 
-def race_decision(standings: list[Standing], behind: float, eta: int = ETA) -> dict[str, str]:
+def race_decision(standings: list[Standing], behind: float, eta: int = ETA, at_level: str | None = None) -> dict[str, str]:
     """Which branches stop after this rung, each with why; the others go on.
 
     - a branch whose curves the detector calls diverged or stuck at the trivial level stops;
-    - of the rest, the best ``ceil(n / eta)`` by score go on, and so does any branch within
+    - when ``at_level`` names a branch whose kept model is already at the attainable level
+      (the verdict's reading, made by the caller), the round is decided: that branch trains
+      on to its own end, every other unfinished branch stops. First to the level wins; a
+      rival could at most tie on the promise ``repaired`` makes, at the price of its epochs;
+    - otherwise the best ``ceil(n / eta)`` by score go on, and so does any branch within
       ``behind`` of the leader; the others are clearly behind and stop.
     Finished branches compete (they set the leader) but are never stopped. A non-finite
     score is always behind.
     """
     stop: dict[str, str] = {}
+    if at_level is not None:
+        for standing in standings:
+            if standing.name != at_level and not standing.finished:
+                stop[standing.name] = f"the round is decided: {at_level} is at the attainable level"
+        return stop
     alive = []
     for standing in standings:
         lost = [name for name in LOST_SYMPTOMS if name in standing.symptoms]

@@ -68,6 +68,9 @@ class BranchOutcome:
     # The metrics of the model as its fit left it (its last epoch, or what Keras' EarlyStopping
     # restored): racing compares these. Empty for outcomes that do not tell them apart: ``metrics``.
     current_metrics: dict[str, float] = field(default_factory=dict)
+    # Epochs its weights had trained before this branch began (a continuation of an earlier
+    # round's branch); ``epochs`` counts only its own, which is what it cost.
+    warm_epochs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

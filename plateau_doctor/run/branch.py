@@ -113,6 +113,28 @@ def level_comparison(
                               tolerance=remedies.tolerance, seed=config.data.seed)
 
 
+def resume_model_path(kept_path: str | None) -> str | None:
+    """The model a raced branch's last rung left (its next rung resumes from it), given its kept
+    model's path; None when that branch left none (a search trial, the baseline)."""
+    if not kept_path or not kept_path.endswith(".best.keras"):
+        return None
+    resume = kept_path[: -len(".best.keras")] + ".keras"
+    return resume if Path(resume).is_file() and rung_state_path(resume).is_file() else None
+
+
+def copy_branch(resume_from: str, model_path: str) -> int:
+    """Start a branch at ``model_path`` where a raced branch stopped: its last model, its epoch
+    count and best epoch, and its kept model with its predictions. Returns the epochs it had trained."""
+    shutil.copyfile(resume_from, model_path)
+    shutil.copyfile(rung_state_path(resume_from), rung_state_path(model_path))
+    kept_from, kept_to = best_model_path(resume_from), best_model_path(model_path)
+    if Path(kept_from).is_file():
+        shutil.copyfile(kept_from, kept_to)
+        if predictions_path(kept_from).is_file():
+            shutil.copyfile(predictions_path(kept_from), predictions_path(kept_to))
+    return trained_epochs(model_path)
+
+
 def branch_model_path(folder: str, plan: RemedyPlan) -> str:
     """Where a branch keeps its model. The remedy's name is unique in a round and must not move
     between rungs (a raced branch resumes from this file)."""

@@ -11,6 +11,8 @@ far (``metrics``, ``model_path``), which is what the round's verdict judges, pru
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -26,16 +28,29 @@ RACE_BEHIND = 0.05
 """Score a branch may trail the leader by at a rung and still go on (at least twice the margin)."""
 
 
-def race_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, executor, audit, split_dir: str) -> list[BranchOutcome]:
-    """Train a round's branches in rungs; after each, stop those clearly lost. Returns one outcome per plan."""
+def race_branches(
+    config: DoctorConfig, plans: list[RemedyPlan], folder: str, executor, audit, split_dir: str,
+    at_level: Callable[[BranchOutcome], bool] | None = None,
+    warm: dict[str, BranchOutcome] | None = None,
+) -> list[BranchOutcome]:
+    """Train a round's branches in rungs; after each, stop those clearly lost. Returns one outcome per plan.
+
+    ``at_level`` reads a branch's kept model against the attainable level (the round's own
+    verdict): when the best kept model is there at a rung, the others stop and it trains on alone.
+    ``warm`` maps a plan to a continuation: its files are already in ``folder`` (``branch.copy_branch``),
+    the outcome holds the earlier branch's history and ``warm_epochs``, and the plan's
+    ``training.epochs`` counts the epochs it adds.
+    """
     Path(folder).mkdir(parents=True, exist_ok=True)
     targets = {plan.remedy: int(plan.overrides.get("training.epochs", config.training.epochs)) for plan in plans}
     rungs = rung_epochs(max(targets.values()))
-    outcomes: dict[str, BranchOutcome] = {}
+    outcomes: dict[str, BranchOutcome] = dict(warm or {})
+    done = {plan.remedy: outcomes[plan.remedy].warm_epochs if plan.remedy in outcomes else 0 for plan in plans}
     active = list(plans)
     behind = max(RACE_BEHIND, 2 * config.remedies.margin)
     for rung_index, end in enumerate(rungs):
-        jobs = [_rung_plan(plan, outcomes.get(plan.remedy), min(end, targets[plan.remedy])) for plan in active]
+        jobs = [_rung_plan(plan, outcomes.get(plan.remedy), done[plan.remedy] + min(end, targets[plan.remedy]))
+                for plan in active]
         for plan, result in zip(active, executor.branches(config, jobs, folder, split_dir)):
             outcomes[plan.remedy] = _merge_rung(outcomes.get(plan.remedy), result)
         last = rung_index == len(rungs) - 1
@@ -55,7 +70,7 @@ def race_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, ex
             for plan in active
             if outcomes[plan.remedy].status == "ok"
         ]
-        stopped = race_decision(standings, behind=behind)
+        stopped = race_decision(standings, behind=behind, at_level=_leader_at_level(outcomes, active, running, audit, at_level))
         for name, why in stopped.items():
             outcome = outcomes[name]
             outcome.status, outcome.pruned_reason = "pruned", f"pruned at epoch {outcome.epochs}: {why}"
@@ -67,8 +82,24 @@ def race_branches(config: DoctorConfig, plans: list[RemedyPlan], folder: str, ex
             break
     for outcome in outcomes.values():
         if outcome.status != "failed":
-            outcome.params["training.epochs"] = outcome.epochs
+            outcome.params["training.epochs"] = outcome.warm_epochs + outcome.epochs
     return [outcomes[plan.remedy] for plan in plans]
+
+
+def _leader_at_level(outcomes, active, running, audit, at_level) -> str | None:
+    """The branch whose kept model scores best, when it is at the level and a rival still runs; else None."""
+    if at_level is None:
+        return None
+    candidates = [outcomes[plan.remedy] for plan in active if outcomes[plan.remedy].status == "ok"]
+    if not candidates:
+        return None
+    leader = max(candidates, key=lambda outcome: _finite_or_low(score(audit.task, outcome.metrics)))
+    rivals_running = any(plan.remedy != leader.remedy for plan in running)
+    return leader.remedy if rivals_running and at_level(leader) else None
+
+
+def _finite_or_low(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
 
 
 def _rung_plan(plan: RemedyPlan, so_far: BranchOutcome | None, end: int) -> RemedyPlan:
@@ -86,6 +117,7 @@ def _merge_rung(so_far: BranchOutcome | None, result: BranchOutcome) -> BranchOu
     if so_far is None:
         return result
     result.epochs += so_far.epochs
+    result.warm_epochs = so_far.warm_epochs
     result.wall_seconds += so_far.wall_seconds
     result.lr_suggestion = so_far.lr_suggestion
     result.params = {**so_far.params, "training.epochs": result.params.get("training.epochs")}

@@ -20,7 +20,7 @@ from typing import Any
 from plateau_doctor.config import DoctorConfig, with_overrides
 from plateau_doctor.engine.causes.catalog import untreatable_reason
 from plateau_doctor.engine.diagnosis import check_setup
-from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan
+from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan, without_repeats
 from plateau_doctor.engine.verdict import (
     BranchOutcome,
     choose_winner,
@@ -55,6 +55,10 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
     )
     budget_left = remedies.budget_epochs
     stop_reason = ""
+
+    def reached(outcome: BranchOutcome) -> bool:
+        return level_comparison(config, data.split_dir, audit, outcome.metrics, kept_predictions(outcome.model_path)).reached
+
     pending: list[RemedyPlan] = []  # planned by the last diagnosis but not run: the search tries them first
     round_index = 0
     plans = _builder_can_run(state.plans, record)
@@ -62,7 +66,8 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
         round_index += 1
         logger.info("stage 4/6 remedies, round %d: %s", round_index, "; ".join(f"{p.remedy} {p.overrides}" for p in plans))
         folder = str(state.writer.scratch(f"branches-round-{round_index}"))
-        outcomes = race_branches(patient.config, plans, folder, executor, audit, data.split_dir)
+        warm = _continuations(plans, patient.overrides, record.winner, folder) if round_index > 1 else {}
+        outcomes = race_branches(patient.config, plans, folder, executor, audit, data.split_dir, at_level=reached, warm=warm)
         for outcome in outcomes:
             outcome.round = round_index
             outcome.params = {**patient.overrides, **outcome.params}
@@ -81,7 +86,7 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
         gain = score(task, winner.metrics) - score(task, patient.metrics)
         record.winner, record.winner_reason = winner, reason
         record.round_winners.append(winner)
-        if level_comparison(config, data.split_dir, audit, winner.metrics, kept_predictions(winner.model_path)).reached:
+        if reached(winner):
             stop_reason = f"round {round_index} reached the attainable level"
             break
         patient = _next_patient(record, winner, state, budget_left)
@@ -94,9 +99,15 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
             else []
         )
         plans = _builder_can_run(plans, record)
+        planned = len(plans)
+        plans = _not_repeated(plans, patient.overrides, record, round_index + 1)
         stop_reason = round_stop_reason(
             round_index, remedies.max_rounds, False, gain, remedies.margin, budget_left, MIN_BRANCH_EPOCHS, len(plans)
         ) or ""
+        if planned and not plans and not round_stop_reason(
+            round_index, remedies.max_rounds, False, gain, remedies.margin, budget_left, MIN_BRANCH_EPOCHS, planned
+        ):
+            stop_reason = f"every branch planned for round {round_index + 1} repeats one that already ran"
         if stop_reason:
             pending = plans
             break
@@ -155,6 +166,50 @@ def _builder_can_run(plans: list[RemedyPlan], record: RunRecord) -> list[RemedyP
     """Drop the plans a ``model.builder`` ignores; they go into the record as pruned, with the reason."""
     kept, skipped = plans_for_builder(plans, record.config)
     record.outcomes.extend(skipped)
+    return kept
+
+
+def _continuations(
+    plans: list[RemedyPlan], base: dict[str, Any], winner: BranchOutcome | None, folder: str
+) -> dict[str, BranchOutcome]:
+    """The plans that only train the patient longer, set up to go on from where its branch stopped.
+
+    Such a plan (``too_few_epochs`` on top of the last round's winner) changes nothing but
+    ``training.epochs``: from scratch it would retrain the epochs the winner already has, then
+    add its own. It resumes the winner's last model instead (weights and optimizer state) and
+    trains only the epochs it adds; the winner's curve and best epoch come with it.
+    """
+    from pathlib import Path
+
+    from plateau_doctor.run.branch import branch_model_path, copy_branch, resume_model_path
+
+    resume_from = resume_model_path(winner.model_path) if winner is not None else None
+    if resume_from is None:
+        return {}
+    warm: dict[str, BranchOutcome] = {}
+    for plan in plans:
+        changes = {key: value for key, value in plan.overrides.items() if key != "training.epochs"}
+        if plan.lr_range_test or any(base.get(key) != value for key, value in changes.items()):
+            continue
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        done = copy_branch(resume_from, branch_model_path(folder, plan))
+        total = int(plan.overrides.get("training.epochs", done))
+        plan.overrides["training.epochs"] = max(total - done, MIN_BRANCH_EPOCHS)
+        plan.reason += (f"; goes on from round {winner.round}'s {winner.remedy} branch at its epoch {done} (its weights"
+                        f" and optimizer state), {plan.overrides['training.epochs']} epochs more")
+        warm[plan.remedy] = BranchOutcome(plan.remedy, dict(plan.overrides), plan.reason, history=winner.history,
+                                          warm_epochs=done, setup=winner.setup)
+    return warm
+
+
+def _not_repeated(plans: list[RemedyPlan], base: dict[str, Any], record: RunRecord, round_index: int) -> list[RemedyPlan]:
+    """Drop the plans that would rerun an earlier round's branch (same set-up, no longer); each
+    goes into the record as pruned, saying which round ran it."""
+    tried = [(o.params, o.epochs, o.round) for o in record.outcomes if o.status in ("ok", "pruned") and o.epochs]
+    kept, repeats = without_repeats(plans, base, tried)
+    for plan, why in repeats:
+        record.outcomes.append(BranchOutcome(plan.remedy, {**base, **plan.overrides}, why, status="pruned", error=why,
+                                             round=round_index))
     return kept
 
 
@@ -224,7 +279,7 @@ def _finish_winner(record: RunRecord, state: RunState) -> None:
     """Retrain the winner to the user's epoch count when its branch ran fewer; keep the better model."""
     winner, config = record.winner, record.config
     winner_config = with_overrides(config, winner.params, f"remedy {winner.remedy!r}")
-    keep_branch = winner.epochs >= config.training.epochs or winner_config.training.early_stopping_patience is not None
+    keep_branch = winner.warm_epochs + winner.epochs >= config.training.epochs or winner_config.training.early_stopping_patience is not None
     record.final_metrics, record.final_model_path = winner.metrics, winner.model_path
     record.final_preprocessing = winner.preprocessing
     if keep_branch:

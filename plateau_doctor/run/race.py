@@ -93,7 +93,12 @@ def _leader_at_level(outcomes, active, running, audit, at_level) -> str | None:
     candidates = [outcomes[plan.remedy] for plan in active if outcomes[plan.remedy].status == "ok"]
     if not candidates:
         return None
-    leader = max(candidates, key=lambda outcome: _finite_or_low(score(audit.task, outcome.metrics)))
+    # Of branches tied on their kept model, one that stops itself (early stopping) leads: the
+    # same model for fewer epochs.
+    leader = max(candidates, key=lambda outcome: (
+        _finite_or_low(score(audit.task, outcome.metrics)),
+        outcome.params.get("training.early_stopping_patience") is not None,
+    ))
     rivals_running = any(plan.remedy != leader.remedy for plan in running)
     return leader.remedy if rivals_running and at_level(leader) else None
 

@@ -23,6 +23,7 @@ from plateau_doctor.engine.diagnosis import check_setup
 from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan, without_repeats
 from plateau_doctor.engine.verdict import (
     BranchOutcome,
+    beats_baseline,
     choose_winner,
     is_sick,
     level_to_beat,
@@ -67,7 +68,9 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
         logger.info("stage 4/6 remedies, round %d: %s", round_index, "; ".join(f"{p.remedy} {p.overrides}" for p in plans))
         folder = str(state.writer.scratch(f"branches-round-{round_index}"))
         warm = _continuations(plans, patient.overrides, record.winner, folder) if round_index > 1 else {}
-        outcomes = race_branches(patient.config, plans, folder, executor, audit, data.split_dir, at_level=reached, warm=warm)
+        # A branch decides its round only as a winner would: past the patient by the margin, and at the level.
+        decides = (lambda o, to_beat=patient.metrics: beats_baseline(task, to_beat, o, remedies.margin) and reached(o))
+        outcomes = race_branches(patient.config, plans, folder, executor, audit, data.split_dir, at_level=decides, warm=warm)
         for outcome in outcomes:
             outcome.round = round_index
             outcome.params = {**patient.overrides, **outcome.params}

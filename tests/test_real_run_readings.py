@@ -154,3 +154,21 @@ def test_a_loss_swinging_without_progress_over_half_the_run_is_still_an_oscillat
     found = diagnose_curves({"loss": loss, "val_loss": [v * 1.05 for v in loss]})
     assert "oscillation" in _names(found)
     assert found.causes[0].name == "learning_rate_too_high"
+
+
+def test_a_loss_frozen_at_chance_from_the_first_epoch_names_dead_units_not_a_capacity_limit():
+    # Four classes, the loss at ln 4 and the accuracy at 1/4 from epoch 1, moving by 1e-5: no
+    # gradient reaches the weights (units dead or saturated within the first epoch).
+    rng = np.random.default_rng(3)
+    flat = np.log(4) + rng.normal(0.0, 1e-5, 25)
+    found = diagnose_curves({"loss": flat, "val_loss": flat + 2e-5, "accuracy": 0.25 + rng.normal(0, 0.004, 25),
+                             "val_accuracy": 0.25 + rng.normal(0, 0.004, 25)})
+    assert "stuck_at_trivial" in _names(found)
+    assert found.causes and found.causes[0].name == "dead_relu" and "never learned" in found.causes[0].evidence
+    assert "insufficient_capacity" not in [c.name for c in found.causes]
+    # Fallen from a bad start onto chance, then frozen: nothing says dead units, and no capacity limit either.
+    fell = np.concatenate([[4.0, 2.5, 1.6], flat[3:]])
+    settled = diagnose_curves({"loss": fell, "val_loss": fell + 2e-5, "accuracy": 0.25 + rng.normal(0, 0.004, 25),
+                               "val_accuracy": 0.25 + rng.normal(0, 0.004, 25)})
+    assert "dead_relu" not in [c.name for c in settled.causes]
+    assert not any(c.name == "insufficient_capacity" and "then froze" in c.evidence for c in settled.causes)

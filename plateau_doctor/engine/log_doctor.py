@@ -242,14 +242,14 @@ def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
     )
 
 
-def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
+def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig, at_chance: bool = False) -> Finding | None:
     """A cause read from a frozen loss (the plateau of :func:`frozen_curve`) when no cause was
     found: the first cause, by rank, whose ``frozen_log_rule`` explains it (a loss that fell
     and then froze sits at the best the network can represent)."""
     name = _training_curve(history)
     values = history[name].to_numpy(dtype=float)
     for cause in by_rank():
-        if cause.frozen_log_rule is not None and (found := cause.frozen_log_rule(name, values, detection)) is not None:
+        if cause.frozen_log_rule is not None and (found := cause.frozen_log_rule(name, values, detection, at_chance)) is not None:
             return found
     return None
 
@@ -313,8 +313,8 @@ def diagnose_curves(
         if flat is not None:
             symptoms = [flat]
     causes = diagnose(signals, audit, setup, detection, symptoms=symptoms, preflight=[])
-    at_chance = any(s.name == "stuck_at_trivial" for s in symptoms)  # never learned: not a capacity limit
-    if frozen is not None and not causes and not at_chance and (limit := learned_then_froze(frame, detection)) is not None:
+    at_chance = any(s.name == "stuck_at_trivial" for s in symptoms)  # each frozen rule says what it reads there
+    if frozen is not None and not causes and (limit := learned_then_froze(frame, detection, at_chance)) is not None:
         causes = [limit]
     causes = [_qualify(c, frame, setup, optimizer_known) for c in causes]
     causes.sort(key=lambda c: -c.confidence)

@@ -127,7 +127,7 @@ def grow(finding: Finding, context: TreatmentContext) -> Treatment:
     return Treatment(overrides, f"widen/deepen the hidden layers {units} -> {grown} without dropout or L2")
 
 
-def learned_then_froze(name: str, values: np.ndarray, detection: DetectionConfig) -> Finding | None:
+def learned_then_froze(name: str, values: np.ndarray, detection: DetectionConfig, at_chance: bool = False) -> Finding | None:
     """A frozen loss (a bare log's ``frozen`` plateau) that fell first: the network sits at a
     minimum of its loss.
 
@@ -135,10 +135,11 @@ def learned_then_froze(name: str, values: np.ndarray, detection: DetectionConfig
     with capacity to spare keeps lowering its training loss (it can always fit its rows a
     little better); one that has learned what it can represent (a linear model, a tiny
     net) stops at its optimum, exactly. Units that died after learning stop it too, which
-    the log cannot tell apart (``dead_fraction`` would).
+    the log cannot tell apart (``dead_fraction`` would). Frozen at the chance level, the net
+    learned nothing a pattern needs (a fall onto chance is a bad start undone): no limit shows.
     """
     fell = relative_improvement(float(values[0]), float(values[-1]))
-    if not fell >= FLAT_FROM_START:
+    if at_chance or not fell >= FLAT_FROM_START:
         return None
     return Finding(
         "cause",

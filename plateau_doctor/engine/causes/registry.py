@@ -101,7 +101,9 @@ def register(
     it (:data:`PROPERTIES`); ``exclusion`` marks a diagnosis of exclusion ("nothing else is
     wrong"): it is dropped when another cause reaches ``EXCLUSION_CONFIDENCE``;
     ``setup_check`` reads the cause from the set-up alone, before training;
-    ``frozen_log_rule`` from a bare log whose loss froze after falling. A name registered
+    ``frozen_log_rule`` from a bare log whose loss froze (``rule(name, values, detection,
+    at_chance)``: ``at_chance`` when the log shows the chance level; each rule says whether
+    it reads a net frozen there). A name registered
     twice or outside ``schema.CAUSES``, empty words, an unknown remedy, property or signal,
     or a treatment of a branch the cause does not point to is refused at import time,
     naming the cause.

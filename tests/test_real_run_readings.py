@@ -172,3 +172,16 @@ def test_a_loss_frozen_at_chance_from_the_first_epoch_names_dead_units_not_a_cap
                                "val_accuracy": 0.25 + rng.normal(0, 0.004, 25)})
     assert "dead_relu" not in [c.name for c in settled.causes]
     assert not any(c.name == "insufficient_capacity" and "then froze" in c.evidence for c in settled.causes)
+
+
+def test_a_fall_made_in_the_first_step_then_a_standstill_at_chance_is_no_step_too_small():
+    # A deep sigmoid net on four classes: the loss drops 1.409 -> 1.3886 in one step, then ticks
+    # down by 1e-5 an epoch at 0.16% above ln 4 (within the tolerance that calls it at chance).
+    # No steady pace explains that fall, and the descent to chance is over: the gradient does not
+    # reach the hidden layers, the rate is not what holds it.
+    loss = [1.4085] + list(1.3886 - 1e-5 * np.arange(24))
+    found = diagnose_curves({"loss": loss, "val_loss": [1.3865] * 25, "accuracy": [0.2342] * 25,
+                             "val_accuracy": [0.25] * 25})
+    names = [c.name for c in found.causes]
+    assert "stuck_at_trivial" in _names(found)
+    assert names and names[0] == "vanishing_gradients" and "learning_rate_too_low" not in names, names

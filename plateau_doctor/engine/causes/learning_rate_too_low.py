@@ -104,7 +104,8 @@ def _curve_reading(case: Case) -> str | None:
         return None
     trend = noise.trend(loss[-(2 * case.detection.patience + 1):])
     now = recent_mean(loss, case.detection.patience)
-    if trend is None or not trend.falls or not now > trivial:
+    # Within the tolerance that calls the run stuck at the chance level, the loss is there already.
+    if trend is None or not trend.falls or not now > trivial * (1.0 + case.detection.trivial_tolerance):
         return None
     return (
         f"at chance, the training loss {fmt(now)} still falls beyond its noise ({trend.describe()}) and has not yet"

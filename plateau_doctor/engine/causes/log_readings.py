@@ -66,6 +66,11 @@ unless the loss rose far above its start within the epoch."""
 STEADY_SHARE = 0.8
 """A creep lowers the loss in at least 80% of its epochs."""
 
+STEADY_PACE = 0.5
+"""A steady pace explains the fall: the trend over the run (its robust slope times the epochs)
+makes up at least half of what the loss fell from epoch 1. A fall made in the first step or
+two, then a standstill, has a slope near zero however many later epochs tick down by 1e-5."""
+
 PENALTY_EXCESS = 0.5
 """Both losses at least half the chance loss above it: far more than confidence in wrong
 answers adds at chance accuracy, where most rows are predicted near uniform."""
@@ -147,6 +152,9 @@ def steady_creep(case: Case) -> str | None:
         return None
     if recent is not None and not recent.slope <= 0.5 * whole.slope:
         return None  # it slowed down to under half its pace: approaching a floor, not held back
+    first, last = (math.log(train[0]), math.log(train[-1])) if whole.relative else (float(train[0]), float(train[-1]))
+    if not whole.change <= STEADY_PACE * (last - first):
+        return None  # the pace explains under half the fall: it came in a few early steps, then stopped
     return (
         f"loss creeps down at a steady pace from epoch 1: {fmt(float(train[0]))} -> {fmt(float(train[-1]))}"
         f" ({pct(fell)} in {train.size} epochs, lower in {pct(downward)} of them; {whole.describe()}), without the"

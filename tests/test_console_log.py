@@ -128,6 +128,16 @@ def test_an_epoch_cut_short_is_left_out_and_said_so():
     assert parsed.skipped == ["epoch 3 did not finish at step 2/4: its running means are not read"]
 
 
+def test_an_epoch_cut_short_by_a_non_finite_loss_is_read_as_non_finite():
+    # TerminateOnNaN: the running mean is already inf, so the epoch's mean would be too.
+    text = ("Epoch 1/10\n  3/234 [....] - ETA: 33:37:24 - loss: 44.4110Batch 3: Invalid loss, terminating training\n"
+            "  4/234 [....] - ETA: 25:09:00 - loss: inf \n")
+    parsed = parse_console(text)
+    assert parsed.frame["epoch"].tolist() == [1] and parsed.frame["loss"].tolist() == [math.inf]
+    assert parsed.skipped == ["epoch 1 did not finish at step 4/234, with loss inf already non-finite: that is read"
+                              " as its value; its finite running means are not"]
+
+
 def test_evaluate_after_the_fit_is_not_an_epoch():
     text = ("Epoch 1/2\n20/20 [====] - 1s - loss: 0.5\nEpoch 2/2\n20/20 [====] - 1s - loss: 0.4\n"
             "3/3 [====] - 0s 1ms/step - loss: 0.1\n")

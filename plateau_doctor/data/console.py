@@ -17,7 +17,9 @@ complete one is read (the bar at ``M/M``, the one with the ``val_`` metrics when
 has one): earlier redraws hold running means of part of the epoch. Lines of another
 length of bar (``model.evaluate`` after the fit), warnings, tracebacks and callback
 messages (``Epoch 6: ReduceLROnPlateau reducing ...``) are passed over. ``nan`` and ``inf``
-are values (a run that diverged), read as such. Metric names stay as printed (``acc``,
+are values (a run that diverged), read as such; an epoch cut short with its running loss
+already non-finite (``TerminateOnNaN``'s "Invalid loss, terminating training") is read as
+that non-finite value, since its mean over the whole epoch would be too. Metric names stay as printed (``acc``,
 ``lr``): ``log_doctor.normalize_history`` maps them as for every other format.
 
 Not handled: output of other progress bars (tqdm, Lightning), and a ``verbose=0`` fit,
@@ -162,10 +164,22 @@ def _rows(fit: list[tuple[int, list[ProgressLine]]], skipped: list[str]) -> list
             if lines:
                 last = lines[-1]
                 where = f" at step {last.step}/{last.total}" if last.step is not None and last.total else ""
-                skipped.append(f"epoch {number} did not finish{where}: its running means are not read")
+                lost = {name: value for name, value in last.metrics.items() if not math.isfinite(value)}
+                if lost:
+                    # A running mean that is already non-finite makes the epoch's mean non-finite
+                    # too, whatever the batches it did not reach (TerminateOnNaN stops right there).
+                    skipped.append(f"epoch {number} did not finish{where}, with {_listed(lost)} already non-finite:"
+                                   " that is read as its value; its finite running means are not")
+                    rows.append({"epoch": float(number), **lost})
+                else:
+                    skipped.append(f"epoch {number} did not finish{where}: its running means are not read")
             continue
         rows.append({"epoch": float(number), **final.metrics})
     return rows
+
+
+def _listed(values: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in values.items())
 
 
 def _rows_without_headers(lines: list[ProgressLine]) -> list[dict[str, float]]:

@@ -90,32 +90,6 @@ def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_fir
 
 
 @pytest.mark.slow
-def test_the_broad_default_follows_the_candidates_unless_it_was_already_trained(tmp_path):
-    from plateau_doctor.data.prepared import prepare_from_config
-    from plateau_doctor.engine.search_space import broad_default
-    from plateau_doctor.run.search import SearchRequest, run_search
-
-    frame = make_classification_frame(300)
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [8]},
-                              "training": {"epochs": 6, "optimizer": "sgd", "learning_rate": 1e-3}})
-    audit = prepare_from_config(config).audit
-    default = broad_default("binary", {})
-    assert default == {"training.optimizer": "adam", "training.learning_rate": 1e-3, "preprocessing.scale_features": True}
-    request = SearchRequest(base_overrides={}, causes=[], candidates=[{"training.learning_rate": 0.01}], default=default,
-                            trials=2, budget_epochs=12, audit=audit)
-    first, second = run_search(config, request, str(tmp_path / "a"))
-    assert "a candidate of the diagnosis" in first.reason and first.params["training.optimizer"] == "sgd"
-    assert "the broad default" in second.reason
-    assert second.params["training.optimizer"] == "adam" and second.params["training.learning_rate"] == pytest.approx(1e-3)
-    # Trained already (told to TPE as a finished trial): not queued again; the trial is TPE's own.
-    request = SearchRequest(base_overrides={}, causes=[], default=default, tried=[default], tried_scores=[0.6],
-                            trials=1, budget_epochs=6, audit=audit)
-    (only,) = run_search(config, request, str(tmp_path / "b"))
-    assert "(TPE)" in only.reason
-
-
-@pytest.mark.slow
 def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path):
     from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.run.executor import Executor

@@ -90,18 +90,6 @@ def search_wanted(
     return f"{stop_reason or 'the rules ran out'}; the best model so far is {gap_text} the attainable {main_metric(task)}"
 
 
-def broad_default(task: str, base: dict[str, Any]) -> dict[str, Any]:
-    """The set-up the search tries right after the diagnosis' own candidates: Adam at 1e-3 on
-    standardized inputs (and target), the patient's network and epochs. It is the recipe that
-    fixes most stalls of the usual kind at once, so a stall an easy change fixes costs the
-    search one trial, not a random walk; the trial is snapped into the narrowed space."""
-    default = {**base, "training.optimizer": "adam", "training.learning_rate": 1e-3,
-               "preprocessing.scale_features": True}
-    if task == "regression":
-        default["preprocessing.scale_target"] = True
-    return default
-
-
 def narrowings(causes: Iterable[Finding]) -> frozenset[Narrowing]:
     """The narrowings the causes' search priors ask for; names outside the registry add none."""
     return frozenset(n for cause in causes if cause.name in REGISTRY for n in REGISTRY[cause.name].search_prior)

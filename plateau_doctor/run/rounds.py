@@ -20,7 +20,6 @@ from typing import Any
 from plateau_doctor.config import DoctorConfig, with_overrides
 from plateau_doctor.engine.causes.catalog import untreatable_reason
 from plateau_doctor.engine.diagnosis import check_setup
-from plateau_doctor.engine.search_space import broad_default
 from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan, without_repeats
 from plateau_doctor.engine.verdict import (
     BranchOutcome,
@@ -260,7 +259,6 @@ def _search_if_short(
         causes=list(patient.causes),
         symptoms=list(patient.symptoms),
         candidates=candidates,
-        default=broad_default(audit.task, dict(patient.overrides)),
         tried=[dict(o.params) for o in record.outcomes if o.status == "ok"],
         tried_scores=[score(audit.task, o.metrics) for o in record.outcomes if o.status == "ok"],
         trials=config.remedies.search_trials,

@@ -7,10 +7,8 @@ the best model so far (the patient) and is seeded with the diagnosis:
 - the evidence narrows the priors (``engine.search_space.search_space``, pure): a learning
   rate called too high caps the rates tried, unscaled features fix scaling on, dead ReLUs
   drop ``relu``, ...;
-- the plans the last diagnosis made but could not run are tried first (enqueued), then the
-  broad default (``search_space.broad_default``: Adam at 1e-3 on standardized inputs), so a
-  stall that an easy change fixes is never dearer than a random draw; every branch already
-  trained is told to TPE as a finished trial, for free, and is not queued again;
+- the plans the last diagnosis made but could not run are tried first (enqueued), and
+  every branch already trained is told to TPE as a finished trial, for free;
 - each trial is judged by the same rule as the branches (:func:`verdict.score`) and
   reports it every epoch to a successive-halving pruner (ASHA), so a lost trial stops
   after a few epochs; a trial the detector calls diverged or stuck stops too. Pruning stops
@@ -63,7 +61,6 @@ class SearchRequest:
     causes: list[Finding]
     symptoms: list[Finding] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)  # override sets to try first
-    default: dict[str, Any] | None = None  # the broad default (``search_space.broad_default``), tried next
     tried: list[dict[str, Any]] = field(default_factory=list)  # override sets already trained ...
     tried_scores: list[float] = field(default_factory=list)  # ... and their scores
     trials: int = 20
@@ -112,21 +109,14 @@ def run_search(config: DoctorConfig, request: SearchRequest, folder: str, split_
             study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=value))
         except Exception as error:  # a branch outside the space only informs TPE less
             log.debug("search: branch %s not told to TPE: %s", overrides, error)
-    # The diagnosis' candidates first, then the broad default; a set-up already trained or
-    # already queued is not queued again (it would spend a trial to repeat a result).
-    queued: list[str] = []
-    firsts = [(c, "a candidate of the diagnosis") for c in request.candidates]
-    firsts += [(request.default, "the broad default: Adam at 1e-3 on standardized inputs")] if request.default else []
-    for overrides, source in firsts:
+    enqueued = 0
+    for overrides in request.candidates:
         try:
-            params = params_from_config(with_overrides(config, overrides, source=f"search: {source}"), patient, space)
+            candidate = with_overrides(config, overrides, source="search: a candidate of the diagnosis")
+            study.enqueue_trial(params_from_config(candidate, patient, space))
+            enqueued += 1
         except Exception as error:
-            log.debug("search: %s %s not enqueued: %s", source, overrides, error)
-            continue
-        if any(trial.params == params for trial in study.get_trials(deepcopy=False)):
-            continue
-        study.enqueue_trial(params)
-        queued.append(source)
+            log.debug("search: candidate %s not enqueued: %s", overrides, error)
     if space.notes:
         log.info("search: the evidence narrows the priors: %s", "; ".join(space.notes))
     outcomes: list[BranchOutcome] = []
@@ -140,7 +130,7 @@ def run_search(config: DoctorConfig, request: SearchRequest, folder: str, split_
         overrides["training.epochs"] = min(int(overrides["training.epochs"]), budget)
         outcome = _run_trial(config, overrides, trial, number, request, folder, audit, split_dir)
         outcome.reason = (
-            f"trial {number} of at most {request.trials} ({queued[number - 1] if number <= len(queued) else 'TPE'}); "
+            f"trial {number} of at most {request.trials} ({'a candidate of the diagnosis' if number <= enqueued else 'TPE'}); "
             f"{request.why}" + (f"; priors: {'; '.join(space.notes)}" if space.notes and number == 1 else "")
         )
         budget -= outcome.epochs

@@ -1,0 +1,114 @@
+"""Write corpus/heldout3/labels.yaml (the third held-out corpus) with the first corpus's labelling code.
+
+    .venv/bin/python corpus/make_labels3.py            # heldout3/labels.yaml (+ heldout3/build/references.json)
+    .venv/bin/python corpus/make_labels3.py --freeze   # then heldout3/FROZEN and heldout3/MANIFEST.sha256
+
+Reuses ``corpus/make_labels.py`` (its own-fit and public-log entries, the references, the quirks)
+pointed at ``corpus/heldout3/``, with ``harness/corpus_build3.py``'s specs, like
+``corpus/make_labels2.py`` does for heldout2. Public logs (``logs/pub_*``) are labelled when
+``corpus/heldout3/public_sources.yaml`` exists (same schema as heldout2's). Labels follow
+LABELING.md (A for own fits, B for public logs) through ``corpus/rules.py``; nothing here
+imports or runs plateau_doctor. Every entry's split is ``heldout3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+H3 = ROOT / "corpus" / "heldout3"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "harness"))
+
+_spec = importlib.util.spec_from_file_location("make_labels", ROOT / "corpus" / "make_labels.py")
+make_labels = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_labels)  # registers sys.modules["corpus_build"]
+import corpus_build3  # noqa: E402  (patches that same corpus_build module: heldout3 specs, paths, families)
+
+make_labels.CORPUS = H3
+make_labels.corpus_build = corpus_build3.cb
+make_labels.TOKEN_FAMILIES |= {"tokens_vote", "tokens_topic", "tokens_order"}
+make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_transfer", "friedman2": "regression_mlp",
+                         "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
+                         "tokens_vote": "token_sequence",
+                         # heldout3's own families
+                         "glyphs": "cnn_image", "transfer_oddeven": "frozen_transfer", "energy": "regression_mlp",
+                         "diabetes3": "regression_mlp", "friedman1c": "regression_mlp", "tokens_topic": "token_sequence",
+                         "tokens_order": "token_sequence"})
+
+ORDER = ["id", "file", "format", "origin", "source", "split", "label", "accepted_causes", "expected_symptoms", "how",
+         "fix", "quirks", "task", "n_classes", "kind"]
+PUBLIC_SOURCES = H3 / "public_sources.yaml"
+
+
+def entries() -> list[dict]:
+    own = make_labels.own_entries()
+    for e in own:
+        e["source"]["script"] = "harness/corpus_build3.py"
+    pub = []
+    if PUBLIC_SOURCES.exists():
+        pub = make_labels.public_entries()
+        src = {s["id"]: s for s in yaml.safe_load(PUBLIC_SOURCES.read_text())}
+        for e in pub:
+            e["kind"] = src[e["id"]].get("kind") or e["kind"]
+    out = sorted(own + pub, key=lambda e: e["id"])
+    for e in out:
+        e["split"] = "heldout3"
+        path = H3 / e["file"]
+        if path.suffix == ".csv" and path.read_bytes().startswith(b","):
+            e["quirks"].append("pandas_index_column")
+        if e["origin"] == "own" and path.suffix == ".csv":
+            meta = json.loads((H3 / "build" / "meta" / f"{e['id']}.json").read_text())
+            if any(isinstance(v, float) and not math.isfinite(v) for vs in meta["history"].values() for v in vs):
+                # pandas' to_csv writes NaN as an empty cell: the file shows "missing" where the fit logged NaN
+                bad = [q for q in e["quirks"] if q in ("training_columns_only", "val_columns_all_NA")]
+                e["quirks"] = [q for q in e["quirks"] if q not in bad] + ["nan_written_as_empty_cells"]
+                e["note"] = ("the fit logged NaN losses; pandas wrote them as empty cells, which LABELING.md B reads as "
+                             "missing values, not non-finite ones (the label comes from the construction)")
+    return out
+
+
+def unlisted(es: list[dict]) -> list[str]:
+    """Files in heldout3/logs that no entry names (e.g. a public log whose source is not in public_sources.yaml yet)."""
+    named = {Path(e["file"]).name for e in es}
+    return sorted(p.name for p in (H3 / "logs").iterdir() if p.name not in named)
+
+
+def freeze(text_path: Path) -> str:
+    assert text_path == H3 / "labels.yaml"
+    return make_labels.write_freeze(H3, "No log of corpus/heldout3 was given to plateau-doctor before this file was written.")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--freeze", action="store_true")
+    a = ap.parse_args(argv)
+    es = entries()
+    out = [{**{k: e.get(k) for k in ORDER}, **{k: v for k, v in e.items() if k not in ORDER}} for e in es]
+    header = ("# plateau-doctor third held-out corpus (corpus/heldout3/): one entry per log in corpus/heldout3/logs/.\n"
+              "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
+              "# never from plateau-doctor's output. Every entry is split heldout3 (no tune half).\n")
+    path = H3 / "labels.yaml"
+    path.write_text(header + yaml.safe_dump(out, sort_keys=False, width=140, allow_unicode=True))
+    print(Counter((e["origin"], e["label"]) for e in out))
+    if not PUBLIC_SOURCES.exists():
+        print(f"note: {PUBLIC_SOURCES.relative_to(ROOT)} does not exist: public logs not labelled")
+    left = unlisted(out)
+    if left:
+        print(f"warning: {len(left)} file(s) in logs/ have no entry: {', '.join(left)}")
+    if a.freeze:
+        if left:
+            sys.exit("not frozen: every file in logs/ needs an entry first")
+        print("frozen", freeze(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -283,6 +283,40 @@ def main(argv=None) -> None:
         print("frozen", write_freeze(CORPUS, "No log was given to plateau-doctor before this file was written."))
 
 
+def heldout_entries(folder: Path, script: str, split: str) -> list[dict]:
+    """A later held-out corpus' entries (``corpus/heldout2/``, ``corpus/heldout3/``), once ``CORPUS``
+    and ``corpus_build`` point at it: its own fits (built by ``script``) and, when its
+    ``public_sources.yaml`` exists, its public logs with the kinds written there; every entry in
+    ``split``. Two quirks of those corpora are named: a pandas index column, and NaN losses that
+    pandas wrote as empty cells (LABELING.md B reads those as missing, so the label comes from the
+    construction)."""
+    own = own_entries()
+    for e in own:
+        e["source"]["script"] = script
+    pub = []
+    sources = folder / "public_sources.yaml"
+    if sources.exists():
+        pub = public_entries()
+        src = {s["id"]: s for s in yaml.safe_load(sources.read_text())}
+        for e in pub:
+            e["kind"] = src[e["id"]].get("kind") or e["kind"]
+    out = sorted(own + pub, key=lambda e: e["id"])
+    for e in out:
+        e["split"] = split
+        path = folder / e["file"]
+        if path.suffix == ".csv" and path.read_bytes().startswith(b","):
+            e["quirks"].append("pandas_index_column")
+        if e["origin"] == "own" and path.suffix == ".csv":
+            meta = json.loads((folder / "build" / "meta" / f"{e['id']}.json").read_text())
+            if any(isinstance(v, float) and not math.isfinite(v) for vs in meta["history"].values() for v in vs):
+                # pandas' to_csv writes NaN as an empty cell: the file shows "missing" where the fit logged NaN
+                bad = [q for q in e["quirks"] if q in ("training_columns_only", "val_columns_all_NA")]
+                e["quirks"] = [q for q in e["quirks"] if q not in bad] + ["nan_written_as_empty_cells"]
+                e["note"] = ("the fit logged NaN losses; pandas wrote them as empty cells, which LABELING.md B reads as "
+                             "missing values, not non-finite ones (the label comes from the construction)")
+    return out
+
+
 def write_freeze(folder: Path, pledge: str) -> str:
     """FROZEN (time, labels.yaml's sha256, the pledge) and MANIFEST.sha256 (every log) in ``folder``."""
     digest = hashlib.sha256((folder / "labels.yaml").read_bytes()).hexdigest()

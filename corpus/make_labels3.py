@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -50,31 +48,7 @@ PUBLIC_SOURCES = H3 / "public_sources.yaml"
 
 
 def entries() -> list[dict]:
-    own = make_labels.own_entries()
-    for e in own:
-        e["source"]["script"] = "harness/corpus_build3.py"
-    pub = []
-    if PUBLIC_SOURCES.exists():
-        pub = make_labels.public_entries()
-        src = {s["id"]: s for s in yaml.safe_load(PUBLIC_SOURCES.read_text())}
-        for e in pub:
-            e["kind"] = src[e["id"]].get("kind") or e["kind"]
-    out = sorted(own + pub, key=lambda e: e["id"])
-    for e in out:
-        e["split"] = "heldout3"
-        path = H3 / e["file"]
-        if path.suffix == ".csv" and path.read_bytes().startswith(b","):
-            e["quirks"].append("pandas_index_column")
-        if e["origin"] == "own" and path.suffix == ".csv":
-            meta = json.loads((H3 / "build" / "meta" / f"{e['id']}.json").read_text())
-            if any(isinstance(v, float) and not math.isfinite(v) for vs in meta["history"].values() for v in vs):
-                # pandas' to_csv writes NaN as an empty cell: the file shows "missing" where the fit logged NaN
-                bad = [q for q in e["quirks"] if q in ("training_columns_only", "val_columns_all_NA")]
-                e["quirks"] = [q for q in e["quirks"] if q not in bad] + ["nan_written_as_empty_cells"]
-                e["note"] = ("the fit logged NaN losses; pandas wrote them as empty cells, which LABELING.md B reads as "
-                             "missing values, not non-finite ones (the label comes from the construction)")
-    return out
-
+    return make_labels.heldout_entries(H3, "harness/corpus_build3.py", "heldout3")
 
 def unlisted(es: list[dict]) -> list[str]:
     """Files in heldout3/logs that no entry names (e.g. a public log whose source is not in public_sources.yaml yet)."""

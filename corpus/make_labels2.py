@@ -43,6 +43,7 @@ ORDER = ["id", "file", "format", "origin", "source", "split", "label", "accepted
 def entries() -> list[dict]:
     return make_labels.heldout_entries(H2, "harness/corpus_build2.py", "heldout2")
 
+
 def freeze(text_path: Path) -> str:
     assert text_path == H2 / "labels.yaml"
     return make_labels.write_freeze(H2, "No log of corpus/heldout2 was given to plateau-doctor before this file was written.")

@@ -50,6 +50,7 @@ PUBLIC_SOURCES = H3 / "public_sources.yaml"
 def entries() -> list[dict]:
     return make_labels.heldout_entries(H3, "harness/corpus_build3.py", "heldout3")
 
+
 def unlisted(es: list[dict]) -> list[str]:
     """Files in heldout3/logs that no entry names (e.g. a public log whose source is not in public_sources.yaml yet)."""
     named = {Path(e["file"]).name for e in es}

@@ -61,14 +61,29 @@ class Spec:
 SPECS: list[Spec] = []
 
 
-def spec(id, family, fmt, intent, seed, how, causes=(), fix=None, fix_change="", **params):
-    SPECS.append(Spec(id, family, fmt, intent, seed, dict(params), list(causes), fix, fix_change, how))
+def spec_writers(specs: list[Spec], prefix: str):
+    """``spec`` (one fit) and ``pair`` (a sick fit and its fix, ids ``<prefix><base_id>`` and
+    ``<prefix><base_id>_fix``), appending to ``specs``: each corpus' build script lists its fits with them."""
+
+    def spec(id, family, fmt, intent, seed, how, causes=(), fix=None, fix_change="", **params):
+        specs.append(Spec(id, family, fmt, intent, seed, dict(params), list(causes), fix, fix_change, how))
+
+    def pair(base_id, family, seed, how_sick, how_fix, causes, fix_change, sick_fmt, fix_fmt, base, sick, fixed):
+        """A sick fit and its fix: the same family, seed and base parameters; only ``sick``/``fixed`` differ."""
+        spec(f"{prefix}{base_id}", family, sick_fmt, "sick", seed, how_sick, causes, f"{prefix}{base_id}_fix", fix_change,
+             **{**base, **sick})
+        spec(f"{prefix}{base_id}_fix", family, fix_fmt, "healthy", seed, how_fix, (), None, "", **{**base, **fixed})
+
+    return spec, pair
 
 
-def pair(base_id, family, seed, how_sick, how_fix, causes, fix_change, sick_fmt, fix_fmt, base, sick, fixed):
-    """A sick fit and its fix: the same family, seed and base parameters; only ``sick``/``fixed`` differ."""
-    spec(f"own_{base_id}", family, sick_fmt, "sick", seed, how_sick, causes, f"own_{base_id}_fix", fix_change, **{**base, **sick})
-    spec(f"own_{base_id}_fix", family, fix_fmt, "healthy", seed, how_fix, (), None, "", **{**base, **fixed})
+spec, pair = spec_writers(SPECS, "own_")
+
+
+def point_at(folder: Path, script: str | Path) -> None:
+    """Build into ``folder`` (its ``logs/`` and ``build/meta/``), console fits running ``script``."""
+    global LOGS, META, SCRIPT
+    LOGS, META, SCRIPT = folder / "logs", folder / "build" / "meta", Path(script).resolve()
 
 
 CNN = dict(aug=True, bn=True, dropout=0.3, opt="adam", lr=1e-3, epochs=30, batch=32)

@@ -25,20 +25,10 @@ import corpus_build as cb  # noqa: E402
 ROOT = cb.ROOT
 # HELDOUT2_OUT: build somewhere else (e.g. to check that a rebuild repeats the frozen logs); default the corpus itself
 H2 = Path(os.environ["HELDOUT2_OUT"]).resolve() if os.environ.get("HELDOUT2_OUT") else ROOT / "corpus" / "heldout2"
-cb.LOGS = H2 / "logs"
-cb.META = H2 / "build" / "meta"
-cb.SCRIPT = Path(__file__).resolve()
+cb.point_at(H2, __file__)
 
 SPECS: list = []
-
-
-def spec(id, family, fmt, intent, seed, how, causes=(), fix=None, fix_change="", **params):
-    SPECS.append(cb.Spec(id, family, fmt, intent, seed, dict(params), list(causes), fix, fix_change, how))
-
-
-def pair(base_id, family, seed, how_sick, how_fix, causes, fix_change, sick_fmt, fix_fmt, base, sick, fixed):
-    spec(f"h2_{base_id}", family, sick_fmt, "sick", seed, how_sick, causes, f"h2_{base_id}_fix", fix_change, **{**base, **sick})
-    spec(f"h2_{base_id}_fix", family, fix_fmt, "healthy", seed, how_fix, (), None, "", **{**base, **fixed})
+spec, pair = cb.spec_writers(SPECS, "h2_")
 
 
 MLP = dict(hidden=[64, 32], act="relu", opt="adam", lr=1e-3, batch=32, epochs=40)

@@ -29,20 +29,10 @@ import corpus_build2 as cb2  # noqa: E402  (patches cb for heldout2 on import; r
 ROOT = cb.ROOT
 # HELDOUT3_OUT: build somewhere else (e.g. to check that a rebuild repeats the frozen logs); default the corpus itself
 H3 = Path(os.environ["HELDOUT3_OUT"]).resolve() if os.environ.get("HELDOUT3_OUT") else ROOT / "corpus" / "heldout3"
-cb.LOGS = H3 / "logs"
-cb.META = H3 / "build" / "meta"
-cb.SCRIPT = Path(__file__).resolve()
+cb.point_at(H3, __file__)
 
 SPECS: list = []
-
-
-def spec(id, family, fmt, intent, seed, how, causes=(), fix=None, fix_change="", **params):
-    SPECS.append(cb.Spec(id, family, fmt, intent, seed, dict(params), list(causes), fix, fix_change, how))
-
-
-def pair(base_id, family, seed, how_sick, how_fix, causes, fix_change, sick_fmt, fix_fmt, base, sick, fixed):
-    spec(f"h3_{base_id}", family, sick_fmt, "sick", seed, how_sick, causes, f"h3_{base_id}_fix", fix_change, **{**base, **sick})
-    spec(f"h3_{base_id}_fix", family, fix_fmt, "healthy", seed, how_fix, (), None, "", **{**base, **fixed})
+spec, pair = cb.spec_writers(SPECS, "h3_")
 
 
 MLP = dict(hidden=[64, 32], act="relu", opt="adam", lr=1e-3, batch=32, epochs=40)

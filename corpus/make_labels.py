@@ -267,21 +267,31 @@ def main(argv=None) -> None:
     rng = random.Random(SPLIT_SEED)
     for e in entries:
         e["split"] = "tune" if rng.random() < 0.5 else "heldout"
-    order = ["id", "file", "format", "origin", "source", "split", "label", "accepted_causes", "expected_symptoms", "how",
-             "fix", "quirks", "task", "n_classes", "kind"]
-    out = [{**{k: e.get(k) for k in order}, **{k: v for k, v in e.items() if k not in order}} for e in entries]
     header = (f"# plateau-doctor real-log corpus (issue 19, part 1): one entry per log in corpus/logs/.\n"
               f"# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B);\n"
               f"# never from plateau-doctor's output. split: random.Random({SPLIT_SEED}) over sorted ids, < 0.5 -> tune.\n")
-    text = header + yaml.safe_dump(out, sort_keys=False, width=140, allow_unicode=True)
-    (CORPUS / "labels.yaml").write_text(text)
+    out = write_labels(CORPUS, entries, header)
     from collections import Counter
 
-    print(Counter((e["origin"], e["label"]) for e in out))
     print(Counter((e["origin"], e["split"]) for e in out))
     if a.freeze:
         print("frozen", write_freeze(CORPUS, "No log was given to plateau-doctor before this file was written."))
 
+
+ORDER = ["id", "file", "format", "origin", "source", "split", "label", "accepted_causes", "expected_symptoms", "how",
+         "fix", "quirks", "task", "n_classes", "kind"]
+"""The keys every labels.yaml entry starts with, in this order; any others follow."""
+
+
+def write_labels(folder: Path, entries: list[dict], header: str) -> list[dict]:
+    """``folder``/labels.yaml: ``header`` (comment lines), then the entries with their keys in
+    :data:`ORDER`; prints the count per origin and label, and returns the entries as written."""
+    from collections import Counter
+
+    out = [{**{k: e.get(k) for k in ORDER}, **{k: v for k, v in e.items() if k not in ORDER}} for e in entries]
+    (folder / "labels.yaml").write_text(header + yaml.safe_dump(out, sort_keys=False, width=140, allow_unicode=True))
+    print(Counter((e["origin"], e["label"]) for e in out))
+    return out
 
 def heldout_entries(folder: Path, script: str, split: str) -> list[dict]:
     """A later held-out corpus' entries (``corpus/heldout2/``, ``corpus/heldout3/``), once ``CORPUS``

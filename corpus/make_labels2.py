@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-from collections import Counter
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 H2 = ROOT / "corpus" / "heldout2"
@@ -36,8 +34,6 @@ make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_tr
                          "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
                          "tokens_vote": "token_sequence"})
 
-ORDER = ["id", "file", "format", "origin", "source", "split", "label", "accepted_causes", "expected_symptoms", "how",
-         "fix", "quirks", "task", "n_classes", "kind"]
 
 
 def entries() -> list[dict]:
@@ -53,14 +49,11 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--freeze", action="store_true")
     a = ap.parse_args(argv)
-    es = entries()
-    out = [{**{k: e.get(k) for k in ORDER}, **{k: v for k, v in e.items() if k not in ORDER}} for e in es]
     header = ("# plateau-doctor second held-out corpus (corpus/heldout2/): one entry per log in corpus/heldout2/logs/.\n"
               "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
               "# never from plateau-doctor's output. Every entry is split heldout2 (no tune half).\n")
+    make_labels.write_labels(H2, entries(), header)
     path = H2 / "labels.yaml"
-    path.write_text(header + yaml.safe_dump(out, sort_keys=False, width=140, allow_unicode=True))
-    print(Counter((e["origin"], e["label"]) for e in out))
     if a.freeze:
         print("frozen", freeze(path))
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-from collections import Counter
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 H3 = ROOT / "corpus" / "heldout3"
@@ -42,8 +40,6 @@ make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_tr
                          "diabetes3": "regression_mlp", "friedman1c": "regression_mlp", "tokens_topic": "token_sequence",
                          "tokens_order": "token_sequence"})
 
-ORDER = ["id", "file", "format", "origin", "source", "split", "label", "accepted_causes", "expected_symptoms", "how",
-         "fix", "quirks", "task", "n_classes", "kind"]
 PUBLIC_SOURCES = H3 / "public_sources.yaml"
 
 
@@ -66,14 +62,11 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--freeze", action="store_true")
     a = ap.parse_args(argv)
-    es = entries()
-    out = [{**{k: e.get(k) for k in ORDER}, **{k: v for k, v in e.items() if k not in ORDER}} for e in es]
     header = ("# plateau-doctor third held-out corpus (corpus/heldout3/): one entry per log in corpus/heldout3/logs/.\n"
               "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
               "# never from plateau-doctor's output. Every entry is split heldout3 (no tune half).\n")
+    out = make_labels.write_labels(H3, entries(), header)
     path = H3 / "labels.yaml"
-    path.write_text(header + yaml.safe_dump(out, sort_keys=False, width=140, allow_unicode=True))
-    print(Counter((e["origin"], e["label"]) for e in out))
     if not PUBLIC_SOURCES.exists():
         print(f"note: {PUBLIC_SOURCES.relative_to(ROOT)} does not exist: public logs not labelled")
     left = unlisted(out)

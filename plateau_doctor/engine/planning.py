@@ -29,7 +29,7 @@ from plateau_doctor.engine.remedies.base import RemedyPlan
 from plateau_doctor.engine.remedies.catalog import REMEDY_BRANCHES
 
 __all__ = ["CAUSE_REMEDIES", "MIN_BRANCH_EPOCHS", "PLANNERS", "RULE_FREE_REMEDIES", "RemedyPlan", "apply_plan",
-           "plan_remedies", "without_repeats"]
+           "plan_remedies", "without_epochs", "without_repeats"]
 
 CAUSE_REMEDIES: dict[str, tuple[str, ...]] = cause_remedies()
 """Which branches treat each cause, read from the cause registry (``engine.causes``). An
@@ -189,8 +189,12 @@ def _distinct(plans: list[RemedyPlan]) -> list[RemedyPlan]:
 
 
 def _experiment(plan: RemedyPlan) -> tuple:
-    settings = {key: value for key, value in plan.overrides.items() if key != "training.epochs"}
-    return repr(sorted(settings.items())), plan.lr_range_test
+    return without_epochs(plan.overrides), plan.lr_range_test
+
+
+def without_epochs(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A set-up's settings but how long it trains: what makes two branches the same experiment."""
+    return {key: value for key, value in overrides.items() if key != "training.epochs"}
 
 
 def without_repeats(
@@ -208,12 +212,10 @@ def without_repeats(
     for plan in plans:
         wants = {**base, **plan.overrides}
         epochs = wants.get("training.epochs")
-        settings = {key: value for key, value in wants.items() if key != "training.epochs"}
         repeat = None
         if not plan.lr_range_test:
             for params, trained, round_index in tried:
-                earlier = {key: value for key, value in params.items() if key != "training.epochs"}
-                if earlier == settings and (epochs is None or trained >= int(epochs)):
+                if without_epochs(params) == without_epochs(wants) and (epochs is None or trained >= int(epochs)):
                     repeat = round_index
                     break
         if repeat is None:

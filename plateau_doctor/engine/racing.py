@@ -82,18 +82,19 @@ def race_decision(standings: list[Standing], behind: float, eta: int = ETA, at_l
             alive.append(standing)
     if not alive:
         return stop
-    ranked = sorted(alive, key=lambda s: _finite_or_low(s.score), reverse=True)
-    leader = _finite_or_low(ranked[0].score)
+    ranked = sorted(alive, key=lambda s: finite_or_low(s.score), reverse=True)
+    leader = finite_or_low(ranked[0].score)
     keep = math.ceil(len(ranked) / eta)
     for place, standing in enumerate(ranked):
         if standing.finished or place < keep:
             continue
-        gap = leader - _finite_or_low(standing.score)
+        gap = leader - finite_or_low(standing.score)
         if gap > behind:
             gap_text = f"{gap:.4f}" if math.isfinite(gap) else "a non-finite score"
             stop[standing.name] = f"clearly behind: {gap_text} below the leader {ranked[0].name}'s score {leader:.4f}"
     return stop
 
 
-def _finite_or_low(value: float) -> float:
+def finite_or_low(value: float) -> float:
+    """A score to rank by: a non-finite one is below every finite one."""
     return value if math.isfinite(value) else -math.inf

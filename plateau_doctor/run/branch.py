@@ -125,6 +125,7 @@ def resume_model_path(kept_path: str | None) -> str | None:
 def copy_branch(resume_from: str, model_path: str) -> int:
     """Start a branch at ``model_path`` where a raced branch stopped: its last model, its epoch
     count and best epoch, and its kept model with its predictions. Returns the epochs it had trained."""
+    Path(model_path).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(resume_from, model_path)
     shutil.copyfile(rung_state_path(resume_from), rung_state_path(model_path))
     kept_from, kept_to = best_model_path(resume_from), best_model_path(model_path)

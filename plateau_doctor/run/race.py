@@ -11,7 +11,6 @@ far (``metrics``, ``model_path``), which is what the round's verdict judges, pru
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pandas as pd
 from plateau_doctor.config import DoctorConfig, with_overrides
 from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.planning import RemedyPlan
-from plateau_doctor.engine.racing import Standing, race_decision, rung_epochs
+from plateau_doctor.engine.racing import Standing, finite_or_low, race_decision, rung_epochs
 from plateau_doctor.engine.verdict import BranchOutcome, score
 from plateau_doctor.run.audit_view import audit_for
 
@@ -96,15 +95,11 @@ def _leader_at_level(outcomes, active, running, audit, at_level) -> str | None:
     # Of branches tied on their kept model, one that stops itself (early stopping) leads: the
     # same model for fewer epochs.
     leader = max(candidates, key=lambda outcome: (
-        _finite_or_low(score(audit.task, outcome.metrics)),
+        finite_or_low(score(audit.task, outcome.metrics)),
         outcome.params.get("training.early_stopping_patience") is not None,
     ))
     rivals_running = any(plan.remedy != leader.remedy for plan in running)
     return leader.remedy if rivals_running and at_level(leader) else None
-
-
-def _finite_or_low(value: float) -> float:
-    return value if math.isfinite(value) else -math.inf
 
 
 def _rung_plan(plan: RemedyPlan, so_far: BranchOutcome | None, end: int) -> RemedyPlan:

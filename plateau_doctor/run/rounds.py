@@ -20,7 +20,7 @@ from typing import Any
 from plateau_doctor.config import DoctorConfig, with_overrides
 from plateau_doctor.engine.causes.catalog import untreatable_reason
 from plateau_doctor.engine.diagnosis import check_setup
-from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan, without_repeats
+from plateau_doctor.engine.planning import MIN_BRANCH_EPOCHS, RemedyPlan, without_epochs, without_repeats
 from plateau_doctor.engine.verdict import (
     BranchOutcome,
     beats_baseline,
@@ -34,7 +34,7 @@ from plateau_doctor.engine.verdict import (
 from plateau_doctor.results.publish import RunRecord
 from plateau_doctor.run import stages
 from plateau_doctor.run.audit_view import audit_for
-from plateau_doctor.run.branch import kept_predictions, level_comparison
+from plateau_doctor.run.branch import branch_model_path, copy_branch, kept_predictions, level_comparison, resume_model_path
 from plateau_doctor.run.race import race_branches
 from plateau_doctor.run.search import SearchRequest
 from plateau_doctor.run.state import Patient, RunState
@@ -104,13 +104,10 @@ def treat(config: DoctorConfig, state: RunState) -> RunState:
         plans = _builder_can_run(plans, record)
         planned = len(plans)
         plans = _not_repeated(plans, patient.overrides, record, round_index + 1)
+        # Read with the plans made, before the repeats went: when only repeats were planned, that is the reason.
         stop_reason = round_stop_reason(
-            round_index, remedies.max_rounds, False, gain, remedies.margin, budget_left, MIN_BRANCH_EPOCHS, len(plans)
-        ) or ""
-        if planned and not plans and not round_stop_reason(
             round_index, remedies.max_rounds, False, gain, remedies.margin, budget_left, MIN_BRANCH_EPOCHS, planned
-        ):
-            stop_reason = f"every branch planned for round {round_index + 1} repeats one that already ran"
+        ) or ("" if plans else f"every branch planned for round {round_index + 1} repeats one that already ran")
         if stop_reason:
             pending = plans
             break
@@ -182,19 +179,13 @@ def _continuations(
     add its own. It resumes the winner's last model instead (weights and optimizer state) and
     trains only the epochs it adds; the winner's curve and best epoch come with it.
     """
-    from pathlib import Path
-
-    from plateau_doctor.run.branch import branch_model_path, copy_branch, resume_model_path
-
     resume_from = resume_model_path(winner.model_path) if winner is not None else None
     if resume_from is None:
         return {}
     warm: dict[str, BranchOutcome] = {}
     for plan in plans:
-        changes = {key: value for key, value in plan.overrides.items() if key != "training.epochs"}
-        if plan.lr_range_test or any(base.get(key) != value for key, value in changes.items()):
+        if plan.lr_range_test or any(base.get(key) != value for key, value in without_epochs(plan.overrides).items()):
             continue
-        Path(folder).mkdir(parents=True, exist_ok=True)
         done = copy_branch(resume_from, branch_model_path(folder, plan))
         total = int(plan.overrides.get("training.epochs", done))
         plan.overrides["training.epochs"] = max(total - done, MIN_BRANCH_EPOCHS)

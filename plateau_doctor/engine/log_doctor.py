@@ -242,10 +242,11 @@ def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
     )
 
 
-def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig, at_chance: bool = False) -> Finding | None:
+def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig, at_chance: bool) -> Finding | None:
     """A cause read from a frozen loss (the plateau of :func:`frozen_curve`) when no cause was
     found: the first cause, by rank, whose ``frozen_log_rule`` explains it (a loss that fell
-    and then froze sits at the best the network can represent)."""
+    and then froze sits at the best the network can represent; one frozen from its second epoch
+    never learned), each rule told whether the log shows the chance level."""
     name = _training_curve(history)
     values = history[name].to_numpy(dtype=float)
     for cause in by_rank():

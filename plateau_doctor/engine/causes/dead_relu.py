@@ -34,7 +34,7 @@ def leaky_units(finding: Finding, context: TreatmentContext) -> Treatment:
     )
 
 
-def frozen_from_the_start(name: str, values, detection, at_chance: bool = False) -> Finding | None:
+def frozen_from_the_start(name: str, values, detection, at_chance: bool) -> Finding | None:
     """A bare log's loss frozen from its second epoch on without having learned (the ``frozen``
     plateau of a loss that never fell ``FLAT_FROM_START`` below its first epoch).
 

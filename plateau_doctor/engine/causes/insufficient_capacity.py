@@ -127,7 +127,7 @@ def grow(finding: Finding, context: TreatmentContext) -> Treatment:
     return Treatment(overrides, f"widen/deepen the hidden layers {units} -> {grown} without dropout or L2")
 
 
-def learned_then_froze(name: str, values: np.ndarray, detection: DetectionConfig, at_chance: bool = False) -> Finding | None:
+def learned_then_froze(name: str, values: np.ndarray, detection: DetectionConfig, at_chance: bool) -> Finding | None:
     """A frozen loss (a bare log's ``frozen`` plateau) that fell first: the network sits at a
     minimum of its loss.
 

@@ -152,8 +152,8 @@ def steady_creep(case: Case) -> str | None:
         return None
     if recent is not None and not recent.slope <= 0.5 * whole.slope:
         return None  # it slowed down to under half its pace: approaching a floor, not held back
-    first, last = (math.log(train[0]), math.log(train[-1])) if whole.relative else (float(train[0]), float(train[-1]))
-    if not whole.change <= STEADY_PACE * (last - first):
+    scaled, _ = noise.in_relative_units(train)  # the units the trend was read in
+    if not whole.change <= STEADY_PACE * float(scaled[-1] - scaled[0]):
         return None  # the pace explains under half the fall: it came in a few early steps, then stopped
     return (
         f"loss creeps down at a steady pace from epoch 1: {fmt(float(train[0]))} -> {fmt(float(train[-1]))}"

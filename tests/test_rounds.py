@@ -30,6 +30,16 @@ def _circles_config(tmp_path, **remedies):
     })
 
 
+def _classification_setup(tmp_path, *, rows, units, epochs, learning_rate):
+    """A config over a small classification table written to ``tmp_path``, and its prepared split."""
+    from plateau_doctor.data.prepared import prepare_from_config
+
+    make_classification_frame(rows).to_csv(tmp_path / "t.csv", index=False)
+    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [units]},
+                              "training": {"epochs": epochs, "learning_rate": learning_rate}})
+    return config, prepare_from_config(config)
+
+
 @pytest.mark.slow
 def test_a_winner_short_of_the_level_is_diagnosed_again_and_treated_in_a_second_round(tmp_path):
     from plateau_doctor.run.pipeline import run_doctor
@@ -70,14 +80,9 @@ def test_the_search_takes_over_when_the_rounds_stop_short(tmp_path):
 
 @pytest.mark.slow
 def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_first(tmp_path):
-    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.run.search import SearchRequest, run_search
 
-    frame = make_classification_frame(300)
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [8]},
-                              "training": {"epochs": 6, "learning_rate": 1e-3}})
-    data = prepare_from_config(config)
+    config, data = _classification_setup(tmp_path, rows=300, units=8, epochs=6, learning_rate=1e-3)
     audit = data.audit
     request = SearchRequest(base_overrides={}, causes=[Finding("cause", "learning_rate_too_low", 0.9, "")],
                             candidates=[{"training.learning_rate": 0.01}], trials=2, budget_epochs=12, audit=audit)
@@ -91,16 +96,11 @@ def test_the_search_repeats_with_the_seed_and_tries_the_diagnosis_candidates_fir
 
 @pytest.mark.slow
 def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path):
-    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.run.executor import Executor
     from plateau_doctor.run.race import race_branches
     from plateau_doctor.engine.planning import RemedyPlan
 
-    frame = make_classification_frame(400)
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [16]},
-                              "training": {"epochs": 15, "learning_rate": 0.01}})
-    data = prepare_from_config(config)
+    config, data = _classification_setup(tmp_path, rows=400, units=16, epochs=15, learning_rate=0.01)
     audit = data.audit
     plans = [
         RemedyPlan("learning_rate", {"training.learning_rate": 1e-6, "training.epochs": 15}, "too small", ["x"]),
@@ -117,17 +117,12 @@ def test_a_clearly_lost_branch_is_pruned_at_a_rung_and_the_race_repeats(tmp_path
 @pytest.mark.slow
 def test_a_plan_that_only_trains_longer_goes_on_from_the_last_rounds_branch(tmp_path):
     from plateau_doctor.config import with_overrides
-    from plateau_doctor.data.prepared import prepare_from_config
     from plateau_doctor.engine.planning import RemedyPlan
     from plateau_doctor.run.executor import Executor
     from plateau_doctor.run.race import race_branches
     from plateau_doctor.run.rounds import _continuations
 
-    frame = make_classification_frame(400)
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    config = validate_config({"data": {"path": str(tmp_path / "t.csv")}, "model": {"hidden_units": [16]},
-                              "training": {"epochs": 8, "learning_rate": 1e-3}})
-    data = prepare_from_config(config)
+    config, data = _classification_setup(tmp_path, rows=400, units=16, epochs=8, learning_rate=1e-3)
     first = RemedyPlan("optimizer", {"training.optimizer": "adam", "training.epochs": 8}, "adam", ["x"])
     (winner,) = race_branches(config, [first], str(tmp_path / "r1"), Executor(), data.audit, data.split_dir)
     winner.round = 1

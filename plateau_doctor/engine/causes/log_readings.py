@@ -14,7 +14,8 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
   every epoch lower, beyond the noise, without the fast early progress and the slowing down
   of a run that approaches its floor;
 - :func:`memorizes`: a network that fits its training rows below the chance level while its
-  validation loss never once gets below chance learns nothing that carries to new rows;
+  validation loss never once gets below chance learns nothing that carries to new rows (one
+  whose training accuracy never leaves the majority share fits no row: it shades the prior);
 - :func:`converged_onto_chance`: a network whose *training* loss falls smoothly and settles at
   the chance level learned the output's bias (the prior) and nothing through its hidden
   layers. Any network whose hidden units pass a gradient fits its training rows better than
@@ -34,7 +35,13 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
   the validation loss; at chance accuracy the data term is about the chance loss, so losses
   that both sit far above it, by the same amount, carry a large term that no row moves (unless
   the loss still creeps down at a steady pace from epoch 1: a head whose large initial logits
-  a tiny step is slowly shrinking sits there too);
+  a tiny step is slowly shrinking sits there too). A penalty is never frozen: its own gradient
+  shrinks every weight by a factor 1 - 2 x lr x l2 per step, so a penalty that dominates the loss
+  falls every epoch;
+- :func:`frozen_off_scale`: at chance accuracy a network whose loss is cross-entropy sits near the
+  chance loss, or at 16.12 nats per wrong row when its outputs are pinned (:func:`pinned_output`);
+  a loss frozen far above both, which is no penalty either (a penalty decays), compares the
+  outputs with the labels some other way (squared error on class ids: E[y^2] of the ids);
 - :func:`pinned_output`: Keras clips probabilities to [1e-7, 1 - 1e-7], so an output pinned at
   0 or 1 costs -ln(1e-7) = 16.12 nats on every row it gets wrong: a frozen loss equal to 16.12
   x the error rate is an output that cannot move (softmax on one unit, a saturated sigmoid);
@@ -52,10 +59,11 @@ import numpy as np
 
 from plateau_doctor.engine import noise
 from plateau_doctor.engine.causes.readings import FLAT_FROM_START, Case
-from plateau_doctor.engine.chance import ACCURACY_MARGIN
+from plateau_doctor.engine.chance import ACCURACY_MARGIN, majority_only
 from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement
 from plateau_doctor.engine.levels import loss_in_audit_scale
 from plateau_doctor.engine.stuck import contradicted_accuracy
+from plateau_doctor.engine import unstable
 from plateau_doctor.engine.unstable import blow_up
 
 BLOWN_START = 3.0
@@ -82,6 +90,8 @@ CLIPPED_NATS = -math.log(1e-7)
 """Keras' probability clip (epsilon 1e-7): what one row costs when the output is pinned wrong."""
 
 PINNED_TOLERANCE = 0.02
+
+FROZEN_SPREAD = unstable.FROZEN_SPREAD
 
 
 
@@ -111,6 +121,13 @@ def trivial_loss(case: Case) -> float:
 def _train(case: Case) -> np.ndarray | None:
     values = case.signal("loss")
     return values if values is not None and values.size >= 3 and np.all(np.isfinite(values)) else None
+
+
+def _frozen(values: np.ndarray, case: Case) -> bool:
+    """The last ``patience + 1`` epochs differ by under ``FROZEN_SPREAD`` of their level: nothing moves."""
+    tail = values[-(case.detection.patience + 1):]
+    level = float(np.mean(np.abs(tail)))
+    return tail.size >= 3 and level > 0 and float(np.ptp(tail)) <= FROZEN_SPREAD * level
 
 
 def blow_up_signs(case: Case) -> str | None:
@@ -171,6 +188,8 @@ def memorizes(case: Case) -> str | None:
     now = recent_mean(train, case.detection.patience)
     if not now < floor or float(np.nanmin(val)) < floor:
         return None
+    if majority_only(case.history, case.detection) is not None:
+        return None  # no training row's prediction flipped: it shades the prior, it fits no row
     return (
         f"the training loss fell to {fmt(now)}, below the chance level {fmt(trivial)}, while val_loss never got below"
         f" it on any epoch (lowest {fmt(float(np.nanmin(val)))}): the network memorizes its training rows and"
@@ -248,6 +267,8 @@ def penalty_dominated(case: Case) -> str | None:
         return None
     if steady_creep(case) is not None:
         return None  # still creeping down at a steady pace from epoch 1: a step too small, whatever the level
+    if _frozen(train, case):
+        return None  # a penalty decays under its own gradient: a frozen excess is not one
     p = case.detection.patience
     train_now, val_now = recent_mean(train, p), recent_mean(val, p)
     floor = trivial * (1.0 + PENALTY_EXCESS)
@@ -257,6 +278,25 @@ def penalty_dominated(case: Case) -> str | None:
         f"at chance accuracy the training loss {fmt(train_now)} and val_loss {fmt(val_now)} both sit"
         f" {pct(val_now / trivial - 1)} above the chance level {fmt(trivial)}, within {pct(SAME_EXCESS)} of each other:"
         " a term no row moves, which Keras adds to both (the layers' weight penalties)"
+    )
+
+
+def frozen_off_scale(case: Case) -> str | None:
+    """A frozen loss far above the chance level that is neither a penalty nor pinned outputs (module docstring)."""
+    train, trivial = _train(case), trivial_loss(case)
+    val = case.signal("val_loss")
+    if train is None or not math.isfinite(trivial) or not _frozen(train, case) or pinned_output(case) is not None:
+        return None
+    p = case.detection.patience
+    now = [recent_mean(values, p) for values in (train, val) if values is not None]
+    floor = trivial * (1.0 + PENALTY_EXCESS)
+    if not all(level >= floor for level in now):
+        return None
+    return (
+        f"at chance accuracy the training loss is frozen at {fmt(float(train[-1]))}, {now[0] / trivial:.1f}x the"
+        f" chance level {fmt(trivial)} a cross-entropy network sits at there; no weight penalty stays frozen (its"
+        f" gradient shrinks the weights every step) and outputs pinned wrong would cost {fmt(CLIPPED_NATS)} nats per"
+        " wrong row: the loss compares the outputs with the labels some other way (squared error on class ids)"
     )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from plateau_doctor.engine.causes.log_readings import bare_log, zero_loss
+from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, frozen_off_scale, zero_loss
 from plateau_doctor.engine.causes.priors import Narrowing
-from plateau_doctor.engine.causes.readings import Case, classification_fit, make_cause, preflight_cause, target_band
+from plateau_doctor.engine.causes.readings import UNDERFIT, Case, classification_fit, make_cause, preflight_cause, target_band
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import task_head
 from plateau_doctor.engine.vocabulary import (
@@ -148,7 +148,10 @@ def _poisson_mismatch(setup: ResolvedSetup, audit: DataAudit | None, activation:
 )
 def loss_mismatch(case: Case) -> Finding | None:
     """From ``check_setup``, more certain when the curves are sick; in a bare log, a loss that
-    is exactly 0 from the first epoch while rows are wrong (``log_readings.zero_loss``)."""
+    is exactly 0 from the first epoch while rows are wrong (``log_readings.zero_loss``), or one
+    frozen at chance accuracy far above the chance level (``log_readings.frozen_off_scale``)."""
     if bare_log(case) and (blind := zero_loss(case)) is not None:
         return make_cause("loss_mismatch", 0.7, blind)
+    if bare_log(case) and case.has(*UNDERFIT) and at_chance(case) and (scale := frozen_off_scale(case)) is not None:
+        return make_cause("loss_mismatch", 0.6, f"{scale}; the curves show {case.shown(UNDERFIT)}")
     return preflight_cause(case, "loss_mismatch")

@@ -185,3 +185,45 @@ def test_a_fall_made_in_the_first_step_then_a_standstill_at_chance_is_no_step_to
     names = [c.name for c in found.causes]
     assert "stuck_at_trivial" in _names(found)
     assert names and names[0] == "vanishing_gradients" and "learning_rate_too_low" not in names, names
+
+
+def test_a_loss_frozen_far_above_chance_at_chance_accuracy_is_the_loss_not_a_penalty():
+    # Squared error between 10 softmax outputs and the integer class ids (0..9): the loss sits
+    # near E[y^2] of the ids, frozen, with the accuracy at 1/10. A weight penalty that large
+    # would shrink the weights every step and fall; this one never moves.
+    rng = np.random.default_rng(3)
+    acc = list(0.1 + rng.normal(0.0, 0.005, 25))
+    found = diagnose_curves({"loss": [27.5199] + [27.51351] * 24, "val_loss": [27.3985] + [27.3984] * 24,
+                             "accuracy": acc, "val_accuracy": [0.095] * 25})
+    assert found.sick and found.symptoms[0].name == "stuck_at_trivial"
+    assert found.causes[0].name == "loss_mismatch", [c.name for c in found.causes]
+    assert "no weight penalty stays frozen" in found.causes[0].evidence
+    # The same excess sliding down every epoch, as a penalty under its own gradient does, stays
+    # the penalty's.
+    sliding = [27.5 * 0.97 ** i for i in range(25)]
+    penalty = diagnose_curves({"loss": sliding, "val_loss": [v * 0.995 for v in sliding],
+                               "accuracy": acc, "val_accuracy": [0.095] * 25})
+    assert "loss_mismatch" not in [c.name for c in penalty.causes]
+
+
+def test_an_accuracy_frozen_at_a_majority_share_while_the_loss_falls_is_a_collapse_onto_the_majority():
+    # 97:3 classes, no class weights: from epoch 2 every row gets the majority class (accuracy
+    # 0.97 on both splits, to the last digit) while the loss shades the prior, down to 0.122.
+    loss = [0.339, 0.190, 0.154, 0.143, 0.139, 0.136, 0.134, 0.132, 0.131, 0.129, 0.128, 0.126, 0.125, 0.124, 0.122]
+    val = [0.224, 0.163, 0.149, 0.145, 0.143, 0.142, 0.1416, 0.1411, 0.1406, 0.1402, 0.1397, 0.1393, 0.1389, 0.1386, 0.1382]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": [0.9268] + [0.97] * 14,
+                             "val_accuracy": [0.968] + [0.97] * 14})
+    assert found.sick and found.symptoms[0].name == "stuck_at_trivial"
+    assert "no row's prediction flips" in found.symptoms[0].evidence
+    assert found.causes[0].name == "class_imbalance", [c.name for c in found.causes]
+    assert "no_learnable_signal" not in [c.name for c in found.causes]  # it fits no row: nothing memorized
+
+
+def test_a_classifier_whose_accuracy_rose_before_it_settled_is_no_majority_collapse():
+    # The same loss, but the accuracy climbs to 0.99 over five epochs and then every row stays
+    # right (a converged net flips no prediction either), or reaches 1.0 on every row.
+    loss = [0.339, 0.190, 0.154, 0.143, 0.139, 0.136, 0.134, 0.132, 0.131, 0.129, 0.128, 0.126, 0.125, 0.124, 0.122]
+    for acc in ([0.80, 0.90, 0.95, 0.97, 0.98] + [0.99] * 10, [0.93] + [1.0] * 14):
+        found = diagnose_curves({"loss": loss, "val_loss": [v * 1.1 for v in loss], "accuracy": acc,
+                                 "val_accuracy": acc})
+        assert not found.sick, [(s.name, s.evidence) for s in found.symptoms]

@@ -29,11 +29,20 @@ then levelled off near ln k is not at chance):
 
 Anything else (a healthy run, a regression, a loss that is not a cross-entropy) pins no
 chance level, and the log is judged without one.
+
+One more reading stands next to the chance level (:func:`majority_only`): a binary log whose
+training accuracy, over thousands of rows, does not change at all from epoch 2 to its end
+(``patience + 1`` epochs at least) while its loss still moves, at a majority share that the validation accuracy repeats,
+predicts the majority class for every row. Its loss may be below H(a): the outputs rank the rows
+better than the prior, yet none crosses the decision threshold, so the task metric (balanced
+accuracy 1/2) is at the trivial level. A network that learned to classify flips some row's
+prediction every epoch; a frozen one also freezes its loss.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +85,44 @@ def binary_entropy(share: float) -> float:
     if not 0.0 < share < 1.0:
         return 0.0
     return -(share * math.log(share) + (1.0 - share) * math.log(1.0 - share))
+
+
+ACCURACY_FROZEN = 1e-4
+"""An epoch's accuracy over the training rows that differs by under 1e-4 from the epochs before
+it: no row's prediction flipped (a 4-digit console value repeats as well)."""
+
+
+MAJORITY_FROM = 2
+"""A prior is found within the first epoch: from epoch 2 on, a majority-only network's accuracy is
+the majority share. A classifier that learns raises its accuracy over epochs before it settles."""
+
+
+def majority_only(history: Mapping[str, Sequence[float]], detection: DetectionConfig) -> Chance | None:
+    """The majority class predicted for every row while the loss still moves (module docstring)."""
+
+    def tail(name: str) -> np.ndarray | None:
+        values = np.asarray(history[name], dtype=float) if name in history else None
+        return None if values is None else _finite_tail(values, values.size - MAJORITY_FROM + 1)
+
+    train, loss, val = tail("accuracy"), tail("loss"), tail("val_accuracy")
+    if train is None or loss is None or train.size < detection.patience + 1 or float(np.ptp(train)) > ACCURACY_FROZEN:
+        return None
+    share = float(np.mean(train))
+    if not 0.5 + ACCURACY_MARGIN <= share < 1.0 - ACCURACY_FROZEN:
+        return None  # a balanced split, or every row right (no minority is missed)
+    if float(np.ptp(loss)) <= ACCURACY_FROZEN * float(np.mean(np.abs(loss))):
+        return None  # a loss that froze with it: nothing moves (another reading)
+    if val is not None and (float(np.ptp(val)) > ACCURACY_FROZEN or abs(float(np.mean(val)) - share) > ACCURACY_MARGIN):
+        return None
+    entropy = binary_entropy(share)
+    on_val = f", val_accuracy at {float(np.mean(val)):.4g}" if val is not None else ""
+    last = MAJORITY_FROM + train.size - 1
+    return Chance(
+        2, entropy, share,
+        f"accuracy is {share:.4g} on every epoch from epoch {MAJORITY_FROM} to {last}{on_val}, while the training loss"
+        f" moves ({float(loss[0]):.4g} -> {float(loss[-1]):.4g}): no row's prediction flips, so every row gets the"
+        f" {share:.0%} majority class, a balanced accuracy of 1/2 (the prior's loss is H({share:.4g}) = {entropy:.4g})",
+    )
 
 
 def _column(history: pd.DataFrame, *names: str) -> tuple[str, np.ndarray] | None:

@@ -39,7 +39,7 @@ import pandas as pd
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.causes.catalog import REGISTRY, by_rank
-from plateau_doctor.engine.chance import Chance, read_chance
+from plateau_doctor.engine.chance import Chance, majority_only, read_chance
 from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
 from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
@@ -290,11 +290,15 @@ def diagnose_curves(
     task = (audit.task if audit is not None else None) or task or infer_task(frame)
     notes = list(not_checked)
     chance = read_chance(frame, detection) if audit is None and task != "regression" else None
+    majority = majority_only(frame, detection) if audit is None and task != "regression" else None
+    if chance is not None and majority is not None and chance.k != 2:
+        majority = None  # the log pins k > 2 classes: its flat accuracy is 1/k, not a majority
+    chance = chance or majority
     if audit is None:
         audit = DataAudit.unknown(task) if chance is None else chance_audit(chance)
         notes.append("the attainable level: no reference model was fitted on the data (no data given)")
         notes.append("feature and target scales, class balance: the data were not seen")
-        if chance is not None:
+        if chance is not None and chance is not majority:
             notes.append(f"the chance level, read from the log itself: {chance.why}")
     optimizer_known = setup is not None
     if setup is None:
@@ -309,6 +313,8 @@ def diagnose_curves(
     symptoms = detect_symptoms(signals, audit, detection, setup=setup)
     no_reference = not math.isfinite(audit.reference_val_loss) and not audit.reference_metrics
     frozen = frozen_curve(frame, detection) if no_reference else None
+    if majority is not None and not any(s.name in SICK_SYMPTOMS for s in symptoms):
+        symptoms = [Finding("symptom", "stuck_at_trivial", 0.7, f"by the task metric: {majority.why}")]
     if no_reference and not any(s.name in SICK_SYMPTOMS for s in symptoms):
         flat = frozen or flat_from_start(frame, detection)
         if flat is not None:

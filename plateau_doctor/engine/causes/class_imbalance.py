@@ -107,10 +107,15 @@ def _collapsed_in_a_log(case: Case, share: float, threshold: float) -> Finding |
     flat at the majority share. Learnable or not, the log cannot tell (no reference)."""
     if not case.has("stuck_at_trivial") or not at_chance(case):
         return None
+    trivial = case.audit.trivial_val_loss
+    loss = case.recent("val_loss") if math.isfinite(case.recent("val_loss")) else case.recent("loss")
+    tol = case.detection.trivial_tolerance
+    how = (f"a prior whose entropy the loss equals ({fmt(trivial)})" if not loss < trivial * (1.0 - tol) else
+           f"a prior whose entropy is {fmt(trivial)}; the loss {fmt(loss)} is below it, so the outputs rank the rows,"
+           " but none crosses the decision threshold")
     return make_cause(
         "class_imbalance",
         0.6,
-        f"the accuracy sits at {pct(share)}, the majority share of a prior whose entropy the loss equals"
-        f" ({fmt(case.audit.trivial_val_loss)}): the network predicts the majority class for every row"
-        f" (imbalanced from {pct(threshold)}); class weights or resampling make the minority count",
+        f"the accuracy sits at {pct(share)}, the majority share of {how}: the network predicts the majority class"
+        f" for every row (imbalanced from {pct(threshold)}); class weights or resampling make the minority count",
     )

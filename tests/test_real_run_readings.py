@@ -227,3 +227,16 @@ def test_a_classifier_whose_accuracy_rose_before_it_settled_is_no_majority_colla
         found = diagnose_curves({"loss": loss, "val_loss": [v * 1.1 for v in loss], "accuracy": acc,
                                  "val_accuracy": acc})
         assert not found.sick, [(s.name, s.evidence) for s in found.symptoms]
+
+
+def test_a_regression_log_that_starts_at_a_loss_of_hundreds_of_millions_names_the_unscaled_target():
+    # Mechanical energy in joules (0 to ~70,000), MSE, Adam 1e-3: the output starts near 0 and
+    # the loss near E[y^2] = 4e8, still falling steadily after 20 epochs.
+    loss = [4.13e8 * (1 - 0.0015 * i * i) for i in range(20)]
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.01 for v in loss]}, task="regression")
+    assert found.sick and found.causes[0].name == "unscaled_target", [c.name for c in found.causes]
+    assert "E[y^2]" in found.causes[0].evidence
+    # The same shape on a standardized target's scale names no target.
+    scaled = diagnose_curves({"loss": [v / 4.13e8 for v in loss], "val_loss": [v / 4.09e8 for v in loss]},
+                             task="regression")
+    assert "unscaled_target" not in [c.name for c in scaled.causes]

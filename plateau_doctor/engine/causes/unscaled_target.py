@@ -4,7 +4,8 @@ Judged by its effect: on the step (with a plain-gradient optimizer, learning_rat
 far above 2 cannot be stable, ``readings.STABLE_STEP``), on the start (a network
 initialized to output about 0 whose first epochs' loss is several times the trivial loss
 starts far from a target with a large offset, and must spend its steps moving the output
-there), and by its size (a std or a mean in the hundreds). Treated by standardizing the
+there), and by its size (a std or a mean in the hundreds). In a bare log, where the target was
+not seen, by the scale of the first loss (``RAW_SCALE_LOSS``). Treated by standardizing the
 target (regression only).
 """
 
@@ -14,6 +15,7 @@ import math
 
 import numpy as np
 
+from plateau_doctor.engine.causes.log_readings import bare_log
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     STALLED,
@@ -42,11 +44,33 @@ TARGET_MEAN_HIGH = 100.0
 
 TARGET_SCALE_SEVERE = 1e3
 
+RAW_SCALE_LOSS = TARGET_STD_HIGH**2
+"""A bare log's regression loss at 1e4 or more on its first epoch: a network starts with outputs
+near 0, so its first losses are about E[y^2] under squared error (E|y| under absolute error).
+1e4 is a target of std 100 under MSE (``TARGET_STD_HIGH``), and one in the tens of thousands
+under MAE; a standardized target starts near 1."""
+
 START_FAR = 3.0
 """A network initialized to output about 0 scores E[y^2] = mean^2 + var at first; the trivial
 predictor (the mean) scores var. The lowest loss of the warm-up epochs still at 3x the
 trivial loss means the output has not reached the target's offset (|mean| > 1.4 std) even
 after the first epochs' steps."""
+
+
+def _raw_scale_in_a_log(case: Case) -> Finding | None:
+    """A bare regression log whose first loss is on the scale of an unscaled target (``RAW_SCALE_LOSS``)."""
+    loss = case.signal("loss")
+    first = loss[np.isfinite(loss)][:1] if loss is not None else np.array([])
+    if not first.size or not float(first[0]) >= RAW_SCALE_LOSS:
+        return None
+    return make_cause(
+        "unscaled_target",
+        0.6,
+        f"the first epoch's training loss is {fmt(float(first[0]))}: a network starts with outputs near 0, so its"
+        f" first losses are about E[y^2] under squared error (E|y| under absolute error), and from"
+        f" {fmt(RAW_SCALE_LOSS)} the target's scale is 100 or more (a standardized target starts near 1); the"
+        f" curves show {case.shown(UNDERFIT + UNSTABLE)}",
+    )
 
 
 def start_ratio(case: Case) -> float:
@@ -83,7 +107,11 @@ def unscaled_target(case: Case) -> Finding | None:
     makes unstable (and a standardized target would not), or a start far above the trivial
     loss that its offset explains. A target whose scale is normal never ranks as the cause."""
     audit = case.audit
-    if audit.task != "regression" or audit.scaled_target or not case.has(*UNDERFIT, *UNSTABLE):
+    if audit.task != "regression" or not case.has(*UNDERFIT, *UNSTABLE):
+        return None
+    if bare_log(case):
+        return _raw_scale_in_a_log(case)
+    if audit.scaled_target:
         return None
     moment = target_moment(audit, case.setup)
     if moment is None:

@@ -222,3 +222,18 @@ def test_bad_curves_are_refused(lrs, losses, message):
 def test_unknown_method_names_the_allowed_ones():
     with pytest.raises(ValueError, match="minimum, steepest, valley"):
         suggest_learning_rate(LRS, u_shape(), method="slide")
+
+
+def test_a_suggestion_counts_only_on_the_side_the_treatment_moves_the_rate():
+    from plateau_doctor.engine.range_test import on_the_asked_side
+
+    # Raising 0.001 (too low): a valley at 0.00092 would undo the raise (sgd_plain_quantiles,
+    # round 2, before this rule); 0.03 is taken.
+    assert not on_the_asked_side(0.00092, 0.001, higher=True)
+    assert on_the_asked_side(0.03, 0.001, higher=True)
+    # Lowering 0.5 (too high): only a rate below it counts.
+    assert on_the_asked_side(0.02, 0.5, higher=False)
+    assert not on_the_asked_side(0.8, 0.5, higher=False)
+    # Four decades or more away is the sweep's end, not the model's need.
+    assert not on_the_asked_side(20.0, 0.001, higher=True)
+    assert not on_the_asked_side(float("nan"), 0.001, higher=True)

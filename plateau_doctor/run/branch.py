@@ -25,7 +25,7 @@ import numpy as np
 
 from plateau_doctor.config import DoctorConfig, with_overrides
 from plateau_doctor.data.prepared import ensure_split, load_split, reference_predictions
-from plateau_doctor.engine.range_test import describe_suggestion, suggest_learning_rate
+from plateau_doctor.engine.range_test import describe_suggestion, on_the_asked_side, suggest_learning_rate
 from plateau_doctor.engine.planning import RemedyPlan
 from plateau_doctor.engine.significance import LevelComparison, compare_with_level, main_metric_of, tolerance_only
 from plateau_doctor.training.range_test import lr_range_test
@@ -172,9 +172,16 @@ def run_branch(config: DoctorConfig, plan: RemedyPlan, model_path: str, split_di
             lrs, losses = lr_range_test(branch_config, data)
             suggestion = suggest_learning_rate(lrs, losses)
             outcome.lr_suggestion = describe_suggestion(lrs, losses)
+            current = config.training.learning_rate
+            asked = plan.overrides.get("training.learning_rate")
+            if asked is not None and asked != current and not on_the_asked_side(suggestion, current, higher=asked > current):
+                # The treatment moves the rate one way; a valley on the other side undoes it.
+                side = "above" if asked > current else "below"
+                outcome.lr_suggestion += f"; not {side} {current:.3g}, so the treatment's {asked:.3g} is kept"
+                suggestion = asked
             outcome.params["training.learning_rate"] = suggestion
             branch_config = with_overrides(branch_config, {"training.learning_rate": suggestion}, "the range test's rate")
-            log.info("%s: range test over %d steps suggests learning rate %.3g", plan.remedy, len(lrs), suggestion)
+            log.info("%s: range test over %d steps: learning rate %.3g", plan.remedy, len(lrs), suggestion)
         touches_model = any(key.startswith("model.") for key in plan.overrides)
         result = fit_branch(
             branch_config,

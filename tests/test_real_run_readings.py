@@ -240,3 +240,15 @@ def test_a_regression_log_that_starts_at_a_loss_of_hundreds_of_millions_names_th
     scaled = diagnose_curves({"loss": [v / 4.13e8 for v in loss], "val_loss": [v / 4.09e8 for v in loss]},
                              task="regression")
     assert "unscaled_target" not in [c.name for c in scaled.causes]
+
+
+def test_a_validation_loss_bouncing_far_above_a_fitted_training_loss_is_no_step_oscillation():
+    # A CNN that fits its training rows (loss ~0.04, accuracy 0.98) while its validation loss
+    # bounces between 0.25 and 0.42: the step did not throw the weights out of the training
+    # valley; the snapshots differ in how they generalize.
+    train = [0.055, 0.060, 0.061, 0.051, 0.047, 0.041, 0.048, 0.037, 0.035, 0.045, 0.039, 0.066, 0.031, 0.032, 0.043]
+    val = [0.426, 0.303, 0.417, 0.265, 0.291, 0.280, 0.281, 0.251, 0.337, 0.288, 0.364, 0.268, 0.268, 0.290, 0.246]
+    assert "oscillation" not in _names(diagnose_curves({"loss": train, "val_loss": val}))
+    # The same bouncing over a training loss that stands at the validation level is the step's.
+    level = [0.30 + 0.01 * ((-1) ** i) for i in range(15)]
+    assert "oscillation" in _names(diagnose_curves({"loss": level, "val_loss": val}))

@@ -10,7 +10,12 @@ inference mode), not the optimizer's, and names no cause. So an oscillation is r
 training loss; on the validation loss only when there is no training loss, or when the
 training loss stands still (no fall beyond its scatter): an epoch mean that stops moving
 while the end-of-epoch snapshots bounce is weights thrown back and forth around a valley
-(plain SGD at too large a step shows exactly this), not a sampling artefact.
+(plain SGD at too large a step shows exactly this), not a sampling artefact. Unless the
+training loss sits far below every snapshot's validation loss (:data:`FITS_TRAINING_ROWS`): a
+step that overshoots throws the fit of the training rows about as much as any other rows', so a
+net that holds its training loss at a fraction of its best validation loss is at its valley, and
+its snapshots differ in how they generalize (the gap of a fitted net), not in where the step
+threw them.
 
 An oscillation needs three things (each a test of :mod:`.noise` or a share of the level):
 epoch-to-epoch moves of at least :data:`OSCILLATION_AMPLITUDE` of the level, up and down
@@ -51,6 +56,10 @@ OSCILLATION_STALL = 0.1
 level over the progress window (the labelling rule R5's threshold) points down. A short,
 noisy run whose fall is not significant cannot be shown to stand still, and a sick verdict
 needs the stall shown, not merely the progress unproven."""
+
+FITS_TRAINING_ROWS = 0.5
+"""A recent training loss under half the lowest validation loss of the run: the training rows are
+fit far better than the best snapshot generalizes."""
 
 SPIKE_FACTOR = 2.0
 """One epoch at more than twice the previous epoch's loss is a spike."""
@@ -93,9 +102,14 @@ def oscillation(run: Run, gap: ReferenceGap | None) -> Finding | None:
 
 def _training_stands_still(run: Run) -> bool:
     """No training loss, or one whose robust trend makes no progress beyond its scatter: the
-    epoch mean stands still while the end-of-epoch snapshots may bounce."""
+    epoch mean stands still while the end-of-epoch snapshots may bounce (unless it stands far
+    below them: ``FITS_TRAINING_ROWS``)."""
     if run.train is None:
         return True
+    if run.val is not None and np.all(np.isfinite(run.train[-run.detection.patience:])) and np.isfinite(run.val).any():
+        lowest = float(np.nanmin(run.val))
+        if lowest > 0 and float(np.mean(run.train[-run.detection.patience:])) < FITS_TRAINING_ROWS * lowest:
+            return False  # at its training valley: the snapshots' wobble is the gap's, not the step's
     drift = noise.trend(_progress_window(run.train, run))
     return drift is not None and not drift.falls
 

@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-fast scenarios clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: this pin is the CPU build a CI machine holds on disk; unpinned,
 	# the torch extra would fetch a CUDA build of several GB.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[test,dask,jax,torch]"
+	# constraints.txt: the exact versions the figures were measured with (see its header)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,dask,jax,torch]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 sys.path.insert(0, str(ROOT))
-from corpus.rules import read_log, reading  # noqa: E402
+from corpus.rules import is_console, read_log, reading  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("corpus_build", ROOT / "harness" / "corpus_build.py")
 corpus_build = importlib.util.module_from_spec(_spec)
@@ -243,6 +243,8 @@ def public_entries() -> list[dict]:
         k = src.get("n_classes") or (2 if src.get("task") == "binary" else None)
         r = reading(log, n_classes=k, cross_entropy=ce)
         fmt = {".json": "history_json", ".txt": "console"}.get(path.suffix)
+        if fmt is None and is_console(path):  # a console capture saved as .log (heldout4)
+            fmt = "console"
         if fmt is None:
             first = path.read_bytes().split(b"\n", 1)[0]
             fmt = "csvlogger" if first.startswith(b"epoch,") else "csv_table"

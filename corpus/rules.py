@@ -11,6 +11,7 @@ it, so the labels cannot depend on what the doctor says.
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
@@ -76,6 +77,8 @@ def _read_table(text: str) -> Log:
 
 def _read_json(text: str) -> Log:
     data = json.loads(text)
+    if isinstance(data, str):  # json.dump(str(history.history)): a JSON string holding the dict's repr (heldout4)
+        data = ast.literal_eval(data)
     if isinstance(data, list):  # a list of per-epoch dicts
         keys = sorted({k for d in data for k in d})
         return Log(columns={k: [None if d.get(k) is None else float(d[k]) for d in data] for k in keys})
@@ -110,12 +113,24 @@ def _read_console(text: str) -> Log:
     return Log(columns={k: [e.get(k) for e in epochs] for k in keys}, notes=notes, starts_mid_run=bool(heads and heads[0] > 1))
 
 
+def _text(path: Path) -> str:
+    raw = path.read_bytes()
+    # A console capture saved by PowerShell is UTF-16 with a byte-order mark (added for heldout4, before the freeze).
+    return raw.decode("utf-16", "replace") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig", "replace")
+
+
+def is_console(path: str | Path) -> bool:
+    """Console text of ``model.fit``: a .txt file, or any file with ``Epoch k/n`` header lines."""
+    path = Path(path)
+    return path.suffix == ".txt" or (path.suffix != ".json" and re.search(r"^\s*Epoch \d+/\d+\s*$", _text(path), re.M) is not None)
+
+
 def read_log(path: str | Path) -> Log:
     path = Path(path)
-    text = path.read_bytes().decode("utf-8", "replace")
+    text = _text(path)
     if path.suffix == ".json":
         return _read_json(text)
-    if path.suffix == ".txt" or re.search(r"^\s*Epoch \d+/\d+\s*$", text, re.M):
+    if is_console(path):
         return _read_console(text)
     return _read_table(text)
 

@@ -1,0 +1,118 @@
+"""Write corpus/heldout4/labels.yaml (the fourth held-out corpus) with the first corpus's labelling code.
+
+    .venv/bin/python corpus/make_labels4.py            # heldout4/labels.yaml (+ heldout4/build/references.json)
+    .venv/bin/python corpus/make_labels4.py --freeze   # then heldout4/FROZEN and heldout4/MANIFEST.sha256
+    .venv/bin/python corpus/make_labels4.py --own-only # own fits only (dry run while the public half is incomplete)
+
+Reuses ``corpus/make_labels.py`` (its own-fit and public-log entries, the references, the quirks)
+pointed at ``corpus/heldout4/``, with ``harness/corpus_build4.py``'s specs, like
+``corpus/make_labels3.py`` does for heldout3. Public logs (``logs/pub_*``) are labelled when
+``corpus/heldout4/public_sources.yaml`` exists (same schema as heldout3's). Labels follow
+LABELING.md (A for own fits, B for public logs) through ``corpus/rules.py``; nothing here
+imports or runs plateau_doctor. Every entry's split is ``heldout4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+H4 = ROOT / "corpus" / "heldout4"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "harness"))
+
+_spec = importlib.util.spec_from_file_location("make_labels", ROOT / "corpus" / "make_labels.py")
+make_labels = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_labels)  # registers sys.modules["corpus_build"]
+import corpus_build4  # noqa: E402  (patches that same corpus_build module: heldout4 specs, paths, families)
+
+make_labels.CORPUS = H4
+make_labels.corpus_build = corpus_build4.cb
+make_labels.TOKEN_FAMILIES |= {"tokens_vote", "tokens_topic", "tokens_order", "tokens_count4"}
+make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_transfer", "friedman2": "regression_mlp",
+                         "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
+                         "tokens_vote": "token_sequence",
+                         "glyphs": "cnn_image", "transfer_oddeven": "frozen_transfer", "energy": "regression_mlp",
+                         "diabetes3": "regression_mlp", "friedman1c": "regression_mlp", "tokens_topic": "token_sequence",
+                         "tokens_order": "token_sequence",
+                         # heldout4's own families
+                         "lines": "cnn_image", "pulses": "numeric_sequence", "sinus": "regression_mlp",
+                         "poly": "regression_mlp", "transfer_prime": "frozen_transfer", "tokens_count4": "token_sequence"})
+
+_BUILD_MAKE_JOB = corpus_build4.cb.make_job
+
+
+def _make_job_flat_labels(s):
+    """The build's job, with (n, 1) column labels flattened: the scikit-learn references need a flat vector.
+    (Only the references call make_job here; the logs and outcomes come from the build.)"""
+    import numpy as np
+
+    job = _BUILD_MAKE_JOB(s)
+    if np.asarray(job.ytr).ndim == 2:
+        job.ytr, job.yva = np.asarray(job.ytr).ravel(), np.asarray(job.yva).ravel()
+    return job
+
+
+corpus_build4.cb.make_job = _make_job_flat_labels
+
+_READ_LOG = make_labels.read_log
+
+
+def _read_log_naming_the_file(path):
+    """corpus/rules.py's reader; a log it cannot read is named in the error (e.g. a public JSON that is not a dict)."""
+    try:
+        return _READ_LOG(path)
+    except Exception as exc:
+        raise RuntimeError(f"corpus/rules.py cannot read {path}: {type(exc).__name__}: {exc}") from exc
+
+
+make_labels.read_log = _read_log_naming_the_file
+
+PUBLIC_SOURCES = H4 / "public_sources.yaml"
+
+
+def entries(own_only: bool = False) -> list[dict]:
+    if own_only:  # a dry run of the own half while the public half is still being collected
+        make_labels.public_entries = lambda: []
+    return make_labels.heldout_entries(H4, "harness/corpus_build4.py", "heldout4")
+
+
+def unlisted(es: list[dict]) -> list[str]:
+    """Files in heldout4/logs that no entry names (e.g. a public log whose source is not in public_sources.yaml yet)."""
+    named = {Path(e["file"]).name for e in es}
+    return sorted(p.name for p in (H4 / "logs").iterdir() if p.name not in named)
+
+
+def freeze(text_path: Path) -> str:
+    assert text_path == H4 / "labels.yaml"
+    return make_labels.write_freeze(H4, "No log of corpus/heldout4 was given to plateau-doctor before this file was written.")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--freeze", action="store_true")
+    ap.add_argument("--own-only", action="store_true",
+                    help="label the own fits only (a dry run while the public half is incomplete); --freeze then refuses")
+    a = ap.parse_args(argv)
+    header = ("# plateau-doctor fourth held-out corpus (corpus/heldout4/): one entry per log in corpus/heldout4/logs/.\n"
+              "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
+              "# never from plateau-doctor's output. Every entry is split heldout4 (no tune half).\n")
+    out = make_labels.write_labels(H4, entries(a.own_only), header)
+    path = H4 / "labels.yaml"
+    if not PUBLIC_SOURCES.exists():
+        print(f"note: {PUBLIC_SOURCES.relative_to(ROOT)} does not exist: public logs not labelled")
+    left = unlisted(out)
+    if left:
+        print(f"warning: {len(left)} file(s) in logs/ have no entry: {', '.join(left)}")
+    if a.freeze:
+        if left:
+            sys.exit("not frozen: every file in logs/ needs an entry first")
+        print("frozen", freeze(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -256,3 +256,17 @@ def test_a_tensorboard_folder_reads_without_library_warnings_and_one_without_sca
                              capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr == f"plateau-doctor: error: {tmp_path / 'only_batches'}: the event files hold no per-epoch scalar (epoch_loss, ...)\n"
+
+
+def test_a_history_saved_as_the_string_of_its_dict_is_read_and_a_string_of_anything_else_is_refused(tmp_path):
+    # json.dump(str(history.history)) writes one JSON string holding the dict's repr, nan and inf included.
+    saved = {"loss": [0.9, 0.5, float("nan"), 0.3, 0.2], "val_loss": [1.0, 0.6, 0.5, float("inf"), 0.4]}
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(str(saved)))
+    history = read_history(path)
+    assert list(history["loss"][:2]) == [0.9, 0.5] and math.isnan(history["loss"][2])
+    assert history["val_loss"][3] == math.inf
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps("loss went down"))
+    with pytest.raises(HistoryFileError, match="expected History.history"):
+        read_history(other)

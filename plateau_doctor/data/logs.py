@@ -22,11 +22,13 @@ was wrong: a missing or empty file, binary content, no number in any loss column
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
 import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +140,8 @@ def _read_json(source: Path) -> pd.DataFrame:
         cut = "; the file ends early: truncated?" if error.pos >= len(text.rstrip()) - 1 else ""
         raise HistoryFileError(f"{source}: cannot be read as a training log (not valid JSON: {error.msg},"
                                f" line {error.lineno} column {error.colno}{cut})") from None
+    if isinstance(payload, str):
+        payload = _python_literal(payload)  # json.dump(str(history.history)): the dict's repr as one JSON string
     if isinstance(payload, dict) and isinstance(payload.get("history"), dict):
         payload = payload["history"]
     if isinstance(payload, dict):
@@ -151,6 +155,15 @@ def _read_json(source: Path) -> pd.DataFrame:
     if isinstance(payload, list) and payload and all(isinstance(row, dict) for row in payload):
         return pd.DataFrame(payload)
     raise HistoryFileError(f"{source}: expected History.history (a JSON object of lists) or a list of per-epoch records")
+
+
+def _python_literal(text: str):
+    """A Python literal (numbers, lists, dicts; ``nan`` and ``inf`` as ``repr`` writes them), or the text itself."""
+    literal = re.sub(r"\binf\b", "1e999", re.sub(r"\bnan\b", "None", text))  # 1e999 parses as inf; None reads as NaN
+    try:
+        return ast.literal_eval(literal)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
 
 
 def read_tensorboard(folder: Path) -> pd.DataFrame:

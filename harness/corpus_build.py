@@ -737,10 +737,16 @@ class LRLogger:
 
 
 def _optimizer(keras, p, steps_per_epoch):
+    """The spec's optimizer and schedule. AdamW, Nadam, Adagrad, Nesterov SGD and warmup + cosine came
+    with heldout4 (corpus_build4.py); no earlier spec sets them, so earlier builds are unchanged."""
     lr = p.get("lr", 1e-3)
     sched = p.get("schedule")
     total = steps_per_epoch * p["epochs"]
-    if sched == "cosine":
+    if sched == "warmup_cosine":
+        warm = steps_per_epoch * p.get("warmup_epochs", 3)
+        lr = keras.optimizers.schedules.CosineDecay(lr * 0.01, decay_steps=total - warm, alpha=0.01, warmup_target=lr,
+                                                    warmup_steps=warm)
+    elif sched == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total, alpha=0.01)
     elif sched == "exp":
         lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps_per_epoch * 5, decay_rate=0.7)
@@ -752,11 +758,17 @@ def _optimizer(keras, p, steps_per_epoch):
         kw["clipnorm"] = p["clipnorm"]
     opt = p.get("opt", "adam")
     if opt == "sgd":
-        return keras.optimizers.SGD(momentum=p.get("momentum", 0.0), **kw)
+        return keras.optimizers.SGD(momentum=p.get("momentum", 0.0), nesterov=bool(p.get("nesterov")), **kw)
     if opt == "adadelta":
         return keras.optimizers.Adadelta(**kw)
+    if opt == "adagrad":
+        return keras.optimizers.Adagrad(**kw)
     if opt == "rmsprop":
         return keras.optimizers.RMSprop(**kw)
+    if opt == "nadam":
+        return keras.optimizers.Nadam(**kw)
+    if opt == "adamw":
+        return keras.optimizers.AdamW(weight_decay=p.get("weight_decay", 1e-4), **kw)
     return keras.optimizers.Adam(**kw)
 
 

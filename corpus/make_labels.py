@@ -39,7 +39,18 @@ KIND = {"cnn_digits": "cnn_image", "cnn_shapes": "cnn_image", "transfer_digits":
         "transfer_shapes": "frozen_transfer", "diabetes": "regression_mlp", "friedman": "regression_mlp",
         "make_regression": "regression_mlp", "nll": "regression_mlp", "text_doc": "text_embedding",
         "tokens_bigram": "token_sequence", "tokens_count": "token_sequence", "seq_freq": "numeric_sequence",
-        "seq_amp": "numeric_sequence"}
+        "seq_amp": "numeric_sequence",
+        # heldout2's families
+        "stripes": "cnn_image", "transfer_digits59": "frozen_transfer", "friedman2": "regression_mlp",
+        "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
+        "tokens_vote": "token_sequence",
+        # heldout3's
+        "glyphs": "cnn_image", "transfer_oddeven": "frozen_transfer", "energy": "regression_mlp",
+        "diabetes3": "regression_mlp", "friedman1c": "regression_mlp", "tokens_topic": "token_sequence",
+        "tokens_order": "token_sequence",
+        # heldout4's
+        "lines": "cnn_image", "pulses": "numeric_sequence", "sinus": "regression_mlp", "poly": "regression_mlp",
+        "transfer_prime": "frozen_transfer", "tokens_count4": "token_sequence"}
 DESIGN_SYMPTOMS = {
     "learning_rate_too_high": ["diverged", "stuck_at_trivial", "oscillation"],
     "exploding_gradients": ["diverged", "stuck_at_trivial", "oscillation"],
@@ -51,7 +62,8 @@ DESIGN_SYMPTOMS = {
     "insufficient_capacity": ["plateau"],
 }
 OTHER_FAULT_SYMPTOMS = ["stuck_at_trivial", "plateau"]
-TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count"}  # references on a bag of tokens
+TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count",  # references on a bag of tokens
+                  "tokens_vote", "tokens_topic", "tokens_order", "tokens_count4"}  # (heldout2-4's)
 FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
           "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console"}
 PUBLIC_KIND = {

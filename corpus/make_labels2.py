@@ -29,10 +29,6 @@ import corpus_build2  # noqa: E402  (patches that same corpus_build module: held
 
 make_labels.CORPUS = H2
 make_labels.corpus_build = corpus_build2.cb
-make_labels.TOKEN_FAMILIES |= {"tokens_vote"}
-make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_transfer", "friedman2": "regression_mlp",
-                         "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
-                         "tokens_vote": "token_sequence"})
 
 
 

@@ -31,14 +31,6 @@ import corpus_build3  # noqa: E402  (patches that same corpus_build module: held
 
 make_labels.CORPUS = H3
 make_labels.corpus_build = corpus_build3.cb
-make_labels.TOKEN_FAMILIES |= {"tokens_vote", "tokens_topic", "tokens_order"}
-make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_transfer", "friedman2": "regression_mlp",
-                         "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
-                         "tokens_vote": "token_sequence",
-                         # heldout3's own families
-                         "glyphs": "cnn_image", "transfer_oddeven": "frozen_transfer", "energy": "regression_mlp",
-                         "diabetes3": "regression_mlp", "friedman1c": "regression_mlp", "tokens_topic": "token_sequence",
-                         "tokens_order": "token_sequence"})
 
 PUBLIC_SOURCES = H3 / "public_sources.yaml"
 

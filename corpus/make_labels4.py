@@ -32,16 +32,6 @@ import corpus_build4  # noqa: E402  (patches that same corpus_build module: held
 
 make_labels.CORPUS = H4
 make_labels.corpus_build = corpus_build4.cb
-make_labels.TOKEN_FAMILIES |= {"tokens_vote", "tokens_topic", "tokens_order", "tokens_count4"}
-make_labels.KIND.update({"stripes": "cnn_image", "transfer_digits59": "frozen_transfer", "friedman2": "regression_mlp",
-                         "friedman3": "regression_mlp", "make_regression2": "regression_mlp", "waves": "numeric_sequence",
-                         "tokens_vote": "token_sequence",
-                         "glyphs": "cnn_image", "transfer_oddeven": "frozen_transfer", "energy": "regression_mlp",
-                         "diabetes3": "regression_mlp", "friedman1c": "regression_mlp", "tokens_topic": "token_sequence",
-                         "tokens_order": "token_sequence",
-                         # heldout4's own families
-                         "lines": "cnn_image", "pulses": "numeric_sequence", "sinus": "regression_mlp",
-                         "poly": "regression_mlp", "transfer_prime": "frozen_transfer", "tokens_count4": "token_sequence"})
 
 _BUILD_MAKE_JOB = corpus_build4.cb.make_job
 

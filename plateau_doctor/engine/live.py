@@ -55,6 +55,9 @@ BRANCH_BUDGET = "training.epochs"
 NO_GRADIENT = 1e-12
 """A global gradient norm below this moves no weight by any step a rate can take: nothing flows back."""
 
+RATE_FACTOR_LIMIT = 1e4
+"""A range test's suggestion is taken within four decades of the current rate; beyond it the
+sweep's own end is more likely than the model's need (the treatment's fallback is used)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def live_action(plans: Sequence[RemedyPlan], rate: float, evidence: str) -> Live
 
 def pick_rate(action: LiveAction, current: float, lrs: Sequence[float], losses: Sequence[float]) -> tuple[float, str]:
     """The rate to train on, and why: the range test's suggestion when it lies on the side of
-    ``current`` the action asks for and within ``range_test.RATE_FACTOR_LIMIT`` of it; else the
+    ``current`` the action asks for and within ``RATE_FACTOR_LIMIT`` of it; else the
     treatment's own rate."""
     fallback = float(action.rate) if action.rate is not None else current
     rates, values = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
@@ -152,7 +155,8 @@ def pick_rate(action: LiveAction, current: float, lrs: Sequence[float], losses: 
         return fallback, f"no range test ran: the treatment's rate {fmt(fallback)}"
     suggestion = suggest_learning_rate(rates, values)
     swept = f"a range test of {rates.size} steps from {fmt(rates[0])} to {fmt(rates[-1])}"
-    if on_the_asked_side(suggestion, current, higher=action.direction != "lower"):
+    within = 1.0 / RATE_FACTOR_LIMIT <= suggestion / current <= RATE_FACTOR_LIMIT
+    if on_the_asked_side(suggestion, current, higher=action.direction != "lower") and within:
         return float(suggestion), f"{swept} suggests {fmt(suggestion)}"
     side = "below" if action.direction == "lower" else "above"
     return fallback, f"{swept} suggests {fmt(suggestion)}, not {side} {fmt(current)}: the treatment's rate {fmt(fallback)}"

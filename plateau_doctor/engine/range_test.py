@@ -249,21 +249,14 @@ def suggest_learning_rate(
     return _suggest(lrs, losses, method, beta).suggestion
 
 
-RATE_FACTOR_LIMIT = 1e4
-"""A range test's suggestion is taken within four decades of the current rate; beyond it the
-sweep's own end is more likely than the model's need (the treatment's rate is used)."""
-
-
 def on_the_asked_side(suggestion: float, current: float, higher: bool) -> bool:
-    """The suggestion moves the rate from ``current`` the way the treatment asks (``higher``),
-    within :data:`RATE_FACTOR_LIMIT`. A treatment that raises a rate too low gains nothing from
-    a suggestion below the rate that was too low, and one that lowers a rate too high nothing
-    from one above it: a sweep's valley can sit on either side."""
+    """The suggestion moves the rate from ``current`` the way the treatment asks (``higher``).
+    A treatment that raises a rate too low gains nothing from a suggestion below the rate that
+    was too low, and one that lowers a rate too high nothing from one above it: a sweep's
+    valley can sit on either side."""
     if not (math.isfinite(suggestion) and suggestion > 0 and math.isfinite(current) and current > 0):
         return False
-    ratio = suggestion / current
-    wanted = ratio > 1.0 if higher else ratio < 1.0
-    return wanted and 1.0 / RATE_FACTOR_LIMIT <= ratio <= RATE_FACTOR_LIMIT
+    return suggestion > current if higher else suggestion < current
 
 
 def describe_suggestion(

@@ -32,8 +32,8 @@ chance level, and the log is judged without one.
 
 One more reading stands next to the chance level (:func:`majority_only`): a binary log whose
 training accuracy, over thousands of rows, does not change at all from epoch 2 to its end
-(``patience + 1`` epochs at least) while its loss still moves, at a majority share that the validation accuracy repeats,
-predicts the majority class for every row. Its loss may be below H(a): the outputs rank the rows
+(``patience + 1`` epochs at least) while its loss still moves, at a majority share that the
+validation accuracy repeats, predicts the majority class for every row. Its loss may be below H(a): the outputs rank the rows
 better than the prior, yet none crosses the decision threshold, so the task metric (balanced
 accuracy 1/2) is at the trivial level. A network that learned to classify flips some row's
 prediction every epoch; a frozen one also freezes its loss.

@@ -18,6 +18,9 @@ detection and the same cause rules on what there is, and says what is missing:
   audit's trivial loss, so ``stuck_at_trivial`` is read as in a full run;
 - a training loss frozen to four digits for ``patience`` epochs (:data:`FROZEN_RANGE`) away
   from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
+- a training accuracy that does not change at all from epoch 2 on, at a majority share, while
+  the loss still moves (``chance.majority_only``) is every row given the majority class:
+  ``stuck_at_trivial`` by the task metric (balanced accuracy 1/2), whatever the loss;
 - a cause whose confirming signals the log lacks (:data:`CONFIRMED_BY`) keeps its place
   but loses confidence (:data:`UNCONFIRMED_DISCOUNT`), and its evidence names the
   measurement that would confirm it;
@@ -292,7 +295,7 @@ def diagnose_curves(
     chance = read_chance(frame, detection) if audit is None and task != "regression" else None
     majority = majority_only(frame, detection) if audit is None and task != "regression" else None
     if chance is not None and majority is not None and chance.k != 2:
-        majority = None  # the log pins k > 2 classes: its flat accuracy is 1/k, not a majority
+        majority = None  # the loss pins k > 2 classes: there is no binary majority to read
     chance = chance or majority
     if audit is None:
         audit = DataAudit.unknown(task) if chance is None else chance_audit(chance)

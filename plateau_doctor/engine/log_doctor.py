@@ -48,11 +48,12 @@ from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
 from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
 from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.diagnosis import diagnose
+from plateau_doctor.engine.unstable import FROZEN_SPREAD, is_frozen
 from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
 
-FROZEN_RANGE = 1e-4
+FROZEN_RANGE = FROZEN_SPREAD
 """A loss whose last ``patience + 1`` epochs differ by less than 0.01% of its level is frozen:
-minibatch noise alone moves a live network's epoch-mean loss by far more."""
+minibatch noise alone moves a live network's epoch-mean loss by far more (``unstable.is_frozen``)."""
 
 FROZEN_MIN_EPOCHS = 4
 """A log shorter than ``patience + 1`` epochs is frozen when all of them, 4 at least (3 moves),
@@ -233,7 +234,7 @@ def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
         return None
     level = float(np.mean(np.abs(tail)))
     spread = float(tail.max() - tail.min())
-    if level <= FROZEN_FLOOR or spread > FROZEN_RANGE * level:
+    if level <= FROZEN_FLOOR or not is_frozen(tail):
         return None
     first = len(history) - len(tail) + 1
     return Finding(

@@ -69,7 +69,8 @@ OSCILLATION_MIN_EPOCHS = 5
 
 FROZEN_SPREAD = 1e-4
 """A loss whose last epochs differ by under 0.01% of its level no longer moves at all
-(as ``log_doctor.FROZEN_RANGE``): minibatch noise alone moves a live network's epoch mean more."""
+(:func:`is_frozen`, also ``log_doctor``'s frozen plateau): minibatch noise alone moves a live
+network's epoch mean more."""
 
 BLOW_UP_FACTOR = 10.0
 """A loss that jumps to 10x the lowest value it had reached has blown up: an order of
@@ -106,9 +107,10 @@ def _training_stands_still(run: Run) -> bool:
     below them: ``FITS_TRAINING_ROWS``)."""
     if run.train is None:
         return True
-    if run.val is not None and np.all(np.isfinite(run.train[-run.detection.patience:])) and np.isfinite(run.val).any():
+    recent = run.train[-run.detection.patience:]
+    if run.val is not None and np.all(np.isfinite(recent)) and np.isfinite(run.val).any():
         lowest = float(np.nanmin(run.val))
-        if lowest > 0 and float(np.mean(run.train[-run.detection.patience:])) < FITS_TRAINING_ROWS * lowest:
+        if lowest > 0 and float(np.mean(recent)) < FITS_TRAINING_ROWS * lowest:
             return False  # at its training valley: the snapshots' wobble is the gap's, not the step's
     drift = noise.trend(_progress_window(run.train, run))
     return drift is not None and not drift.falls
@@ -173,6 +175,11 @@ def _steadily_improving(values: np.ndarray | None, run: Run) -> bool:
     return relative_improvement(float(tail[0]), float(tail[-1])) >= run.detection.min_delta and efficiency >= OSCILLATION_EFFICIENCY
 
 
+def is_frozen(values: np.ndarray) -> bool:
+    """Epoch losses that differ by under ``FROZEN_SPREAD`` of their level (mean |loss|): nothing moves."""
+    return float(np.ptp(values)) <= FROZEN_SPREAD * float(np.mean(np.abs(values)))
+
+
 def blow_up(values: np.ndarray) -> tuple[int, float, float] | None:
     """The largest jump of a positive loss above the lowest value it had reached before:
     (0-based epoch, the jump's value, the low before it), when it is ``BLOW_UP_FACTOR`` or more."""
@@ -206,8 +213,7 @@ def blown_up_then_flat(run: Run) -> Finding | None:
     if change >= run.detection.min_delta and (drift is None or drift.falls):
         return None
     recovered = float(np.median(window)) <= low * (1.0 + run.detection.trivial_tolerance)
-    frozen = float(np.ptp(window)) <= FROZEN_SPREAD * float(np.mean(np.abs(window)))
-    if recovered and not frozen:
+    if recovered and not is_frozen(window):
         return None  # back at its best and still moving: a transient spike, then convergence
     return symptom(
         "diverged",

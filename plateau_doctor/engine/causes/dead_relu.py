@@ -23,7 +23,7 @@ from plateau_doctor.engine.causes.readings import (
 from plateau_doctor.engine.causes.registry import KILLS_UNITS, register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt, pct, relative_improvement
-from plateau_doctor.engine.unstable import FROZEN_SPREAD
+from plateau_doctor.engine.unstable import is_frozen
 from plateau_doctor.schema import Finding
 
 
@@ -48,8 +48,7 @@ def frozen_from_the_start(name: str, values, detection, at_chance: bool) -> Find
     if values.size < 3 or not np.all(np.isfinite(values)):
         return None
     later = values[1:]
-    level = float(np.mean(np.abs(later)))
-    if not level > 0 or float(np.ptp(later)) > FROZEN_SPREAD * level:
+    if not float(np.mean(np.abs(later))) > 0 or not is_frozen(later):
         return None
     if relative_improvement(float(values[0]), float(later[-1])) >= FLAT_FROM_START:
         return None  # it learned first: a limit reached, not units dead from the start

@@ -63,8 +63,7 @@ from plateau_doctor.engine.chance import ACCURACY_MARGIN, majority_only
 from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement
 from plateau_doctor.engine.levels import loss_in_audit_scale
 from plateau_doctor.engine.stuck import contradicted_accuracy
-from plateau_doctor.engine import unstable
-from plateau_doctor.engine.unstable import blow_up
+from plateau_doctor.engine.unstable import blow_up, is_frozen
 
 BLOWN_START = 3.0
 """A first-epoch mean loss at 3x the chance level or more: a fan-scaled network starts near
@@ -90,8 +89,6 @@ CLIPPED_NATS = -math.log(1e-7)
 """Keras' probability clip (epsilon 1e-7): what one row costs when the output is pinned wrong."""
 
 PINNED_TOLERANCE = 0.02
-
-FROZEN_SPREAD = unstable.FROZEN_SPREAD
 
 
 
@@ -124,10 +121,9 @@ def _train(case: Case) -> np.ndarray | None:
 
 
 def _frozen(values: np.ndarray, case: Case) -> bool:
-    """The last ``patience + 1`` epochs differ by under ``FROZEN_SPREAD`` of their level: nothing moves."""
+    """The last ``patience + 1`` epochs, away from zero, do not move (``unstable.is_frozen``)."""
     tail = values[-(case.detection.patience + 1):]
-    level = float(np.mean(np.abs(tail)))
-    return tail.size >= 3 and level > 0 and float(np.ptp(tail)) <= FROZEN_SPREAD * level
+    return tail.size >= 3 and float(np.mean(np.abs(tail))) > 0 and is_frozen(tail)
 
 
 def blow_up_signs(case: Case) -> str | None:

@@ -143,6 +143,14 @@ def _rule_block(r: dict) -> dict:
 # ----------------------------------------------------------------------------------------
 
 
+def _read(path: Path):
+    """corpus/rules.py's reader; a log it cannot read is named in the error (a public JSON that is not a dict, say)."""
+    try:
+        return read_log(path)
+    except Exception as exc:
+        raise RuntimeError(f"corpus/rules.py cannot read {path}: {type(exc).__name__}: {exc}") from exc
+
+
 def references(specs) -> dict:
     """A scikit-learn reference on each fit's own split: logistic regression (balanced weights when a
     class is 3x another) or ridge, on the flattened inputs (bag of tokens for text; the frozen
@@ -177,11 +185,12 @@ def references(specs) -> dict:
                 m = Ridge(alpha=1.0).fit(xtr, job.ytr)
                 y = np.asarray(job.yva) * job.y_std + job.y_mean
                 ref = float(r2_score(y, m.predict(xva) * job.y_std + job.y_mean))
-            else:
-                counts = np.bincount(np.asarray(job.ytr).astype(int))
+            else:  # labels given to Keras as an (n, 1) column (mse on class ids) are the same labels
+                ytr, yva = np.asarray(job.ytr).ravel(), np.asarray(job.yva).ravel()
+                counts = np.bincount(ytr.astype(int))
                 cw = "balanced" if counts[counts > 0].max() >= 3 * counts[counts > 0].min() else None
-                m = LogisticRegression(max_iter=3000, class_weight=cw).fit(xtr, job.ytr)
-                ref = float(balanced_accuracy_score(job.yva, m.predict(xva)))
+                m = LogisticRegression(max_iter=3000, class_weight=cw).fit(xtr, ytr)
+                ref = float(balanced_accuracy_score(yva, m.predict(xva)))
             cache[s.id] = ref
             print(f"  reference {s.id}: {ref:.4f}", flush=True)
         path.write_text(json.dumps(cache, indent=1))
@@ -197,7 +206,7 @@ def own_entries() -> list[dict]:
     for i, s in specs.items():
         meta = metas[i]
         path = CORPUS / "logs" / f"{i}.{corpus_build.ext(s.fmt)}"
-        log = read_log(path)
+        log = _read(path)
         ce = meta["task"] != "regression" and "crossentropy" in str(s.params.get("loss") or "crossentropy")
         r = reading(log, n_classes=meta["n_classes"], cross_entropy=ce)
         main = meta["main"]
@@ -250,7 +259,7 @@ def public_entries() -> list[dict]:
     for src in yaml.safe_load((CORPUS / "public_sources.yaml").read_text()):
         i = src["id"]
         path = next(p for p in (CORPUS / "logs").glob(f"{i}.*"))
-        log = read_log(path)
+        log = _read(path)
         ce = bool(src.get("loss") and "crossentropy" in src["loss"])
         k = src.get("n_classes") or (2 if src.get("task") == "binary" else None)
         r = reading(log, n_classes=k, cross_entropy=ce)

@@ -33,35 +33,6 @@ import corpus_build4  # noqa: E402  (patches that same corpus_build module: held
 make_labels.CORPUS = H4
 make_labels.corpus_build = corpus_build4.cb
 
-_BUILD_MAKE_JOB = corpus_build4.cb.make_job
-
-
-def _make_job_flat_labels(s):
-    """The build's job, with (n, 1) column labels flattened: the scikit-learn references need a flat vector.
-    (Only the references call make_job here; the logs and outcomes come from the build.)"""
-    import numpy as np
-
-    job = _BUILD_MAKE_JOB(s)
-    if np.asarray(job.ytr).ndim == 2:
-        job.ytr, job.yva = np.asarray(job.ytr).ravel(), np.asarray(job.yva).ravel()
-    return job
-
-
-corpus_build4.cb.make_job = _make_job_flat_labels
-
-_READ_LOG = make_labels.read_log
-
-
-def _read_log_naming_the_file(path):
-    """corpus/rules.py's reader; a log it cannot read is named in the error (e.g. a public JSON that is not a dict)."""
-    try:
-        return _READ_LOG(path)
-    except Exception as exc:
-        raise RuntimeError(f"corpus/rules.py cannot read {path}: {type(exc).__name__}: {exc}") from exc
-
-
-make_labels.read_log = _read_log_naming_the_file
-
 PUBLIC_SOURCES = H4 / "public_sources.yaml"
 
 

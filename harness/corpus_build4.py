@@ -43,7 +43,7 @@ MLP = dict(hidden=[64, 32], act="relu", opt="adam", lr=1e-3, batch=32, epochs=40
 LIN = dict(aug=True, bn=True, dropout=0.25, opt="adam", lr=1e-3, epochs=20, batch=32, n_train=1500, n_val=500)
 BIGN = {"class_name": "RandomNormal", "config": {"stddev": 1.0, "seed": 7}}
 
-# --- CNNs: generated 12x12 "lines" images (class = number of blobs, 1-3) --------------------
+# --- CNNs: generated 12x12 "lines" images (class = orientation of one segment, 4 classes) ------
 pair("cnn_lines_adam_lr_high", "lines", 4101,
      "conv net (no BN) on 12x12 noisy line-segment images (4 orientations; translate/rotate aug, dropout 0.25, global average pooling), Adam lr 0.5",
      "same, Adam lr 1e-3", ["learning_rate_too_high"], "Adam lr 0.5 -> 1e-3", "csvlogger", "csv_noepoch",

@@ -128,6 +128,26 @@ def test_an_epoch_cut_short_is_left_out_and_said_so():
     assert parsed.skipped == ["epoch 3 did not finish at step 2/4: its running means are not read"]
 
 
+def test_a_last_line_cut_before_its_validation_metrics_is_left_out_and_said_so():
+    # A forum excerpt that ends inside the last epoch's line: "loss: 0.41" and nothing after it.
+    # Read as an epoch, its missing val_loss made the log "diverged" (a non-finite val_loss).
+    epoch = "Epoch {n}/10\n6072/6072 [======] - 96s 16ms/step - loss: {l} - val_loss: {v}\n"
+    text = "".join(epoch.format(n=n, l=0.6 - n / 100, v=0.5 - n / 100) for n in range(1, 8))
+    parsed = parse_console(text + "Epoch 8/10\n6072/6072 [======] - 96s 16ms/step - loss: 0.41")
+    assert parsed.frame["epoch"].tolist() == list(range(1, 8))
+    assert parsed.skipped == ["epoch 8 has no validation metrics while the earlier epochs do: it was cut off (a paste"
+                              " that ends inside its line, or a fit stopped while validating); not read"]
+
+
+def test_a_last_line_without_validation_but_with_a_nan_loss_is_kept():
+    # The NaN is the divergence itself (TerminateOnNaN stops before the validation pass).
+    text = ("Epoch 1/3\n4/4 [====] - 1s - loss: 0.5 - val_loss: 0.6\nEpoch 2/3\n4/4 [====] - 1s - loss: 0.4 - val_loss: 0.5\n"
+            "Epoch 3/3\n4/4 [====] - 1s - loss: nan\n")
+    parsed = parse_console(text)
+    assert parsed.frame["epoch"].tolist() == [1, 2, 3] and math.isnan(parsed.frame["loss"].iloc[-1])
+    assert parsed.skipped == []
+
+
 def test_an_epoch_cut_short_by_a_non_finite_loss_is_read_as_non_finite():
     # TerminateOnNaN: the running mean is already inf, so the epoch's mean would be too.
     text = ("Epoch 1/10\n  3/234 [....] - ETA: 33:37:24 - loss: 44.4110Batch 3: Invalid loss, terminating training\n"

@@ -175,7 +175,22 @@ def _rows(fit: list[tuple[int, list[ProgressLine]]], skipped: list[str]) -> list
                     skipped.append(f"epoch {number} did not finish{where}: its running means are not read")
             continue
         rows.append({"epoch": float(number), **final.metrics})
+    if len(rows) > 1 and _cut_in_validation(rows):
+        skipped.append(f"epoch {rows[-1]['epoch']:g} has no validation metrics while the earlier epochs do: it was"
+                       " cut off (a paste that ends inside its line, or a fit stopped while validating); not read")
+        rows.pop()
     return rows
+
+
+def _cut_in_validation(rows: list[dict[str, float]]) -> bool:
+    """The last epoch lacks every ``val_`` metric that each earlier epoch shows, and its values are
+    finite: Keras prints them at the end of the epoch's line, so the line was cut before them (a
+    paste's last line, a fit interrupted during validation), and its training metrics may be
+    cut too."""
+    earlier = set.intersection(*({name for name in row if name.startswith("val_")} for row in rows[:-1]))
+    last = rows[-1]
+    finite = all(math.isfinite(value) for value in last.values())  # a NaN there is the divergence TerminateOnNaN stopped on
+    return bool(earlier) and finite and not any(name.startswith("val_") for name in last)
 
 
 def _listed(values: dict[str, float]) -> str:

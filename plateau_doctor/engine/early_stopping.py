@@ -129,7 +129,7 @@ def overfitting(run: Run) -> Finding | None:
         return None
     # Prechelt's E_opt is the lowest so far from epoch 1 (no warm-up cut): a fine-tuned net can be at its best there.
     val, train = run.val, run.train
-    if val.size < run.patience + 2 or not (np.all(np.isfinite(val)) and np.all(np.isfinite(train))):
+    if val.size < run.patience + 1 or not (np.all(np.isfinite(val)) and np.all(np.isfinite(train))):
         return None
     level = noise.running_median(val)
     low = int(np.argmin(level))

@@ -71,6 +71,17 @@ def test_a_fine_tuned_net_at_its_best_on_epoch_one_overfits_from_there():
     assert not any("majority" in line for line in found.not_checked)
 
 
+def test_a_six_epoch_run_whose_val_loss_doubles_from_its_first_epoch_is_overfitting():
+    # patience (5) epochs after the best is all Prechelt's test needs; a guard asking one epoch more
+    # called this run, stopped by EarlyStopping after 5 epochs of rising val_loss, healthy.
+    train = [0.143, 0.0195, 0.0106, 0.0117, 0.0069, 0.0080]
+    val = [4.92, 6.18, 7.63, 9.23, 10.56, 9.32]
+    found = diagnose_curves({"loss": train, "val_loss": val})
+    assert _names(found)[0] == "overfitting" and found.causes[0].name == "overfitting"
+    # one epoch fewer leaves only 4 after the best: too few to call
+    assert "overfitting" not in _names(diagnose_curves({"loss": train[:5], "val_loss": val[:5]}))
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

@@ -82,6 +82,37 @@ def test_a_six_epoch_run_whose_val_loss_doubles_from_its_first_epoch_is_overfitt
     assert "overfitting" not in _names(diagnose_curves({"loss": train[:5], "val_loss": val[:5]}))
 
 
+# A conv net with augmentation, dropout and batch norm, ReduceLROnPlateau twice: its training loss
+# wobbles ~14% per epoch and its trend takes 22% off over the last half, not beyond that scatter;
+# the 500-row validation loss bounces 20% per epoch around a flat trend.
+AUGMENTED_TRAIN = [1.064, 0.484, 0.317, 0.236, 0.219, 0.195, 0.175, 0.153, 0.148, 0.170, 0.153, 0.134, 0.135,
+                   0.132, 0.127, 0.115, 0.0985, 0.098, 0.0908, 0.119, 0.0928, 0.099, 0.0789, 0.0885, 0.0998]
+AUGMENTED_VAL = [1.373, 1.341, 1.32, 1.205, 1.037, 0.879, 0.572, 0.618, 0.263, 0.340, 0.212, 0.208, 0.250, 0.500,
+                 0.313, 0.187, 0.151, 0.147, 0.152, 0.150, 0.121, 0.226, 0.193, 0.213, 0.197]
+
+
+def test_snapshots_that_bounce_over_a_training_loss_still_trending_down_are_no_oscillation():
+    # The training loss's own swing is excused by that 22% fall (OSCILLATION_STALL); the same fall
+    # says it does not stand still, so the validation snapshots' bounce is sampling noise.
+    found = diagnose_curves({"loss": AUGMENTED_TRAIN, "val_loss": AUGMENTED_VAL})
+    assert found.status == "healthy", [(s.name, s.evidence) for s in found.symptoms]
+    # a training loss that truly stands still under the same bouncing snapshots is the step's swing
+    flat = [*AUGMENTED_TRAIN[:14], *([0.13, 0.12] * 6)][:25]
+    assert "oscillation" in _names(diagnose_curves({"loss": flat, "val_loss": AUGMENTED_VAL}))
+
+
+def test_a_warm_restart_of_the_logged_rate_is_no_oscillation():
+    # Cosine decay restarted at epoch 11 (the rate back to 1e-3): the training loss jumps 2.4x there
+    # on purpose and falls again. Without the rate column the jump reads as a spike in a stalled window.
+    rate = [1e-3 * (1 + np.cos(np.pi * i / 10)) / 2 + 1e-5 for i in range(10)] + [1e-3 * (1 + np.cos(np.pi * i / 20)) / 2 for i in range(6)]
+    train = [0.402, 0.131, 0.101, 0.0875, 0.0738, 0.0619, 0.0534, 0.0458, 0.0399, 0.0373,
+             0.0889, 0.0750, 0.0719, 0.0658, 0.0632, 0.0572]
+    val = [0.21, 0.20, 0.19, 0.16, 0.12, 0.13, 0.11, 0.083, 0.062, 0.055, 0.10, 0.090, 0.085, 0.080, 0.075, 0.070]
+    assert "oscillation" in _names(diagnose_curves({"loss": train, "val_loss": val}))
+    found = diagnose_curves({"loss": train, "val_loss": val, "learning_rate": rate})
+    assert "oscillation" not in _names(found)
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

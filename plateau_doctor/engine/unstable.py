@@ -23,6 +23,8 @@ epoch-to-epoch moves of at least :data:`OSCILLATION_AMPLITUDE` of the level, up 
 curve's own scatter** over the last half of the run (:func:`_progress_window`): a noisy loss
 whose robust trend still falls by more than ``noise.Z`` standard errors there is a run
 learning through its noise (augmentation, dropout, small batches), not one bouncing in place.
+A logged learning rate that goes up (a warm restart, a cyclical schedule) throws the loss up on
+purpose: the swing is read only after the last such rise.
 
 A **blow-up followed by a flat loss** (:func:`blown_up_then_flat`) is a loss that, after its
 first epoch, jumps to :data:`BLOW_UP_FACTOR` times the lowest value it had reached, and then
@@ -36,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from plateau_doctor.engine import noise
-from plateau_doctor.engine.curve_math import TINY, fmt, pct, ramp, relative_improvement
+from plateau_doctor.engine.curve_math import TINY, column, fmt, pct, ramp, relative_improvement
 from plateau_doctor.engine.levels import ReferenceGap
 from plateau_doctor.engine.run_view import Run, symptom
 from plateau_doctor.schema import Finding
@@ -53,7 +55,8 @@ loss travelled up and down (1 for a monotone curve, ~0 for pure back-and-forth).
 
 OSCILLATION_STALL = 0.1
 """...and no net progress in the estimate either: a trend that still takes 10% or more off the
-level over the progress window (the labelling rule R5's threshold) points down. A short,
+level over the progress window (the labelling rule R5's threshold), and more than one epoch's
+scatter, points down. A short,
 noisy run whose fall is not significant cannot be shown to stand still, and a sick verdict
 needs the stall shown, not merely the progress unproven."""
 
@@ -76,6 +79,11 @@ BLOW_UP_FACTOR = 10.0
 """A loss that jumps to 10x the lowest value it had reached has blown up: an order of
 magnitude is far beyond any minibatch or sampling noise of an epoch-mean loss, and beyond
 the 3x that a diverging run's smoothed end is judged by (``detection.DIVERGENCE_FACTOR``)."""
+
+
+RATE_RAISED = 1.01
+"""A logged learning rate more than 1% above the previous epoch's was raised by a schedule (float
+rounding of a constant rate moves it far less)."""
 
 
 def oscillation(run: Run, gap: ReferenceGap | None) -> Finding | None:
@@ -113,7 +121,26 @@ def _training_stands_still(run: Run) -> bool:
         if lowest > 0 and float(np.mean(recent)) < FITS_TRAINING_ROWS * lowest:
             return False  # at its training valley: the snapshots' wobble is the gap's, not the step's
     drift = noise.trend(_progress_window(run.train, run))
-    return drift is not None and not drift.falls
+    return drift is not None and not _progressing(drift)
+
+
+def _within_training_valley(tail: np.ndarray, run: Run) -> bool:
+    """Even the training loss' highest epoch of the swing stays under ``FITS_TRAINING_ROWS`` of the
+    lowest validation loss: a step that overshoots throws the training fit up toward the level of
+    unseen rows, so a swing that never leaves that far below is a small loss' wobble in its valley
+    (a share of a loss of 0.04 is a fraction of a percent of accuracy)."""
+    if run.val is None or not np.isfinite(run.val).any():
+        return False
+    lowest = float(np.nanmin(run.val))
+    return lowest > 0 and float(np.max(tail)) < FITS_TRAINING_ROWS * lowest
+
+
+def _progressing(drift: noise.Trend) -> bool:
+    """Net progress, as the swing tests read it (the same reading for the training loss that swings
+    and for the one under swinging snapshots): a fall beyond ``noise.Z`` standard errors, or a
+    trend that takes :data:`OSCILLATION_STALL` or more off the level and more than one epoch's
+    scatter over the window (a zig-zag of +-50% whose trend dips 13% has not outrun its swing)."""
+    return drift.falls or (drift.share_change <= -OSCILLATION_STALL and -drift.change > drift.sigma)
 
 
 def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
@@ -129,10 +156,12 @@ def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
     spikes = int(np.sum(tail[1:] > SPIKE_FACTOR * tail[:-1]))
     if amplitude < OSCILLATION_AMPLITUDE or efficiency >= OSCILLATION_EFFICIENCY:
         return None
+    if name == "loss" and _within_training_valley(tail, run):
+        return None
     if flips < OSCILLATION_FLIPS and spikes == 0:
         return None
     drift = noise.trend(_progress_window(values, run))
-    if drift is not None and (drift.falls or drift.share_change <= -OSCILLATION_STALL):
+    if drift is not None and _progressing(drift):
         return None  # learning through its noise: the trend falls beyond the scatter, or points down clearly
     first = run.n_epochs - len(tail) + 1
     return symptom(
@@ -148,8 +177,20 @@ def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
 
 
 def _oscillation_window(values: np.ndarray, run: Run) -> np.ndarray:
-    """The last ``2 * patience + 1`` epochs after the warm-up."""
-    return values[run.detection.start_from_epoch:][-(2 * run.patience + 1):]
+    """The last ``2 * patience + 1`` epochs after the warm-up and after the last rise of the rate."""
+    return values[_first_settled_epoch(run):][-(2 * run.patience + 1):]
+
+
+def _first_settled_epoch(run: Run) -> int:
+    """The warm-up's end, or the epoch after the last one at which the logged learning rate went
+    up (a warm restart, a cyclical schedule), whichever is later: a schedule that raises the rate
+    throws the loss up on purpose, and the swing tests read only what came after."""
+    rate = column(run.history, "learning_rate")
+    start = run.detection.start_from_epoch
+    if rate is None or rate.size != run.n_epochs:
+        return start
+    raised = np.flatnonzero(rate[1:] > rate[:-1] * RATE_RAISED)
+    return max(start, int(raised[-1]) + 1) if raised.size else start
 
 
 def _progress_window(values: np.ndarray, run: Run) -> np.ndarray:
@@ -158,7 +199,7 @@ def _progress_window(values: np.ndarray, run: Run) -> np.ndarray:
     the run for good, so the stall shows over half of it; over 11 epochs, a loss wobbling 20%
     at its noise floor (small batches, augmentation) could not show a fall of less than ~50%,
     and a converging run read as standing still."""
-    data = values[run.detection.start_from_epoch:]
+    data = values[_first_settled_epoch(run):]
     return data[-max(2 * run.patience + 1, data.size // 2):]
 
 

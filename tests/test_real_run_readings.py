@@ -141,6 +141,20 @@ def test_a_blow_up_in_the_first_epoch_that_never_learns_is_still_the_step():
     assert found.causes and found.causes[0].name == "learning_rate_too_high"
 
 
+def test_both_losses_sliding_onto_chance_over_many_epochs_with_no_learning_is_the_penalty():
+    # Dropout 0.9 and L2 0.5 on a conv net (Adam 1e-3): the accuracy never leaves chance, and the
+    # validation loss (which carries the penalty too) halves its excess epoch after epoch onto ln 4.
+    loss = [24.03, 11.62, 6.184, 3.668, 2.452, 1.863, 1.589, 1.468, 1.416, 1.396, 1.389] + [1.386] * 9
+    val = [16.0, 8.134, 4.597, 2.906, 2.082, 1.691, 1.513, 1.437, 1.406, 1.395, 1.39] + [1.3865] * 9
+    acc = [0.228, 0.279, 0.251, 0.277, 0.267, 0.265, 0.265, 0.265, 0.268] + [0.268] * 11
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": acc, "val_accuracy": [0.228] * 20})
+    assert found.causes[0].name == "too_strong_regularization", [c.name for c in found.causes]
+    assert "fell in every epoch onto chance" in found.causes[0].evidence
+    # The same training loss with a validation loss at the prior after the first epoch is a blown step.
+    blown = diagnose_curves({"loss": loss, "val_loss": [16.0] + [1.39] * 19, "accuracy": acc, "val_accuracy": [0.228] * 20})
+    assert blown.causes[0].name == "learning_rate_too_high", [c.name for c in blown.causes]
+
+
 def test_a_short_log_frozen_from_its_second_epoch_is_sick_with_dead_units_named():
     found = diagnose_curves({"loss": [0.4874] * 5, "val_loss": [0.1614] * 5})
     assert found.sick and found.symptoms[0].name == "plateau"

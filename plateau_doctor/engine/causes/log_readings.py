@@ -26,8 +26,11 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
 - :func:`shed_penalty`: a training loss that starts far above the chance level and falls in
   (nearly) every epoch onto it, while the accuracy first rose above chance and then fell
   back to it as the loss kept falling, is lowering a term other than the data's: the weight
-  penalty, by giving up the fit. A blown-up step leaves no such slide: its loss jumps, and
-  the units it killed learn nothing above chance afterwards;
+  penalty, by giving up the fit. So is one whose validation loss (Keras adds the penalty to it
+  too) is still far above chance after the third epoch and falls in every epoch onto it, the
+  accuracy at chance: weight decay sheds a penalty a bounded step at a time. A blown-up step
+  leaves no such slide: its loss jumps, its end-of-epoch validation loss is at the prior within
+  an epoch or two, and the units it killed learn nothing above chance afterwards;
 - :func:`zero_loss`: a loss of exactly 0 on every epoch, the first included, while the accuracy
   counts wrong rows: no network starts at zero loss, so the loss does not depend on the
   outputs (categorical cross-entropy over one unit is identically 0);
@@ -77,6 +80,10 @@ STEADY_PACE = 0.5
 """A steady pace explains the fall: the trend over the run (its robust slope times the epochs)
 makes up at least half of what the loss fell from epoch 1. A fall made in the first step or
 two, then a standstill, has a slope near zero however many later epochs tick down by 1e-5."""
+
+SLIDE_EPOCHS = 3
+"""A penalty's slide: the validation loss still far above chance after the third epoch (a blown
+step's is at the prior after the first or second)."""
 
 PENALTY_EXCESS = 0.5
 """Both losses at least half the chance loss above it: far more than confidence in wrong
@@ -230,13 +237,41 @@ def shed_penalty(case: Case) -> str | None:
         return None
     if blow_up(train) is not None:
         return None  # a jump to 10x what it had reached is a blown step, however it slid otherwise
-    if not (accuracy[peak] >= chance + ACCURACY_MARGIN and abs(float(accuracy[-1]) - chance) <= ACCURACY_MARGIN):
+    if not abs(float(accuracy[-1]) - chance) <= ACCURACY_MARGIN:
+        return None
+    slide = _validation_slide(case, trivial)
+    if slide is not None:
+        return slide
+    if not accuracy[peak] >= chance + ACCURACY_MARGIN:
         return None
     return (
         f"the training loss slid from {fmt(float(train[0]))} ({train[0] / trivial:.1f}x the chance level {fmt(trivial)})"
         f" onto chance, no higher than the epoch before in {pct(sliding)} of the epochs, while the training accuracy"
         f" rose to {fmt(float(accuracy[peak]))} (epoch {peak + 1}) and fell back to {fmt(float(accuracy[-1]))}: the"
         " optimizer lowered a term other than the data's (the weight penalty) by giving up the fit"
+    )
+
+
+def _validation_slide(case: Case, trivial: float) -> str | None:
+    """The validation loss, measured after each epoch, was still far above chance after the second
+    one and fell in every epoch onto chance: a penalty that weight decay sheds a bounded step at a
+    time. A step that blew the weights out leaves the end-of-epoch validation loss at the prior
+    within an epoch or two (the output bias finds it at once, and dead units cost nothing more)."""
+    val = case.signal("val_loss")
+    if val is None or val.size < SLIDE_EPOCHS + 1 or not np.all(np.isfinite(val)):
+        return None
+    tol = case.detection.trivial_tolerance
+    if not val[SLIDE_EPOCHS - 1] >= (1.0 + PENALTY_EXCESS) * trivial or not abs(float(val[-1]) - trivial) <= tol * trivial:
+        return None
+    landed = int(np.flatnonzero(val <= trivial * (1.0 + tol))[0])
+    if not np.all(np.diff(val[: landed + 1]) < 0):
+        return None
+    return (
+        f"the training loss started at {fmt(float(case.signal('loss')[0]))} and val_loss at {fmt(float(val[0]))}"
+        f" ({val[0] / trivial:.1f}x the chance level {fmt(trivial)}); val_loss was still {fmt(float(val[SLIDE_EPOCHS - 1]))}"
+        f" after epoch {SLIDE_EPOCHS} and fell in every epoch onto chance by epoch {landed + 1}, with the accuracy"
+        " at chance: a term other than the data's (the weight penalty, which Keras adds to both losses) shed"
+        " by weight decay a bounded step at a time, not a blown step (its validation loss is at the prior within an epoch)"
     )
 
 

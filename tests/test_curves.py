@@ -177,6 +177,22 @@ def test_a_blow_up_in_the_first_epoch_then_chance_blames_the_step():
     assert found.causes[0].name == "learning_rate_too_high" and "7.7x the chance level" in found.causes[0].evidence
 
 
+def test_a_constant_prediction_that_found_the_majority_class_after_a_blow_up_is_at_chance():
+    # Plain SGD on raw wine features: epoch 1 blows up (41,000), then every row gets one class. The
+    # accuracy jumps from a minority's share (0.27) to the majority's (0.40) once, then never moves:
+    # no row's prediction flips, so that rise is no learning, and the loss sits at ln 3.
+    loss = [40970.0, 1.103, 1.1, 1.096, 1.093, 1.091] + [1.089] * 34
+    val = [1.103, 1.1, 1.096, 1.092, 1.09, 1.089] + [1.088] * 34
+    acc = [0.3459, 0.2707, 0.2707] + [0.3985] * 37
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": acc, "val_accuracy": [0.2667] * 2 + [0.4] * 38})
+    assert _names(found)[0] == "stuck_at_trivial"
+    assert found.causes[0].name == "learning_rate_too_high" and "blow-up within the first epoch" in found.causes[0].evidence
+    # A network whose accuracy keeps changing after such a rise learned something: no chance level is pinned.
+    moving = [0.3459, 0.2707, 0.2707] + [0.40 + 0.002 * (i % 3) for i in range(37)]
+    learned = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": moving, "val_accuracy": moving})
+    assert not any("chance level, read from the log" in line for line in learned.not_checked)
+
+
 def test_a_loss_still_falling_fast_at_the_end_is_slow_convergence_with_too_few_epochs():
     found = diagnose_curves({"loss": [1.84, 1.23, 0.90, 0.77, 0.69, 0.61], "val_loss": [2.19, 2.09, 1.93, 1.69, 1.38, 1.05],
                              "val_accuracy": [0.47, 0.6, 0.65, 0.78, 0.89, 0.93]})

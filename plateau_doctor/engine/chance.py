@@ -9,7 +9,9 @@ class its constant prediction picks. Karpathy's "A Recipe for Training Neural Ne
 
 So a log pins its chance level when, over its last ``patience`` epochs, with the accuracy
 never better than on its first epoch (by :data:`ACCURACY_MARGIN`; a network that learned and
-then levelled off near ln k is not at chance):
+then levelled off near ln k is not at chance), unless every logged accuracy stands still to
+:data:`ACCURACY_FROZEN` there (no row's prediction flips: a constant prediction changes its
+class once, when the output bias finds the majority, and its accuracy jumps with it):
 
 1. the accuracy sits within :data:`ACCURACY_MARGIN` of 1/k and the loss is no better than
    ln k (within ``trivial_tolerance``): chance for k classes. When several k fit the
@@ -157,13 +159,27 @@ def read_chance(history: pd.DataFrame, detection: DetectionConfig) -> Chance | N
     acc_name, accuracies = accuracy
     acc = _finite_tail(accuracies, detection.patience)
     finite = accuracies[np.isfinite(accuracies)]
-    if acc is None or not finite.size or float(np.mean(acc)) > float(finite[0]) + ACCURACY_MARGIN:
+    if acc is None or not finite.size:
+        return None
+    if float(np.mean(acc)) > float(finite[0]) + ACCURACY_MARGIN and not _constant_predictions(history, detection.patience):
         return None  # the accuracy improved: the network learned something
     return (
         _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol)
         or _by_loss(loss_name, level, tol, acc)
         or _by_prior(history, loss_name, level, acc_name, acc, tol, detection.patience)
     )
+
+
+def _constant_predictions(history: pd.DataFrame, epochs: int) -> bool:
+    """Every logged accuracy identical to :data:`ACCURACY_FROZEN` over the last ``epochs`` epochs:
+    no row's prediction flips. A constant prediction may change its class once, when the output
+    bias finds the prior's majority (its accuracy then jumps to that class' share), so a rise of
+    the accuracy since epoch 1 is no learning when it stands still after."""
+    tails = [_finite_tail(history[name].to_numpy(dtype=float), epochs) for name in ("accuracy", "val_accuracy")
+             if name in history]
+    return bool(tails) and all(
+        t is not None and float(np.ptp(t)) <= ACCURACY_FROZEN and float(np.mean(t)) < 1.0 - ACCURACY_MARGIN for t in tails
+    )  # (a net that gets every row right also flips none)
 
 
 def _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol) -> Chance | None:

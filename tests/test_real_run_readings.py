@@ -156,9 +156,15 @@ def test_both_losses_sliding_onto_chance_over_many_epochs_with_no_learning_is_th
 
 
 def test_a_short_log_frozen_from_its_second_epoch_is_sick_with_dead_units_named():
-    found = diagnose_curves({"loss": [0.4874] * 5, "val_loss": [0.1614] * 5})
+    found = diagnose_curves({"loss": [0.5012] + [0.4874] * 7, "val_loss": [0.1702] + [0.1614] * 7})
     assert found.sick and found.symptoms[0].name == "plateau"
     assert found.causes[0].name == "dead_relu" and "never learned" in found.causes[0].evidence
+    # Frozen on the first epoch too: not even the output bias moved it, so the outputs cannot vary.
+    pinned = diagnose_curves({"loss": [0.4874] * 5, "val_loss": [0.1614] * 5})
+    assert pinned.causes[0].name == "output_activation_mismatch" and "the first one included" in pinned.causes[0].evidence
+    # At the chance level a zero bias already outputs the balanced prior: dead units freeze epoch 1 too.
+    at_chance = diagnose_curves({"loss": [0.6933] * 16, "val_loss": [0.6931] * 16, "val_accuracy": [0.5] * 16})
+    assert at_chance.causes and at_chance.causes[0].name != "output_activation_mismatch"
     # One that learned first and then froze is at its limit, not dead from the start.
     learned = diagnose_curves({"loss": [0.36, 0.32, 0.30, 0.29, 0.285] + [0.2806] * 8,
                                "val_loss": [0.37, 0.33, 0.31, 0.30, 0.29] + [0.2901] * 8})

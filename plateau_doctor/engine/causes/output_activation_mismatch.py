@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from plateau_doctor.engine.causes.log_readings import bare_log, loss_contradicts_accuracy, pinned_output
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import Case, classification_fit, make_cause, preflight_cause, target_band
 from plateau_doctor.engine.causes.registry import BREAKS_OUTPUT, register
 from plateau_doctor.engine.causes.treating import task_head
 from plateau_doctor.engine.curve_math import fmt
+from plateau_doctor.engine.unstable import is_frozen
 from plateau_doctor.engine.vocabulary import (
     BINARY_PROBABILITY_LOSSES,
     MULTICLASS_PROBABILITY_LOSSES,
@@ -97,6 +100,37 @@ def setup_check(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | None
     )
 
 
+FROZEN_FROM_START_EPOCHS = 4
+"""Four epoch means (the first included) equal to four digits: no noise of a live network."""
+
+
+def frozen_from_epoch_one(name: str, values, detection, at_chance: bool) -> Finding | None:
+    """A bare log's loss that is the same on every epoch, the first one included.
+
+    Whatever else is dead, the output layer's bias gets a gradient from any loss that reads the
+    outputs, and moves the loss within the first epoch's updates (towards the target's mean, or
+    the class prior): a first epoch's mean equal to every later epoch's to four digits means the
+    outputs never depended on it. Softmax over one unit outputs 1.0 whatever its input; an
+    output pinned at a bound from the first batch does the same. (Units killed by a large step
+    die during the first epoch, so its mean differs: ``dead_relu``'s frozen reading.) Not at the
+    chance level: there a bias that starts at zero already outputs the balanced prior, the best
+    constant, and gets no gradient on average, so dead hidden units freeze the first epoch too.
+    """
+    values = np.asarray(values, dtype=float)
+    if at_chance or values.size < FROZEN_FROM_START_EPOCHS or not np.all(np.isfinite(values)):
+        return None
+    if not float(np.mean(np.abs(values))) > 0 or not is_frozen(values):
+        return None
+    return make_cause(
+        "output_activation_mismatch",
+        0.45,
+        f"{name} is {values[-1]:.6g} on every epoch, the first one included ({values.size} epochs): not even the"
+        " output layer's bias, which any loss that reads the outputs trains within the first epoch, moves it;"
+        " the outputs cannot vary (softmax on one unit outputs 1.0 whatever the input, an output pinned at its bound),"
+        " unless nothing is trained at all (every layer frozen, a learning rate of 0)",
+    )
+
+
 @register(
     "output_activation_mismatch",
     rank=10,
@@ -109,6 +143,7 @@ def setup_check(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | None
     search_prior=(Narrowing.TASK_HEAD,),
     properties=frozenset({BREAKS_OUTPUT}),
     setup_check=setup_check,
+    frozen_log_rule=frozen_from_epoch_one,
 )
 def output_activation_mismatch(case: Case) -> Finding | None:
     """From ``check_setup``, more certain when the curves are sick. In a bare log, from an

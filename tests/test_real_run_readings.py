@@ -113,6 +113,21 @@ def test_a_warm_restart_of_the_logged_rate_is_no_oscillation():
     assert "oscillation" not in _names(found)
 
 
+def test_a_loss_creeping_down_at_an_unslowed_pace_is_slow_convergence_even_in_small_steps():
+    # Plain SGD on a Conv1D: -0.5% per epoch for 25 epochs, no slowing down. The last fifth takes
+    # only 2.6% off the level (under STILL_FALLING) but holds 23% of the whole gain: a straight line,
+    # nowhere near a floor.
+    loss = [1.091 - 0.00474 * i for i in range(25)]
+    val = [1.092 - 0.00479 * i for i in range(25)]
+    acc = [0.35 + 0.012 * i for i in range(25)]
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": acc, "val_accuracy": acc})
+    assert _names(found)[0] == "slow_convergence", [(s.name, s.evidence) for s in found.symptoms]
+    assert found.causes[0].name in ("learning_rate_too_low", "optimizer_choice", "too_few_epochs")
+    # The same last fifth after a fast early fall has slowed down: converging, not held back.
+    early = [2.2 * 0.55 ** i + 0.95 for i in range(20)] + [0.9769 + 0.0053 * (4 - i) for i in range(5)]
+    assert "slow_convergence" not in _names(diagnose_curves({"loss": early, "val_loss": early}))
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

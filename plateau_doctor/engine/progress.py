@@ -52,6 +52,13 @@ twentieth of its progress has more than its noise floor's worth to go. (10% was 
 first: it let a run with 22% of its gain ahead pass as converged.)"""
 
 
+UNSLOWED = 0.9
+"""A loss that has not slowed down: its last window holds at least 90% of its pro-rata share of the
+run's gain (a straight line holds all of it). An exponential approach L_inf + A exp(-t / tau)
+keeps 90% of its average pace in its last fifth only up to t = tau / 4, with three quarters of
+its gain still ahead."""
+
+
 def recent_trend(values: np.ndarray, run: Run) -> noise.Trend | None:
     """The trend of the last ``patience + 1`` epochs against the scatter of the last
     ``2 * patience + 1`` after the warm-up (more epochs estimate the noise better)."""
@@ -175,7 +182,10 @@ def still_falling(run: Run) -> Finding | None:
     end" is the last :data:`WINDOW_SHARE` of the epochs (at least 3 moves). Steady: at least
     :data:`MONOTONE_SHARE` of its moves go down and its robust trend (over at least 5 epochs)
     falls beyond its scatter. Far from converged: it fell :data:`STILL_FALLING` of its level
-    there, and that is :data:`PROGRESS_SHARE` or more of everything the run gained. A run of
+    there, and that is :data:`PROGRESS_SHARE` or more of everything the run gained. A loss that
+    has not slowed down at all (the window holds at least its pro-rata share of the gain, as a
+    straight line does, to within :data:`UNSLOWED`) is far from its floor however little of its level the window took off
+    (plain SGD creeping 0.5% per epoch): then ``min_delta`` of the level is enough. A run of
     fewer than ``noise.MIN_EPOCHS`` epochs is too short to tell a trend from its noise.
     """
     values = run.level
@@ -189,7 +199,10 @@ def still_falling(run: Run) -> Finding | None:
     gained = float(np.max(before)) - float(window[-1])
     share = (float(window[0]) - float(window[-1])) / gained if gained > 0 else 0.0
     drift = noise.trend(values[-max(moves + 1, noise.MIN_EPOCHS):])
-    if downward < MONOTONE_SHARE or fall < STILL_FALLING or share < PROGRESS_SHARE:
+    unslowed = share >= UNSLOWED * moves / (values.size - 1)  # the window's pace against the run's average
+    if downward < MONOTONE_SHARE or share < PROGRESS_SHARE or fall < run.detection.min_delta:
+        return None
+    if fall < STILL_FALLING and not unslowed:
         return None
     if drift is not None and not drift.falls:
         return None

@@ -38,6 +38,20 @@ def test_a_loss_flat_from_the_first_epoch_is_a_plateau_and_a_tiny_rate_is_named(
     assert "judged as for adam" in found.causes[0].evidence
 
 
+def test_a_noisy_head_that_learned_within_its_first_epoch_is_not_flat_from_the_start():
+    # A head on a frozen base: most of its learning is inside epoch 1's mean; the training loss then
+    # ends 12% lower and the validation loss sits near its first value, both with minibatch scatter.
+    rng = np.random.default_rng(3)
+    train = [0.67 * (0.88 + 0.12 * np.exp(-i / 3)) * np.exp(rng.normal(0, 0.013)) for i in range(60)]
+    val = [0.556 * np.exp(rng.normal(0, 0.035)) for _ in range(60)]
+    accuracy = [0.68 + 0.01 * rng.normal() for _ in range(60)]
+    found = diagnose_curves({"loss": train, "val_loss": val, "accuracy": accuracy, "val_accuracy": accuracy})
+    assert found.status == "healthy", [(s.name, s.evidence) for s in found.symptoms]
+    # A training loss that fell only 5% over the same run has not learned: the plateau stands.
+    stuck = [0.67 * (0.95 + 0.05 * np.exp(-i / 3)) for i in range(60)]
+    assert "plateau" in _names(diagnose_curves({"loss": stuck, "val_loss": val}))
+
+
 def test_an_unconfirmed_cause_loses_confidence_and_a_recorded_signal_keeps_it():
     """The rule's own confidence (0.3, + 0.3 for a small rate, + 0.1 still creeping) times the discount."""
     flat = [1.27] * 6 + [1.2699] * 6

@@ -128,6 +128,20 @@ def test_a_loss_creeping_down_at_an_unslowed_pace_is_slow_convergence_even_in_sm
     assert "slow_convergence" not in _names(diagnose_curves({"loss": early, "val_loss": early}))
 
 
+def test_a_loss_at_ln_k_from_its_first_epoch_is_an_initialization_that_left_every_logit_equal():
+    # Zero-initialized weights on 10 digit classes: the uniform prior from the first step, ln 10 on
+    # every epoch to four digits; the accuracy at chance.
+    found = diagnose_curves({"loss": [2.3026] * 20, "val_loss": [2.3026] * 20,
+                             "accuracy": [0.1] * 20, "val_accuracy": [0.1] * 20})
+    assert found.causes[0].name == "bad_initialization", [c.name for c in found.causes]
+    assert "the first one included" in found.causes[0].evidence
+    # A deep sigmoid net's random start sits 0.9% above ln 2 and slides onto it: the gradient, not the start.
+    slide = [0.6996, 0.6968, 0.6952, 0.6944, 0.6940, 0.6938] + [0.6937 - 0.00002 * i for i in range(14)]
+    found = diagnose_curves({"loss": slide, "val_loss": [0.6935] * 20,
+                             "accuracy": [0.5] * 20, "val_accuracy": [0.5] * 20})
+    assert found.causes and found.causes[0].name != "bad_initialization", [c.name for c in found.causes]
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,
@@ -233,15 +247,18 @@ def test_a_loss_swinging_without_progress_over_half_the_run_is_still_an_oscillat
     assert found.causes[0].name == "learning_rate_too_high"
 
 
-def test_a_loss_frozen_at_chance_from_the_first_epoch_names_dead_units_not_a_capacity_limit():
+def test_a_loss_frozen_at_chance_from_the_first_epoch_names_the_start_not_a_capacity_limit():
     # Four classes, the loss at ln 4 and the accuracy at 1/4 from epoch 1, moving by 1e-5: no
-    # gradient reaches the weights (units dead or saturated within the first epoch).
+    # gradient reaches the weights, and the first epoch's mean is at ln k too, so no step killed the
+    # units during it (that epoch would sit above ln k): every logit started equal (bias init that
+    # kills every unit, zero or constant weights).
     rng = np.random.default_rng(3)
     flat = np.log(4) + rng.normal(0.0, 1e-5, 25)
     found = diagnose_curves({"loss": flat, "val_loss": flat + 2e-5, "accuracy": 0.25 + rng.normal(0, 0.004, 25),
                              "val_accuracy": 0.25 + rng.normal(0, 0.004, 25)})
     assert "stuck_at_trivial" in _names(found)
-    assert found.causes and found.causes[0].name == "dead_relu" and "never learned" in found.causes[0].evidence
+    assert found.causes and found.causes[0].name == "bad_initialization"
+    assert "units dead from the start" in found.causes[0].evidence
     assert "insufficient_capacity" not in [c.name for c in found.causes]
     # Fallen from a bad start onto chance, then frozen: nothing says dead units, and no capacity limit either.
     fell = np.concatenate([[4.0, 2.5, 1.6], flat[3:]])

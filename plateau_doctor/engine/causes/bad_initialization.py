@@ -2,7 +2,8 @@
 
 Read from symmetric hidden units (a zeros or constant initializer), an output constant
 from epoch 1, or a loss that starts at many times a zero output's and falls steadily
-(weights far too large). Treated by re-initializing with the fan-scaled initializer that
+(weights far too large); in a bare log, from a loss at ln k on every epoch, the first one
+included (``log_readings.uniform_from_the_start``). Treated by re-initializing with the fan-scaled initializer that
 suits the hidden activation the branch ends up with (He for the ReLU family, else Glorot).
 """
 
@@ -12,6 +13,7 @@ import math
 
 import numpy as np
 
+from plateau_doctor.engine.causes.log_readings import bare_log, uniform_from_the_start
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     DEAD_FRACTION_HIGH,
@@ -112,6 +114,8 @@ def _flat_output_explained(case: Case) -> bool:
 def bad_initialization(case: Case) -> Finding | None:
     """Symmetric hidden units (zeros/constant initializer), an output constant from epoch 1, or
     weights so large that the loss starts far above a zero output's."""
+    if bare_log(case) and case.has(*UNDERFIT) and (uniform := uniform_from_the_start(case)) is not None:
+        return make_cause("bad_initialization", 0.55, f"{uniform}; the curves show {case.shown(UNDERFIT)}")
     if not case.setup.hidden_units or not case.has(*UNDERFIT, *UNSTABLE):
         return None
     oversized = _oversized_start(case)

@@ -31,6 +31,10 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
   accuracy at chance: weight decay sheds a penalty a bounded step at a time. A blown-up step
   leaves no such slide: its loss jumps, its end-of-epoch validation loss is at the prior within
   an epoch or two, and the units it killed learn nothing above chance afterwards;
+- :func:`uniform_from_the_start`: a training loss at ln k to three digits on every epoch, the
+  first included, is a network that output the uniform prior from its first step: a random
+  fan-scaled start has logits that differ and a first epoch above ln k, so its logits all
+  started equal (zero or constant weights, or units dead from the start) and stayed so;
 - :func:`zero_loss`: a loss of exactly 0 on every epoch, the first included, while the accuracy
   counts wrong rows: no network starts at zero loss, so the loss does not depend on the
   outputs (categorical cross-entropy over one unit is identically 0);
@@ -80,6 +84,10 @@ STEADY_PACE = 0.5
 """A steady pace explains the fall: the trend over the run (its robust slope times the epochs)
 makes up at least half of what the loss fell from epoch 1. A fall made in the first step or
 two, then a standstill, has a slope near zero however many later epochs tick down by 1e-5."""
+
+UNIFORM_TOLERANCE = 1e-3
+"""A loss at ln k to three digits: a random fan-scaled start's logits differ by about one unit,
+which puts its first epoch's mean a percent or more above ln k (deep sigmoid nets: 0.9-1.6%)."""
 
 SLIDE_EPOCHS = 3
 """A penalty's slide: the validation loss still far above chance after the third epoch (a blown
@@ -219,6 +227,24 @@ def converged_onto_chance(case: Case) -> str | None:
         " bias (the prior) and nothing through the hidden layers, which any net whose units pass a gradient"
         " would (it would memorize its training rows); deep saturating nets sit exactly there (Glorot and"
         " Bengio 2010)"
+    )
+
+
+def uniform_from_the_start(case: Case) -> str | None:
+    """Every epoch's training loss, the first one included, within :data:`UNIFORM_TOLERANCE` of
+    ln k, the chance level of k balanced classes (module docstring)."""
+    train, trivial = _train(case), trivial_loss(case)
+    k = case.audit.n_classes
+    if train is None or k < 2 or not math.isclose(trivial, math.log(k), rel_tol=1e-9):
+        return None
+    if train.size < case.detection.patience + 1 or not np.all(np.abs(train / trivial - 1.0) <= UNIFORM_TOLERANCE):
+        return None
+    return (
+        f"the training loss is ln {k} = {fmt(trivial)} on every epoch, the first one included"
+        f" ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}, within {pct(UNIFORM_TOLERANCE)}): the network"
+        f" output the uniform prior from its first step and never left it; a fan-scaled random initialization"
+        " starts with logits that differ and a first epoch above ln k, so every logit started equal (zero or"
+        " constant weights, or hidden units dead from the start) and no gradient broke the tie"
     )
 
 

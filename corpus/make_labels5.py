@@ -1,0 +1,100 @@
+"""Write corpus/heldout5/labels.yaml (the fifth held-out corpus) with the first corpus's labelling code.
+
+    .venv/bin/python corpus/make_labels5.py            # heldout5/labels.yaml (+ heldout5/build/references.json)
+    .venv/bin/python corpus/make_labels5.py --freeze   # then heldout5/FROZEN and heldout5/MANIFEST.sha256
+    .venv/bin/python corpus/make_labels5.py --own-only # own fits only (dry run while the public half is incomplete)
+
+Reuses ``corpus/make_labels.py`` (its own-fit and public-log entries, the references, the quirks)
+pointed at ``corpus/heldout5/``, with ``harness/corpus_build5.py``'s specs, like
+``corpus/make_labels4.py`` does for heldout4. Public logs (``logs/pub_*``) are labelled when
+``corpus/heldout5/public_sources.yaml`` exists (same schema as heldout4's). Labels follow
+LABELING.md (A for own fits, B for public logs) through ``corpus/rules.py``; nothing here
+imports or runs plateau_doctor. Every entry's split is ``heldout5``.
+
+``corpus/make_labels.py`` is not edited: heldout5's new families (their kinds; the token family's
+bag-of-tokens reference), its three new writers (their ``format``) and two quirks those writers
+show (``keras2_metric_names``, ``semicolon_separator``) are added here, at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "harness"))
+
+_spec = importlib.util.spec_from_file_location("make_labels", ROOT / "corpus" / "make_labels.py")
+make_labels = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_labels)  # registers sys.modules["corpus_build"]
+import corpus_build5  # noqa: E402  (patches that same corpus_build module: heldout5 specs, paths, families, writers)
+
+H5 = corpus_build5.H5  # corpus/heldout5, or HELDOUT5_OUT when set (a dry run on a rebuild elsewhere)
+
+make_labels.CORPUS = H5
+make_labels.corpus_build = corpus_build5.cb
+make_labels.KIND.update({"corners": "cnn_image", "chirps": "numeric_sequence", "houses": "regression_mlp",
+                         "scurve": "regression_mlp", "tokens_motif5": "token_sequence", "transfer_mod3": "frozen_transfer"})
+make_labels.TOKEN_FAMILIES.add("tokens_motif5")
+make_labels.FORMAT.update({"keras2_csv": "csvlogger", "json_pretty": "history_json", "csv_semicolon": "csv_table"})
+
+PUBLIC_SOURCES = H5 / "public_sources.yaml"
+
+
+def entries(own_only: bool = False) -> list[dict]:
+    if own_only:  # a dry run of the own half while the public half is still being collected
+        make_labels.public_entries = lambda: []
+    out = make_labels.heldout_entries(H5, "harness/corpus_build5.py", "heldout5")
+    for e in out:
+        path = H5 / e["file"]
+        if path.suffix == ".csv":
+            header = path.read_bytes().split(b"\n", 1)[0]
+            if header.count(b";") > header.count(b","):
+                e["quirks"].append("semicolon_separator")
+            names = header.decode("utf-8", "replace").replace(";", ",").strip().split(",")
+            if "acc" in names or "val_acc" in names:
+                e["quirks"].append("keras2_metric_names")
+    return out
+
+
+def unlisted(es: list[dict]) -> list[str]:
+    """Files in heldout5/logs that no entry names (e.g. a public log whose source is not in public_sources.yaml yet)."""
+    named = {Path(e["file"]).name for e in es}
+    return sorted(p.name for p in (H5 / "logs").iterdir() if p.name not in named)
+
+
+def freeze(text_path: Path) -> str:
+    assert text_path == H5 / "labels.yaml"
+    return make_labels.write_freeze(H5, "No log of corpus/heldout5 was given to plateau-doctor before this file was written.")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--freeze", action="store_true")
+    ap.add_argument("--own-only", action="store_true",
+                    help="label the own fits only (a dry run while the public half is incomplete); --freeze then refuses")
+    a = ap.parse_args(argv)
+    if a.freeze and a.own_only:
+        sys.exit("not frozen: --own-only leaves the public logs out")
+    header = ("# plateau-doctor fifth held-out corpus (corpus/heldout5/): one entry per log in corpus/heldout5/logs/.\n"
+              "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
+              "# never from plateau-doctor's output. Every entry is split heldout5 (no tune half).\n")
+    out = make_labels.write_labels(H5, entries(a.own_only), header)
+    path = H5 / "labels.yaml"
+    if not PUBLIC_SOURCES.exists():
+        print(f"note: {PUBLIC_SOURCES} does not exist: public logs not labelled")
+    left = unlisted(out)
+    if left:
+        print(f"warning: {len(left)} file(s) in logs/ have no entry: {', '.join(left)}")
+    if a.freeze:
+        if left:
+            sys.exit("not frozen: every file in logs/ needs an entry first")
+        print("frozen", freeze(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -350,6 +350,40 @@ def heldout_entries(folder: Path, script: str, split: str) -> list[dict]:
     return out
 
 
+def unlisted(folder: Path, entries: list[dict]) -> list[str]:
+    """Files in ``folder``/logs that no entry names (e.g. a public log whose source is not listed yet)."""
+    named = {Path(e["file"]).name for e in entries}
+    return sorted(p.name for p in (folder / "logs").iterdir() if p.name not in named)
+
+
+def heldout_main(folder: Path, entries, ordinal: str, argv=None) -> None:
+    """The command line of a later held-out corpus' labelling script (``make_labels3.py`` ...):
+    write ``folder``/labels.yaml from ``entries(own_only)``; ``--freeze`` then writes FROZEN and
+    MANIFEST.sha256, and refuses while a log has no entry; ``--own-only`` labels the own fits
+    alone (a dry run while the public half is still being collected) and cannot be frozen."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--freeze", action="store_true")
+    ap.add_argument("--own-only", action="store_true",
+                    help="label the own fits only (a dry run while the public half is incomplete); --freeze then refuses")
+    a = ap.parse_args(argv)
+    if a.freeze and a.own_only:
+        sys.exit("not frozen: --own-only leaves the public logs out")
+    name = folder.name
+    header = (f"# plateau-doctor {ordinal} held-out corpus (corpus/{name}/): one entry per log in corpus/{name}/logs/.\n"
+              "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
+              f"# never from plateau-doctor's output. Every entry is split {name} (no tune half).\n")
+    out = write_labels(folder, entries(a.own_only), header)
+    if not (folder / "public_sources.yaml").exists():
+        print(f"note: {folder / 'public_sources.yaml'} does not exist: public logs not labelled")
+    left = unlisted(folder, out)
+    if left:
+        print(f"warning: {len(left)} file(s) in logs/ have no entry: {', '.join(left)}")
+    if a.freeze:
+        if left:
+            sys.exit("not frozen: every file in logs/ needs an entry first")
+        print("frozen", write_freeze(folder, f"No log of corpus/{name} was given to plateau-doctor before this file was written."))
+
+
 def write_freeze(folder: Path, pledge: str) -> str:
     """FROZEN (time, labels.yaml's sha256, the pledge) and MANIFEST.sha256 (every log) in ``folder``."""
     digest = hashlib.sha256((folder / "labels.yaml").read_bytes()).hexdigest()

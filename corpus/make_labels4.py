@@ -14,7 +14,6 @@ imports or runs plateau_doctor. Every entry's split is ``heldout4``.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -33,8 +32,6 @@ import corpus_build4  # noqa: E402  (patches that same corpus_build module: held
 make_labels.CORPUS = H4
 make_labels.corpus_build = corpus_build4.cb
 
-PUBLIC_SOURCES = H4 / "public_sources.yaml"
-
 
 def entries(own_only: bool = False) -> list[dict]:
     if own_only:  # a dry run of the own half while the public half is still being collected
@@ -42,37 +39,8 @@ def entries(own_only: bool = False) -> list[dict]:
     return make_labels.heldout_entries(H4, "harness/corpus_build4.py", "heldout4")
 
 
-def unlisted(es: list[dict]) -> list[str]:
-    """Files in heldout4/logs that no entry names (e.g. a public log whose source is not in public_sources.yaml yet)."""
-    named = {Path(e["file"]).name for e in es}
-    return sorted(p.name for p in (H4 / "logs").iterdir() if p.name not in named)
-
-
-def freeze(text_path: Path) -> str:
-    assert text_path == H4 / "labels.yaml"
-    return make_labels.write_freeze(H4, "No log of corpus/heldout4 was given to plateau-doctor before this file was written.")
-
-
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--freeze", action="store_true")
-    ap.add_argument("--own-only", action="store_true",
-                    help="label the own fits only (a dry run while the public half is incomplete); --freeze then refuses")
-    a = ap.parse_args(argv)
-    header = ("# plateau-doctor fourth held-out corpus (corpus/heldout4/): one entry per log in corpus/heldout4/logs/.\n"
-              "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
-              "# never from plateau-doctor's output. Every entry is split heldout4 (no tune half).\n")
-    out = make_labels.write_labels(H4, entries(a.own_only), header)
-    path = H4 / "labels.yaml"
-    if not PUBLIC_SOURCES.exists():
-        print(f"note: {PUBLIC_SOURCES.relative_to(ROOT)} does not exist: public logs not labelled")
-    left = unlisted(out)
-    if left:
-        print(f"warning: {len(left)} file(s) in logs/ have no entry: {', '.join(left)}")
-    if a.freeze:
-        if left:
-            sys.exit("not frozen: every file in logs/ needs an entry first")
-        print("frozen", freeze(path))
+    make_labels.heldout_main(H4, entries, "fourth", argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ show (``keras2_metric_names``, ``semicolon_separator``) are added here, at run t
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -42,8 +41,6 @@ make_labels.KIND.update({"corners": "cnn_image", "chirps": "numeric_sequence", "
 make_labels.TOKEN_FAMILIES.add("tokens_motif5")
 make_labels.FORMAT.update({"keras2_csv": "csvlogger", "json_pretty": "history_json", "csv_semicolon": "csv_table"})
 
-PUBLIC_SOURCES = H5 / "public_sources.yaml"
-
 
 def entries(own_only: bool = False) -> list[dict]:
     if own_only:  # a dry run of the own half while the public half is still being collected
@@ -61,39 +58,8 @@ def entries(own_only: bool = False) -> list[dict]:
     return out
 
 
-def unlisted(es: list[dict]) -> list[str]:
-    """Files in heldout5/logs that no entry names (e.g. a public log whose source is not in public_sources.yaml yet)."""
-    named = {Path(e["file"]).name for e in es}
-    return sorted(p.name for p in (H5 / "logs").iterdir() if p.name not in named)
-
-
-def freeze(text_path: Path) -> str:
-    assert text_path == H5 / "labels.yaml"
-    return make_labels.write_freeze(H5, "No log of corpus/heldout5 was given to plateau-doctor before this file was written.")
-
-
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--freeze", action="store_true")
-    ap.add_argument("--own-only", action="store_true",
-                    help="label the own fits only (a dry run while the public half is incomplete); --freeze then refuses")
-    a = ap.parse_args(argv)
-    if a.freeze and a.own_only:
-        sys.exit("not frozen: --own-only leaves the public logs out")
-    header = ("# plateau-doctor fifth held-out corpus (corpus/heldout5/): one entry per log in corpus/heldout5/logs/.\n"
-              "# Labels from how each own fit was built (LABELING.md A) or from the numeric rules (LABELING.md B, corpus/rules.py);\n"
-              "# never from plateau-doctor's output. Every entry is split heldout5 (no tune half).\n")
-    out = make_labels.write_labels(H5, entries(a.own_only), header)
-    path = H5 / "labels.yaml"
-    if not PUBLIC_SOURCES.exists():
-        print(f"note: {PUBLIC_SOURCES} does not exist: public logs not labelled")
-    left = unlisted(out)
-    if left:
-        print(f"warning: {len(left)} file(s) in logs/ have no entry: {', '.join(left)}")
-    if a.freeze:
-        if left:
-            sys.exit("not frozen: every file in logs/ needs an entry first")
-        print("frozen", freeze(path))
+    make_labels.heldout_main(H5, entries, "fifth", argv)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,15 @@ def test_a_noisy_head_that_learned_within_its_first_epoch_is_not_flat_from_the_s
     assert "plateau" in _names(diagnose_curves({"loss": stuck, "val_loss": val}))
 
 
+def test_a_loss_that_fell_and_came_back_up_has_moved_and_is_not_flat_from_the_start():
+    # A forecasting LSTM: the training loss falls 18% over 9 epochs, jumps back up 16% and stays;
+    # it ends within 5% of epoch 1, but it did move.
+    train = [3.25e-4, 2.89e-4, 2.80e-4, 2.78e-4, 2.75e-4, 2.75e-4, 2.73e-4, 2.69e-4, 2.67e-4, 2.68e-4] + [3.10e-4] * 10
+    val = [3.15e-4, 3.04e-4, 2.90e-4, 2.89e-4, 2.96e-4, 2.96e-4, 3.12e-4, 2.87e-4, 2.91e-4, 2.83e-4] + [3.35e-4] * 10
+    found = diagnose_curves({"loss": train, "val_loss": [v * (1 + 0.001 * (i % 3)) for i, v in enumerate(val)]})
+    assert not any("barely moved since epoch 1" in s.evidence for s in found.symptoms)
+
+
 def test_an_unconfirmed_cause_loses_confidence_and_a_recorded_signal_keeps_it():
     """The rule's own confidence (0.3, + 0.3 for a small rate, + 0.1 still creeping) times the discount."""
     flat = [1.27] * 6 + [1.2699] * 6

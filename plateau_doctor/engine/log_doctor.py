@@ -221,13 +221,14 @@ def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Findin
 
 
 def _training_loss_learned(history: pd.DataFrame, detection: DetectionConfig) -> bool:
-    """The training loss fell :data:`TRAINING_LOSS_LEARNED` or more below its first epoch."""
+    """The training loss (smoothed) went :data:`TRAINING_LOSS_LEARNED` or more below its first epoch
+    at some point: a loss that fell that far and came back up has moved, whatever it is now."""
     if "loss" not in history:
         return False
     train = history["loss"].to_numpy(dtype=float)
     if not np.isfinite(train).all():
         return False
-    return relative_improvement(float(train[0]), float(ema(train, detection.smoothing)[-1])) >= TRAINING_LOSS_LEARNED
+    return relative_improvement(float(train[0]), float(np.min(ema(train, detection.smoothing)))) >= TRAINING_LOSS_LEARNED
 
 
 def _training_curve(history: pd.DataFrame) -> str:

@@ -142,6 +142,20 @@ def test_a_loss_at_ln_k_from_its_first_epoch_is_an_initialization_that_left_ever
     assert found.causes and found.causes[0].name != "bad_initialization", [c.name for c in found.causes]
 
 
+def test_a_swing_that_outlives_a_tenfold_cut_of_the_logged_rate_is_no_step_oscillation():
+    # ReduceLROnPlateau cut the rate 37x over the last 11 epochs; the converged training loss
+    # (0.008, 99.8% accuracy) still wobbles 20% per epoch: dropout's noise, not the step's.
+    rate = [3e-3] * 9 + [9e-4] * 3 + [2.7e-4] * 3 + [8.1e-5] * 3 + [2.43e-5] * 3 + [7.29e-6] * 3 + [2.19e-6] * 3 + [6.56e-7] * 3
+    train = [0.79, 0.23, 0.11, 0.069, 0.046, 0.037, 0.028, 0.024, 0.024, 0.017, 0.013, 0.008, 0.0079, 0.0086, 0.0111,
+             0.0089, 0.0086, 0.0088, 0.0075, 0.0084, 0.0077, 0.0081, 0.0082, 0.0082, 0.0137, 0.0061, 0.008, 0.0077,
+             0.0091, 0.0046]
+    val = [0.33, 0.099, 0.065, 0.039, 0.029, 0.021, 0.023, 0.022, 0.027, 0.032, 0.024, 0.024, 0.025] + [0.0234] * 17
+    found = diagnose_curves({"loss": train, "val_loss": val, "learning_rate": rate})
+    assert "oscillation" not in _names(found), [(s.name, s.evidence) for s in found.symptoms]
+    # The same swing under a constant rate is read as the step's.
+    assert "oscillation" in _names(diagnose_curves({"loss": train, "val_loss": val, "learning_rate": [3e-3] * 30}))
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

@@ -24,7 +24,8 @@ curve's own scatter** over the last half of the run (:func:`_progress_window`): 
 whose robust trend still falls by more than ``noise.Z`` standard errors there is a run
 learning through its noise (augmentation, dropout, small batches), not one bouncing in place.
 A logged learning rate that goes up (a warm restart, a cyclical schedule) throws the loss up on
-purpose: the swing is read only after the last such rise.
+purpose: the swing is read only after the last such rise. One that falls tenfold or more under
+the swing (ReduceLROnPlateau at work) leaves a swing that did not shrink with the step: noise.
 
 A **blow-up followed by a flat loss** (:func:`blown_up_then_flat`) is a loss that, after its
 first epoch, jumps to :data:`BLOW_UP_FACTOR` times the lowest value it had reached, and then
@@ -81,6 +82,10 @@ magnitude is far beyond any minibatch or sampling noise of an epoch-mean loss, a
 the 3x that a diverging run's smoothed end is judged by (``detection.DIVERGENCE_FACTOR``)."""
 
 
+RATE_CUT = 10.0
+"""A logged rate ten times lower at the end of the swing's window than at its start: a step
+cut by an order of magnitude."""
+
 RATE_RAISED = 1.01
 """A logged learning rate more than 1% above the previous epoch's was raised by a schedule (float
 rounding of a constant rate moves it far less)."""
@@ -124,6 +129,19 @@ def _training_stands_still(run: Run) -> bool:
     return drift is not None and not _progressing(drift)
 
 
+def _rate_cut_under_the_swing(run: Run, epochs: int) -> bool:
+    """The logged learning rate fell :data:`RATE_CUT` or more over the swing's window (a schedule,
+    ReduceLROnPlateau): a swing driven by the step shrinks with it, so one that spans an
+    order-of-magnitude cut of the step is the batches' or dropout's noise, not the step's."""
+    rate = column(run.history, "learning_rate")
+    if rate is None or rate.size != run.n_epochs:
+        return False
+    window = rate[-epochs:]
+    if not np.all(np.isfinite(window)) or not float(np.min(window)) > 0:
+        return False
+    return float(window[0]) >= RATE_CUT * float(window[-1])
+
+
 def _within_training_valley(tail: np.ndarray, run: Run) -> bool:
     """Even the training loss' highest epoch of the swing stays under ``FITS_TRAINING_ROWS`` of the
     lowest validation loss: a step that overshoots throws the training fit up toward the level of
@@ -157,6 +175,8 @@ def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
     if amplitude < OSCILLATION_AMPLITUDE or efficiency >= OSCILLATION_EFFICIENCY:
         return None
     if name == "loss" and _within_training_valley(tail, run):
+        return None
+    if _rate_cut_under_the_swing(run, len(tail)):
         return None
     if flips < OSCILLATION_FLIPS and spikes == 0:
         return None

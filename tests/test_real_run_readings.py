@@ -156,6 +156,22 @@ def test_a_swing_that_outlives_a_tenfold_cut_of_the_logged_rate_is_no_step_oscil
     assert "oscillation" in _names(diagnose_curves({"loss": train, "val_loss": val, "learning_rate": [3e-3] * 30}))
 
 
+def test_a_loss_that_slides_onto_chance_over_many_epochs_is_a_net_too_small_not_a_vanishing_gradient():
+    # A logistic regression on concentric circles: 0.94 -> ln 2 over 15 epochs, accuracy at 1/2.
+    slide = [0.9372, 0.887, 0.8432, 0.8061, 0.7758, 0.7519, 0.7337, 0.7204, 0.711, 0.7046, 0.7003, 0.6975, 0.6958,
+             0.6947, 0.6941, 0.6937, 0.6935, 0.6933, 0.6933, 0.6932]
+    found = diagnose_curves({"loss": slide, "val_loss": [v - 0.002 for v in slide],
+                             "accuracy": [0.5] * 20, "val_accuracy": [0.5] * 20})
+    names = [c.name for c in found.causes]
+    assert names[:2] == ["insufficient_capacity", "vanishing_gradients"], names
+    assert "reaching it on epoch 9" in found.causes[0].evidence
+    # A deep sigmoid net sits at chance from its first epoch: the gradient, then the size.
+    deep = [0.699] + [0.6935] * 19
+    names = [c.name for c in diagnose_curves({"loss": deep, "val_loss": [0.6932] * 20, "accuracy": [0.5] * 20,
+                                              "val_accuracy": [0.5] * 20}).causes]
+    assert names[:2] == ["vanishing_gradients", "insufficient_capacity"], names
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

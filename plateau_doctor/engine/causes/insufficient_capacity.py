@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig
-from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance
+from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance, slid_onto_chance
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import FLAT_FROM_START, STALLED, Case, make_cause, units_healthy
 from plateau_doctor.engine.causes.registry import register
@@ -181,6 +181,15 @@ def insufficient_capacity(case: Case) -> Finding | None:
     (``start_from_epoch + patience + 1`` epochs) cannot show one.
     """
     if bare_log(case) and case.has("stuck_at_trivial") and (settled := converged_onto_chance(case)) is not None:
+        slid = slid_onto_chance(case)
+        if slid is not None:
+            return make_cause(
+                "insufficient_capacity", 0.5,
+                f"{settled}; it slid onto chance, reaching it on epoch {slid + 1}: a net whose hidden units pass no gradient"
+                " finds the prior within an epoch (its output bias is all that learns), while this one moved weights"
+                f" that got gradients and ended no better than the prior: too small or too linear for any pattern"
+                f" (a logistic regression on concentric circles); the curves show {case.shown(STALLED)}",
+            )
         return make_cause(
             "insufficient_capacity", 0.35,
             f"{settled}; the curves show {case.shown(STALLED)}; a net too small for any pattern (one unit on"

@@ -21,8 +21,12 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
   layers. Any network whose hidden units pass a gradient fits its training rows better than
   the prior (it memorizes them whatever the labels, as on shuffled labels), so the gradient
   does not reach them: Glorot and Bengio (2010) saw deep sigmoid nets sit at exactly this
-  plateau, the top hidden layer saturated and the output at its bias. A net too small for
-  any pattern (one unit on concentric circles) is the rarer reading;
+  plateau, the top hidden layer saturated and the output at its bias. Such a net is at chance
+  from its first or second epoch: the output bias, a few numbers under many steps, finds the
+  prior within an epoch. One that slides onto chance over several epochs
+  (:func:`slid_onto_chance`) moves many weights, which get gradients and shrink to the best
+  they can do, no better than the prior: a net too small (or too linear) for any pattern, like
+  a logistic regression on concentric circles;
 - :func:`shed_penalty`: a training loss that starts far above the chance level and falls in
   (nearly) every epoch onto it, while the accuracy first rose above chance and then fell
   back to it as the loss kept falling, is lowering a term other than the data's: the weight
@@ -228,6 +232,18 @@ def converged_onto_chance(case: Case) -> str | None:
         " would (it would memorize its training rows); deep saturating nets sit exactly there (Glorot and"
         " Bengio 2010)"
     )
+
+
+def slid_onto_chance(case: Case) -> int | None:
+    """The epoch (0-based) at which a training loss that :func:`converged_onto_chance` entered the
+    chance band, when that took :data:`SLIDE_EPOCHS` or more epochs from a start a fan-scaled
+    network has (under ``BLOWN_START`` x chance); else None (module docstring)."""
+    train, trivial = _train(case), trivial_loss(case)
+    if train is None or not math.isfinite(trivial) or converged_onto_chance(case) is None:
+        return None
+    band = np.flatnonzero(np.abs(train - trivial) <= case.detection.trivial_tolerance * trivial)
+    entered = int(band[0]) if band.size else train.size
+    return entered if SLIDE_EPOCHS <= entered and train[0] < BLOWN_START * trivial else None
 
 
 def uniform_from_the_start(case: Case) -> str | None:

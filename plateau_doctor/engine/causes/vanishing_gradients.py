@@ -8,7 +8,7 @@ by He initialization with batch normalization.
 
 from __future__ import annotations
 
-from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance
+from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance, slid_onto_chance
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     CONSEQUENCE_DISCOUNT,
@@ -59,7 +59,8 @@ def vanishing_gradients(case: Case) -> Finding | None:
     bare log, a training loss that settled smoothly on the chance level
     (``log_readings.converged_onto_chance``: the output learned its bias and nothing else)."""
     if bare_log(case) and case.has("stuck_at_trivial") and (settled := converged_onto_chance(case)) is not None:
-        return make_cause("vanishing_gradients", 0.5, settled)
+        slid = slid_onto_chance(case)  # over several epochs: weights got gradients, the net is too small
+        return make_cause("vanishing_gradients", 0.5 if slid is None else 0.3, settled)
     ratio = case.typical("grad_ratio_first_last")
     if not ratio < VANISHING_RATIO or not case.has(*UNDERFIT):
         return None

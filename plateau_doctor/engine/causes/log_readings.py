@@ -56,6 +56,10 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
 - :func:`pinned_output`: Keras clips probabilities to [1e-7, 1 - 1e-7], so an output pinned at
   0 or 1 costs -ln(1e-7) = 16.12 nats on every row it gets wrong: a frozen loss equal to 16.12
   x the error rate is an output that cannot move (softmax on one unit, a saturated sigmoid);
+- :func:`below_cross_entropy`: a row counted wrong costs at least ln 2 under cross-entropy, so a
+  classifier's cross-entropy is at least (1 - accuracy) ln 2; a loss well under that on both
+  splits is no cross-entropy (a squared error on one-hot labels, a hinge), which trains a softmax
+  classifier slowly. (A focal or dice loss also sits under it: the evidence says what it read.)
 - :func:`loss_contradicts_accuracy`: a row the accuracy counts wrong costs at least ln 2 under
   cross-entropy (its probability is at most 1/2) and at least 1/4 under squared error or hinge,
   so the error rate is at most 4x the loss whatever the loss; an accuracy far below
@@ -103,6 +107,10 @@ answers adds at chance accuracy, where most rows are predicted near uniform."""
 
 SAME_EXCESS = 0.1
 """...and the training and validation losses within 10% of each other: the same term in both."""
+
+CROSS_ENTROPY_MARGIN = 0.1
+"""A loss 10% under the cross-entropy floor (1 - accuracy) ln 2: beyond the rounding of a logged
+accuracy, and the epoch-mean accuracy and loss of a moving network."""
 
 CLIPPED_NATS = -math.log(1e-7)
 """Keras' probability clip (epsilon 1e-7): what one row costs when the output is pinned wrong."""
@@ -379,6 +387,27 @@ def _accuracy(case: Case) -> tuple[str, float] | None:
         if math.isfinite(value):
             return name, value
     return None
+
+
+def below_cross_entropy(case: Case) -> str | None:
+    """A classifier's loss, on both splits, below what cross-entropy costs at its accuracy
+    (module docstring)."""
+    found = []
+    for loss_name, accuracy_name in (("loss", "accuracy"), ("val_loss", "val_accuracy")):
+        loss, accuracy = case.recent(loss_name), case.recent(accuracy_name)
+        if not (math.isfinite(loss) and math.isfinite(accuracy) and loss >= 0):
+            continue
+        floor = (1.0 - accuracy) * math.log(2.0)
+        if not loss < (1.0 - CROSS_ENTROPY_MARGIN) * floor:
+            return None
+        found.append(f"{loss_name} {fmt(loss)} at {accuracy_name} {fmt(accuracy)} (cross-entropy >= {fmt(floor)})")
+    if not found:
+        return None
+    return (
+        f"{'; '.join(found)}: every row counted wrong costs at least ln 2 under cross-entropy, so this loss is not"
+        " one; a classifier trained on a squared error (or another loss that does not score probabilities) learns"
+        " slowly, its gradient fading as the outputs saturate"
+    )
 
 
 def pinned_output(case: Case) -> str | None:

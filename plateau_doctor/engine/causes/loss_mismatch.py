@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, frozen_off_scale, zero_loss
+from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, below_cross_entropy, frozen_off_scale, zero_loss
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import UNDERFIT, Case, classification_fit, make_cause, preflight_cause, target_band
 from plateau_doctor.engine.causes.registry import register
@@ -154,4 +154,6 @@ def loss_mismatch(case: Case) -> Finding | None:
         return make_cause("loss_mismatch", 0.7, blind)
     if bare_log(case) and case.has(*UNDERFIT) and at_chance(case) and (scale := frozen_off_scale(case)) is not None:
         return make_cause("loss_mismatch", 0.6, f"{scale}; the curves show {case.shown(UNDERFIT)}")
+    if bare_log(case) and case.has(*UNDERFIT) and (squared := below_cross_entropy(case)) is not None:
+        return make_cause("loss_mismatch", 0.55, f"{squared}; the curves show {case.shown(UNDERFIT)}")
     return preflight_cause(case, "loss_mismatch")

@@ -61,6 +61,22 @@ def test_a_loss_that_fell_and_came_back_up_has_moved_and_is_not_flat_from_the_st
     assert not any("barely moved since epoch 1" in s.evidence for s in found.symptoms)
 
 
+def test_a_finished_six_epoch_log_at_chance_on_every_epoch_is_stuck_however_short():
+    # A paste from a thread: 6 epochs of a binary video classifier, loss and val_loss at ln 2 +-1%,
+    # val_accuracy 0.5 but for one epoch. Too short for the progress tests (9 epochs); it never left chance.
+    found = diagnose_curves({"loss": [0.6959, 0.6947, 0.6857, 0.6896, 0.6957, 0.6945],
+                             "val_loss": [0.6947, 0.7013, 0.6876, 0.6928, 0.693, 0.6921],
+                             "accuracy": [0.494, 0.519, 0.561, 0.549, 0.501, 0.516],
+                             "val_accuracy": [0.5, 0.5, 0.5, 0.5, 0.56, 0.5]})
+    assert _names(found) == ["stuck_at_trivial"] and "the first included" in found.symptoms[0].evidence
+    # Four epochs are too few to say anything; and a short log that left chance is not stuck.
+    assert diagnose_curves({"loss": [0.6959, 0.6947, 0.6857, 0.6896], "val_loss": [0.6947, 0.7013, 0.6876, 0.6928],
+                            "val_accuracy": [0.5] * 4}).status == "healthy"
+    left = diagnose_curves({"loss": [0.69, 0.61, 0.52, 0.45, 0.41, 0.38], "val_loss": [0.68, 0.60, 0.52, 0.47, 0.44, 0.42],
+                            "val_accuracy": [0.5, 0.62, 0.7, 0.76, 0.79, 0.81]})
+    assert "stuck_at_trivial" not in _names(left)
+
+
 def test_an_unconfirmed_cause_loses_confidence_and_a_recorded_signal_keeps_it():
     """The rule's own confidence (0.3, + 0.3 for a small rate, + 0.1 still creeping) times the discount."""
     flat = [1.27] * 6 + [1.2699] * 6

@@ -186,6 +186,22 @@ def test_a_classifier_whose_loss_is_below_what_cross_entropy_costs_at_its_accura
     assert "loss_mismatch" not in [c.name for c in found.causes]
 
 
+def test_a_raw_scale_regression_still_falling_at_the_end_is_slow_even_after_a_huge_early_drop():
+    # Adam on a target in the thousands: the loss falls from 1.5e8 (the output reaching the target's
+    # mean) to 2.3e6, and its last fifth still takes 37% off (0.9% of the whole absolute gain).
+    loss = [1.482e8, 1.481e8, 1.478e8, 1.473e8, 1.465e8, 1.451e8, 1.43e8, 1.403e8, 1.367e8, 1.322e8, 1.269e8,
+            1.206e8, 1.135e8, 1.056e8, 9.702e7, 8.799e7, 7.866e7, 6.925e7, 5.996e7, 5.103e7, 4.265e7, 3.5e7, 2.822e7,
+            2.238e7, 1.751e7, 1.356e7, 1.047e7, 8.116e6, 6.379e6, 5.127e6, 4.245e6, 3.632e6, 3.211e6, 2.921e6,
+            2.721e6, 2.579e6, 2.476e6, 2.399e6, 2.338e6, 2.287e6]
+    found = diagnose_curves({"loss": loss, "val_loss": [v * 1.01 for v in loss]}, task="regression")
+    assert "slow_convergence" in _names(found), [(s.name, s.evidence) for s in found.symptoms]
+    assert found.causes[0].name == "unscaled_target"
+    # The same shape a million times smaller starts like a standardized target: the share test stands.
+    small = [v / 1e6 for v in loss]
+    found = diagnose_curves({"loss": small, "val_loss": [v * 1.01 for v in small]}, task="regression")
+    assert "slow_convergence" not in _names(found)
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

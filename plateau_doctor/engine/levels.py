@@ -61,6 +61,18 @@ rows a binary classifier that guesses scores 0.5 +- 0.05, so a reference at 0.59
 NO_SIGNAL_R2 = 0.05
 """...or its r2 is at most 0.05."""
 
+RAW_SCALE_LOSS = 1e4
+"""A bare log's regression loss at 1e4 or more on its first epoch: a network starts with outputs
+near 0, so its first losses are about E[y^2] under squared error (E|y| under absolute error).
+1e4 is a target of std 100 under MSE (``causes.unscaled_target.TARGET_STD_HIGH``), and one in
+the tens of thousands under MAE; a standardized target starts near 1."""
+
+
+def raw_scale_start(loss) -> bool:
+    """A regression's first logged loss on the scale of an unscaled target (:data:`RAW_SCALE_LOSS`)."""
+    first = [float(v) for v in loss if math.isfinite(float(v))][:1] if loss is not None else []
+    return bool(first) and first[0] >= RAW_SCALE_LOSS
+
 
 def loss_in_audit_scale(setup: ResolvedSetup | None) -> bool:
     """Whether the run's losses compare with the audit's: the task's default loss and output.

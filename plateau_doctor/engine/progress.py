@@ -28,7 +28,7 @@ import numpy as np
 
 from plateau_doctor.engine import noise
 from plateau_doctor.engine.curve_math import fmt, pct, ramp, recent_mean, relative_improvement, smoothed_progress
-from plateau_doctor.engine.levels import ReferenceGap, chance_balanced_accuracy, is_classification
+from plateau_doctor.engine.levels import ReferenceGap, chance_balanced_accuracy, is_classification, raw_scale_start
 from plateau_doctor.engine.run_view import Run, symptom
 from plateau_doctor.schema import Finding
 
@@ -185,7 +185,11 @@ def still_falling(run: Run) -> Finding | None:
     there, and that is :data:`PROGRESS_SHARE` or more of everything the run gained. A loss that
     has not slowed down at all (the window holds at least its pro-rata share of the gain, as a
     straight line does, to within :data:`UNSLOWED`) is far from its floor however little of its level the window took off
-    (plain SGD creeping 0.5% per epoch): then ``min_delta`` of the level is enough. A run of
+    (plain SGD creeping 0.5% per epoch): then ``min_delta`` of the level is enough. A regression
+    whose first loss is on an unscaled target's scale (``levels.RAW_SCALE_LOSS``) spends its
+    first epochs bringing its output to the target's mean, most of its gain in absolute terms and
+    no measure of the fit of the target's variation: the share test is waived for it, and
+    :data:`STILL_FALLING` of the level is what it must still fall by. A run of
     fewer than ``noise.MIN_EPOCHS`` epochs is too short to tell a trend from its noise.
     """
     values = run.level
@@ -200,7 +204,12 @@ def still_falling(run: Run) -> Finding | None:
     share = (float(window[0]) - float(window[-1])) / gained if gained > 0 else 0.0
     drift = noise.trend(values[-max(moves + 1, noise.MIN_EPOCHS):])
     unslowed = share >= UNSLOWED * moves / (values.size - 1)  # the window's pace against the run's average
-    if downward < MONOTONE_SHARE or share < PROGRESS_SHARE or fall < run.detection.min_delta:
+    # A raw-scale regression's early drop is its output reaching the target's mean: no measure of
+    # how far the fit of the target's variation has come, so the share of that gain does not apply.
+    raw = run.audit.task == "regression" and raw_scale_start(run.train)
+    if downward < MONOTONE_SHARE or fall < run.detection.min_delta:
+        return None
+    if share < PROGRESS_SHARE and not (raw and fall >= STILL_FALLING):
         return None
     if fall < STILL_FALLING and not unslowed:
         return None

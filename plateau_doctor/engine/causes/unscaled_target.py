@@ -31,7 +31,7 @@ from plateau_doctor.engine.causes.readings import (
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt
-from plateau_doctor.engine.levels import loss_in_audit_scale
+from plateau_doctor.engine.levels import RAW_SCALE_LOSS, loss_in_audit_scale, raw_scale_start
 from plateau_doctor.schema import Finding
 
 TARGET_STD_HIGH = 100.0
@@ -44,11 +44,6 @@ TARGET_MEAN_HIGH = 100.0
 
 TARGET_SCALE_SEVERE = 1e3
 
-RAW_SCALE_LOSS = TARGET_STD_HIGH**2
-"""A bare log's regression loss at 1e4 or more on its first epoch: a network starts with outputs
-near 0, so its first losses are about E[y^2] under squared error (E|y| under absolute error).
-1e4 is a target of std 100 under MSE (``TARGET_STD_HIGH``), and one in the tens of thousands
-under MAE; a standardized target starts near 1."""
 
 START_FAR = 3.0
 """A network initialized to output about 0 scores E[y^2] = mean^2 + var at first; the trivial
@@ -60,9 +55,9 @@ after the first epochs' steps."""
 def _raw_scale_in_a_log(case: Case) -> Finding | None:
     """A bare regression log whose first loss is on the scale of an unscaled target (``RAW_SCALE_LOSS``)."""
     loss = case.signal("loss")
-    first = loss[np.isfinite(loss)][:1] if loss is not None else np.array([])
-    if not first.size or not float(first[0]) >= RAW_SCALE_LOSS:
+    if not raw_scale_start(loss):
         return None
+    first = loss[np.isfinite(loss)][:1]
     return make_cause(
         "unscaled_target",
         0.6,

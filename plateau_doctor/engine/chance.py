@@ -30,7 +30,9 @@ class once, when the output bias finds the majority, and its accuracy jumps with
    net at 100% training accuracy on a 98.5%-accuracy task) fits its rows and is no prior.
 
 Anything else (a healthy run, a regression, a loss that is not a cross-entropy) pins no
-chance level, and the log is judged without one.
+chance level, and the log is judged without one. A finished log too short for the progress
+tests whose losses sat at the pinned level on every epoch, the first included
+(:func:`short_run_at_chance`), ended where a network that learned nothing starts.
 
 One more reading stands next to the chance level (:func:`majority_only`): a binary log whose
 training accuracy, over thousands of rows, does not change at all from epoch 2 to its end
@@ -51,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.config import DetectionConfig
+from plateau_doctor.schema import Finding
 
 ACCURACY_MARGIN = 0.05
 """An accuracy within 0.05 of 1/k is at chance (as ``levels.NO_SIGNAL_BALANCED_ACCURACY_MARGIN``:
@@ -68,6 +71,9 @@ entropy is steep near a share of 1 (dH/da = ln((1 - a) / a): -3.5 at a = 0.97), 
 is H(a + 0.005) .. H(a - 0.005), widened by ``trivial_tolerance``."""
 
 MAX_K = 1000
+
+MIN_SHORT_EPOCHS = 5
+"""A short log at chance is read from 5 epochs on (``noise.MIN_EPOCHS``: fewer say nothing of a trend)."""
 
 
 @dataclass(frozen=True)
@@ -232,4 +238,29 @@ def _by_prior(history, loss_name, level, acc_name, acc, tol, epochs) -> Chance |
         2, entropy, share,
         f"{acc_name} is flat at {share:.4g} and {loss_name} {float(np.mean(level)):.4g} is within {low:.4g}-{high:.4g},"
         f" about H({share:.4g}) = {entropy:.4g}, the loss of predicting a {share:.0%} majority's prior",
+    )
+
+
+def short_run_at_chance(history: pd.DataFrame, chance: Chance, detection: DetectionConfig) -> Finding | None:
+    """A finished log too short for the progress tests (under ``start_from_epoch + patience + 1``
+    epochs, ``noise.MIN_EPOCHS`` at least) whose monitored and training losses sat at the chance
+    level the log pins on every epoch, the first one included: the run ended where a network
+    that learned nothing starts. (Read on a finished log only: a live fit may still break out.)"""
+    n = len(history)
+    if not MIN_SHORT_EPOCHS <= n < detection.start_from_epoch + detection.patience + 1:
+        return None
+    band = detection.trivial_tolerance * chance.trivial_loss
+    for name in ("val_loss", "loss"):
+        if name in history:
+            values = history[name].to_numpy(dtype=float)
+            if not np.all(np.isfinite(values)) or not np.all(np.abs(values - chance.trivial_loss) <= band):
+                return None
+    return Finding(
+        "symptom",
+        "stuck_at_trivial",
+        0.6,
+        f"every one of the {n} epochs, the first included, sits within {100 * detection.trivial_tolerance:.0f}% of the"
+        f" chance level {chance.trivial_loss:.4g} ({chance.why}): the run ended where a network that learned nothing"
+        f" starts; too short for the progress tests ({detection.start_from_epoch + detection.patience + 1} epochs),"
+        " it never left chance",
     )

@@ -20,7 +20,7 @@ detection and the same cause rules on what there is, and says what is missing:
 - a training loss frozen to four digits for ``patience`` epochs (:data:`FROZEN_RANGE`) away
   from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
 - a finished log too short for the progress tests whose losses sat at the chance level it pins
-  on every epoch, the first included (``short_run_at_chance``), is ``stuck_at_trivial``: it
+  on every epoch, the first included (``chance.short_run_at_chance``), is ``stuck_at_trivial``: it
   ended where a network that learned nothing starts (a live fit is not judged so: it may still
   break out);
 - a training accuracy that does not change at all from epoch 2 on, at a majority share, while
@@ -47,7 +47,7 @@ import pandas as pd
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.causes.catalog import REGISTRY, by_rank
-from plateau_doctor.engine.chance import Chance, majority_only, read_chance
+from plateau_doctor.engine.chance import Chance, majority_only, read_chance, short_run_at_chance
 from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
 from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
@@ -67,9 +67,6 @@ trajectory: on real data with hundreds of steps per epoch (a head on a frozen ba
 learning lies inside it, and real healthy runs end 12-17% below it (the scenario suite's small
 tables, a few steps per epoch, end 37-99% below; ``FLAT_FROM_START`` is read from them). Labelling
 rule R6 of the real-log corpus reads "learned" from the same 10%."""
-
-MIN_SHORT_EPOCHS = 5
-"""A short log at chance is read from 5 epochs on (``noise.MIN_EPOCHS``: fewer say nothing of a trend)."""
 
 FROZEN_MIN_EPOCHS = 4
 """A log shorter than ``patience + 1`` epochs is frozen when all of them, 4 at least (3 moves),
@@ -224,31 +221,6 @@ def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Findin
         f" ({100 * overall:.1f}% lower, learning moves it > {100 * FLAT_FROM_START:.0f}%), and improved"
         f" {100 * progress:.1f}% over the last {detection.patience} epochs; no reference model says what the"
         " data allow, so a stall after real progress could not be told from the noise floor",
-    )
-
-
-def short_run_at_chance(history: pd.DataFrame, chance: Chance, detection: DetectionConfig) -> Finding | None:
-    """A finished log too short for the progress tests (under ``start_from_epoch + patience + 1``
-    epochs, ``noise.MIN_EPOCHS`` at least) whose monitored and training losses sat at the chance
-    level the log pins on every epoch, the first one included: the run ended where a network
-    that learned nothing starts. (Read on a finished log only: a live fit may still break out.)"""
-    n = len(history)
-    if not MIN_SHORT_EPOCHS <= n < detection.start_from_epoch + detection.patience + 1:
-        return None
-    band = detection.trivial_tolerance * chance.trivial_loss
-    for name in ("val_loss", "loss"):
-        if name in history:
-            values = history[name].to_numpy(dtype=float)
-            if not np.all(np.isfinite(values)) or not np.all(np.abs(values - chance.trivial_loss) <= band):
-                return None
-    return Finding(
-        "symptom",
-        "stuck_at_trivial",
-        0.6,
-        f"every one of the {n} epochs, the first included, sits within {100 * detection.trivial_tolerance:.0f}% of the"
-        f" chance level {chance.trivial_loss:.4g} ({chance.why}): the run ended where a network that learned nothing"
-        f" starts; too short for the progress tests ({detection.start_from_epoch + detection.patience + 1} epochs),"
-        " it never left chance",
     )
 
 

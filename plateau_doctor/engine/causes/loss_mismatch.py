@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, below_cross_entropy, frozen_off_scale, zero_loss
+from plateau_doctor.engine.causes.log_readings import at_chance, bare_log
+from plateau_doctor.engine.causes.loss_levels import below_cross_entropy, frozen_off_scale, zero_loss
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import UNDERFIT, Case, classification_fit, make_cause, preflight_cause, target_band
 from plateau_doctor.engine.causes.registry import register
@@ -148,8 +149,8 @@ def _poisson_mismatch(setup: ResolvedSetup, audit: DataAudit | None, activation:
 )
 def loss_mismatch(case: Case) -> Finding | None:
     """From ``check_setup``, more certain when the curves are sick; in a bare log, a loss that
-    is exactly 0 from the first epoch while rows are wrong (``log_readings.zero_loss``), or one
-    frozen at chance accuracy far above the chance level (``log_readings.frozen_off_scale``)."""
+    is exactly 0 from the first epoch while rows are wrong (``loss_levels.zero_loss``), or one
+    frozen at chance accuracy far above the chance level (``loss_levels.frozen_off_scale``)."""
     if bare_log(case) and (blind := zero_loss(case)) is not None:
         return make_cause("loss_mismatch", 0.7, blind)
     if bare_log(case) and case.has(*UNDERFIT) and at_chance(case) and (scale := frozen_off_scale(case)) is not None:

@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from plateau_doctor.engine.causes.log_readings import bare_log, loss_contradicts_accuracy, pinned_output
+from plateau_doctor.engine.causes.log_readings import bare_log
+from plateau_doctor.engine.causes.loss_levels import loss_contradicts_accuracy, pinned_output
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import Case, classification_fit, make_cause, preflight_cause, target_band
 from plateau_doctor.engine.causes.registry import BREAKS_OUTPUT, register

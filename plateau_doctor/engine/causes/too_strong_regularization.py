@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, penalty_dominated, shed_penalty
+from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, shed_penalty
+from plateau_doctor.engine.causes.loss_levels import penalty_dominated
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register

@@ -350,6 +350,21 @@ def heldout_entries(folder: Path, script: str, split: str) -> list[dict]:
     return out
 
 
+def add_csv_header_quirks(folder: Path, entries: list[dict]) -> list[dict]:
+    """Two quirks read from a CSV log's header line (named from heldout5 on; the earlier corpora
+    were frozen without them): ``semicolon_separator`` and ``keras2_metric_names`` (acc/val_acc)."""
+    for e in entries:
+        path = folder / e["file"]
+        if path.suffix == ".csv":
+            header = path.read_bytes().split(b"\n", 1)[0]
+            if header.count(b";") > header.count(b","):
+                e["quirks"].append("semicolon_separator")
+            names = header.decode("utf-8", "replace").replace(";", ",").strip().split(",")
+            if "acc" in names or "val_acc" in names:
+                e["quirks"].append("keras2_metric_names")
+    return entries
+
+
 def unlisted(folder: Path, entries: list[dict]) -> list[str]:
     """Files in ``folder``/logs that no entry names (e.g. a public log whose source is not listed yet)."""
     named = {Path(e["file"]).name for e in entries}

@@ -45,17 +45,7 @@ make_labels.FORMAT.update({"keras2_csv": "csvlogger", "json_pretty": "history_js
 def entries(own_only: bool = False) -> list[dict]:
     if own_only:  # a dry run of the own half while the public half is still being collected
         make_labels.public_entries = lambda: []
-    out = make_labels.heldout_entries(H5, "harness/corpus_build5.py", "heldout5")
-    for e in out:
-        path = H5 / e["file"]
-        if path.suffix == ".csv":
-            header = path.read_bytes().split(b"\n", 1)[0]
-            if header.count(b";") > header.count(b","):
-                e["quirks"].append("semicolon_separator")
-            names = header.decode("utf-8", "replace").replace(";", ",").strip().split(",")
-            if "acc" in names or "val_acc" in names:
-                e["quirks"].append("keras2_metric_names")
-    return out
+    return make_labels.add_csv_header_quirks(H5, make_labels.heldout_entries(H5, "harness/corpus_build5.py", "heldout5"))
 
 
 def main(argv=None) -> None:

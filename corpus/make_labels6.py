@@ -1,0 +1,58 @@
+"""Write corpus/heldout6/labels.yaml (the sixth held-out corpus) with the first corpus's labelling code.
+
+    .venv/bin/python corpus/make_labels6.py            # heldout6/labels.yaml (+ heldout6/build/references.json)
+    .venv/bin/python corpus/make_labels6.py --freeze   # then heldout6/FROZEN and heldout6/MANIFEST.sha256
+    .venv/bin/python corpus/make_labels6.py --own-only # own fits only (dry run while the public half is incomplete)
+
+Reuses ``corpus/make_labels.py`` (its own-fit and public-log entries, the references, the quirks)
+pointed at ``corpus/heldout6/``, with ``harness/corpus_build6.py``'s specs, like
+``corpus/make_labels5.py`` does for heldout5. Public logs (``logs/pub_*``) are labelled when
+``corpus/heldout6/public_sources.yaml`` exists (same schema as heldout5's). Labels follow
+LABELING.md (A for own fits, B for public logs) through ``corpus/rules.py``; nothing here
+imports or runs plateau_doctor. Every entry's split is ``heldout6``.
+
+``corpus/make_labels.py`` is not edited: heldout6's new families (their kinds; the token family's
+bag-of-tokens reference), the writers it shares with heldout5 and its new one (their ``format``) and
+the two quirks heldout5's writers show (``keras2_metric_names``, ``semicolon_separator``, repeated
+from ``make_labels5.py``) are added here, at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "harness"))
+
+_spec = importlib.util.spec_from_file_location("make_labels", ROOT / "corpus" / "make_labels.py")
+make_labels = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_labels)  # registers sys.modules["corpus_build"]
+import corpus_build6  # noqa: E402  (patches that same corpus_build module: heldout6 specs, paths, families, writers)
+
+H6 = corpus_build6.H6  # corpus/heldout6, or HELDOUT6_OUT when set (a dry run on a rebuild elsewhere)
+
+make_labels.CORPUS = H6
+make_labels.corpus_build = corpus_build6.cb
+make_labels.KIND.update({"textures": "cnn_image", "seqlong": "numeric_sequence", "tokens_first": "token_sequence",
+                         "denoise": "regression_mlp", "tregress": "regression_mlp"})
+make_labels.TOKEN_FAMILIES.add("tokens_first")
+make_labels.FORMAT.update({"keras2_csv": "csvlogger", "json_pretty": "history_json", "csv_semicolon": "csv_table",
+                           "csv_index": "csv_table"})
+
+
+def entries(own_only: bool = False) -> list[dict]:
+    if own_only:  # a dry run of the own half while the public half is still being collected
+        make_labels.public_entries = lambda: []
+    return make_labels.add_csv_header_quirks(H6, make_labels.heldout_entries(H6, "harness/corpus_build6.py", "heldout6"))
+
+
+def main(argv=None) -> None:
+    make_labels.heldout_main(H6, entries, "sixth", argv)
+
+
+if __name__ == "__main__":
+    main()

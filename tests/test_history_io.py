@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from plateau_doctor.cli import main
-from plateau_doctor.data.logs import HistoryFileError, read_history
+from plateau_doctor.data.logs import HistoryFileError, read_history, read_log
 from plateau_doctor.results.store import read_dataset
 
 FLAT = [1.27, 1.27, 1.269, 1.269, 1.269, 1.268, 1.268, 1.268, 1.268, 1.267]
@@ -84,6 +84,19 @@ def test_a_malformed_log_exits_2_with_one_message_and_writes_nothing(tmp_path, c
     err = capsys.readouterr().err
     assert message in err and str(path) in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_history_json_with_keys_users_add_is_read_and_the_extras_are_named(tmp_path):
+    # Users add to History.history before dumping it: a training time, a test score, a second
+    # (fine-tuning) phase's lists of another length. The epochs are the loss list's.
+    payload = {"loss": [0.9, 0.6, 0.5, 0.45, 0.43], "val_loss": [0.8, 0.6, 0.55, 0.5, 0.49],
+               "accuracy": [0.5, 0.7, 0.8, 0.82, 0.84], "fine_tune_loss": [0.4, 0.38], "training_time": 1495.4}
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(payload))
+    log = read_log(path)
+    assert list(log.history["loss"]) == payload["loss"] and "fine_tune_loss" not in log.history
+    assert log.skipped == ["training_time: one value, not a per-epoch list",
+                           "fine_tune_loss: 2 values where loss has 5 (another phase or run)"]
 
 
 def test_a_missing_log_and_an_empty_folder_exit_2(tmp_path, capsys):

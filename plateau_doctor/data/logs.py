@@ -90,7 +90,7 @@ def _read_raw(source: Path) -> tuple[pd.DataFrame, list[str]]:
         return read_tensorboard(source), []
     suffix = source.suffix.lower()
     if suffix == ".json":
-        return _read_json(source), []
+        return _read_json(source)
     if suffix == ".parquet":
         return pd.read_parquet(source), []
     text = _read_text(source)
@@ -132,7 +132,7 @@ def _read_text(source: Path) -> str:
     return text
 
 
-def _read_json(source: Path) -> pd.DataFrame:
+def _read_json(source: Path) -> tuple[pd.DataFrame, list[str]]:
     text = source.read_text(encoding="utf-8-sig")
     try:
         payload = json.loads(text)
@@ -145,16 +145,33 @@ def _read_json(source: Path) -> pd.DataFrame:
     if isinstance(payload, dict) and isinstance(payload.get("history"), dict):
         payload = payload["history"]
     if isinstance(payload, dict):
-        lengths = {len(v) for v in payload.values() if isinstance(v, list)}
-        if not payload or any(not isinstance(v, list) for v in payload.values()) or len(lengths) != 1:
+        return _history_lists(payload, source)
+    if isinstance(payload, list) and payload and all(isinstance(row, dict) for row in payload):
+        return pd.DataFrame(payload), []
+    raise HistoryFileError(f"{source}: expected History.history (a JSON object of lists) or a list of per-epoch records")
+
+
+def _history_lists(payload: dict, source: Path) -> tuple[pd.DataFrame, list[str]]:
+    """History.history's per-epoch lists, as long as the loss list. Users add to the dict before
+    dumping it (a training time, a test score, a second fine-tuning phase's lists): a value that is
+    not a list, or a list of another length, is left out and named in what was skipped."""
+    lists = {name: values for name, values in payload.items() if isinstance(values, list)}
+    main = next((name for name in ("loss", "val_loss") if name in lists), None)
+    core = {len(lists[name]) for name in ("loss", "val_loss") if name in lists}
+    if main is None or len(core) != 1:
+        lengths = {len(values) for values in lists.values()}
+        if not lists or len(lengths) != 1:
             raise HistoryFileError(
                 f"{source}: expected History.history, a mapping of metric name to one list of per-epoch values"
                 " (all lists the same length)"
             )
-        return pd.DataFrame(payload)
-    if isinstance(payload, list) and payload and all(isinstance(row, dict) for row in payload):
-        return pd.DataFrame(payload)
-    raise HistoryFileError(f"{source}: expected History.history (a JSON object of lists) or a list of per-epoch records")
+        return pd.DataFrame(lists), []
+    epochs = len(lists[main])
+    kept = {name: values for name, values in lists.items() if len(values) == epochs}
+    skipped = [f"{name}: one value, not a per-epoch list" for name, value in payload.items() if name not in lists]
+    skipped += [f"{name}: {len(values)} values where {main} has {epochs} (another phase or run)"
+                for name, values in lists.items() if name not in kept]
+    return pd.DataFrame(kept), skipped
 
 
 def _python_literal(text: str):

@@ -202,6 +202,19 @@ def test_a_raw_scale_regression_still_falling_at_the_end_is_slow_even_after_a_hu
     assert "slow_convergence" not in _names(found)
 
 
+def test_a_swinging_loss_under_an_accuracy_that_holds_is_the_rows_confidence_not_the_step():
+    # A frozen MobileNet head on augmented images: the snapshots' val_loss swings 0.027-0.077 while
+    # val_accuracy stays at 0.975-0.985: rows gain and lose confidence, none crosses the boundary.
+    base = {"loss": [1.224, 0.268, 0.138, 0.0837, 0.1015, 0.0958, 0.0338, 0.0649],
+            "val_loss": [0.1218, 0.1098, 0.12, 0.0578, 0.0768, 0.0494, 0.0271, 0.0572],
+            "accuracy": [0.688, 0.886, 0.946, 0.960, 0.960, 0.960, 0.990, 0.975]}
+    held = diagnose_curves({**base, "val_accuracy": [0.955, 0.941, 0.960, 0.980, 0.975, 0.980, 0.985, 0.975]})
+    assert "oscillation" not in _names(held), [(s.name, s.evidence) for s in held.symptoms]
+    # The same swing with the accuracy thrown around by 20 points is the step's.
+    thrown = diagnose_curves({**base, "val_accuracy": [0.955, 0.941, 0.960, 0.80, 0.975, 0.78, 0.985, 0.76]})
+    assert "oscillation" in _names(thrown)
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

@@ -26,6 +26,8 @@ learning through its noise (augmentation, dropout, small batches), not one bounc
 A logged learning rate that goes up (a warm restart, a cyclical schedule) throws the loss up on
 purpose: the swing is read only after the last such rise. One that falls tenfold or more under
 the swing (ReduceLROnPlateau at work) leaves a swing that did not shrink with the step: noise.
+Without a reference, a swing under which the logged accuracy beside it holds within 5 points is
+the confidence of rows moving, not the boundary: a step that overshoots moves the accuracy too.
 
 A **blow-up followed by a flat loss** (:func:`blown_up_then_flat`) is a loss that, after its
 first epoch, jumps to :data:`BLOW_UP_FACTOR` times the lowest value it had reached, and then
@@ -39,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from plateau_doctor.engine import noise
+from plateau_doctor.engine.chance import ACCURACY_MARGIN
 from plateau_doctor.engine.curve_math import TINY, column, fmt, pct, ramp, relative_improvement
 from plateau_doctor.engine.levels import ReferenceGap
 from plateau_doctor.engine.run_view import Run, symptom
@@ -108,7 +111,7 @@ def oscillation(run: Run, gap: ReferenceGap | None) -> Finding | None:
     for name, values in (("loss", run.train), ("val_loss", run.val)):
         if values is None or (name == "val_loss" and not _training_stands_still(run)):
             continue
-        found = _swinging(name, values, run)
+        found = _swinging(name, values, run, gap)
         if found is not None:
             return found
     return None
@@ -142,6 +145,19 @@ def _rate_cut_under_the_swing(run: Run, epochs: int) -> bool:
     return float(window[0]) >= RATE_CUT * float(window[-1])
 
 
+def _accuracy_holds(name: str, run: Run, epochs: int) -> bool:
+    """The accuracy logged beside the swinging loss (``accuracy`` for the training loss,
+    ``val_accuracy`` for the snapshots) stays within ``chance.ACCURACY_MARGIN`` over the swing:
+    the swing moves the confidence of rows, not which side of the boundary they fall on. A step
+    that overshoots throws the boundary, and the accuracy, around. Read without a reference
+    only: with one, a swing at the level the data allow is already excused by the gap."""
+    accuracy = column(run.history, "accuracy" if name == "loss" else "val_accuracy")
+    if accuracy is None or accuracy.size != run.n_epochs:
+        return False
+    window = accuracy[-epochs:]
+    return bool(np.all(np.isfinite(window)) and float(np.ptp(window)) < ACCURACY_MARGIN)
+
+
 def _within_training_valley(tail: np.ndarray, run: Run) -> bool:
     """Even the training loss' highest epoch of the swing stays under ``FITS_TRAINING_ROWS`` of the
     lowest validation loss: a step that overshoots throws the training fit up toward the level of
@@ -161,7 +177,7 @@ def _progressing(drift: noise.Trend) -> bool:
     return drift.falls or (drift.share_change <= -OSCILLATION_STALL and -drift.change > drift.sigma)
 
 
-def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
+def _swinging(name: str, values: np.ndarray, run: Run, gap: ReferenceGap | None) -> Finding | None:
     tail = _oscillation_window(values, run)
     if len(tail) < OSCILLATION_MIN_EPOCHS or not np.all(np.isfinite(tail)):
         return None
@@ -177,6 +193,8 @@ def _swinging(name: str, values: np.ndarray, run: Run) -> Finding | None:
     if name == "loss" and _within_training_valley(tail, run):
         return None
     if _rate_cut_under_the_swing(run, len(tail)):
+        return None
+    if gap is None and _accuracy_holds(name, run, len(tail)):
         return None
     if flips < OSCILLATION_FLIPS and spikes == 0:
         return None

@@ -215,6 +215,20 @@ def test_a_swinging_loss_under_an_accuracy_that_holds_is_the_rows_confidence_not
     assert "oscillation" in _names(thrown)
 
 
+def test_one_bump_and_its_recovery_is_a_single_upset_not_an_oscillation():
+    # A convolutional autoencoder's val_loss sits at 0.153 for 5 epochs, jumps 75% once and recovers
+    # over 6 epochs; the moves within the noise before the bump flip sign at random.
+    quiet = [0.30 - 0.0004 * i for i in range(30)]
+    train = quiet + [0.2869, 0.2878, 0.2846, 0.284, 0.3375, 0.3349, 0.3122, 0.3078, 0.3036, 0.2972]
+    val = [0.19 - 0.0012 * i for i in range(30)] + [0.1533, 0.1535, 0.1528, 0.1527, 0.2673, 0.1994, 0.1938, 0.1775,
+                                                     0.1691, 0.1717]
+    found = diagnose_curves({"loss": train, "val_loss": val})
+    assert "oscillation" not in _names(found), [(s.name, s.evidence) for s in found.symptoms]
+    # Bumps of the training loss that repeat through the window are a swing.
+    swing = quiet + [0.2869, 0.3378, 0.2846, 0.3375, 0.2849, 0.3322, 0.2878, 0.3336, 0.2836, 0.3372]
+    assert "oscillation" in _names(diagnose_curves({"loss": swing, "val_loss": val}))
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

@@ -53,6 +53,11 @@ OSCILLATION_AMPLITUDE = 0.1
 OSCILLATION_FLIPS = 0.5
 """At least half of the consecutive moves reverse direction: the loss goes up and down."""
 
+OSCILLATION_RISES = 2
+"""...and it swings repeatedly: at least two rises of :data:`OSCILLATION_AMPLITUDE` of the level in
+the window (or a spike). Reversals among moves within the noise flip at random, so a single bump
+and its recovery inside a quiet curve can count half its moves as reversals."""
+
 OSCILLATION_EFFICIENCY = 0.5
 """No net progress: the net change over the window is less than half of the distance the
 loss travelled up and down (1 for a monotone curve, ~0 for pure back-and-forth)."""
@@ -198,6 +203,9 @@ def _swinging(name: str, values: np.ndarray, run: Run, gap: ReferenceGap | None)
         return None
     if flips < OSCILLATION_FLIPS and spikes == 0:
         return None
+    rises = int(np.sum(steps >= OSCILLATION_AMPLITUDE * float(np.abs(tail).mean())))
+    if rises < OSCILLATION_RISES and spikes == 0:
+        return None  # one bump and its recovery is a single upset, not a swing that repeats
     drift = noise.trend(_progress_window(values, run))
     if drift is not None and _progressing(drift):
         return None  # learning through its noise: the trend falls beyond the scatter, or points down clearly

@@ -234,6 +234,19 @@ def test_one_bump_and_its_recovery_is_a_single_upset_not_an_oscillation():
     assert "oscillation" in _names(diagnose_curves({"loss": train, "val_loss": swing}))
 
 
+def test_a_regression_whose_loss_only_settles_by_hundredths_of_a_percent_after_epoch_1_has_dead_units():
+    # Bias init -6 kills every ReLU of a denoising regression: after epoch 1 only the output bias
+    # settles (0.363144 -> 0.363099, 0.012% of the level), then the loss freezes.
+    loss = [0.363264, 0.363144, 0.363118, 0.363108] + [0.363102] * 6 + [0.363099] * 20
+    val = [0.386296, 0.386493, 0.386615, 0.3867] + [0.3868] * 26
+    found = diagnose_curves({"loss": loss, "val_loss": val}, task="regression")
+    assert found.sick and found.causes and found.causes[0].name == "dead_relu", [c.name for c in found.causes]
+    # One whose loss still moved 1% after epoch 1 before freezing is no dead net from the start.
+    moved = [0.3633, 0.3620, 0.3600, 0.3590] + [0.3596] * 26
+    found = diagnose_curves({"loss": moved, "val_loss": val}, task="regression")
+    assert not any(c.name == "dead_relu" for c in found.causes)
+
+
 def test_a_loss_of_exactly_zero_from_the_first_epoch_is_a_loss_that_cannot_see_the_outputs():
     # One sigmoid unit under categorical cross-entropy: the loss is identically 0, the accuracy 37%.
     found = diagnose_curves({"loss": [0.0] * 14, "val_loss": [0.0] * 14,

@@ -34,6 +34,12 @@ def leaky_units(finding: Finding, context: TreatmentContext) -> Treatment:
     )
 
 
+STILL_AFTER_FIRST = 1e-3
+"""After epoch 1 the loss moved under 0.1% of its level in all (its last epochs frozen to 0.01%):
+what moved is an output bias settling; hidden units that pass a gradient move an epoch-mean
+loss by percents."""
+
+
 def frozen_from_the_start(name: str, values, detection, at_chance: bool) -> Finding | None:
     """A bare log's loss frozen from its second epoch on without having learned (the ``frozen``
     plateau of a loss that never fell ``FLAT_FROM_START`` below its first epoch).
@@ -42,20 +48,23 @@ def frozen_from_the_start(name: str, values, detection, at_chance: bool) -> Find
     loss moves: frozen from epoch 2, the outputs stopped depending on anything it moves
     within the first epoch, before they learned. Units that output 0 on every row pass no
     gradient, and a too-large step usually kills them that early (a saturated output does the
-    same). The first epoch's mean may differ: the units died during it.
+    same). The first epoch's mean may differ: the units died during it. Frozen here means to
+    0.01% of its level, or moving under :data:`STILL_AFTER_FIRST` in all while the output bias,
+    the one parameter left, settles.
     """
     values = np.asarray(values, dtype=float)
     if values.size < 3 or not np.all(np.isfinite(values)):
         return None
     later = values[1:]
-    if not float(np.mean(np.abs(later))) > 0 or not is_frozen(later):
+    level = float(np.mean(np.abs(later)))
+    if not level > 0 or not (is_frozen(later) or float(np.ptp(later)) <= STILL_AFTER_FIRST * level):
         return None
     if relative_improvement(float(values[0]), float(later[-1])) >= FLAT_FROM_START:
         return None  # it learned first: a limit reached, not units dead from the start
     return make_cause(
         "dead_relu",
         0.4,
-        f"{name} is {later[-1]:.6g} on every epoch from epoch 2 to {values.size}, within"
+        f"{name} is {later[-1]:.6g} on every epoch from epoch 2 to {values.size} (range {float(np.ptp(later)):.2g}), within"
         f" {pct(abs(relative_improvement(float(values[0]), float(later[-1]))))} of epoch 1's {values[0]:.6g}: it never"
         " learned, and no gradient reaches the weights since; units that output 0 on every row (often killed"
         " within the first epoch by a too-large step) pass none",

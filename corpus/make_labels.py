@@ -50,7 +50,13 @@ KIND = {"cnn_digits": "cnn_image", "cnn_shapes": "cnn_image", "transfer_digits":
         "tokens_order": "token_sequence",
         # heldout4's
         "lines": "cnn_image", "pulses": "numeric_sequence", "sinus": "regression_mlp", "poly": "regression_mlp",
-        "transfer_prime": "frozen_transfer", "tokens_count4": "token_sequence"}
+        "transfer_prime": "frozen_transfer", "tokens_count4": "token_sequence",
+        # heldout5's
+        "corners": "cnn_image", "chirps": "numeric_sequence", "houses": "regression_mlp", "scurve": "regression_mlp",
+        "tokens_motif5": "token_sequence", "transfer_mod3": "frozen_transfer",
+        # heldout6's
+        "textures": "cnn_image", "seqlong": "numeric_sequence", "tokens_first": "token_sequence",
+        "denoise": "regression_mlp", "tregress": "regression_mlp"}
 DESIGN_SYMPTOMS = {
     "learning_rate_too_high": ["diverged", "stuck_at_trivial", "oscillation"],
     "exploding_gradients": ["diverged", "stuck_at_trivial", "oscillation"],
@@ -63,9 +69,12 @@ DESIGN_SYMPTOMS = {
 }
 OTHER_FAULT_SYMPTOMS = ["stuck_at_trivial", "plateau"]
 TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count",  # references on a bag of tokens
-                  "tokens_vote", "tokens_topic", "tokens_order", "tokens_count4"}  # (heldout2-4's)
+                  "tokens_vote", "tokens_topic", "tokens_order", "tokens_count4",  # (heldout2-6's)
+                  "tokens_motif5", "tokens_first"}
 FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
-          "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console"}
+          "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console",
+          # the writers heldout5 and heldout6 added (harness/corpus_build5.py, corpus_build6.py)
+          "keras2_csv": "csvlogger", "json_pretty": "history_json", "csv_semicolon": "csv_table", "csv_index": "csv_table"}
 PUBLIC_KIND = {
     "heartnet": "cnn_audio", "yogamirror": "pose_classifier", "distracted": "cnn_image", "stock": "regression_lstm",
     "voice": "cnn_audio", "car_cnn": "cnn_image", "braincnn": "cnn_image", "emotion": "cnn_image", "cat_": "cnn_image",

@@ -11,9 +11,8 @@ pointed at ``corpus/heldout5/``, with ``harness/corpus_build5.py``'s specs, like
 LABELING.md (A for own fits, B for public logs) through ``corpus/rules.py``; nothing here
 imports or runs plateau_doctor. Every entry's split is ``heldout5``.
 
-``corpus/make_labels.py`` is not edited: heldout5's new families (their kinds; the token family's
-bag-of-tokens reference), its three new writers (their ``format``) and two quirks those writers
-show (``keras2_metric_names``, ``semicolon_separator``) are added here, at run time.
+The kinds of heldout5's new families, its writers' formats and the CSV header quirks
+(``keras2_metric_names``, ``semicolon_separator``) are in ``corpus/make_labels.py``.
 """
 
 from __future__ import annotations
@@ -36,10 +35,6 @@ H5 = corpus_build5.H5  # corpus/heldout5, or HELDOUT5_OUT when set (a dry run on
 
 make_labels.CORPUS = H5
 make_labels.corpus_build = corpus_build5.cb
-make_labels.KIND.update({"corners": "cnn_image", "chirps": "numeric_sequence", "houses": "regression_mlp",
-                         "scurve": "regression_mlp", "tokens_motif5": "token_sequence", "transfer_mod3": "frozen_transfer"})
-make_labels.TOKEN_FAMILIES.add("tokens_motif5")
-make_labels.FORMAT.update({"keras2_csv": "csvlogger", "json_pretty": "history_json", "csv_semicolon": "csv_table"})
 
 
 def entries(own_only: bool = False) -> list[dict]:

@@ -11,10 +11,8 @@ pointed at ``corpus/heldout6/``, with ``harness/corpus_build6.py``'s specs, like
 LABELING.md (A for own fits, B for public logs) through ``corpus/rules.py``; nothing here
 imports or runs plateau_doctor. Every entry's split is ``heldout6``.
 
-``corpus/make_labels.py`` is not edited: heldout6's new families (their kinds; the token family's
-bag-of-tokens reference), the writers it shares with heldout5 and its new one (their ``format``) and
-the two quirks heldout5's writers show (``keras2_metric_names``, ``semicolon_separator``, repeated
-from ``make_labels5.py``) are added here, at run time.
+The kinds of heldout6's new families, its writers' formats and the CSV header quirks
+(``keras2_metric_names``, ``semicolon_separator``) are in ``corpus/make_labels.py``.
 """
 
 from __future__ import annotations
@@ -37,11 +35,6 @@ H6 = corpus_build6.H6  # corpus/heldout6, or HELDOUT6_OUT when set (a dry run on
 
 make_labels.CORPUS = H6
 make_labels.corpus_build = corpus_build6.cb
-make_labels.KIND.update({"textures": "cnn_image", "seqlong": "numeric_sequence", "tokens_first": "token_sequence",
-                         "denoise": "regression_mlp", "tregress": "regression_mlp"})
-make_labels.TOKEN_FAMILIES.add("tokens_first")
-make_labels.FORMAT.update({"keras2_csv": "csvlogger", "json_pretty": "history_json", "csv_semicolon": "csv_table",
-                           "csv_index": "csv_table"})
 
 
 def entries(own_only: bool = False) -> list[dict]:

@@ -27,6 +27,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.curve_math import History, fmt, recent_mean, series
 from plateau_doctor.engine.vocabulary import AUDIT_SCALE_LOSSES, canonical_activation, canonical_loss
@@ -68,10 +70,16 @@ near 0, so its first losses are about E[y^2] under squared error (E|y| under abs
 the tens of thousands under MAE; a standardized target starts near 1."""
 
 
+def first_loss(loss) -> float:
+    """The first finite value of a logged loss (NaN when there is none)."""
+    values = np.asarray(loss if loss is not None else [], dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(finite[0]) if finite.size else math.nan
+
+
 def raw_scale_start(loss) -> bool:
     """A regression's first logged loss on the scale of an unscaled target (:data:`RAW_SCALE_LOSS`)."""
-    first = [float(v) for v in loss if math.isfinite(float(v))][:1] if loss is not None else []
-    return bool(first) and first[0] >= RAW_SCALE_LOSS
+    return first_loss(loss) >= RAW_SCALE_LOSS
 
 
 def loss_in_audit_scale(setup: ResolvedSetup | None) -> bool:

@@ -129,20 +129,24 @@ def _training_stands_still(run: Run) -> bool:
     if run.train is None:
         return True
     recent = run.train[-run.detection.patience:]
-    if run.val is not None and np.all(np.isfinite(recent)) and np.isfinite(run.val).any():
-        lowest = float(np.nanmin(run.val))
-        if lowest > 0 and float(np.mean(recent)) < FITS_TRAINING_ROWS * lowest:
-            return False  # at its training valley: the snapshots' wobble is the gap's, not the step's
+    if np.all(np.isfinite(recent)) and _far_below_the_best_snapshot(float(np.mean(recent)), run):
+        return False  # at its training valley: the snapshots' wobble is the gap's, not the step's
     drift = noise.trend(_progress_window(run.train, run))
     return drift is not None and not _progressing(drift)
+
+
+def _logged(run: Run, name: str) -> np.ndarray | None:
+    """A logged column with one value per epoch of the run (a learning rate, an accuracy), or None."""
+    values = column(run.history, name)
+    return values if values is not None and values.size == run.n_epochs else None
 
 
 def _rate_cut_under_the_swing(run: Run, epochs: int) -> bool:
     """The logged learning rate fell :data:`RATE_CUT` or more over the swing's window (a schedule,
     ReduceLROnPlateau): a swing driven by the step shrinks with it, so one that spans an
     order-of-magnitude cut of the step is the batches' or dropout's noise, not the step's."""
-    rate = column(run.history, "learning_rate")
-    if rate is None or rate.size != run.n_epochs:
+    rate = _logged(run, "learning_rate")
+    if rate is None:
         return False
     window = rate[-epochs:]
     if not np.all(np.isfinite(window)) or not float(np.min(window)) > 0:
@@ -156,22 +160,27 @@ def _accuracy_holds(name: str, run: Run, epochs: int) -> bool:
     the swing moves the confidence of rows, not which side of the boundary they fall on. A step
     that overshoots throws the boundary, and the accuracy, around. Read without a reference
     only: with one, a swing at the level the data allow is already excused by the gap."""
-    accuracy = column(run.history, "accuracy" if name == "loss" else "val_accuracy")
-    if accuracy is None or accuracy.size != run.n_epochs:
+    accuracy = _logged(run, "accuracy" if name == "loss" else "val_accuracy")
+    if accuracy is None:
         return False
     window = accuracy[-epochs:]
     return bool(np.all(np.isfinite(window)) and float(np.ptp(window)) < ACCURACY_MARGIN)
 
 
-def _within_training_valley(tail: np.ndarray, run: Run) -> bool:
-    """Even the training loss' highest epoch of the swing stays under ``FITS_TRAINING_ROWS`` of the
-    lowest validation loss: a step that overshoots throws the training fit up toward the level of
-    unseen rows, so a swing that never leaves that far below is a small loss' wobble in its valley
-    (a share of a loss of 0.04 is a fraction of a percent of accuracy)."""
+def _far_below_the_best_snapshot(loss: float, run: Run) -> bool:
+    """A training loss under ``FITS_TRAINING_ROWS`` of the lowest validation loss of the run."""
     if run.val is None or not np.isfinite(run.val).any():
         return False
     lowest = float(np.nanmin(run.val))
-    return lowest > 0 and float(np.max(tail)) < FITS_TRAINING_ROWS * lowest
+    return lowest > 0 and loss < FITS_TRAINING_ROWS * lowest
+
+
+def _within_training_valley(tail: np.ndarray, run: Run) -> bool:
+    """Even the training loss' highest epoch of the swing is far below the best snapshot
+    (:func:`_far_below_the_best_snapshot`): a step that overshoots throws the training fit up
+    toward the level of unseen rows, so a swing that never leaves that far below is a small
+    loss' wobble in its valley (a share of a loss of 0.04 is a fraction of a percent of accuracy)."""
+    return _far_below_the_best_snapshot(float(np.max(tail)), run)
 
 
 def _progressing(drift: noise.Trend) -> bool:
@@ -231,9 +240,9 @@ def _first_settled_epoch(run: Run) -> int:
     """The warm-up's end, or the epoch after the last one at which the logged learning rate went
     up (a warm restart, a cyclical schedule), whichever is later: a schedule that raises the rate
     throws the loss up on purpose, and the swing tests read only what came after."""
-    rate = column(run.history, "learning_rate")
+    rate = _logged(run, "learning_rate")
     start = run.detection.start_from_epoch
-    if rate is None or rate.size != run.n_epochs:
+    if rate is None:
         return start
     raised = np.flatnonzero(rate[1:] > rate[:-1] * RATE_RAISED)
     return max(start, int(raised[-1]) + 1) if raised.size else start

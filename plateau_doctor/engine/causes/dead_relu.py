@@ -23,7 +23,7 @@ from plateau_doctor.engine.causes.readings import (
 from plateau_doctor.engine.causes.registry import KILLS_UNITS, register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt, pct, relative_improvement
-from plateau_doctor.engine.unstable import is_frozen
+from plateau_doctor.engine.unstable import FROZEN_SPREAD
 from plateau_doctor.schema import Finding
 
 
@@ -34,8 +34,9 @@ def leaky_units(finding: Finding, context: TreatmentContext) -> Treatment:
     )
 
 
-STILL_AFTER_FIRST = 1e-3
-"""After epoch 1 the loss moved under 0.1% of its level in all (its last epochs frozen to 0.01%):
+STILL_AFTER_FIRST = 10 * FROZEN_SPREAD
+"""After epoch 1 the loss moved under 0.1% of its level in all (its last epochs frozen to 0.01%,
+``unstable.FROZEN_SPREAD``; a loss frozen to that from epoch 2 is within this bound too):
 what moved is an output bias settling; hidden units that pass a gradient move an epoch-mean
 loss by percents."""
 
@@ -48,16 +49,16 @@ def frozen_from_the_start(name: str, values, detection, at_chance: bool) -> Find
     loss moves: frozen from epoch 2, the outputs stopped depending on anything it moves
     within the first epoch, before they learned. Units that output 0 on every row pass no
     gradient, and a too-large step usually kills them that early (a saturated output does the
-    same). The first epoch's mean may differ: the units died during it. Frozen here means to
-    0.01% of its level, or moving under :data:`STILL_AFTER_FIRST` in all while the output bias,
-    the one parameter left, settles.
+    same). The first epoch's mean may differ: the units died during it. Frozen here means moving
+    under :data:`STILL_AFTER_FIRST` of its level in all while the output bias, the one parameter
+    left, settles.
     """
     values = np.asarray(values, dtype=float)
     if values.size < 3 or not np.all(np.isfinite(values)):
         return None
     later = values[1:]
     level = float(np.mean(np.abs(later)))
-    if not level > 0 or not (is_frozen(later) or float(np.ptp(later)) <= STILL_AFTER_FIRST * level):
+    if not level > 0 or float(np.ptp(later)) > STILL_AFTER_FIRST * level:
         return None
     if relative_improvement(float(values[0]), float(later[-1])) >= FLAT_FROM_START:
         return None  # it learned first: a limit reached, not units dead from the start

@@ -206,11 +206,12 @@ def converged_onto_chance(case: Case) -> str | None:
 
 
 def slid_onto_chance(case: Case) -> int | None:
-    """The epoch (0-based) at which a training loss that :func:`converged_onto_chance` entered the
-    chance band, when that took :data:`SLIDE_EPOCHS` or more epochs from a start a fan-scaled
-    network has (under ``BLOWN_START`` x chance); else None (module docstring)."""
+    """The epoch (0-based) at which a training loss that :func:`converged_onto_chance` (its callers
+    read that first) entered the chance band, when that took :data:`SLIDE_EPOCHS` or more epochs
+    from a start a fan-scaled network has (under ``BLOWN_START`` x chance); else None (module
+    docstring)."""
     train, trivial = _train(case), trivial_loss(case)
-    if train is None or not math.isfinite(trivial) or converged_onto_chance(case) is None:
+    if train is None or not math.isfinite(trivial):
         return None
     band = np.flatnonzero(np.abs(train - trivial) <= case.detection.trivial_tolerance * trivial)
     entered = int(band[0]) if band.size else train.size
@@ -266,8 +267,8 @@ def shed_penalty(case: Case) -> str | None:
 
 
 def _validation_slide(case: Case, trivial: float) -> str | None:
-    """The validation loss, measured after each epoch, was still far above chance after the second
-    one and fell in every epoch onto chance: a penalty that weight decay sheds a bounded step at a
+    """The validation loss, measured after each epoch, was still far above chance after the third
+    (:data:`SLIDE_EPOCHS`) and fell in every epoch onto chance: a penalty that weight decay sheds a bounded step at a
     time. A step that blew the weights out leaves the end-of-epoch validation loss at the prior
     within an epoch or two (the output bias finds it at once, and dead units cost nothing more)."""
     val = case.signal("val_loss")

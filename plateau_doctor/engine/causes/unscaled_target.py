@@ -31,7 +31,7 @@ from plateau_doctor.engine.causes.readings import (
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt
-from plateau_doctor.engine.levels import RAW_SCALE_LOSS, loss_in_audit_scale, raw_scale_start
+from plateau_doctor.engine.levels import RAW_SCALE_LOSS, first_loss, loss_in_audit_scale
 from plateau_doctor.schema import Finding
 
 TARGET_STD_HIGH = 100.0
@@ -54,14 +54,13 @@ after the first epochs' steps."""
 
 def _raw_scale_in_a_log(case: Case) -> Finding | None:
     """A bare regression log whose first loss is on the scale of an unscaled target (``RAW_SCALE_LOSS``)."""
-    loss = case.signal("loss")
-    if not raw_scale_start(loss):
+    first = first_loss(case.signal("loss"))
+    if not first >= RAW_SCALE_LOSS:
         return None
-    first = loss[np.isfinite(loss)][:1]
     return make_cause(
         "unscaled_target",
         0.6,
-        f"the first epoch's training loss is {fmt(float(first[0]))}: a network starts with outputs near 0, so its"
+        f"the first epoch's training loss is {fmt(first)}: a network starts with outputs near 0, so its"
         f" first losses are about E[y^2] under squared error (E|y| under absolute error), and from"
         f" {fmt(RAW_SCALE_LOSS)} the target's scale is 100 or more (a standardized target starts near 1); the"
         f" curves show {case.shown(UNDERFIT + UNSTABLE)}",

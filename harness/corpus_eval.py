@@ -74,7 +74,8 @@ def check_frozen() -> str:
 
 def evaluate(entry: dict, diagnose, with_task: bool) -> dict:
     row = {"id": entry["id"], "origin": entry["origin"], "split": entry["split"], "label": entry["label"],
-           "format": entry["format"], "accepted_causes": entry.get("accepted_causes") or []}
+           "format": entry["format"], "accepted_causes": entry.get("accepted_causes") or [],
+           "curve_visible": entry.get("curve_visible") is not False}
     kwargs = {"out": None}
     if with_task and entry.get("task"):
         kwargs["task"] = entry["task"]
@@ -149,14 +150,17 @@ def main(argv=None) -> int:
     for split in ("tune", "heldout"):
         groups[f"all/{split}"] = [r for r in rows if r["split"] == split]
     groups["all/all"] = rows
+    # sick logs the labelling rules themselves read as sick (curve_visible), and those they cannot
+    groups["sick/curve-visible"] = [r for r in rows if r["label"] == "sick" and r["curve_visible"]]
+    groups["sick/invisible"] = [r for r in rows if r["label"] == "sick" and not r["curve_visible"]]
     table = {name: figures(g) for name, g in groups.items() if g}
     print("\nper half and split (unclear logs left out; rates over the readable logs)")
-    print(f"{'group':16s} {'healthy':>8s} {'called sick':>14s} {'sick':>6s} {'detected':>14s} {'accepted 1st':>14s} {'unreadable':>10s} {'unclear':>8s}")
+    print(f"{'group':20s} {'healthy':>8s} {'called sick':>14s} {'sick':>6s} {'detected':>14s} {'accepted 1st':>14s} {'unreadable':>10s} {'unclear':>8s}")
     for name, f in table.items():
         cs = f"{f['healthy_called_sick']}/{f['healthy_readable']} ({f['healthy_called_sick_pct']}%)"
         de = f"{f['sick_detected']}/{f['sick_readable']} ({f['sick_detected_pct']}%)"
         ac = f"{f['accepted_first_cause']}/{f['sick_readable']} ({f['accepted_first_cause_pct']}%)"
-        print(f"{name:16s} {f['healthy']:8d} {cs:>14s} {f['sick']:6d} {de:>14s} {ac:>14s} {f['unreadable']:10d} {f['unclear_left_out']:8d}")
+        print(f"{name:20s} {f['healthy']:8d} {cs:>14s} {f['sick']:6d} {de:>14s} {ac:>14s} {f['unreadable']:10d} {f['unclear_left_out']:8d}")
     if a.json:
         Path(a.json).write_text(json.dumps({"labels_sha256": digest, "with_task": a.with_task, "figures": table, "rows": rows},
                                            indent=1))

@@ -243,3 +243,21 @@ def test_on_imbalanced_labels_the_quick_reference_also_weighs_classes_by_rarity(
     plain = quick_audit("binary", x_even[1500:], even[1500:].astype(np.int64),
                         reference=(x_even[:1500], even[:1500].astype(np.int64)), default_loss=True)
     assert plain.reference_model == "logistic regression"
+
+
+def test_an_output_that_cannot_reach_the_target_is_named_from_the_model_the_fit_trains(tmp_path):
+    """A ReLU output on a target that is negative for half the rows: the curves fall and level off
+    like any converged fit's; the model the callback watches says why they level off so high."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 6)).astype("float32")
+    y = (x[:, 0] - 0.5 * x[:, 1]).astype("float32")  # signed, mean 0
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="relu")])
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    doctor = DoctorCallback(out=tmp_path, reference=(x[:450], y[:450]), verbose=False, write=False)
+    _fit(model, x[:450], y[:450], x[450:], y[450:], epochs=15, callback=doctor)
+    found = doctor.diagnosis
+    assert found.sick, [s.evidence for s in found.symptoms]
+    assert found.causes[0].name == "output_activation_mismatch"
+    assert "relu" in found.causes[0].evidence

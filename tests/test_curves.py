@@ -293,3 +293,34 @@ def test_a_training_loss_that_settles_smoothly_at_chance_names_the_gradient_then
     assert _names(found)[0] == "stuck_at_trivial"
     assert [c.name for c in found.causes[:2]] == ["vanishing_gradients", "insufficient_capacity"]
     assert "not confirmed: the log lacks grad_ratio_first_last" in found.causes[0].evidence
+
+
+def _setup(**changes):
+    from plateau_doctor.schema import ResolvedSetup
+
+    values = dict(task="regression", n_classes=0, output_units=1, output_activation="relu", loss="mse",
+                  hidden_units=[32], hidden_activation="relu", kernel_initializer="glorot_uniform",
+                  optimizer="adam", learning_rate=1e-3, batch_size=32)
+    values.update(changes)
+    return ResolvedSetup(**values)
+
+
+def test_a_set_up_read_from_the_model_is_checked_as_the_pipeline_checks_it_before_training():
+    from plateau_doctor.schema import DataAudit
+
+    # A ReLU output on a target that is negative for a third of the rows: the loss falls and then
+    # stands still far above zero; nothing in the curves says that half the outputs are clipped.
+    loss = list(0.45 + 0.55 * np.exp(-np.arange(20) / 2.0))
+    history = {"loss": loss, "val_loss": [v + 0.02 for v in loss], "val_r2": [0.98 - v for v in loss]}
+    audit = DataAudit.unknown("regression", target_mean=0.3, target_std=1.0, scaled_target=False,
+                              trivial_val_loss=1.0, trivial_metrics={"val_r2": 0.0},
+                              reference_val_loss=0.2, reference_metrics={"val_r2": 0.8}, reference_model="ridge")
+    found = diagnose_curves(history, audit=audit, setup=_setup())
+    assert found.sick and found.causes[0].name == "output_activation_mismatch"
+    assert "relu" in found.causes[0].evidence and "-0.7" in found.causes[0].evidence
+    # The same curves with a linear output: no mismatch to name.
+    linear = diagnose_curves(history, audit=audit, setup=_setup(output_activation="linear"))
+    assert "output_activation_mismatch" not in [c.name for c in linear.causes]
+    # A bare log has no set-up: the activation is unknown and never blamed from the set-up.
+    bare = diagnose_curves(history)
+    assert "output_activation_mismatch" not in [c.name for c in bare.causes]

@@ -52,7 +52,7 @@ from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
 from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
 from plateau_doctor.engine.detection import detect_symptoms
-from plateau_doctor.engine.diagnosis import diagnose
+from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.unstable import FROZEN_SPREAD, is_frozen
 from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
 
@@ -341,7 +341,10 @@ def diagnose_curves(
         flat = frozen or flat_from_start(frame, detection)
         if flat is not None:
             symptoms = [flat]
-    causes = diagnose(signals, audit, setup, detection, symptoms=symptoms, preflight=[])
+    # A set-up read from the model (the callback, a saved model) is checked as the pipeline checks
+    # its own before training: an output or loss that cannot fit the task shows in no curve.
+    preflight = check_setup(setup, audit) if optimizer_known else []
+    causes = diagnose(signals, audit, setup, detection, symptoms=symptoms, preflight=preflight)
     at_chance = any(s.name == "stuck_at_trivial" for s in symptoms)  # each frozen rule says what it reads there
     if frozen is not None and not causes and (limit := learned_then_froze(frame, detection, at_chance)) is not None:
         causes = [limit]

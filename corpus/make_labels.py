@@ -56,7 +56,11 @@ KIND = {"cnn_digits": "cnn_image", "cnn_shapes": "cnn_image", "transfer_digits":
         "tokens_motif5": "token_sequence", "transfer_mod3": "frozen_transfer",
         # heldout6's
         "textures": "cnn_image", "seqlong": "numeric_sequence", "tokens_first": "token_sequence",
-        "denoise": "regression_mlp", "tregress": "regression_mlp"}
+        "denoise": "regression_mlp", "tregress": "regression_mlp",
+        # heldout7's
+        "beats": "numeric_sequence", "beats_rare": "numeric_sequence", "load": "numeric_sequence", "bars": "cnn_image",
+        "transfer_bars": "frozen_transfer", "reviews": "token_sequence", "pendulum": "regression_mlp",
+        "sparse": "regression_mlp"}
 DESIGN_SYMPTOMS = {
     "learning_rate_too_high": ["diverged", "stuck_at_trivial", "oscillation"],
     "exploding_gradients": ["diverged", "stuck_at_trivial", "oscillation"],
@@ -70,7 +74,8 @@ DESIGN_SYMPTOMS = {
 OTHER_FAULT_SYMPTOMS = ["stuck_at_trivial", "plateau"]
 TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count",  # references on a bag of tokens
                   "tokens_vote", "tokens_topic", "tokens_order", "tokens_count4",  # (heldout2-6's)
-                  "tokens_motif5", "tokens_first"}
+                  "tokens_motif5", "tokens_first",
+                  "reviews"}  # heldout7's
 FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
           "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console",
           # the writers heldout5 and heldout6 added (harness/corpus_build5.py, corpus_build6.py)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-FOLDERS = [CORPUS, CORPUS / "heldout2", CORPUS / "heldout3", CORPUS / "heldout4", CORPUS / "heldout5", CORPUS / "heldout6"]
+FOLDERS = [CORPUS, *(CORPUS / f"heldout{k}" for k in range(2, 8))]
 
 
 def _manifest(folder: Path) -> dict[str, str]:

@@ -261,3 +261,21 @@ def test_an_output_that_cannot_reach_the_target_is_named_from_the_model_the_fit_
     assert found.sick, [s.evidence for s in found.symptoms]
     assert found.causes[0].name == "output_activation_mismatch"
     assert "relu" in found.causes[0].evidence
+
+
+def test_a_penalty_that_holds_the_net_at_chance_is_named_from_the_layers_that_carry_it(tmp_path):
+    """L2 0.5 on every kernel: the penalty outweighs anything the labels can pay back, the
+    weights are pulled to zero and the outputs sit at the prior. The curves alone read 'stuck';
+    the model's layers say why."""
+    keras.utils.set_random_seed(0)
+    x, y = _table(rows=600)
+    heavy = keras.regularizers.L2(0.5)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu", kernel_regularizer=heavy),
+                              keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=heavy)])
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    doctor = DoctorCallback(out=tmp_path, reference=(x[:450], y[:450]), verbose=False, write=False)
+    _fit(model, x[:450], y[:450], x[450:], y[450:], epochs=15, callback=doctor)
+    found = doctor.diagnosis
+    assert found.sick and found.setup.l2 == pytest.approx(0.5)
+    assert found.causes[0].name == "too_strong_regularization", [(c.name, c.evidence) for c in found.causes]
+    assert "l2 0.5" in found.causes[0].evidence

@@ -324,3 +324,16 @@ def test_a_set_up_read_from_the_model_is_checked_as_the_pipeline_checks_it_befor
     # A bare log has no set-up: the activation is unknown and never blamed from the set-up.
     bare = diagnose_curves(history)
     assert "output_activation_mismatch" not in [c.name for c in bare.causes]
+
+
+def test_a_sick_fit_without_a_cause_says_why_in_the_words_of_where_it_was_read():
+    from plateau_doctor.engine.log_doctor import _say_why_no_cause
+    from plateau_doctor.schema import Finding
+
+    frame = normalize_history({"loss": [1.0, 0.9, 0.9], "val_loss": [1.0, 0.95, 0.95], "grad_norm": [1.0, 1.0, 1.0]})
+    stuck = [Finding("symptom", "plateau", 0.8, "val_loss flat")]
+    bare = _say_why_no_cause(stuck, frame, _setup())[0].evidence
+    assert "the log lacks" in bare and "DoctorCallback records them" in bare
+    watched = _say_why_no_cause(stuck, frame, _setup(), watched=True)[0].evidence
+    assert "meet no cause's rule" in watched and "DoctorCallback" not in watched
+    assert "not recorded: " in watched and "grad_norm" not in watched.split("not recorded: ")[1]

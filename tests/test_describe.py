@@ -48,3 +48,19 @@ def test_hidden_activation(layers, default, expected):
         stack.append(keras.layers.Dense(3, activation=activation) if kind == "dense" else keras.layers.Activation(activation))
     stack.append(keras.layers.Dense(1))
     assert hidden_activation(keras.Sequential(stack), default) == expected
+
+
+def test_the_regularization_a_model_carries_is_read_from_its_layers():
+    """Dropout and L2 live in the user's layers, not in a config: the causes that weigh them
+    (too strong regularization) need them read from the model."""
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(16, activation="relu", kernel_regularizer=keras.regularizers.L2(0.3))(inputs)
+    h = keras.layers.Dropout(0.2)(h)
+    h = keras.layers.Dense(8, activation="relu", kernel_regularizer=keras.regularizers.L1L2(l1=0.01, l2=0.05))(h)
+    h = keras.layers.Dropout(0.6)(h)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(h))
+    setup = describe_model(model, "binary", "binary_crossentropy")
+    assert setup.dropout == pytest.approx(0.6) and setup.l2 == pytest.approx(0.3)
+    plain = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+    bare = describe_model(plain, "regression", "mse")
+    assert bare.dropout == 0.0 and bare.l2 == 0.0

@@ -351,17 +351,24 @@ def diagnose_curves(
     causes = [_qualify(c, frame, setup, optimizer_known) for c in causes]
     causes.sort(key=lambda c: -c.confidence)
     if not causes:
-        symptoms = _say_why_no_cause(symptoms, frame, setup)
+        symptoms = _say_why_no_cause(symptoms, frame, setup, watched=optimizer_known)
     return CurvesDiagnosis(frame, audit, setup, symptoms, causes, notes)
 
 
-def _say_why_no_cause(symptoms: list[Finding], history: pd.DataFrame, setup: ResolvedSetup) -> list[Finding]:
+def _say_why_no_cause(symptoms: list[Finding], history: pd.DataFrame, setup: ResolvedSetup,
+                      watched: bool = False) -> list[Finding]:
     """A sick verdict without a cause says why in its first sick symptom's evidence: what the log
-    lacks, and the causes that would need it (those whose confirming signals were not recorded)."""
+    lacks, and the causes that would need it (those whose confirming signals were not recorded).
+    A watched fit (the set-up read from its model) says which signals it could not record."""
     sick = [s for s in symptoms if s.name in SICK_SYMPTOMS]
     if not sick:
         return symptoms
     missing = sorted({name for needed in CONFIRMED_BY.values() for name in needed if not _recorded(history, name)})
+    if watched:
+        words = ("no cause can be named: the set-up read from the model, the data seen and the signals recorded"
+                 " meet no cause's rule" + (f" (not recorded: {', '.join(missing)})" if missing else ""))
+        first = sick[0]
+        return [replace(s, evidence=f"{s.evidence}; {words}") if s is first else s for s in symptoms]
     candidates = [cause.name for cause in by_rank() if cause.name in CONFIRMED_BY
                   and not any(_recorded(history, name) for name in CONFIRMED_BY[cause.name])]
     lacks = ["the set-up (architecture, loss, optimizer)"] if setup.from_saved_model else []

@@ -315,7 +315,8 @@ class DoctorCallback(Recorder):
 
     def _setup(self) -> ResolvedSetup:
         if self._setup_cache is None:
-            self._setup_cache = describe_model(self.model, self._task, self._loss_name)
+            epochs = (getattr(self, "params", None) or {}).get("epochs") or 0  # what fit() was asked for
+            self._setup_cache = describe_model(self.model, self._task, self._loss_name, epochs=int(epochs))
         return self._setup_cache
 
     def _audit(self) -> DataAudit:

@@ -86,6 +86,24 @@ def hidden_widths(model) -> list[int]:
     return widths
 
 
+def dropout_rate(model) -> float:
+    """The largest rate of the model's dropout layers (Dropout, SpatialDropout, GaussianDropout...); 0 without one."""
+    rates = [getattr(layer, "rate", 0.0) for layer in all_layers(model) if "Dropout" in type(layer).__name__]
+    return max((float(rate) for rate in rates if isinstance(rate, (int, float))), default=0.0)
+
+
+def l2_factor(model) -> float:
+    """The largest L2 factor on a layer's kernel (``kernel_regularizer=L2(...)`` or ``L1L2``); 0 without one.
+    The penalty the causes weigh is on the kernels, as the pipeline's own ``model.l2`` puts it."""
+    factors = []
+    for layer in all_layers(model):
+        regularizer = getattr(layer, "kernel_regularizer", None)
+        factor = getattr(regularizer, "l2", None)
+        if isinstance(factor, (int, float)):
+            factors.append(float(factor))
+    return max(factors, default=0.0)
+
+
 def learning_rate(model) -> float:
     """The optimizer's current learning rate; NaN when the model has none it can read."""
     import keras
@@ -117,6 +135,8 @@ def describe_model(model, task: str, loss: str, n_classes: int | None = None, hi
         learning_rate=learning_rate(model),
         batch_size=0,
         from_saved_model=True,
+        dropout=dropout_rate(model),
+        l2=l2_factor(model),
     )
     values.update(known)
     return ResolvedSetup(**values)

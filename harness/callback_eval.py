@@ -92,7 +92,7 @@ def _worker(corpus: str, ids: list[str]) -> list[dict]:
             causes = [c.name for c in diagnosis.causes]
             row.update(verdict=diagnosis.status, symptoms=[s.name for s in diagnosis.symptoms], causes=causes,
                        first_cause=causes[0] if causes else None,
-                       evidence=[f"{c.name}: {c.evidence}" for c in diagnosis.causes[:2]])
+                       evidence=[f"{f.name}: {f.evidence}" for f in [*diagnosis.symptoms[:2], *diagnosis.causes[:2]]])
         except Exception as exc:  # one fit's failure is a row, not the end of the evaluation
             row.update(verdict="failed", symptoms=[], causes=[], first_cause=None, error=f"{type(exc).__name__}: {exc}"[:300])
         row["seconds"] = round(time.time() - start, 1)

@@ -52,6 +52,8 @@ from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
 from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
 from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.progress import still_falling
+from plateau_doctor.engine.run_view import read_run
 from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.unstable import FROZEN_SPREAD, is_frozen
 from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
@@ -277,6 +279,10 @@ def _recorded(history: pd.DataFrame, name: str) -> bool:
     return name in history and bool(np.isfinite(history[name].to_numpy(dtype=float)).any())
 
 
+REFERENCE_NO_CEILING = ("the network is at or above the linear reference model's level, which is what the data allow at"
+                        " least, not at most: a loss still falling this steadily has more to gain")
+
+
 def _qualify(cause: Finding, history: pd.DataFrame, setup: ResolvedSetup, optimizer_known: bool) -> Finding:
     """Lower a cause that the log cannot confirm, and name the measurement that would."""
     needed = CONFIRMED_BY.get(cause.name, ())
@@ -341,6 +347,12 @@ def diagnose_curves(
         flat = frozen or flat_from_start(frame, detection)
         if flat is not None:
             symptoms = [flat]
+    if not no_reference and not any(s.name in SICK_SYMPTOMS for s in symptoms):
+        # A watched fit at its linear reference's level whose loss still falls steadily is not done:
+        # the linear reference is a floor of what the data allow, not their ceiling.
+        falling = still_falling(read_run(signals, audit, detection, setup))
+        if falling is not None:
+            symptoms = [replace(falling, evidence=f"{falling.evidence}; {REFERENCE_NO_CEILING}")]
     # A set-up read from the model (the callback, a saved model) is checked as the pipeline checks
     # its own before training: an output or loss that cannot fit the task shows in no curve.
     preflight = check_setup(setup, audit) if optimizer_known else []

@@ -298,3 +298,20 @@ def test_the_quick_reference_is_the_better_of_a_linear_model_and_gradient_boosti
     y = np.sin(3 * x[:, 0]) + 0.1 * rng.normal(size=1600)
     level = quick_audit("regression", x[1200:], y[1200:], reference=(x[:1200], y[:1200]), default_loss=True)
     assert level.reference_metrics["val_r2"] > 0.9 > 0.5 > level.linear_reference_metrics["val_r2"]
+
+
+def test_token_ids_get_a_bag_of_tokens_reference_and_no_feature_scales():
+    """Ids an Embedding reads are categories: 'std 560' of an id column is no unscaled feature,
+    and a linear model on raw ids is no reference. Which of two marker tokens a row holds is
+    invisible to a linear model on ids and plain in its bag of tokens."""
+    from plateau_doctor.data.audit import quick_audit
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(3, 500, size=(1200, 20))
+    codes = rng.integers(0, 2, size=1200)
+    ids[np.arange(1200), rng.integers(0, 20, size=1200)] = np.where(codes == 1, 1, 2)
+    found = quick_audit("binary", ids[900:], codes[900:], reference=(ids[:900], codes[:900]), tokens=500)
+    assert found.features == [] and found.scaled_features
+    assert found.reference_metrics["val_balanced_accuracy"] > 0.95
+    as_numbers = quick_audit("binary", ids[900:], codes[900:], reference=(ids[:900], codes[:900]))
+    assert as_numbers.linear_reference_metrics["val_balanced_accuracy"] < 0.7 and not as_numbers.scaled_features

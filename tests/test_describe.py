@@ -64,3 +64,12 @@ def test_the_regularization_a_model_carries_is_read_from_its_layers():
     plain = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
     bare = describe_model(plain, "regression", "mse")
     assert bare.dropout == 0.0 and bare.l2 == 0.0
+
+
+def test_a_model_that_reads_token_ids_is_told_by_its_first_weighted_layer():
+    from plateau_doctor.training.describe import token_vocabulary
+
+    text = keras.Sequential([keras.Input((12,), dtype="int32"), keras.layers.Embedding(300, 8),
+                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1, activation="sigmoid")])
+    table = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8), keras.layers.Dense(1)])
+    assert token_vocabulary(text) == 300 and token_vocabulary(table) is None

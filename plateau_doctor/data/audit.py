@@ -207,7 +207,7 @@ _LINEAR = ("logistic_regression", "ridge")
 
 
 def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss: bool = True, seed: int = 0,
-                budget: ReferenceBudget = ReferenceBudget()) -> DataAudit:
+                budget: ReferenceBudget = ReferenceBudget(), tokens: int | None = None) -> DataAudit:
     """The audit of a fit the doctor only watches (``DoctorCallback``): no table, no split.
 
     ``x_val, y_val`` are the validation rows it sees (``y_val`` as class codes, or the target
@@ -219,6 +219,10 @@ def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss:
     scored on the validation rows. The trivial and the
     reference loss are in the default loss' scale, so they are kept only when the fit's loss
     is the task's default (``default_loss``).
+
+    ``tokens`` (a vocabulary size) says the rows are token ids that an Embedding reads: ids are
+    categories, not measurements, so they get no feature statistics (no scale to judge), and the
+    reference is the linear model on each row's bag of tokens, the usual baseline for text.
     """
     if y_val is None:
         return DataAudit.unknown(task)
@@ -241,7 +245,7 @@ def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss:
         )
         if default_loss:
             known["trivial_val_loss"] = float(-(shares[shares > 0] * np.log(shares[shares > 0])).sum())
-    if x_val is not None and np.ndim(x_val) == 2 and np.shape(x_val)[1] <= FEATURE_STATS_MAX:
+    if tokens is None and x_val is not None and np.ndim(x_val) == 2 and np.shape(x_val)[1] <= FEATURE_STATS_MAX:
         table = np.asarray(x_val, dtype=np.float64)
         known["n_features"] = table.shape[1]
         known["features"] = [
@@ -250,33 +254,51 @@ def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss:
         ]
         known["scaled_features"] = False  # the rows are what the network sees: judge their scales
     if reference is not None and x_val is not None:
-        known.update(_quick_reference(task, reference, x_val, y_val, default_loss, seed, budget))
+        known.update(_quick_reference(task, reference, x_val, y_val, default_loss, seed, budget, tokens))
     return DataAudit.unknown(task, **known)
 
 
-def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget) -> dict[str, Any]:
-    """The linear reference on the reference rows (scaled on them), scored on the validation rows."""
+def bag_of_tokens(x, vocabulary: int):
+    """Each row's token counts (log1p), sparse: rows x vocabulary; ids outside it are dropped."""
+    from scipy.sparse import csr_matrix
+
+    ids = np.asarray(x).reshape(len(x), -1).astype(np.int64)
+    rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+    keep = (ids.ravel() >= 0) & (ids.ravel() < vocabulary)
+    counts = csr_matrix((np.ones(int(keep.sum())), (rows[keep], ids.ravel()[keep])), shape=(len(ids), vocabulary))
+    counts.sum_duplicates()
+    counts.data = np.log1p(counts.data)
+    return counts
+
+
+def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget, tokens=None) -> dict[str, Any]:
+    """The reference models on the reference rows (scaled on them), scored on the validation rows."""
     from sklearn.preprocessing import StandardScaler
 
     x_ref, y_ref = np.asarray(reference[0]), np.asarray(reference[1])
     rows = sample_index(len(y_ref), budget.max_rows, seed)
     if rows is not None:
         x_ref, y_ref = x_ref[rows], y_ref[rows]
-    x_ref = np.asarray(x_ref, dtype=np.float64).reshape(len(y_ref), -1)
-    scaler = StandardScaler().fit(x_ref)
-    xs_fit = scaler.transform(x_ref)
-    xs_val = scaler.transform(np.asarray(x_val, dtype=np.float64).reshape(len(y_val), -1))
+    if tokens is not None:
+        xs_fit, xs_val = bag_of_tokens(x_ref, tokens), bag_of_tokens(x_val, tokens)
+    else:
+        x_ref = np.asarray(x_ref, dtype=np.float64).reshape(len(y_ref), -1)
+        scaler = StandardScaler().fit(x_ref)
+        xs_fit = scaler.transform(x_ref)
+        xs_val = scaler.transform(np.asarray(x_val, dtype=np.float64).reshape(len(y_val), -1))
+    boosting = tokens is None  # boosting needs dense columns; on a bag of tokens the linear model is the baseline
     if task == "regression":
         from sklearn.ensemble import HistGradientBoostingRegressor
         from sklearn.linear_model import Ridge
 
-        candidates = {"ridge": Ridge(alpha=1.0),
-                      "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=100, random_state=seed)}
+        candidates = {"ridge": Ridge(alpha=1.0)}
+        if boosting:
+            candidates["hist_gradient_boosting"] = HistGradientBoostingRegressor(max_iter=100, random_state=seed)
         scored = score_regressors(candidates, xs_fit, y_ref, xs_val, y_val, lambda v: v, budget, seed)
     else:
         counts = np.bincount(y_ref)
         k = int(max(y_ref.max(), y_val.max())) + 1
-        candidates = classifier_candidates(counts[counts > 0], seed, boosting=True)
+        candidates = classifier_candidates(counts[counts > 0], seed, boosting=boosting)
         scored = score_classifiers(candidates, xs_fit, y_ref, xs_val, y_val, k, task, budget, seed)
     level = "val_r2" if task == "regression" else "val_balanced_accuracy"
     name, best, _ = max(scored, key=lambda item: item[1][level])

@@ -41,7 +41,7 @@ from plateau_doctor.engine.detection import check_early_stop
 from plateau_doctor.engine.live import MAX_ACTIONS, live_action, restore_and_lower
 from plateau_doctor.engine.vocabulary import BINARY_LOSSES, DEFAULT_LOSS, MULTICLASS_LOSSES, canonical_loss
 from plateau_doctor.schema import HISTORY_SIGNALS, DataAudit, Finding, ResolvedSetup
-from plateau_doctor.training.describe import all_layers, describe_model, output_activation, output_units
+from plateau_doctor.training.describe import all_layers, describe_model, output_activation, output_units, token_vocabulary
 from plateau_doctor.training.live_repair import LiveRepair, current_rate
 from plateau_doctor.training.recorder import GRADIENT_BATCH_ROWS, PROBE_ROWS, Recorder, Rows
 from plateau_doctor.training.scoring import Scorer
@@ -336,7 +336,8 @@ class DoctorCallback(Recorder):
         reference = None
         if self.reference is not None:
             reference = (self.reference[0], label_codes(self.reference[1], self._task))
-        return quick_audit(self._task, self.rows.x_val, self.rows.scorer.truth, reference, default_loss=default_loss)
+        return quick_audit(self._task, self.rows.x_val, self.rows.scorer.truth, reference, default_loss=default_loss,
+                           tokens=token_vocabulary(self.model))
 
 
 # ---------------------------------------------------------------------- derivations (no table)

@@ -104,6 +104,17 @@ def l2_factor(model) -> float:
     return max(factors, default=0.0)
 
 
+def token_vocabulary(model) -> int | None:
+    """The vocabulary size when the model's first weighted layer is an Embedding (its inputs are
+    token ids, categories rather than measurements); else None."""
+    import keras
+
+    layers = weighted_layers(model)
+    if layers and isinstance(layers[0], keras.layers.Embedding):
+        return int(layers[0].input_dim)
+    return None
+
+
 def learning_rate(model) -> float:
     """The optimizer's current learning rate; NaN when the model has none it can read."""
     import keras

@@ -297,6 +297,24 @@ def test_stuck_in_regression_by_r2():
     assert names(detect_symptoms(history, make_audit("regression"), DETECTION))[0] == "stuck_at_trivial"
 
 
+def test_a_net_that_generalized_then_memorized_back_to_the_trivial_level_overfits_it_is_not_stuck():
+    """val_r2 0.38 at epoch 3, back to 0 by the end while the training loss falls 1000-fold: the
+    net learned what generalizes and then fitted the training rows' noise (Prechelt's GL reads
+    it); a net stuck at the trivial level never got away from it."""
+    n = 24
+    train = [0.4 * 0.7**i for i in range(n)]
+    val = [0.7, 0.6, 0.52, 0.55, 0.6, 0.65, 0.7, 0.74, 0.77, 0.79, 0.8, 0.81] + [0.82] * (n - 12)
+    r2 = [0.15, 0.27, 0.38, 0.34, 0.27, 0.2, 0.14, 0.09, 0.05, 0.03, 0.02, 0.01] + [0.0] * (n - 12)
+    found = detect_symptoms({"loss": train, "val_loss": val, "val_r2": r2}, make_audit("regression"), DETECTION)
+    assert names(found)[0] == "overfitting" and "stuck_at_trivial" not in names(found)
+    assert "val_r2 reached 0.38 at epoch 3" in found[0].evidence
+    # The same validation curve under a training loss that climbs back too: the step broke the
+    # net, nothing memorized; stuck it stays.
+    broken = [0.4, 0.3, 0.25] + [0.9] * (n - 3)
+    found = detect_symptoms({"loss": broken, "val_loss": val, "val_r2": r2}, make_audit("regression"), DETECTION)
+    assert names(found)[0] == "stuck_at_trivial"
+
+
 def test_stuck_without_signal_in_the_data_has_lower_confidence():
     no_signal = make_audit(reference_val_loss=0.6925, reference_metrics={"val_balanced_accuracy": 0.51})
     with_signal = detect_symptoms(STUCK, make_audit(), DETECTION)[0]

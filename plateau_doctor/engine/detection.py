@@ -28,13 +28,15 @@ sick baseline is stopped with.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.curve_math import History, ema, fmt, ramp
 from plateau_doctor.engine import early_stopping, progress, unstable
 from plateau_doctor.engine.run_view import Run, read_run, symptom
-from plateau_doctor.engine.stuck import at_trivial_without_signal, stuck_at_trivial
+from plateau_doctor.engine.stuck import at_trivial_without_signal, generalized_once, stuck_at_trivial
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
 
 DIVERGENCE_FACTOR = 3.0
@@ -104,6 +106,14 @@ def detect_symptoms(
         return [diverged]
     gap = run.gap()
     stuck, swinging = stuck_at_trivial(run), unstable.oscillation(run, gap)
+    memorized = None
+    if stuck is not None and (once := generalized_once(run)) is not None:
+        # Back at the trivial level after generalizing, while the training loss kept falling: the
+        # net memorized its training rows (Prechelt's generalization loss says so), it is not one
+        # that never learned.
+        rising = early_stopping.overfitting(run)
+        if rising is not None:
+            stuck, memorized = None, replace(rising, evidence=f"{rising.evidence}; {once}, and is back at the trivial level")
     if stuck is not None:
         stalled = [stuck]
     elif swinging is not None:
@@ -114,7 +124,7 @@ def detect_symptoms(
         stalled = [progress.plateau(run, gap), progress.slow_convergence(run, gap)]
     # At trivial, the net generalizes nothing: a rising validation loss there is memorization
     # (no signal to learn), not a generalization that overfitting lost.
-    rising = early_stopping.overfitting(run) if stuck is None else None
+    rising = (memorized or early_stopping.overfitting(run)) if stuck is None else None
     found = [finding for finding in (*stalled, swinging, rising) if finding is not None]
     if not found and (short := progress.too_short_to_judge(run, gap)) is not None:
         found = [short]

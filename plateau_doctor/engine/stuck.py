@@ -178,6 +178,22 @@ def _metric_beats_trivial(run: Run) -> bool:
     return recent_mean(series(run.history, "val_r2"), run.patience) > NO_SIGNAL_R2
 
 
+def generalized_once(run: Run) -> str | None:
+    """The validation metric was clearly above the trivial predictor's at some epoch (its best):
+    the network learned what generalizes before it ended at the trivial level. None when it never
+    did, or the metric was not recorded."""
+    if is_classification(run.audit.task):
+        name, values, trivial = class_metric(run)
+        margin = chance_margin(run.audit)
+    else:
+        name, values, trivial, margin = "val_r2", series(run.history, "val_r2"), 0.0, NO_SIGNAL_R2
+    finite = values[np.isfinite(values)] if values is not None else np.array([])
+    if finite.size == 0 or not float(np.max(finite)) > trivial + margin:
+        return None
+    best = int(np.nanargmax(values))
+    return f"{name} reached {fmt(float(values[best]))} at epoch {best + 1}, clearly above the trivial {fmt(trivial)}"
+
+
 def _collapsed_predictions(run: Run) -> str | None:
     share = recent_mean(series(run.history, "pred_majority_share"), run.patience)
     if not share >= COLLAPSE_SHARE:

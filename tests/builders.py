@@ -233,6 +233,9 @@ TEMPTING_SETUPS = {
 }
 
 CASES = [
+    # Dead units under an L2 penalty that pulls every kernel to zero: the penalty is the cause.
+    ("strong_l2_dead_units", with_signals(STUCK, **{**HEALTHY, "dead_fraction": 0.8}), "binary", {}, {"l2": 0.5},
+     "too_strong_regularization"),
     (
         "lr_high_oscillation",
         with_signals(OSCILLATING, update_ratio=2.0),
@@ -364,7 +367,11 @@ REGRESSION_PLATEAU = {
 CENTRED_TARGET = dict(scaled_target=False, target_mean=0.1, target_std=1.0, trivial_val_loss=1.0, reference_val_loss=0.3)
 NORMAL_READINGS = {
     "learning_rate_too_high": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {"learning_rate": 0.001})],
-    "learning_rate_too_low": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {})],
+    "learning_rate_too_low": [
+        (with_signals(PLATEAU, **HEALTHY), "binary", {}, {}),
+        # Slow progress, but Adam's usual rate and steps of a normal size: neither reading is low.
+        (with_signals(SLOW, **HEALTHY), "binary", {}, {}),
+    ],
     "unscaled_features": [
         (with_signals(STUCK, saturated_fraction=0.8), "binary", STANDARDIZED_BY_THE_USER,
          {"optimizer": "sgd", "learning_rate": 50.0, "hidden_activation": "tanh"}),

@@ -73,3 +73,18 @@ def test_a_model_that_reads_token_ids_is_told_by_its_first_weighted_layer():
                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1, activation="sigmoid")])
     table = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8), keras.layers.Dense(1)])
     assert token_vocabulary(text) == 300 and token_vocabulary(table) is None
+
+
+def test_the_initializer_is_read_from_the_hidden_layers_and_a_constant_one_wins():
+    """A constant initializer anywhere makes that layer's units identical (bad_initialization reads
+    it by name); otherwise the first hidden layer's, in Keras' own snake_case."""
+    from plateau_doctor.training.describe import kernel_initializer_name
+
+    def net(*initializers):
+        layers = [keras.layers.Dense(4, kernel_initializer=init) for init in initializers]
+        return keras.Sequential([keras.Input((3,)), *layers, keras.layers.Dense(1, kernel_initializer="zeros")])
+
+    assert kernel_initializer_name(net("he_normal", keras.initializers.Constant(0.1))) == "constant"
+    assert kernel_initializer_name(net("random_normal", "he_normal")) == "random_normal"
+    assert kernel_initializer_name(net()) == "the model's own"  # the output layer's zeros break no symmetry
+    assert describe_model(net("zeros"), "regression", "mse").kernel_initializer == "zeros"

@@ -104,6 +104,21 @@ def l2_factor(model) -> float:
     return max(factors, default=0.0)
 
 
+def kernel_initializer_name(model) -> str:
+    """The hidden layers' kernel initializer in Keras' snake_case ('glorot_uniform', 'zeros'...): a
+    constant one wherever a hidden layer has it (it makes that layer's units identical), else the
+    first hidden layer's; "the model's own" when no hidden layer names one."""
+    import re
+
+    names = []
+    for layer in weighted_layers(model)[:-1]:
+        initializer = getattr(layer, "kernel_initializer", None)
+        if initializer is not None:
+            names.append(re.sub(r"(?<!^)(?=[A-Z])", "_", type(initializer).__name__).lower())
+    constant = [name for name in names if name in ("zeros", "ones", "constant")]
+    return (constant or names or ["the model's own"])[0]
+
+
 def token_vocabulary(model) -> int | None:
     """The vocabulary size when the model's first weighted layer is an Embedding (its inputs are
     token ids, categories rather than measurements); else None."""
@@ -141,7 +156,7 @@ def describe_model(model, task: str, loss: str, n_classes: int | None = None, hi
         loss=loss,
         hidden_units=hidden_widths(model),
         hidden_activation=hidden_activation(model, hidden_default),
-        kernel_initializer="the model's own",
+        kernel_initializer=kernel_initializer_name(model),
         optimizer=type(optimizer).__name__.lower() if optimizer is not None else "unknown",
         learning_rate=learning_rate(model),
         batch_size=0,

@@ -72,7 +72,10 @@ def learning_rate_too_low(case: Case) -> Finding | None:
     progress = smoothed_progress(loss, case.detection) if loss is not None else None
     creeping = progress is not None and progress > 0
     curve = _curve_reading(case) if bare_log(case) and not math.isfinite(lr) else None
-    if case.has("slow_convergence"):
+    # A known rate in its usual range and measured steps of a normal size: both readings are
+    # normal, and slow progress has other explanations (capacity, the data, too few epochs).
+    normal = math.isfinite(lr) and not small and math.isfinite(ratio) and not tiny_steps
+    if case.has("slow_convergence") and not normal:
         confidence = 0.4 + 0.3 * small + 0.2 * tiny_steps
     elif case.has(*STALLED) and (small or tiny_steps):
         confidence = 0.3 + 0.3 * small + 0.2 * tiny_steps + 0.1 * creeping

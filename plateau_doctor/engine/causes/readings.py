@@ -98,11 +98,20 @@ FEATURE_RMS_HIGH = 100.0
 the first pre-activations to hundreds, whatever the optimizer: saturation or dead units
 from the first step."""
 
+DROPOUT_STRONG = 0.5
+"""Dropout keeps each hidden unit with probability 1 - rate: from 0.5 on, half of the
+network is missing at every step, and the training loss is measured on that thinned net."""
+
+L2_STRONG_UNKNOWN_SCALE = 1e-2
+"""Without a loss in the audit's scale to compare the penalty with, an L2 factor of 0.01 on
+every kernel is strong (its penalty on Glorot-initialized weights of a 64-32 net is ~0.8,
+above a binary cross-entropy's trivial 0.69)."""
+
 CONSEQUENCE_DISCOUNT = 0.2
 """Dead units and vanishing gradients are often consequences of an upstream cause: a large
 learning rate (one big step drives the biases far below 0 and freezes the net), inputs or a
-target whose scale makes the steps unstable, or a constant initializer (every unit
-identical, zero gradient to the first layer). When one is present they weigh less as
+target whose scale makes the steps unstable, a constant initializer (every unit
+identical, zero gradient to the first layer), or a strong L2 penalty. When one is present they weigh less as
 causes of their own."""
 
 REPORT_CONFIDENCE = 0.3
@@ -303,6 +312,10 @@ def upstream_cause(case: Case) -> str | None:
         return f"the large learning_rate {fmt(case.setup.learning_rate)}"
     if constant_initializer(case.setup) or case.recent("symmetric_fraction") >= SYMMETRIC_FRACTION_HIGH:
         return f"the symmetric initialization ({case.setup.kernel_initializer})"
+    if case.setup.l2 >= L2_STRONG_UNKNOWN_SCALE:
+        # A penalty that pulls every kernel to zero leaves a ReLU unit its bias alone: at or below
+        # zero, it outputs 0 on every row.
+        return f"the strong L2 penalty (l2 {fmt(case.setup.l2)})"
     for moment in (target_moment(case.audit, case.setup), input_moment(case.audit, case.setup)):
         if unstable_step(moment, case.setup):
             return (

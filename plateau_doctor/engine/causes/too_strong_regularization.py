@@ -11,7 +11,7 @@ import math
 from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, shed_penalty
 from plateau_doctor.engine.causes.loss_levels import penalty_dominated
 from plateau_doctor.engine.causes.priors import Narrowing
-from plateau_doctor.engine.causes.readings import UNDERFIT, Case, make_cause
+from plateau_doctor.engine.causes.readings import DROPOUT_STRONG, L2_STRONG_UNKNOWN_SCALE, UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt, recent_mean
@@ -19,14 +19,6 @@ from plateau_doctor.engine.levels import loss_in_audit_scale, reference_gap
 from plateau_doctor.schema import Finding, ResolvedSetup
 
 DROPOUT_NOTICEABLE = 0.3
-DROPOUT_STRONG = 0.5
-"""Dropout keeps each hidden unit with probability 1 - rate: from 0.5 on, half of the
-network is missing at every step, and the training loss is measured on that thinned net."""
-
-L2_STRONG_UNKNOWN_SCALE = 1e-2
-"""Without a loss in the audit's scale to compare the penalty with, an L2 factor of 0.01 on
-every kernel is strong (its penalty on Glorot-initialized weights of a 64-32 net is ~0.8,
-above a binary cross-entropy's trivial 0.69)."""
 
 TRAIN_ABOVE_VAL = 1.1
 """A training loss 10% above the validation loss, late in the run: the dropout noise (only

@@ -233,6 +233,11 @@ TEMPTING_SETUPS = {
 }
 
 CASES = [
+    # Plain SGD in a deep sigmoid stack: the weights barely move because the gradient vanishes on its
+    # way to the first layer, not because the steps are slow.
+    ("deep_sigmoid_plain_sgd", with_signals(STUCK, **{**HEALTHY, "grad_ratio_first_last": 2e-4, "update_ratio": 6e-5}),
+     "binary", {}, {"optimizer": "sgd", "learning_rate": 0.05, "hidden_units": [32] * 8, "hidden_activation": "sigmoid"},
+     "vanishing_gradients"),
     # Dead units under an L2 penalty that pulls every kernel to zero: the penalty is the cause.
     ("strong_l2_dead_units", with_signals(STUCK, **{**HEALTHY, "dead_fraction": 0.8}), "binary", {}, {"l2": 0.5},
      "too_strong_regularization"),

@@ -16,6 +16,7 @@ from plateau_doctor.engine.causes.readings import (
     UNDERFIT,
     UNSTABLE,
     UPDATE_RATIO_LOW,
+    VANISHING_RATIO,
     Case,
     is_plain_gradient,
     make_cause,
@@ -59,8 +60,10 @@ def _conditioning(case: Case) -> list[str]:
     """Signs that the problem is badly conditioned for a plain-gradient step."""
     signs = []
     moved = steps(case)
-    # Weights that do not move at all, or dead units, mean missing gradients, not slow steps.
-    if moved.tiny and moved.typical > 0 and not case.recent("dead_fraction") >= DEAD_FRACTION_HIGH:
+    # Weights that do not move at all, dead units, or a gradient that vanishes before the first
+    # layer mean missing gradients, not slow steps.
+    missing = case.recent("dead_fraction") >= DEAD_FRACTION_HIGH or case.typical("grad_ratio_first_last") < VANISHING_RATIO
+    if moved.tiny and moved.typical > 0 and not missing:
         signs.append(f"the weights move only {fmt(moved.typical)} of their norm per epoch (< {fmt(UPDATE_RATIO_LOW)})")
     audit = case.audit
     if not audit.scaled_features and audit.feature_std_ratio > ILL_CONDITIONED_STD_RATIO:

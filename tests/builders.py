@@ -233,6 +233,10 @@ TEMPTING_SETUPS = {
 }
 
 CASES = [
+    # Five epochs, barely moving, with a sane rate and healthy signals: too short to tell a slow start from a stall.
+    ("five_epochs_too_short", with_signals({"loss": [0.695, 0.694, 0.692, 0.69, 0.689], "val_loss": [0.694, 0.693, 0.692, 0.69, 0.689],
+                                            "val_balanced_accuracy": [0.5, 0.52, 0.55, 0.56, 0.57]}, **HEALTHY),
+     "binary", {}, {}, "too_few_epochs"),
     # Plain SGD in a deep sigmoid stack: the weights barely move because the gradient vanishes on its
     # way to the first layer, not because the steps are slow.
     ("deep_sigmoid_plain_sgd", with_signals(STUCK, **{**HEALTHY, "grad_ratio_first_last": 2e-4, "update_ratio": 6e-5}),

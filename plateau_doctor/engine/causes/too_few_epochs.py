@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from plateau_doctor.engine.causes.log_readings import bare_log
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import STALLED, UNSTABLE, Case, make_cause, sane_rate, steps, units_healthy
 from plateau_doctor.engine.causes.registry import register
@@ -76,10 +77,19 @@ def too_few_epochs(case: Case) -> Finding | None:
     the validation loss still improving with the training loss, a rate in its usual range
     and healthy recorded signals. A converged run shows no sick symptom and gets no cause.
     """
-    if not case.has("slow_convergence") or case.has(*STALLED, *UNSTABLE, OVERFITTING):
-        return None
     rate_unknown = not math.isfinite(case.setup.learning_rate)
-    if not (sane_rate(case) or rate_unknown) or steps(case).tiny or not units_healthy(case):
+    healthy = (sane_rate(case) or rate_unknown) and not steps(case).tiny and units_healthy(case)
+    need = case.detection.start_from_epoch + case.detection.patience + 1
+    # In a bare log steps, gradients and units are not seen, so "nothing else is wrong" cannot be read.
+    if case.n_epochs < need and healthy and not bare_log(case) and case.has("plateau", "slow_convergence") \
+            and not case.has("stuck_at_trivial", *UNSTABLE, OVERFITTING):
+        # Too short to tell a slow start (a recurrent net often sits still for epochs) from a stall.
+        return make_cause(
+            "too_few_epochs", 0.5,
+            f"only {case.n_epochs} epochs, fewer than the {need} the progress tests need to tell a slow start from a"
+            " stall; the rate is in its usual range and steps, gradients and units look healthy: train longer first",
+        )
+    if not case.has("slow_convergence") or case.has(*STALLED, *UNSTABLE, OVERFITTING) or not healthy:
         return None
     loss = case.signal("loss")
     if loss is None:

@@ -73,9 +73,13 @@ def learning_rate_too_low(case: Case) -> Finding | None:
     creeping = progress is not None and progress > 0
     curve = _curve_reading(case) if bare_log(case) and not math.isfinite(lr) else None
     # A known rate in its usual range and measured steps of a normal size: both readings are
-    # normal, and slow progress has other explanations (capacity, the data, too few epochs).
+    # normal, and slow progress has other explanations (capacity, the data, too few epochs). A
+    # diagnosis on its own (a watched fit, a log) does not name it then. The pipeline still keeps
+    # it as a weak hypothesis: its planner tries it as a cheap branch combined with the top cause,
+    # which is no claim to the user (on the scenario suite that branch repaired a rare-class run
+    # the class weights alone only improved).
     normal = math.isfinite(lr) and not small and math.isfinite(ratio) and not tiny_steps
-    if case.has("slow_convergence") and not normal:
+    if case.has("slow_convergence") and not (normal and case.preprocessing is None):
         confidence = 0.4 + 0.3 * small + 0.2 * tiny_steps
     elif case.has(*STALLED) and (small or tiny_steps):
         confidence = 0.3 + 0.3 * small + 0.2 * tiny_steps + 0.1 * creeping

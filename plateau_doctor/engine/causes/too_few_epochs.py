@@ -75,21 +75,36 @@ def too_few_epochs(case: Case) -> Finding | None:
 
     A diagnosis of exclusion (``registry.EXCLUSION_CONFIDENCE``). Needs ``slow_convergence`` and nothing more (no stall, no instability, no overfitting),
     the validation loss still improving with the training loss, a rate in its usual range
-    and healthy recorded signals. A converged run shows no sick symptom and gets no cause.
+    and healthy recorded signals. A converged run shows no sick symptom and gets no cause. A
+    watched run too short for the progress tests, with nothing else seen wrong, is named too
+    (:func:`_too_short_to_judge`).
     """
     rate_unknown = not math.isfinite(case.setup.learning_rate)
     healthy = (sane_rate(case) or rate_unknown) and not steps(case).tiny and units_healthy(case)
+    if not healthy:
+        return None
+    found = _still_falling_fast(case)
+    return found if found is not None else _too_short_to_judge(case)
+
+
+def _too_short_to_judge(case: Case) -> Finding | None:
+    """A watched run shorter than the progress tests need, flat or slow, with nothing else seen wrong:
+    too short to tell a slow start (a recurrent net often sits still for epochs) from a stall. Not in a
+    bare log, where steps, gradients and units are not seen."""
     need = case.detection.start_from_epoch + case.detection.patience + 1
-    # In a bare log steps, gradients and units are not seen, so "nothing else is wrong" cannot be read.
-    if case.n_epochs < need and healthy and not bare_log(case) and case.has("plateau", "slow_convergence") \
-            and not case.has("stuck_at_trivial", *UNSTABLE, OVERFITTING):
-        # Too short to tell a slow start (a recurrent net often sits still for epochs) from a stall.
-        return make_cause(
-            "too_few_epochs", 0.5,
-            f"only {case.n_epochs} epochs, fewer than the {need} the progress tests need to tell a slow start from a"
-            " stall; the rate is in its usual range and steps, gradients and units look healthy: train longer first",
-        )
-    if not case.has("slow_convergence") or case.has(*STALLED, *UNSTABLE, OVERFITTING) or not healthy:
+    if case.n_epochs >= need or bare_log(case) or not case.has("plateau", "slow_convergence"):
+        return None
+    if case.has("stuck_at_trivial", *UNSTABLE, OVERFITTING):
+        return None
+    return make_cause(
+        "too_few_epochs", 0.5,
+        f"only {case.n_epochs} epochs, fewer than the {need} the progress tests need to tell a slow start from a"
+        " stall; the rate is in its usual range and steps, gradients and units look healthy: train longer first",
+    )
+
+
+def _still_falling_fast(case: Case) -> Finding | None:
+    if not case.has("slow_convergence") or case.has(*STALLED, *UNSTABLE, OVERFITTING):
         return None
     loss = case.signal("loss")
     if loss is None:

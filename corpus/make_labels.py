@@ -413,6 +413,27 @@ def heldout_main(folder: Path, entries, ordinal: str, argv=None) -> None:
         print("frozen", write_freeze(folder, f"No log of corpus/{name} was given to plateau-doctor before this file was written."))
 
 
+def later_corpus_main(number: int, ordinal: str, argv=None) -> None:
+    """The whole labelling command of ``corpus/heldout<number>/`` from heldout5 on
+    (``make_labels5.py`` ...): this module pointed at that folder, with
+    ``harness/corpus_build<number>.py``'s specs (its import patches the ``corpus_build`` module this
+    one loaded: that corpus' specs, paths, families and writers)."""
+    global CORPUS, corpus_build
+    sys.path.insert(0, str(ROOT / "harness"))
+    build = importlib.import_module(f"corpus_build{number}")
+    folder = getattr(build, f"H{number}")  # corpus/heldout<number>, or HELDOUT<number>_OUT for a dry run elsewhere
+    CORPUS, corpus_build = folder, build.cb
+    split = f"heldout{number}"
+
+    def entries(own_only: bool = False) -> list[dict]:
+        global public_entries
+        if own_only:  # a dry run of the own half while the public half is still being collected
+            public_entries = lambda: []  # noqa: E731
+        return add_csv_header_quirks(folder, heldout_entries(folder, f"harness/corpus_build{number}.py", split))
+
+    heldout_main(folder, entries, ordinal, argv)
+
+
 def write_freeze(folder: Path, pledge: str) -> str:
     """FROZEN (time, labels.yaml's sha256, the pledge) and MANIFEST.sha256 (every log) in ``folder``."""
     digest = hashlib.sha256((folder / "labels.yaml").read_bytes()).hexdigest()

@@ -18,33 +18,15 @@ The kinds of heldout6's new families, its writers' formats and the CSV header qu
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "harness"))
-
-_spec = importlib.util.spec_from_file_location("make_labels", ROOT / "corpus" / "make_labels.py")
+_spec = importlib.util.spec_from_file_location("make_labels", Path(__file__).resolve().parent / "make_labels.py")
 make_labels = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_labels)  # registers sys.modules["corpus_build"]
-import corpus_build6  # noqa: E402  (patches that same corpus_build module: heldout6 specs, paths, families, writers)
-
-H6 = corpus_build6.H6  # corpus/heldout6, or HELDOUT6_OUT when set (a dry run on a rebuild elsewhere)
-
-make_labels.CORPUS = H6
-make_labels.corpus_build = corpus_build6.cb
-
-
-def entries(own_only: bool = False) -> list[dict]:
-    if own_only:  # a dry run of the own half while the public half is still being collected
-        make_labels.public_entries = lambda: []
-    return make_labels.add_csv_header_quirks(H6, make_labels.heldout_entries(H6, "harness/corpus_build6.py", "heldout6"))
+_spec.loader.exec_module(make_labels)  # registers sys.modules["corpus_build"], which corpus_build6 patches
 
 
 def main(argv=None) -> None:
-    make_labels.heldout_main(H6, entries, "sixth", argv)
+    make_labels.later_corpus_main(6, "sixth", argv)
 
 
 if __name__ == "__main__":

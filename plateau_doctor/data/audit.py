@@ -21,6 +21,7 @@ from plateau_doctor.data.preprocess import Preprocessor
 from plateau_doctor.data.references import (
     REFERENCE_MAX_ROWS,
     ReferenceBudget,
+    best_linear,
     classifier_candidates,
     sample_index,
     sample_rows,
@@ -106,10 +107,7 @@ def _audit_classification(
     candidates = classifier_candidates(counts, seed, boosting=True)
     scored = score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k, prep.task, budget, seed)
     best_name, best, best_codes = max(scored, key=lambda item: item[1]["val_balanced_accuracy"])
-    linear = max(
-        (metrics for name, metrics, _ in scored if name.startswith("logistic_regression")),
-        key=lambda metrics: metrics["val_balanced_accuracy"],
-    )
+    linear = best_linear(scored, "val_balanced_accuracy")
     audit = DataAudit(
         **common,
         trivial_val_loss=cross_entropy(y_val, trivial_probs),
@@ -141,7 +139,6 @@ def _audit_regression(
     budget = budget or ReferenceBudget()
     scored = score_regressors(candidates, xs_fit, y_fit, xs_val, y_val, prep.inverse_target, budget, seed)
     best_name, best, best_values = max(scored, key=lambda item: item[1]["val_r2"])
-    ridge = next(metrics for name, metrics, _ in scored if name == "ridge")
     audit = DataAudit(
         **common,
         trivial_val_loss=float(np.mean((y_val - mean) ** 2)),
@@ -149,7 +146,7 @@ def _audit_regression(
         reference_model=best_name,
         reference_val_loss=min(metrics["val_loss"] for _, metrics, _ in scored),
         reference_metrics=without_loss(best),
-        linear_reference_metrics=without_loss(ridge),
+        linear_reference_metrics=without_loss(best_linear(scored, "val_r2")),
         target_mean=float(y_train_orig.mean()),
         target_std=float(y_train_orig.std()),
     )
@@ -203,7 +200,6 @@ _QUICK_NAMES = {
     "hist_gradient_boosting": "gradient boosting",
     "hist_gradient_boosting_balanced": "gradient boosting (balanced class weights)",
 }
-_LINEAR = ("logistic_regression", "ridge")
 QUICK_BUDGET = ReferenceBudget(max_rows=10_000, boosting_max_features=64)
 """The callback's references are fitted inside the user's fit (once): a sample of 10,000 rows and
 boosting on the 64 most informative columns keep that to a second or two on a table or an image."""
@@ -275,7 +271,7 @@ def bag_of_tokens(x, vocabulary: int):
 
 
 def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget, tokens=None) -> dict[str, Any]:
-    """The reference models on the reference rows (scaled on them), scored on the validation rows."""
+    """The reference models on the reference rows (scaled on them, or their bags of tokens), scored on the validation rows."""
     from sklearn.preprocessing import StandardScaler
 
     x_ref, y_ref = np.asarray(reference[0]), np.asarray(reference[1])
@@ -305,9 +301,8 @@ def _quick_reference(task, reference, x_val, y_val, default_loss, seed, budget, 
         scored = score_classifiers(candidates, xs_fit, y_ref, xs_val, y_val, k, task, budget, seed)
     level = "val_r2" if task == "regression" else "val_balanced_accuracy"
     name, best, _ = max(scored, key=lambda item: item[1][level])
-    linear = max((values for key, values, _ in scored if key.startswith(_LINEAR)), key=lambda values: values[level])
     found: dict[str, Any] = {"reference_model": _QUICK_NAMES[name], "reference_metrics": without_loss(best),
-                             "n_train": len(y_ref), "linear_reference_metrics": without_loss(linear)}
+                             "n_train": len(y_ref), "linear_reference_metrics": without_loss(best_linear(scored, level))}
     if default_loss:
         found["reference_val_loss"] = min(values["val_loss"] for _, values, _ in scored)
     return found

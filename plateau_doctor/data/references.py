@@ -140,6 +140,15 @@ def score_classifiers(candidates, xs_fit, y_fit, xs_val, y_val, k: int, task: st
     return scored
 
 
+LINEAR_REFERENCES = ("logistic_regression", "ridge")
+"""The linear candidates (and their weighted variants): a network is judged short of capacity against them."""
+
+
+def best_linear(scored, level: str) -> dict[str, float]:
+    """The metrics of the best linear candidate of ``[(name, metrics, predictions)]`` by ``level``."""
+    return max((metrics for name, metrics, _ in scored if name.startswith(LINEAR_REFERENCES)), key=lambda m: m[level])
+
+
 def without_loss(metrics: dict[str, float]) -> dict[str, float]:
     return {name: value for name, value in metrics.items() if name != "val_loss"}
 

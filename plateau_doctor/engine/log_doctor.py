@@ -52,9 +52,9 @@ from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
 from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
 from plateau_doctor.engine.detection import detect_symptoms
+from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.progress import still_falling
 from plateau_doctor.engine.run_view import read_run
-from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.unstable import FROZEN_SPREAD, is_frozen
 from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
 
@@ -379,18 +379,17 @@ def _say_why_no_cause(symptoms: list[Finding], history: pd.DataFrame, setup: Res
     if watched:
         words = ("no cause can be named: the set-up read from the model, the data seen and the signals recorded"
                  " meet no cause's rule" + (f" (not recorded: {', '.join(missing)})" if missing else ""))
-        first = sick[0]
-        return [replace(s, evidence=f"{s.evidence}; {words}") if s is first else s for s in symptoms]
-    candidates = [cause.name for cause in by_rank() if cause.name in CONFIRMED_BY
-                  and not any(_recorded(history, name) for name in CONFIRMED_BY[cause.name])]
-    lacks = ["the set-up (architecture, loss, optimizer)"] if setup.from_saved_model else []
-    if not math.isfinite(setup.learning_rate):
-        lacks.insert(0, "the learning rate")
-    lacks.append(", ".join(missing) or "no training signal")
-    words = (
-        f"no cause can be named from what was logged: the log lacks {'; '.join(lacks)}, and the curves alone do not"
-        f" single one out; the causes those readings would tell apart: {', '.join(candidates)}"
-        " (DoctorCallback records them)"
-    )
+    else:
+        candidates = [cause.name for cause in by_rank() if cause.name in CONFIRMED_BY
+                      and not any(_recorded(history, name) for name in CONFIRMED_BY[cause.name])]
+        lacks = ["the set-up (architecture, loss, optimizer)"] if setup.from_saved_model else []
+        if not math.isfinite(setup.learning_rate):
+            lacks.insert(0, "the learning rate")
+        lacks.append(", ".join(missing) or "no training signal")
+        words = (
+            f"no cause can be named from what was logged: the log lacks {'; '.join(lacks)}, and the curves alone do"
+            f" not single one out; the causes those readings would tell apart: {', '.join(candidates)}"
+            " (DoctorCallback records them)"
+        )
     first = sick[0]
     return [replace(s, evidence=f"{s.evidence}; {words}") if s is first else s for s in symptoms]

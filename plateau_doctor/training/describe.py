@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from plateau_doctor.engine.vocabulary import CONSTANT_INITIALIZERS, in_family
 from plateau_doctor.schema import ResolvedSetup
 
 
@@ -115,7 +116,7 @@ def kernel_initializer_name(model) -> str:
         initializer = getattr(layer, "kernel_initializer", None)
         if initializer is not None:
             names.append(re.sub(r"(?<!^)(?=[A-Z])", "_", type(initializer).__name__).lower())
-    constant = [name for name in names if name in ("zeros", "ones", "constant")]
+    constant = [name for name in names if in_family(name, CONSTANT_INITIALIZERS)]
     return (constant or names or ["the model's own"])[0]
 
 

@@ -203,6 +203,8 @@ class ResolvedSetup:
     dropout: float = 0.0
     l2: float = 0.0
     epochs: int = 0
+    # The optimizer's decoupled weight decay (Keras 3 applies it as w <- w - lr * wd * w each step).
+    weight_decay: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

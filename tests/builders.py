@@ -245,6 +245,10 @@ CASES = [
     # Dead units under an L2 penalty that pulls every kernel to zero: the penalty is the cause.
     ("strong_l2_dead_units", with_signals(STUCK, **{**HEALTHY, "dead_fraction": 0.8}), "binary", {}, {"l2": 0.5},
      "too_strong_regularization"),
+    # AdamW with weight_decay 30: no weight stays above 1/30, under the kernels' starting scale, so
+    # they collapse together (identical units, dead ReLUs): the decay is the cause, not the init.
+    ("adamw_heavy_decay", with_signals(STUCK, **{**HEALTHY, "symmetric_fraction": 1.0, "dead_fraction": 0.8}),
+     "binary", {}, {"optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 30.0}, "too_strong_regularization"),
     (
         "lr_high_oscillation",
         with_signals(OSCILLATING, update_ratio=2.0),
@@ -407,5 +411,10 @@ NORMAL_READINGS = {
     "optimizer_choice": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {})],
     "too_few_updates": [(with_signals(SLOW, **HEALTHY), "binary", {}, {"batch_size": 32})],
     "too_few_epochs": [(with_signals(PLATEAU, **HEALTHY), "binary", {}, {})],
-    "too_strong_regularization": [(with_signals(THINNED, **HEALTHY), "binary", {}, {"dropout": 0.0, "l2": 0.0})],
+    "too_strong_regularization": [
+        (with_signals(THINNED, **HEALTHY), "binary", {}, {"dropout": 0.0, "l2": 0.0}),
+        # AdamW's default decay bounds the weights at 1 / 0.004 = 250, far above where they start.
+        (with_signals(THINNED, **HEALTHY), "binary", {}, {"dropout": 0.0, "l2": 0.0, "optimizer": "adamw",
+                                                          "weight_decay": 0.004}),
+    ],
 }

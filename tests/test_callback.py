@@ -315,3 +315,12 @@ def test_token_ids_get_a_bag_of_tokens_reference_and_no_feature_scales():
     assert found.reference_metrics["val_balanced_accuracy"] > 0.95
     as_numbers = quick_audit("binary", ids[900:], codes[900:], reference=(ids[:900], codes[:900]))
     assert as_numbers.linear_reference_metrics["val_balanced_accuracy"] < 0.7 and not as_numbers.scaled_features
+
+
+def test_a_binary_loss_on_labels_with_six_integer_values_reads_them_as_six_classes():
+    from plateau_doctor.training.scoring import labels_task
+
+    assert labels_task("binary", np.array([0, 3, 5, 1, 2, 4])) == "multiclass"
+    assert labels_task("binary", np.array([0, 1, 1, 0])) == "binary"
+    assert labels_task("binary", np.array([0.2, 0.9, 0.4])) == "binary"  # soft targets stay a yes/no
+    assert labels_task("regression", np.array([0, 3, 5])) == "regression"

@@ -88,3 +88,15 @@ def test_the_initializer_is_read_from_the_hidden_layers_and_a_constant_one_wins(
     assert kernel_initializer_name(net("random_normal", "he_normal")) == "random_normal"
     assert kernel_initializer_name(net()) == "the model's own"  # the output layer's zeros break no symmetry
     assert describe_model(net("zeros"), "regression", "mse").kernel_initializer == "zeros"
+
+
+def test_the_optimizers_decoupled_weight_decay_is_read():
+    def compiled(optimizer):
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+        model.compile(optimizer=optimizer, loss="mse")
+        return describe_model(model, "regression", "mse")
+
+    decayed = compiled(keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=30.0))
+    assert decayed.optimizer == "adamw" and decayed.weight_decay == pytest.approx(30.0)
+    assert compiled(keras.optimizers.Adam(1e-3)).weight_decay == 0.0
+    assert compiled(keras.optimizers.SGD(0.01, weight_decay=0.02)).weight_decay == pytest.approx(0.02)

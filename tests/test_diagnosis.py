@@ -602,6 +602,15 @@ def test_an_l2_whose_penalty_dwarfs_the_reference_loss_is_too_strong_regularizat
     assert "l2 0.05" in causes[0].evidence and "2.424" in causes[0].evidence
 
 
+def test_a_plain_gradient_optimizers_weight_decay_is_read_as_the_l2_it_equals():
+    """Keras applies weight decay as w <- w - lr * wd * w: under SGD that is the step of an L2 of wd / 2."""
+    causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"optimizer": "sgd", "weight_decay": 0.1})
+    assert names(causes)[0] == "too_strong_regularization"
+    assert "l2 0.05" in causes[0].evidence and "2.424" in causes[0].evidence
+    adaptive = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"optimizer": "adam", "weight_decay": 0.1})
+    assert "too_strong_regularization" not in names(adaptive)  # a bound of 1 / 0.1 = 10 holds any weight it starts with
+
+
 @pytest.mark.parametrize(
     "curves, setup",
     [
@@ -609,6 +618,7 @@ def test_an_l2_whose_penalty_dwarfs_the_reference_loss_is_too_strong_regularizat
         (PLATEAU, {"l2": 1e-5}),  # an L2 whose penalty (~5e-4) is far below the reference loss
         (PLATEAU, {"dropout": 0.3}),  # moderate dropout and a training loss below validation
         (OVERFITTING, {"dropout": 0.6}),  # the net fits its training split past the reference
+        (PLATEAU, {"optimizer": "adamw", "weight_decay": 0.004}),  # AdamW's default decay bounds weights at 250
     ],
 )
 def test_regularization_that_does_not_hold_the_fit_back_is_not_blamed(curves, setup):
@@ -727,6 +737,14 @@ def test_poisson_on_a_standardized_target_quotes_its_range_and_the_fix():
     finding = check_setup(make_setup("regression", loss="poisson"), make_audit("regression"))[0]
     assert finding.name == "loss_mismatch" and finding.confidence >= 0.85
     assert "-1 .. 1, below 0" in finding.evidence and "mean_squared_error" in finding.evidence
+
+
+def test_a_binary_loss_on_one_sigmoid_unit_for_six_integer_classes_is_a_loss_mismatch():
+    setup = make_setup("multiclass", n_classes=6, output_units=1, output_activation="sigmoid", loss="binary_crossentropy")
+    finding = check_setup(setup)[0]
+    assert finding.name == "loss_mismatch" and "6 classes (0-5)" in finding.evidence
+    assert "sparse_categorical_crossentropy on 6 softmax units" in finding.evidence
+    assert not check_setup(make_setup("binary"))  # two classes: the same output and loss fit
 
 
 def test_kl_divergence_on_one_sigmoid_unit_says_the_negative_class_adds_nothing():

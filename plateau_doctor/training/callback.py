@@ -44,7 +44,7 @@ from plateau_doctor.schema import HISTORY_SIGNALS, DataAudit, Finding, ResolvedS
 from plateau_doctor.training.describe import all_layers, describe_model, output_activation, output_units, token_vocabulary
 from plateau_doctor.training.live_repair import LiveRepair, current_rate
 from plateau_doctor.training.recorder import GRADIENT_BATCH_ROWS, PROBE_ROWS, Recorder, Rows
-from plateau_doctor.training.scoring import Scorer
+from plateau_doctor.training.scoring import Scorer, label_codes, labels_task
 
 log = logging.getLogger("plateau_doctor")
 
@@ -153,6 +153,8 @@ class DoctorCallback(Recorder):
 
     def _rows(self, x, y) -> Rows:
         x, y = _first(x, PROBE_ROWS), _first(y, PROBE_ROWS)
+        if self.task is None and (task := labels_task(self._task, y)) != self._task:
+            self._task, self._setup_cache, self._audit_cache = task, None, None
         grad_rows = min(GRADIENT_BATCH_ROWS, len(y))
         return Rows(x_val=x, y_val=y, scorer=Scorer(self._task, label_codes(y, self._task)),
                     x_grad=_first(x, grad_rows), y_grad=_first(y, grad_rows))
@@ -316,7 +318,10 @@ class DoctorCallback(Recorder):
     def _setup(self) -> ResolvedSetup:
         if self._setup_cache is None:
             epochs = (getattr(self, "params", None) or {}).get("epochs") or 0  # what fit() was asked for
-            self._setup_cache = describe_model(self.model, self._task, self._loss_name, epochs=int(epochs))
+            known = {}
+            if self._task == "multiclass" and output_units(self.model) == 1 and self.rows is not None:
+                known["n_classes"] = int(np.max(self.rows.scorer.truth)) + 1  # the labels', not the output's
+            self._setup_cache = describe_model(self.model, self._task, self._loss_name, epochs=int(epochs), **known)
         return self._setup_cache
 
     def _audit(self) -> DataAudit:
@@ -376,14 +381,3 @@ def infer_task(model, loss_name: str) -> str:
     if activation == "softmax" and output_units(model) > 1:
         return "multiclass"
     return "regression"
-
-
-def label_codes(y, task: str) -> np.ndarray:
-    """Class codes (classification) or a flat float target, whatever shape the loss takes."""
-    y = np.asarray(y)
-    if task == "regression":
-        return y.reshape(len(y), -1)[:, 0].astype(np.float64)
-    if y.ndim > 1 and y.shape[-1] > 1:
-        return np.argmax(y.reshape(len(y), -1), axis=1)
-    flat = y.reshape(-1).astype(np.float64)
-    return (flat > 0.5).astype(np.int64) if task == "binary" else flat.astype(np.int64)

@@ -131,6 +131,16 @@ def token_vocabulary(model) -> int | None:
     return None
 
 
+def weight_decay(model) -> float:
+    """The optimizer's decoupled weight decay (AdamW's, or ``weight_decay=`` on any Keras 3
+    optimizer); 0 without one."""
+    decay = getattr(getattr(model, "optimizer", None), "weight_decay", None)
+    try:
+        return float(decay) if decay is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def learning_rate(model) -> float:
     """The optimizer's current learning rate; NaN when the model has none it can read."""
     import keras
@@ -164,6 +174,7 @@ def describe_model(model, task: str, loss: str, n_classes: int | None = None, hi
         from_saved_model=True,
         dropout=dropout_rate(model),
         l2=l2_factor(model),
+        weight_decay=weight_decay(model),
     )
     values.update(known)
     return ResolvedSetup(**values)

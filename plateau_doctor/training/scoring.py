@@ -109,3 +109,26 @@ def evaluate(model, data, setup) -> dict[str, float]:
     loss = keras.losses.get(setup.loss)(labels_for_loss(data.y_val, setup), outputs.astype(np.float32))
     val_loss = float(keras.ops.convert_to_numpy(keras.ops.mean(loss)))
     return {"val_loss": val_loss, **Scorer.for_split(data, setup.task).metrics(outputs)}
+
+
+def labels_task(task: str, y) -> str:
+    """The task the labels show where the loss says binary: one column of whole numbers with more
+    than two values is several classes (a binary loss on them is the set-up's fault to name, and
+    thresholding them at 0.5 would hide it)."""
+    y = np.asarray(y)
+    if task != "binary" or y.size == 0 or (y.ndim > 1 and y.shape[-1] > 1) or not np.issubdtype(y.dtype, np.number):
+        return task
+    flat = y.reshape(-1).astype(np.float64)
+    whole = np.all(np.isfinite(flat)) and np.all(flat == np.round(flat)) and flat.min() >= 0
+    return "multiclass" if whole and np.unique(flat).size > 2 else task
+
+
+def label_codes(y, task: str) -> np.ndarray:
+    """Class codes (classification) or a flat float target, whatever shape the loss takes."""
+    y = np.asarray(y)
+    if task == "regression":
+        return y.reshape(len(y), -1)[:, 0].astype(np.float64)
+    if y.ndim > 1 and y.shape[-1] > 1:
+        return np.argmax(y.reshape(len(y), -1), axis=1)
+    flat = y.reshape(-1).astype(np.float64)
+    return (flat > 0.5).astype(np.int64) if task == "binary" else flat.astype(np.int64)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from plateau_doctor.engine.causes.log_readings import bare_log, uniform_from_the_start
+from plateau_doctor.engine.causes.penalties import decay_holds_weights_down
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     DEAD_FRACTION_HIGH,
@@ -123,7 +124,8 @@ def bad_initialization(case: Case) -> Finding | None:
         return oversized
     named = constant_initializer(case.setup)
     symmetric = case.recent("symmetric_fraction")
-    duplicated = symmetric >= SYMMETRIC_FRACTION_HIGH
+    # A decay that pulls every weight to zero makes the units identical whatever they started from.
+    duplicated = symmetric >= SYMMETRIC_FRACTION_HIGH and decay_holds_weights_down(case.setup, case.audit.n_features) is None
     outputs = case.signal("output_std")
     flat_output = outputs is not None and bool(np.all(outputs[np.isfinite(outputs)] < OUTPUT_STD_COLLAPSED))
     if named and duplicated:

@@ -80,6 +80,14 @@ def setup_check(setup: ResolvedSetup, audit: DataAudit | None) -> Finding | None
             f"loss sparse_categorical_crossentropy needs one output unit per class ({max(setup.n_classes, 2)}),"
             f" the model has 1; {fit}",
         )
+    if units == 1 and loss in BINARY_PROBABILITY_LOSSES and setup.task == "multiclass" and setup.n_classes > 2:
+        return make_cause(
+            "loss_mismatch",
+            0.9,
+            f"loss {loss} on 1 output unit scores one yes/no probability, but the labels hold"
+            f" {setup.n_classes} classes (0-{setup.n_classes - 1}): every label above 1 is a target no"
+            f" probability reaches; {fit}",
+        )
     if units > 1 and loss in BINARY_PROBABILITY_LOSSES:
         return make_cause(
             "loss_mismatch",

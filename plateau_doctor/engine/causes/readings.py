@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from plateau_doctor.config import DetectionConfig, PreprocessingConfig
+from plateau_doctor.engine.causes.penalties import decay_holds_weights_down, effective_l2
 from plateau_doctor.engine.causes.registry import REGISTRY
 from plateau_doctor.engine.curve_math import History, fmt, recent_mean, series, typical_value
 from plateau_doctor.engine.vocabulary import (
@@ -242,6 +243,7 @@ def constant_initializer(setup: ResolvedSetup) -> bool:
     return bool(setup.hidden_units) and in_family(setup.kernel_initializer, CONSTANT_INITIALIZERS)
 
 
+
 # --- the inputs' and the target's second moments against the step --------------------------
 
 
@@ -310,12 +312,15 @@ def upstream_cause(case: Case) -> str | None:
     _, high, _ = lr_bounds(case.setup)
     if case.setup.learning_rate >= high:
         return f"the large learning_rate {fmt(case.setup.learning_rate)}"
+    # A decay that pulls every kernel to zero makes the units identical too: it goes first.
+    if (decay := decay_holds_weights_down(case.setup, case.audit.n_features)) is not None:
+        return f"the weight decay ({decay})"
     if constant_initializer(case.setup) or case.recent("symmetric_fraction") >= SYMMETRIC_FRACTION_HIGH:
         return f"the symmetric initialization ({case.setup.kernel_initializer})"
-    if case.setup.l2 >= L2_STRONG_UNKNOWN_SCALE:
+    if effective_l2(case.setup) >= L2_STRONG_UNKNOWN_SCALE:
         # A penalty that pulls every kernel to zero leaves a ReLU unit its bias alone: at or below
         # zero, it outputs 0 on every row.
-        return f"the strong L2 penalty (l2 {fmt(case.setup.l2)})"
+        return f"the strong L2 penalty (l2 {fmt(effective_l2(case.setup))})"
     for moment in (target_moment(case.audit, case.setup), input_moment(case.audit, case.setup)):
         if unstable_step(moment, case.setup):
             return (

@@ -1,7 +1,9 @@
-"""too_strong_regularization: dropout or L2 so strong the network cannot fit its training rows. Pure.
+"""too_strong_regularization: dropout, L2 or weight decay so strong the network cannot fit its
+training rows. Pure.
 
 L2 is judged by its effect: its penalty on the initial weights against the loss the
-reference reaches. Treated by lowering dropout to 0.1 and L2 to 1e-4 at most.
+reference reaches; an adaptive optimizer's decoupled weight decay by the bound it puts on the
+weights (``penalties``). Treated by lowering dropout to 0.1 and L2 to 1e-4 at most.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, shed_penalty
 from plateau_doctor.engine.causes.loss_levels import penalty_dominated
 from plateau_doctor.engine.causes.priors import Narrowing
+from plateau_doctor.engine.causes.penalties import decay_holds_weights_down, effective_l2
 from plateau_doctor.engine.causes.readings import DROPOUT_STRONG, L2_STRONG_UNKNOWN_SCALE, UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
@@ -35,7 +38,7 @@ def l2_penalty_at_init(setup: ResolvedSetup, n_features: int) -> float:
     fan_in x fan_out x 2 / (fan_in + fan_out), each kernel's expected squared norm."""
     widths = [max(n_features, 1), *setup.hidden_units, max(setup.output_units, 1)]
     squared = sum(2.0 * a * b / (a + b) for a, b in zip(widths[:-1], widths[1:]))
-    return setup.l2 * squared
+    return effective_l2(setup) * squared
 
 
 def lighten(finding: Finding, context: TreatmentContext) -> Treatment:
@@ -73,7 +76,8 @@ def too_strong_regularization(case: Case) -> Finding | None:
         held = penalty_dominated(case) or shed_penalty(case)
         if held is not None:
             return make_cause("too_strong_regularization", 0.6, f"{held}; the curves show {case.shown(UNDERFIT)}")
-    if not (setup.dropout >= DROPOUT_NOTICEABLE or setup.l2 > 0) or not case.has(*UNDERFIT):
+    l2, decay = effective_l2(setup), decay_holds_weights_down(setup, audit.n_features)
+    if not (setup.dropout >= DROPOUT_NOTICEABLE or l2 > 0 or decay) or not case.has(*UNDERFIT):
         return None
     gap = reference_gap(case.history, audit, case.detection, setup=setup)
     if gap is None or not gap.far:
@@ -84,20 +88,19 @@ def too_strong_regularization(case: Case) -> Finding | None:
     if in_scale and not train_now > audit.reference_val_loss:
         return None  # it fits its training split as well as the reference: the gap is not the penalty's
     penalty = l2_penalty_at_init(setup, audit.n_features)
-    heavy_l2 = setup.l2 > 0 and (
-        penalty >= audit.reference_val_loss if in_scale else setup.l2 >= L2_STRONG_UNKNOWN_SCALE
-    )
+    heavy_l2 = l2 > 0 and (penalty >= audit.reference_val_loss if in_scale else l2 >= L2_STRONG_UNKNOWN_SCALE)
     train_above_val = train_now > TRAIN_ABOVE_VAL * val_now
     heavy_dropout = setup.dropout >= DROPOUT_STRONG or (setup.dropout >= DROPOUT_NOTICEABLE and train_above_val)
-    if not (heavy_l2 or heavy_dropout):
+    if not (heavy_l2 or heavy_dropout or decay):
         return None
     confidence = 0.5 + 0.15 * (heavy_l2 and heavy_dropout) + 0.1 * in_scale + 0.1 * (heavy_dropout and train_above_val)
-    parts = []
+    confidence += 0.2 * (decay is not None)  # a bound below the initial weights leaves the net nothing to hold
+    parts = [decay] if decay else []
     if heavy_dropout:
         parts.append(f"dropout {fmt(setup.dropout)} after each hidden layer (strong from {fmt(DROPOUT_STRONG)})")
     if heavy_l2:
         parts.append(
-            f"l2 {fmt(setup.l2)}: its penalty on the initial weights is about {fmt(penalty)}"
+            f"l2 {fmt(l2)}: its penalty on the initial weights is about {fmt(penalty)}"
             + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else "")
         )
     if in_scale:

@@ -1,0 +1,55 @@
+"""Weight penalties read from the set-up: a kernel L2 factor and the optimizer's decoupled weight
+decay, in the units each optimizer feels them. Pure: no Keras.
+
+Keras 3 applies an optimizer's ``weight_decay`` apart from the gradient, as w <- w - lr * wd * w
+at each step. Under a plain-gradient step that is exactly an L2 penalty of wd / 2 (whose
+gradient 2 * l2 * w the step multiplies by lr). An adaptive step divides the gradient by its
+own running scale, so an L2 penalty's pull is rescaled with it, but the decoupled decay is not:
+for Adam-like optimizers the decay is read by the bound it sets on the weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+from plateau_doctor.engine.curve_math import fmt
+from plateau_doctor.engine.vocabulary import ADAPTIVE_OPTIMIZERS, in_family
+from plateau_doctor.schema import ResolvedSetup
+
+
+def initial_weight_scale(setup: ResolvedSetup, n_features: int) -> float:
+    """The smallest standard deviation a fan-scaled (Glorot) initializer gives one of the
+    network's kernels, sqrt(2 / (fan_in + fan_out)): the scale its widest layer starts at."""
+    widths = [max(n_features, 1), *setup.hidden_units, max(setup.output_units, 1)]
+    return min(math.sqrt(2.0 / (a + b)) for a, b in zip(widths[:-1], widths[1:]))
+
+
+def effective_l2(setup: ResolvedSetup) -> float:
+    """The L2 factor a plain-gradient step reads: the kernel penalty, or the optimizer's decoupled
+    weight decay, which Keras applies as w <- w - lr * wd * w, the step an L2 factor of wd / 2
+    makes (its gradient is 2 * l2 * w). An adaptive step rescales the penalty's gradient and
+    leaves the decay alone, so for it the decay is read by :func:`decay_holds_weights_down`."""
+    if in_family(setup.optimizer, ADAPTIVE_OPTIMIZERS):
+        return setup.l2
+    return max(setup.l2, setup.weight_decay / 2.0)
+
+
+def decay_holds_weights_down(setup: ResolvedSetup, n_features: int) -> str | None:
+    """Decoupled weight decay that no adaptive step can hold the weights up against, in words.
+
+    Each step shrinks a weight by lr * wd * |w| while an adaptive optimizer (Adam, AdamW, RMSprop,
+    Lion...) moves it by about lr at most, whatever its gradient: above |w| = 1 / wd the decay
+    always wins. When that bound is below the scale the kernels start at, every layer is pulled
+    below its initialization and the net collapses toward a constant output. AdamW's default
+    decay (0.004) bounds the weights at 250; it takes a decay above about 5 to reach a Glorot
+    scale (0.2 for a 64-wide layer)."""
+    if setup.weight_decay <= 0 or not in_family(setup.optimizer, ADAPTIVE_OPTIMIZERS):
+        return None
+    bound, scale = 1.0 / setup.weight_decay, initial_weight_scale(setup, n_features)
+    if not bound < scale:
+        return None
+    return (
+        f"{setup.optimizer} weight_decay {fmt(setup.weight_decay)} shrinks every weight by learning_rate x"
+        f" {fmt(setup.weight_decay)} x |w| per step while the adaptive step moves it by about learning_rate:"
+        f" no weight stays above 1 / weight_decay = {fmt(bound)}, below the {fmt(scale)} the kernels start at"
+    )

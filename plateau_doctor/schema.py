@@ -205,6 +205,8 @@ class ResolvedSetup:
     epochs: int = 0
     # The optimizer's decoupled weight decay (Keras 3 applies it as w <- w - lr * wd * w each step).
     weight_decay: float = 0.0
+    # Updates per epoch as the fit reported them (Keras' params["steps"]); 0: from the batch size and rows.
+    steps_per_epoch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

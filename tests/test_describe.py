@@ -98,5 +98,6 @@ def test_the_optimizers_decoupled_weight_decay_is_read():
 
     decayed = compiled(keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=30.0))
     assert decayed.optimizer == "adamw" and decayed.weight_decay == pytest.approx(30.0)
+    assert decayed.learning_rate == 1e-3  # as written, not the float32 variable's 0.0010000000475
     assert compiled(keras.optimizers.Adam(1e-3)).weight_decay == 0.0
     assert compiled(keras.optimizers.SGD(0.01, weight_decay=0.02)).weight_decay == pytest.approx(0.02)

@@ -526,6 +526,24 @@ def test_a_batch_near_the_training_split_gives_too_few_updates(batch_size, per_e
     assert f"{per_epoch} update(s) per epoch" in causes[0].evidence and "400 training rows" in causes[0].evidence
 
 
+def test_keras_default_rate_is_small_for_adagrad_whose_steps_shrink():
+    """Keras gives Adagrad Adam's 0.001; its steps shrink as 1 / sqrt(t) from there."""
+    causes = run_diagnosis(with_signals(SLOW, **HEALTHY), setup={"optimizer": "Adagrad", "learning_rate": 1e-3})
+    assert names(causes)[0] == "learning_rate_too_low", [(c.name, c.confidence) for c in causes]
+    assert "learning_rate 0.001 is small for Adagrad" in causes[0].evidence
+    usual = run_diagnosis(with_signals(SLOW, **HEALTHY), setup={"optimizer": "Adagrad", "learning_rate": 0.05})
+    assert "learning_rate_too_low" not in names(usual)
+
+
+def test_the_steps_a_fit_reported_count_when_its_batch_size_is_unknown():
+    """The callback reads Keras' steps per epoch; the batch size a user's fit used is not in its params."""
+    causes = run_diagnosis(with_signals(SLOW, **HEALTHY), audit={"n_train": 0}, setup={"batch_size": 0, "steps_per_epoch": 1})
+    assert names(causes)[0] == "too_few_updates"
+    assert "the fit (Keras' steps) took 1 update(s) per epoch" in causes[0].evidence
+    many = run_diagnosis(with_signals(SLOW, **HEALTHY), audit={"n_train": 0}, setup={"batch_size": 0, "steps_per_epoch": 50})
+    assert "too_few_updates" not in names(many)
+
+
 @pytest.mark.parametrize("batch_size, n_train", [(32, 400), (128, 4000), (64, 400)])
 def test_enough_updates_per_epoch_are_not_too_few(batch_size, n_train):
     causes = run_diagnosis(with_signals(SLOW, **HEALTHY), audit={"n_train": n_train}, setup={"batch_size": batch_size})

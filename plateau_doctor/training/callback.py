@@ -317,11 +317,13 @@ class DoctorCallback(Recorder):
 
     def _setup(self) -> ResolvedSetup:
         if self._setup_cache is None:
-            epochs = (getattr(self, "params", None) or {}).get("epochs") or 0  # what fit() was asked for
+            params = getattr(self, "params", None) or {}
+            epochs, steps = params.get("epochs") or 0, params.get("steps") or 0  # what fit() was asked for
             known = {}
             if self._task == "multiclass" and output_units(self.model) == 1 and self.rows is not None:
                 known["n_classes"] = int(np.max(self.rows.scorer.truth)) + 1  # the labels', not the output's
-            self._setup_cache = describe_model(self.model, self._task, self._loss_name, epochs=int(epochs), **known)
+            self._setup_cache = describe_model(self.model, self._task, self._loss_name, epochs=int(epochs),
+                                               steps_per_epoch=int(steps), **known)
         return self._setup_cache
 
     def _audit(self) -> DataAudit:

@@ -146,9 +146,12 @@ def learning_rate(model) -> float:
     import keras
 
     try:
-        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     except (AttributeError, TypeError, ValueError):
         return math.nan
+    # The rate lives in a float32 variable: 1e-3 reads back as 0.0010000000475. Seven significant
+    # digits give back the number the user wrote, so it compares equal to the bounds it sits on.
+    return float(f"{rate:.7g}") if math.isfinite(rate) else rate
 
 
 def describe_model(model, task: str, loss: str, n_classes: int | None = None, hidden_default: str = "unknown",

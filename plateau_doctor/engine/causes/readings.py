@@ -26,6 +26,7 @@ from plateau_doctor.engine.vocabulary import (
     CONSTANT_INITIALIZERS,
     PLAIN_GRADIENT_OPTIMIZERS,
     in_family,
+    name_key,
 )
 from plateau_doctor.schema import OVERFITTING, DataAudit, Finding, ResolvedSetup
 
@@ -47,6 +48,12 @@ LR_LOW_ADAPTIVE = 1e-5
 
 LR_LOW_OTHER = 1e-4
 """SGD-like steps at 1e-4 x gradient barely move a dense network in a few hundred epochs."""
+
+LR_LOW_ADAGRAD, LR_HIGH_ADAGRAD = 1e-3, 1.0
+"""Adagrad's step on a weight is about lr / sqrt(t) at update t (it divides by the root of every
+squared gradient so far), so in T updates a weight moves at most ~2 lr sqrt(T): at Keras' default
+0.001, 0.2 in 10,000 updates, one Glorot weight's scale, where Adam at that rate may move 10.
+Duchi et al. ran it at 0.01-1. (Adadelta at Keras' default is ``optimizer_choice``'s.)"""
 
 STABLE_STEP = 2.0
 """Gradient descent on a quadratic of curvature c converges only while lr x c < 2. With a
@@ -185,6 +192,8 @@ def lr_bounds(setup: ResolvedSetup) -> tuple[float, float, str]:
     """(too low, too high, family) learning rates for the set-up's optimizer."""
     if in_family(setup.optimizer, ADAPTIVE_OPTIMIZERS):
         return LR_LOW_ADAPTIVE, LR_HIGH_ADAPTIVE, f"adaptive optimizer {setup.optimizer}"
+    if name_key(setup.optimizer) == "adagrad":
+        return LR_LOW_ADAGRAD, LR_HIGH_ADAGRAD, f"{setup.optimizer}, whose steps shrink as 1 / sqrt(t)"
     return LR_LOW_OTHER, LR_HIGH_OTHER, f"optimizer {setup.optimizer}"
 
 

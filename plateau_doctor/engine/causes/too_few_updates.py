@@ -48,7 +48,10 @@ def smaller_batch(finding: Finding, context: TreatmentContext) -> Treatment | No
 
 
 def steps_per_epoch(case: Case) -> int:
-    """Updates per epoch: the training rows over the batch size, rounded up (0 when unknown)."""
+    """Updates per epoch: as the fit reported them, else the training rows over the batch size,
+    rounded up (0 when unknown)."""
+    if case.setup.steps_per_epoch > 0:
+        return case.setup.steps_per_epoch
     if case.audit.n_train <= 0 or case.setup.batch_size <= 0:
         return 0
     return math.ceil(case.audit.n_train / case.setup.batch_size)
@@ -77,8 +80,14 @@ def too_few_updates(case: Case) -> Finding | None:
     return make_cause(
         "too_few_updates",
         confidence,
-        f"batch_size {case.setup.batch_size} on {case.audit.n_train} training rows gives {per_epoch} update(s) per"
+        f"{_why(case)} {per_epoch} update(s) per"
         f" epoch (a handful is <= {FEW_STEPS}), {total} in {case.n_epochs} epochs"
         f" ({'fewer than' if total < FEW_TOTAL_UPDATES else 'about'} the {FEW_TOTAL_UPDATES} it takes to reshape"
         f" the weights); the curves show {case.shown(UNDERFIT)}",
     )
+
+
+def _why(case: Case) -> str:
+    if case.setup.batch_size > 0 and case.audit.n_train > 0:
+        return f"batch_size {case.setup.batch_size} on {case.audit.n_train} training rows gives"
+    return "the fit (Keras' steps) took"

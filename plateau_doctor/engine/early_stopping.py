@@ -56,7 +56,7 @@ import numpy as np
 
 from plateau_doctor.engine import noise
 from plateau_doctor.engine.curve_math import fmt, pct, ramp, relative_improvement
-from plateau_doctor.engine.levels import loss_in_audit_scale
+from plateau_doctor.engine.levels import ends_above_chance, loss_in_audit_scale
 from plateau_doctor.engine.run_view import Run, symptom
 from plateau_doctor.schema import OVERFITTING, Finding
 
@@ -114,13 +114,19 @@ def successive_rises(level: np.ndarray, strip: int = STRIP) -> int:
 
 def _never_learned(run: Run, train: np.ndarray, e_opt: float) -> bool:
     """The trivial loss is known and the training loss never went below it, or the validation
-    loss' best level never did: a net that never generalized anything has nothing to lose by
-    overfitting (memorizing from the start is having no signal to learn, not overfitting)."""
+    loss' best level never did while its predictions never rose clearly above chance: a net that
+    never generalized anything has nothing to lose by overfitting (memorizing from the start is
+    having no signal to learn, not overfitting). A net whose balanced accuracy ends above chance
+    by more than the validation split's noise (``levels.chance_margin``) did learn something, even
+    when memorizing made its probabilities too sure for its loss ever to beat the trivial one."""
     trivial = run.audit.trivial_val_loss
     if not (math.isfinite(trivial) and trivial > 0 and loss_in_audit_scale(run.setup)):
         return False
     floor = trivial * (1.0 - run.detection.trivial_tolerance)
-    return not float(np.min(train)) < floor or not e_opt < floor
+    if not float(np.min(train)) < floor:
+        return True
+    return not e_opt < floor and not ends_above_chance(run.history, run.audit, END_EPOCHS)
+
 
 
 def overfitting(run: Run) -> Finding | None:

@@ -125,6 +125,16 @@ def chance_margin(audit: DataAudit) -> float:
     return max(NO_SIGNAL_BALANCED_ACCURACY_MARGIN, NO_SIGNAL_STANDARD_ERRORS * math.sqrt(variance))
 
 
+def ends_above_chance(history: History, audit: DataAudit, epochs: int = 3) -> bool:
+    """The network's own validation balanced accuracy, the median of its last ``epochs``, clearly
+    above chance (:func:`chance_margin`): its predictions carry signal, whatever its loss says."""
+    accuracy = series(history, "val_balanced_accuracy")
+    if accuracy is None or not is_classification(audit.task):
+        return False
+    end = float(np.nanmedian(accuracy[-epochs:]))
+    return end >= chance_balanced_accuracy(audit) + chance_margin(audit)
+
+
 def metric_value(metrics: Mapping[str, float], name: str) -> float:
     """``metrics[name]``, also found without the ``val_`` prefix; NaN when absent."""
     for key in (name, name.removeprefix("val_")):

@@ -12,7 +12,13 @@ from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import FLAGGED, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.curve_math import fmt
-from plateau_doctor.engine.levels import chance_balanced_accuracy, is_classification, metric_value, reference_has_signal
+from plateau_doctor.engine.levels import (
+    chance_balanced_accuracy,
+    ends_above_chance,
+    is_classification,
+    metric_value,
+    reference_has_signal,
+)
 from plateau_doctor.schema import Finding
 
 
@@ -47,8 +53,8 @@ def no_learnable_signal(case: Case) -> Finding | None:
             " (shuffled or unrelated labels), or the validation rows do not come from the training distribution;"
             " a reference model on the data (plateau-doctor run) would confirm it",
         )
-    if reference_has_signal(case.audit):
-        return None
+    if reference_has_signal(case.audit) or ends_above_chance(case.history, case.audit):
+        return None  # the reference, or the network itself, predicts better than guessing
     audit = case.audit
     parts = [
         f"the reference model ({audit.reference_model}) reaches val_loss {fmt(audit.reference_val_loss)} vs the"

@@ -324,3 +324,18 @@ def test_a_binary_loss_on_labels_with_six_integer_values_reads_them_as_six_class
     assert labels_task("binary", np.array([0, 1, 1, 0])) == "binary"
     assert labels_task("binary", np.array([0.2, 0.9, 0.4])) == "binary"  # soft targets stay a yes/no
     assert labels_task("regression", np.array([0, 3, 5])) == "regression"
+
+
+def test_the_scales_an_image_or_a_wide_table_shows_are_read_per_channel_or_pooled():
+    from plateau_doctor.data.audit import input_stats, quick_audit
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(40, 16, 16, 3)).astype("uint8")  # image files' bytes, unscaled
+    channels = input_stats(pixels)
+    assert [f.name for f in channels] == [f"channel {i} (all 256 positions)" for i in range(3)]
+    assert all(100 < f.mean < 155 and f.max == 255 for f in channels)
+    wide = input_stats(rng.random((10, 784)))  # flattened pixels in [0, 1]
+    assert len(wide) == 1 and wide[0].name == "all 784 values of a row" and wide[0].max <= 1.0
+    audit = quick_audit("multiclass", pixels, np.arange(40) % 3)
+    assert audit.n_features == 3 and not audit.scaled_features
+    assert quick_audit("binary", rng.integers(0, 300, (8, 12)), np.arange(8) % 2, tokens=300).features == []

@@ -191,7 +191,12 @@ def audit_streamed(meta, x_train_raw, y_train, x_val_raw, y_val, prep, seed) -> 
 
 
 FEATURE_STATS_MAX = 200
-"""A user's probe gets per-feature statistics up to this many columns (a table, not an image)."""
+"""A user's probe gets per-feature statistics up to this many columns or channels; a wider table is
+read as one pool of values."""
+
+STATS_VALUES = 2_000_000
+"""Input statistics read at most this many values (16 MB as float64): a batch of large images
+would cost more memory than the scales need."""
 
 _QUICK_NAMES = {
     "logistic_regression": "logistic regression",
@@ -244,17 +249,37 @@ def quick_audit(task: str, x_val=None, y_val=None, reference=None, default_loss:
         )
         if default_loss:
             known["trivial_val_loss"] = float(-(shares[shares > 0] * np.log(shares[shares > 0])).sum())
-    if tokens is None and x_val is not None and np.ndim(x_val) == 2 and np.shape(x_val)[1] <= FEATURE_STATS_MAX:
-        table = np.asarray(x_val, dtype=np.float64)
-        known["n_features"] = table.shape[1]
-        known["features"] = [
-            FeatureStats(f"x{i}", float(c.mean()), float(c.std()), float(c.min()), float(c.max()))
-            for i, c in enumerate(table.T)
-        ]
+    features = input_stats(x_val) if tokens is None and x_val is not None else None
+    if features:
+        known["n_features"] = len(features)
+        known["features"] = features
         known["scaled_features"] = False  # the rows are what the network sees: judge their scales
     if reference is not None and x_val is not None:
         known.update(_quick_reference(task, reference, x_val, y_val, default_loss, seed, budget, tokens))
     return DataAudit.unknown(task, **known)
+
+
+def input_stats(x) -> list[FeatureStats]:
+    """The scales the first layer meets: per column of a table; per channel (the last axis) of an
+    image or a sequence, over every position, as a convolution's kernel meets them; over every
+    value of a table too wide to list (784 pixel columns read as one). At most
+    ``STATS_VALUES`` values are read (the first rows)."""
+    try:
+        data = np.asarray(x)
+    except (TypeError, ValueError):
+        return []
+    if data.ndim < 2 or data.size == 0 or not np.issubdtype(data.dtype, np.number):
+        return []
+    rows = max(1, STATS_VALUES // max(1, int(np.prod(data.shape[1:]))))
+    data = np.asarray(data[:rows], dtype=np.float64)
+    if data.ndim == 2 and data.shape[1] <= FEATURE_STATS_MAX:
+        named = [(f"x{i}", column) for i, column in enumerate(data.T)]
+    elif data.ndim > 2 and data.shape[-1] <= FEATURE_STATS_MAX:
+        channels = data.reshape(-1, data.shape[-1]).T
+        named = [(f"channel {i} (all {int(np.prod(data.shape[1:-1]))} positions)", c) for i, c in enumerate(channels)]
+    else:
+        named = [(f"all {int(np.prod(data.shape[1:]))} values of a row", data.ravel())]
+    return [FeatureStats(name, float(v.mean()), float(v.std()), float(v.min()), float(v.max())) for name, v in named]
 
 
 def bag_of_tokens(x, vocabulary: int):

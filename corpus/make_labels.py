@@ -60,7 +60,11 @@ KIND = {"cnn_digits": "cnn_image", "cnn_shapes": "cnn_image", "transfer_digits":
         # heldout7's
         "beats": "numeric_sequence", "beats_rare": "numeric_sequence", "load": "numeric_sequence", "bars": "cnn_image",
         "transfer_bars": "frozen_transfer", "reviews": "token_sequence", "pendulum": "regression_mlp",
-        "sparse": "regression_mlp"}
+        "sparse": "regression_mlp",
+        # heldout8's
+        "emblems": "cnn_image", "transfer_emblems": "frozen_transfer", "imu": "numeric_sequence",
+        "spectra": "numeric_sequence", "tickets": "token_sequence", "tickets_urgent": "token_sequence",
+        "solar": "regression_mlp", "concrete": "regression_mlp", "swissroll": "regression_mlp"}
 DESIGN_SYMPTOMS = {
     "learning_rate_too_high": ["diverged", "stuck_at_trivial", "oscillation"],
     "exploding_gradients": ["diverged", "stuck_at_trivial", "oscillation"],
@@ -75,7 +79,8 @@ OTHER_FAULT_SYMPTOMS = ["stuck_at_trivial", "plateau"]
 TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count",  # references on a bag of tokens
                   "tokens_vote", "tokens_topic", "tokens_order", "tokens_count4",  # (heldout2-6's)
                   "tokens_motif5", "tokens_first",
-                  "reviews"}  # heldout7's
+                  "reviews",  # heldout7's
+                  "tickets", "tickets_urgent"}  # heldout8's
 FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
           "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console",
           # the writers heldout5 and heldout6 added (harness/corpus_build5.py, corpus_build6.py)

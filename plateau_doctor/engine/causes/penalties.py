@@ -41,8 +41,8 @@ def decay_holds_weights_down(setup: ResolvedSetup, n_features: int) -> str | Non
     Lion...) moves it by about lr at most, whatever its gradient: above |w| = 1 / wd the decay
     always wins. When that bound is below the scale the kernels start at, every layer is pulled
     below its initialization and the net collapses toward a constant output. AdamW's default
-    decay (0.004) bounds the weights at 250; it takes a decay above about 5 to reach a Glorot
-    scale (0.2 for a 64-wide layer)."""
+    decay (0.004) bounds the weights at 250; it takes a decay above 8 to reach the Glorot scale
+    of a 64-by-64 kernel (sqrt(2 / 128) = 0.125)."""
     if setup.weight_decay <= 0 or not in_family(setup.optimizer, ADAPTIVE_OPTIMIZERS):
         return None
     bound, scale = 1.0 / setup.weight_decay, initial_weight_scale(setup, n_features)

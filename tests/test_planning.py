@@ -657,3 +657,15 @@ def test_a_saved_network_that_must_not_be_rebuilt_spends_nothing_on_network_chan
     # With rebuild allowed (the CLI), capacity ranks first and is combined as before.
     rebuilt = plan(causes, config=make_config(preprocessing={"scale_features": False}), from_saved_model=True, hidden_units=[16])
     assert rebuilt[0].remedy == "capacity" and "capacity" in rebuilt[-1].remedy
+
+
+def test_a_heavy_weight_decay_in_the_users_optimizer_is_lightened_without_touching_the_kept_network():
+    # plateau_doctor.repair of a model compiled with AdamW(weight_decay=30): dropout and L2 are already
+    # light, so the capacity branch changes the optimizer's settings alone and can run on the kept network.
+    settings = {"class_name": "AdamW", "weight_decay": 30.0, "beta_1": 0.9}
+    config = make_config(model={"rebuild": False}, training={"optimizer": "adamw", "optimizer_settings": settings})
+    plans = plan([cause("too_strong_regularization")], config=config, from_saved_model=True, weight_decay=30.0)
+    capacity = by_remedy(plans)["capacity"]
+    assert without_epochs(capacity.overrides) == {
+        "training.optimizer_settings": {"class_name": "AdamW", "weight_decay": 0.004, "beta_1": 0.9}}
+    assert "weight_decay 30 -> 0.004" in capacity.reason and plans.index(capacity) == 0

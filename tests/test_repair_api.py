@@ -284,6 +284,30 @@ def test_a_gru_at_a_too_low_rate_is_repaired_on_sequences(tmp_path):
 
 
 @pytest.mark.slow
+def test_adamw_with_a_crushing_weight_decay_is_named_and_lightened_on_the_kept_network(tmp_path):
+    """AdamW(weight_decay=30) bounds every weight at 1/30, under where Glorot starts them: the net sits
+    at chance. The doctor names the decay and its capacity branch lowers the decay in the user's own
+    optimizer settings, a change the kept network can take (no layer is rebuilt)."""
+    from sklearn.datasets import make_classification
+
+    keras = _keras()
+    x, y = make_classification(1200, 20, n_informative=8, random_state=3)
+    x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.AdamW(1e-3, weight_decay=30.0), "binary_crossentropy")
+    result = plateau_doctor.repair(model, x, y, epochs=20, out=tmp_path / "out", remedies__search_trials=0)
+    summary = result.summary
+    assert summary["causes"][0]["cause"] == "too_strong_regularization", summary["causes"]
+    assert "no weight stays above 1 / weight_decay = 0.03333" in summary["causes"][0]["evidence"]
+    assert summary["baseline"]["metrics"]["val_balanced_accuracy"] < 0.6
+    assert summary["chosen_remedy"] == "capacity"
+    assert summary["chosen_params"]["training.optimizer_settings"]["weight_decay"] == 0.004
+    assert result.status == "repaired" and summary["final"]["metrics"]["val_balanced_accuracy"] > 0.85
+
+
+@pytest.mark.slow
 def test_a_tf_data_dataset_runs_end_to_end(tmp_path):
     import tensorflow as tf
 

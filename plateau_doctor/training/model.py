@@ -86,7 +86,18 @@ def resolve_setup(config: DoctorConfig, task: str, n_classes: int, n_features: i
         dropout=config.model.dropout,
         l2=config.model.l2,
         epochs=config.training.epochs,
+        weight_decay=configured_weight_decay(config),
     )
+
+
+def configured_weight_decay(config: DoctorConfig) -> float:
+    """The decoupled weight decay the branch's optimizer gets: the user's own setting (read from
+    their compile by ``plateau_doctor.repair``) while the plan keeps their optimizer class."""
+    if not config.training.optimizer_settings:
+        return 0.0  # the config's optimizer at Keras' defaults: no decay (and no Keras import to say so)
+    template = keras().optimizers.get(config.training.optimizer)
+    decay = own_settings(config.training.optimizer_settings, template, {}).get("weight_decay")
+    return float(decay) if isinstance(decay, (int, float)) else 0.0
 
 
 def setup_without_building(config: DoctorConfig, task: str, n_classes: int, n_features: int) -> ResolvedSetup:
@@ -336,6 +347,7 @@ def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features:
         learning_rate=config.training.learning_rate,
         batch_size=config.training.batch_size,
         epochs=config.training.epochs,
+        weight_decay=configured_weight_decay(config),
     )
     return model, setup
 

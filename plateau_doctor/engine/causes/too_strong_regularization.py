@@ -41,14 +41,23 @@ def l2_penalty_at_init(setup: ResolvedSetup, n_features: int) -> float:
     return effective_l2(setup) * squared
 
 
+LIGHT_DECAY = 0.004
+"""...and an optimizer's weight decay to AdamW's Keras default, which bounds the weights at 250."""
+
+
 def lighten(finding: Finding, context: TreatmentContext) -> Treatment:
+    """Lighter dropout and L2, and a lighter weight decay in the user's own optimizer settings
+    (``plateau_doctor.repair`` keeps them): that change alone leaves a kept network as it is."""
     model = context.config.model
     dropout, l2 = min(model.dropout, LIGHT_DROPOUT), min(model.l2, LIGHT_L2)
-    return Treatment(
-        {"model.dropout": dropout, "model.l2": l2},
-        f"lower dropout {model.dropout:g} -> {dropout:g} and L2 {model.l2:g} -> {l2:g}"
-        " so the network can fit its training split",
-    )
+    overrides: dict = {"model.dropout": dropout, "model.l2": l2}
+    note = f"lower dropout {model.dropout:g} -> {dropout:g} and L2 {model.l2:g} -> {l2:g}"
+    settings = dict(context.config.training.optimizer_settings or {})
+    decay = settings.get("weight_decay")
+    if isinstance(decay, (int, float)) and decay > LIGHT_DECAY:
+        overrides["training.optimizer_settings"] = {**settings, "weight_decay": LIGHT_DECAY}
+        note += f" and the optimizer's weight_decay {decay:g} -> {LIGHT_DECAY:g}"
+    return Treatment(overrides, note + " so the network can fit its training split")
 
 
 @register(

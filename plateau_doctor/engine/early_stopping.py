@@ -128,7 +128,6 @@ def _never_learned(run: Run, train: np.ndarray, e_opt: float) -> bool:
     return not e_opt < floor and not ends_above_chance(run.history, run.audit, END_EPOCHS)
 
 
-
 def overfitting(run: Run) -> Finding | None:
     """The validation loss went clearly past its best while the training loss kept falling."""
     if run.train is None or run.val is None:

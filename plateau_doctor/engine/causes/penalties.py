@@ -17,11 +17,23 @@ from plateau_doctor.engine.vocabulary import ADAPTIVE_OPTIMIZERS, in_family
 from plateau_doctor.schema import ResolvedSetup
 
 
+def kernel_fans(setup: ResolvedSetup, n_features: int) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of each kernel, input to output; a Glorot initializer gives each a
+    variance of 2 / (fan_in + fan_out)."""
+    widths = [max(n_features, 1), *setup.hidden_units, max(setup.output_units, 1)]
+    return list(zip(widths[:-1], widths[1:]))
+
+
 def initial_weight_scale(setup: ResolvedSetup, n_features: int) -> float:
     """The smallest standard deviation a fan-scaled (Glorot) initializer gives one of the
     network's kernels, sqrt(2 / (fan_in + fan_out)): the scale its widest layer starts at."""
-    widths = [max(n_features, 1), *setup.hidden_units, max(setup.output_units, 1)]
-    return min(math.sqrt(2.0 / (a + b)) for a, b in zip(widths[:-1], widths[1:]))
+    return min(math.sqrt(2.0 / (a + b)) for a, b in kernel_fans(setup, n_features))
+
+
+def l2_penalty_at_init(setup: ResolvedSetup, n_features: int) -> float:
+    """The L2 penalty on Glorot-initialized kernels: l2 x the sum over layers of
+    fan_in x fan_out x 2 / (fan_in + fan_out), each kernel's expected squared norm."""
+    return effective_l2(setup) * sum(2.0 * a * b / (a + b) for a, b in kernel_fans(setup, n_features))
 
 
 def effective_l2(setup: ResolvedSetup) -> float:

@@ -252,7 +252,6 @@ def constant_initializer(setup: ResolvedSetup) -> bool:
     return bool(setup.hidden_units) and in_family(setup.kernel_initializer, CONSTANT_INITIALIZERS)
 
 
-
 # --- the inputs' and the target's second moments against the step --------------------------
 
 
@@ -326,10 +325,10 @@ def upstream_cause(case: Case) -> str | None:
         return f"the weight decay ({decay})"
     if constant_initializer(case.setup) or case.recent("symmetric_fraction") >= SYMMETRIC_FRACTION_HIGH:
         return f"the symmetric initialization ({case.setup.kernel_initializer})"
-    if effective_l2(case.setup) >= L2_STRONG_UNKNOWN_SCALE:
+    if (l2 := effective_l2(case.setup)) >= L2_STRONG_UNKNOWN_SCALE:
         # A penalty that pulls every kernel to zero leaves a ReLU unit its bias alone: at or below
         # zero, it outputs 0 on every row.
-        return f"the strong L2 penalty (l2 {fmt(effective_l2(case.setup))})"
+        return f"the strong L2 penalty (l2 {fmt(l2)})"
     for moment in (target_moment(case.audit, case.setup), input_moment(case.audit, case.setup)):
         if unstable_step(moment, case.setup):
             return (

@@ -13,13 +13,13 @@ import math
 from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, shed_penalty
 from plateau_doctor.engine.causes.loss_levels import penalty_dominated
 from plateau_doctor.engine.causes.priors import Narrowing
-from plateau_doctor.engine.causes.penalties import decay_holds_weights_down, effective_l2
+from plateau_doctor.engine.causes.penalties import decay_holds_weights_down, effective_l2, l2_penalty_at_init
 from plateau_doctor.engine.causes.readings import DROPOUT_STRONG, L2_STRONG_UNKNOWN_SCALE, UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt, recent_mean
 from plateau_doctor.engine.levels import loss_in_audit_scale, reference_gap
-from plateau_doctor.schema import Finding, ResolvedSetup
+from plateau_doctor.schema import Finding
 
 DROPOUT_NOTICEABLE = 0.3
 
@@ -31,14 +31,6 @@ LIGHT_DROPOUT = 0.1
 LIGHT_L2 = 1e-4
 """What too strong regularization is lowered to: dropout 0.1 and L2 1e-4 still regularize
 a little, and are far below where they stop the net from fitting its training split."""
-
-
-def l2_penalty_at_init(setup: ResolvedSetup, n_features: int) -> float:
-    """The L2 penalty on Glorot-initialized kernels: l2 x the sum over layers of
-    fan_in x fan_out x 2 / (fan_in + fan_out), each kernel's expected squared norm."""
-    widths = [max(n_features, 1), *setup.hidden_units, max(setup.output_units, 1)]
-    squared = sum(2.0 * a * b / (a + b) for a, b in zip(widths[:-1], widths[1:]))
-    return effective_l2(setup) * squared
 
 
 LIGHT_DECAY = 0.004

@@ -101,6 +101,20 @@ def test_a_flat_majority_share_with_the_priors_entropy_pins_an_imbalanced_binary
     assert chance.k == 2 and chance.accuracy == share and chance.trivial_loss == pytest.approx(binary_entropy(share))
 
 
+def test_a_classifier_at_99_percent_whose_accuracy_still_moves_is_no_majority_prior():
+    # A digit CNN: val_accuracy 0.990-0.993 over its last epochs and a val_loss of 0.03, inside
+    # the band around H(0.992) = 0.047 that a 99% majority's prior would cost. A constant
+    # prediction scores the same rows the same way every epoch; this one flips a row or two.
+    tail = [0.990, 0.992, 0.991, 0.993, 0.991, 0.992]
+    history = _log(loss=[0.17, 0.12, 0.10] + [0.027] * 6, val_loss=[0.073, 0.059, 0.055] + [0.03] * 6,
+                   accuracy=[0.95, 0.97, 0.98] + [0.991] * 6, val_accuracy=[0.977, 0.981, 0.984] + tail)
+    assert read_chance(history, DETECTION) is None
+    frozen = _log(loss=[0.17, 0.12, 0.10] + [0.045] * 6, val_loss=[0.073, 0.059, 0.055] + [0.046] * 6,
+                  accuracy=[0.95, 0.97, 0.98] + [0.992] * 6, val_accuracy=[0.977, 0.981, 0.984] + [0.992] * 6)
+    chance = read_chance(frozen, DETECTION)  # the same share standing still at the prior's loss is one
+    assert chance is not None and chance.k == 2 and chance.accuracy == pytest.approx(0.992)
+
+
 def test_a_network_whose_accuracy_rose_is_not_at_chance_even_near_ln_k():
     """Three classes, accuracy 0.32 -> 0.49, val_loss levelling off at 1.07 (2.7% under ln 3)."""
     history = _log(loss=list(np.linspace(1.42, 1.03, 40)), val_loss=list(np.linspace(1.18, 1.069, 40)),

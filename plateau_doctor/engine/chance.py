@@ -21,8 +21,10 @@ class once, when the output bias finds the majority, and its accuracy jumps with
    (neighbouring ln k differ by 1/(k ln k) of themselves, 4% at k = 10: beyond that a loss
    value alone cannot tell k) and any logged accuracy is no more than 2/k (a constant
    prediction picks one class' share);
-3. or, for two classes, the accuracy is flat at a majority share a >= 1/2 + the margin in
-   every logged accuracy column and the loss sits at the binary entropy
+3. or, for two classes, the accuracy stands still (to :data:`ACCURACY_FROZEN`: a constant
+   prediction scores the same share of the same rows every epoch, where a 99%-accurate
+   classifier's accuracy still moves by a row or two) at a majority share a >= 1/2 + the
+   margin, every other logged accuracy column near it, and the loss sits at the binary entropy
    H(a) = -a ln a - (1 - a) ln(1 - a) (within the band :data:`ACCURACY_QUANTUM` gives it):
    the network predicts the prior of an imbalanced split (a majority-only predictor scores
    exactly the majority share). A constant prediction costs H(a) on the training rows as
@@ -96,8 +98,8 @@ def binary_entropy(share: float) -> float:
 
 
 ACCURACY_FROZEN = 1e-4
-"""An epoch's accuracy over the training rows that differs by under 1e-4 from the epochs before
-it: no row's prediction flipped (a 4-digit console value repeats as well)."""
+"""An epoch's accuracy that differs by under 1e-4 from the epochs before it: no row's prediction
+flipped (a 4-digit console value repeats as well)."""
 
 
 MAJORITY_FROM = 2
@@ -219,8 +221,8 @@ def _by_loss(loss_name, level, tol, acc) -> Chance | None:
 
 def _by_prior(history, loss_name, level, acc_name, acc, tol, epochs) -> Chance | None:
     share = float(np.mean(acc))
-    if share < 0.5 + ACCURACY_MARGIN or float(np.ptp(acc)) > 0.01 * share:
-        return None
+    if share < 0.5 + ACCURACY_MARGIN or float(np.ptp(acc)) > ACCURACY_FROZEN:
+        return None  # a constant prediction scores the same share of the same rows every epoch
     for name in ("accuracy", "val_accuracy"):
         other = _finite_tail(history[name].to_numpy(dtype=float), epochs) if name in history else None
         if other is not None and abs(float(np.mean(other)) - share) > ACCURACY_MARGIN:

@@ -71,6 +71,8 @@ HISTORY_SIGNALS: dict[str, str] = {
     "val_accuracy": "classification: accuracy on the validation split",
     "val_balanced_accuracy": "classification: balanced accuracy on the validation split",
     "val_log_loss": "classification: log loss of the predicted probabilities, computed by the doctor (proper score)",
+    "val_log_loss_prior_matched": "classification: val_log_loss once one offset per class brings the mean predicted"
+    " probabilities to the validation rows' class shares (a prior shift, as class weights make, undone)",
     "val_r2": "regression: R^2 on the validation split, original target scale",
     "val_mae": "regression: mean absolute error, original target scale",
     "grad_norm": "global L2 norm of the loss gradient on a fixed training batch",

@@ -247,6 +247,27 @@ def test_on_imbalanced_labels_the_quick_reference_also_weighs_classes_by_rarity(
     assert plain.reference_model in ("logistic regression", "gradient boosting")
 
 
+def test_a_fit_with_balanced_class_weights_is_not_blamed_for_the_prior_shift_they_make(tmp_path):
+    """92:8 classes, class_weight balanced: the net's probabilities are the data's scaled by the
+    weights, so its raw log loss is far above the reference's however well it separates the
+    classes. With that shift undone it is judged on what it learned: healthy."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 6)).astype("float32")
+    y = (x[:, 0] + 0.6 * x[:, 1] + 0.3 * rng.normal(size=3000) > 1.9).astype("float32")
+    assert 0.05 < y.mean() < 0.12
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    weights = {0: 0.5 / (1.0 - float(y[:2200].mean())), 1: 0.5 / float(y[:2200].mean())}
+    doctor = DoctorCallback(out=tmp_path, reference=(x[:2200], y[:2200]), verbose=False, write=False)
+    _fit(model, x[:2200], y[:2200], x[2200:], y[2200:], epochs=25, callback=doctor, class_weight=weights)
+    found = doctor.diagnosis
+    raw, matched = _last(doctor, "val_log_loss"), _last(doctor, "val_log_loss_prior_matched")
+    assert raw > found.audit.reference_val_loss * 1.5 and matched < raw * 0.8, (raw, matched)
+    assert not found.sick, [(s.name, s.evidence) for s in found.symptoms]
+
+
 def test_an_output_that_cannot_reach_the_target_is_named_from_the_model_the_fit_trains(tmp_path):
     """A ReLU output on a target that is negative for half the rows: the curves fall and level off
     like any converged fit's; the model the callback watches says why they level off so high."""

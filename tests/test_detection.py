@@ -572,6 +572,23 @@ def test_a_close_balanced_accuracy_with_a_log_loss_near_the_prior_is_not_converg
     assert not reference_gap(without, audit, DETECTION).far
 
 
+def test_a_log_loss_worse_only_by_the_prior_shift_of_class_weights_is_no_gap():
+    # Balanced class weights on a 92:8 task: the net separates the classes about as well as the
+    # reference (balanced accuracy 0.95 against 0.976), and its raw log loss (0.30) is the
+    # weights' doing; with one offset per class matching its mean prediction to the class
+    # shares it is 0.09, near the reference's 0.078.
+    audit = make_audit(**CANCER_AUDIT)
+    weighted = dict(CONVERGED, val_log_loss=[0.5] * 6 + [0.3] * 6,
+                    val_log_loss_prior_matched=[0.3] * 6 + [0.09] * 6)
+    gap = reference_gap(weighted, audit, DETECTION)
+    assert gap.measure == "val_balanced_accuracy" and not gap.far
+    assert names(detect_symptoms(weighted, audit, DETECTION)) == ["converged"]
+    # A penalty that holds the probabilities near the prior gains nothing from the offsets.
+    held = dict(UNDERCONFIDENT, val_log_loss_prior_matched=[v - 0.01 for v in UNDERCONFIDENT["val_log_loss"]])
+    gap = reference_gap(held, audit, DETECTION)
+    assert gap.measure == "val_log_loss_prior_matched" and gap.far
+
+
 def test_a_well_calibrated_net_is_judged_on_its_metric():
     history = dict(CONVERGED, val_log_loss=[0.68, 0.42, 0.25, 0.15, 0.12, 0.11, 0.105, 0.1, 0.1, 0.1, 0.1, 0.1])
     gap = reference_gap(history, make_audit(), DETECTION)

@@ -29,7 +29,7 @@ def test_every_signal_is_recorded_on_a_classification_fit():
     assert (history["branch"] == "baseline").all()
     for column in ("loss", "val_loss", "learning_rate", "val_accuracy", "val_balanced_accuracy", "grad_norm",
                    "grad_norm_first", "grad_norm_last", "grad_ratio_first_last", "dead_fraction",
-                   "symmetric_fraction", "update_ratio", "pred_majority_share", "output_std"):
+                   "symmetric_fraction", "update_ratio", "pred_majority_share", "output_std", "val_log_loss_prior_matched"):
         assert np.isfinite(history[column]).all(), column
     assert history[["val_r2", "val_mae", "saturated_fraction"]].isna().all().all()  # not applicable here
     assert np.allclose(history["learning_rate"], 0.001)

@@ -226,17 +226,23 @@ def reference_gap(
 
 def _log_loss_gap(history: History, audit: DataAudit, window: int) -> ReferenceGap | None:
     """The doctor's own validation log loss (a proper score: from the predicted probabilities,
-    whatever the training loss, its penalties or class weights) against the reference's, in
-    units of ``LOSS_GAP_SHARE`` of the trivial-to-reference distance. A net that ranks the
-    classes well but whose probabilities sit near the prior (held back by a heavy penalty)
-    is not where the data allow, though its balanced accuracy looks close. None when the
-    log loss was not recorded."""
-    network = recent_mean(series(history, "val_log_loss"), window)
+    whatever the training loss or its penalties) against the reference's, in units of
+    ``LOSS_GAP_SHARE`` of the trivial-to-reference distance. A net that ranks the classes well
+    but whose probabilities sit near the prior (held back by a heavy penalty) is not where the
+    data allow, though its balanced accuracy looks close. Read with the net's prior shift
+    undone when that was recorded (``val_log_loss_prior_matched``): class weights or
+    oversampling train on another class prior on purpose, and the probabilities they give are
+    the data's scaled by the weights, worse in log loss by design however well they separate
+    the classes (an imbalance fixed with balanced class weights read 0.51 against the
+    reference's 0.24 at a balanced accuracy near the reference's). None when the log loss was
+    not recorded."""
+    name = "val_log_loss_prior_matched" if series(history, "val_log_loss_prior_matched") is not None else "val_log_loss"
+    network = recent_mean(series(history, name), window)
     reference = metric_value(audit.reference_metrics, "val_log_loss")
     if not math.isfinite(reference):
         reference = audit.reference_val_loss
     span = audit.trivial_val_loss - reference
     if not (math.isfinite(network) and math.isfinite(span) and span > 0):
         return None
-    return ReferenceGap("val_log_loss", network, reference, (network - reference) / span / LOSS_GAP_SHARE)
+    return ReferenceGap(name, network, reference, (network - reference) / span / LOSS_GAP_SHARE)
 

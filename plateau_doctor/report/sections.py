@@ -35,7 +35,8 @@ _NO_REMEDY_REASONS: dict[str, str] = {
     "healthy": "the baseline training was healthy, so there was nothing to repair",
     "diagnosed": "remedies have not run yet; this run stopped after the diagnosis",
 }
-_NOT_SIGNALS: frozenset[str] = frozenset({"loss", "val_loss", *CLASSIFICATION_METRICS, *REGRESSION_METRICS})
+_NOT_SIGNALS: frozenset[str] = frozenset(
+    {"loss", "val_loss", "val_log_loss_prior_matched", *CLASSIFICATION_METRICS, *REGRESSION_METRICS})
 
 
 def summary_blocks(summary: Mapping[str, Any], task: str | None) -> list[Block]:

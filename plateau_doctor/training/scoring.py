@@ -78,25 +78,73 @@ class Scorer:
         predicted = self.predictions(outputs)
         if self.task == "regression":
             return regression_metrics(self.truth, predicted)
-        return {**classification_metrics(self.truth, predicted), "val_log_loss": self.log_loss(outputs)}
+        probabilities = self.probabilities(outputs)
+        log_loss = math.nan if probabilities is None else cross_entropy(self.truth, probabilities)
+        return {**classification_metrics(self.truth, predicted), "val_log_loss": log_loss}
 
-    def log_loss(self, outputs: np.ndarray) -> float:
-        """Mean log loss of the true classes under the predicted probabilities, whatever the training loss.
+    def prior_matched_log_loss(self, outputs: np.ndarray) -> float:
+        """The log loss once the probabilities' class shares are matched to the truth's
+        (:func:`prior_matched`); NaN for a regression or where there are no probabilities."""
+        probabilities = None if self.task == "regression" else self.probabilities(outputs)
+        if probabilities is None:
+            return math.nan
+        return cross_entropy(self.truth, prior_matched(probabilities, class_shares(self.truth, probabilities.shape[1])))
 
-        The outputs are read as probabilities the way predictions read them (one unit: P(class 1));
-        outputs that are not probabilities (a linear or ReLU head) are clipped into [eps, 1] and
-        normalized, so they are judged as the probabilities they claim to be. NaN when a label
-        has no output to read it from (a user's labels that do not match the output).
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
+        """The outputs as the class probabilities they claim to be, one column per class, whatever
+        the training loss (``val_log_loss`` is the log loss of the true classes under them).
+
+        Read the way predictions read them (one unit: P(class 1)); outputs that are not
+        probabilities (a linear or ReLU head) are clipped into [eps, 1] and normalized. None when
+        an output is not finite or a label has no output to read it from (a user's labels that do
+        not match the output).
         """
         if not np.isfinite(outputs).all() or (len(self.truth) and self.truth.max() >= max(outputs.shape[1], 2)):
-            return math.nan
+            return None
         if outputs.shape[1] == 1:
             positive = np.clip(outputs[:, 0], PROB_EPS, 1.0 - PROB_EPS)
-            probabilities = np.column_stack([1.0 - positive, positive])
-        else:
-            clipped = np.clip(outputs, PROB_EPS, None)
-            probabilities = clipped / clipped.sum(axis=1, keepdims=True)
-        return cross_entropy(self.truth, probabilities)
+            return np.column_stack([1.0 - positive, positive])
+        clipped = np.clip(outputs, PROB_EPS, None)
+        return clipped / clipped.sum(axis=1, keepdims=True)
+
+
+PRIOR_MATCH_STEPS = 200
+PRIOR_MATCH_TOLERANCE = 1e-6
+
+
+def class_shares(codes: np.ndarray, k: int) -> np.ndarray:
+    """Each class' share of the rows (k of them)."""
+    counts = np.bincount(np.asarray(codes, dtype=np.int64), minlength=k)[:k].astype(float)
+    return counts / max(float(counts.sum()), 1.0)
+
+
+def prior_matched(probabilities: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """The probabilities with one offset per class on their logits, so that their mean over the
+    rows is ``shares``: a prior shift undone, nothing else.
+
+    Class weights or oversampling train a network on another class prior: its best
+    probabilities are the data's, each class scaled by its weight (p_w(c|x) ~ w_c p(c|x)), so
+    its log loss is worse than a calibrated model's however well it separates the classes. The
+    offsets that bring its average prediction back to the classes' shares undo that scaling
+    (the prior adjustment of Saerens, Latinne and Decaestecker, "Adjusting the outputs of a
+    classifier to new a priori probabilities", Neural Computation 14, 2002, with the shift
+    solved for rather than known). They cannot add what the outputs lack: probabilities held
+    near the prior by a penalty stay there, and a network that separates nothing scores the
+    shares' entropy. Solved by the fixed point b <- b + log(shares / mean softmax(log p + b)).
+    """
+    logits = np.log(np.clip(probabilities, PROB_EPS, 1.0))
+    target = np.log(np.clip(shares, PROB_EPS, 1.0))
+    offsets = np.zeros(probabilities.shape[1])
+    for _ in range(PRIOR_MATCH_STEPS):
+        shifted = logits + offsets
+        shifted -= shifted.max(axis=1, keepdims=True)
+        matched = np.exp(shifted)
+        matched /= matched.sum(axis=1, keepdims=True)
+        step = target - np.log(np.clip(matched.mean(axis=0), PROB_EPS, None))
+        offsets += step
+        if float(np.max(np.abs(step))) < PRIOR_MATCH_TOLERANCE:
+            break
+    return matched
 
 
 def evaluate(model, data, setup) -> dict[str, float]:

@@ -1,12 +1,20 @@
-"""How often a flat, noisy validation floor is called overfit (not a test; prints a table).
+"""How often a flat, noisy validation floor is called overfit, and how often a rising one is
+caught (not a test; prints a table).
 
-A validation loss falls for 10 epochs onto a flat floor of L epochs with Gaussian scatter in
-log space; the overfitting test's level comparison (GL >= 5, the trend after the best going
-up, and the rise of the last 3 epochs' median over the best running median) is applied with
-two noise bounds: a fixed two standard errors of the difference of two medians of 3
-(2 x sqrt(2) x 0.670 sigma) and the seeded bootstrap of a flat floor that
-``engine.early_stopping`` uses. A floor has no rise, so every call is a false alarm; the
-bootstrap's target is 2.5%.
+A validation loss falls for 10 epochs, with scatter ``warm-up`` in log space, onto a floor of
+L epochs with scatter ``floor sd``: as noisy as the warm-up, quieter (a net far from its best
+jumps more), or noisier (a validation loss' relative noise grows as its level falls). On the
+floor the loss is flat (``rise`` 0: every call is a false alarm; the target is 2.5%) or climbs
+linearly in log space by ``rise`` over the floor (every call is a catch). The overfitting test's
+level comparison (GL >= 5, the trend after the best going up, the rise of the last 3 epochs'
+median over the best running median) is applied with three noise bounds:
+
+- ``2 SE``: a fixed two standard errors of the difference of two medians of 3, on the whole
+  curve's scatter;
+- ``whole``: the seeded bootstrap of a flat floor on the whole curve's scatter (the test up to
+  2026-12-05);
+- ``floor``: the same bootstrap on the scatter ``engine.early_stopping`` reads: the whole
+  curve's, never less than the floor's own.
 
     python harness/overfitting_floor_check.py [--repeats 400]
 """
@@ -28,14 +36,17 @@ from plateau_doctor.engine.early_stopping import (  # noqa: E402
 )
 
 FIXED_SE = 2.0 * math.sqrt(2.0) * 0.670
+WARM_UP = 10
 
 
-def false_alarms(floor: int, scatter: float, repeats: int, rng: np.random.Generator) -> tuple[float, float]:
-    fixed = boot = 0
+def calls(floor: int, warm: float, scatter: float, rise: float, repeats: int, rng) -> tuple[float, float, float]:
+    fixed = whole = own = 0
     for _ in range(repeats):
-        n = 10 + floor
-        trend = np.array([1.3 * (0.33 / 1.3) ** (min(i, 10) / 10) for i in range(n)])
-        val = trend * np.exp(rng.normal(0.0, scatter, n))
+        n = WARM_UP + floor
+        steps = np.arange(n)
+        trend = np.log(1.3) + np.minimum(steps, WARM_UP) / WARM_UP * np.log(0.33 / 1.3)
+        trend = trend + rise * np.clip(steps - WARM_UP, 0, None) / max(floor - 1, 1)
+        val = np.exp(trend + rng.normal(0.0, 1.0, n) * np.where(steps < WARM_UP, warm, scatter))
         level = noise.running_median(val)
         low = int(np.argmin(level))
         best = max(0, low - 1) + int(np.argmin(val[max(0, low - 1): low + 2]))
@@ -43,11 +54,13 @@ def false_alarms(floor: int, scatter: float, repeats: int, rng: np.random.Genera
         after = noise.trend(val[best:])
         if n - 1 - best < 5 or 100 * (e_end / e_opt - 1) < GL_SICK or after is None or not after.slope > 0:
             continue
-        sigma, _ = _scatter(val)
-        rise = math.log(e_end / e_opt)
-        fixed += rise > FIXED_SE * sigma
-        boot += rise > floor_rise_bound(_floor_length(level, e_end), sigma)
-    return fixed / repeats, boot / repeats
+        length = _floor_length(level, e_end)
+        sigma = noise.noise(np.log(val))
+        gap = math.log(e_end / e_opt)
+        fixed += gap > FIXED_SE * sigma
+        whole += gap > floor_rise_bound(length, sigma)
+        own += gap > floor_rise_bound(length, _scatter(val, length)[0])
+    return fixed / repeats, whole / repeats, own / repeats
 
 
 def main(argv=None) -> None:
@@ -55,11 +68,12 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=400)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"{'floor':>5s} {'scatter':>7s} {'fixed 2 SE':>10s} {'bootstrap':>9s}")
-    for floor in (6, 10, 15, 25):
-        for scatter in (0.05, 0.15):
-            fixed, boot = false_alarms(floor, scatter, args.repeats, rng)
-            print(f"{floor:5d} {scatter:7.2f} {fixed:10.1%} {boot:9.1%}")
+    print(f"{'floor':>5s} {'warm-up':>7s} {'floor sd':>8s} {'rise':>5s} {'2 SE':>7s} {'whole':>7s} {'floor':>7s}")
+    for rise in (0.0, 0.3):
+        for floor in (6, 10, 15, 25):
+            for warm, scatter in ((0.05, 0.05), (0.15, 0.15), (0.15, 0.05), (0.05, 0.15)):
+                fixed, whole, own = calls(floor, warm, scatter, rise, args.repeats, rng)
+                print(f"{floor:5d} {warm:7.2f} {scatter:8.2f} {rise:5.2f} {fixed:7.1%} {whole:7.1%} {own:7.1%}")
 
 
 if __name__ == "__main__":

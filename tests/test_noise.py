@@ -159,6 +159,25 @@ def test_a_noisy_validation_loss_that_dips_once_is_not_overfit():
     assert "overfitting" not in names(detect_symptoms({"loss": loss, "val_loss": val}, make_audit(), DETECTION))
 
 
+def test_a_floor_noisier_than_its_warm_up_is_read_with_its_own_scatter():
+    """A validation loss falls smoothly (5% scatter) onto a flat floor that wobbles 15% per
+    epoch, as its relative noise grows once its level is low. Read with the whole curve's
+    scatter, the quiet warm-up halves it, and 20% of such flat floors were called overfit; the
+    floor's own scatter keeps that near the test's 2.5%."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(25)
+    level = np.log(1.3) + np.minimum(steps, 10) / 10 * np.log(0.33 / 1.3)
+    loss = list(1.2 * 0.85 ** steps)
+    called = 0
+    for _ in range(200):
+        val = np.exp(level + rng.normal(0.0, 1.0, 25) * np.where(steps < 10, 0.05, 0.15))
+        called += "overfitting" in names(detect_symptoms({"loss": loss, "val_loss": list(val)}, make_audit(), DETECTION))
+    assert called / 200 <= 0.06
+    # A rise of 2.7x over the same floor is still overfitting.
+    rising = np.exp(level + np.clip(steps - 10, 0, None) / 14 + rng.normal(0.0, 1.0, 25) * np.where(steps < 10, 0.05, 0.15))
+    assert "overfitting" in names(detect_symptoms({"loss": loss, "val_loss": list(rising)}, make_audit(), DETECTION))
+
+
 def test_a_validation_loss_rising_with_the_training_loss_is_not_overfitting():
     loss = [1.0, 0.7, 0.5, 0.4, 0.35] + [0.35 + 0.03 * i for i in range(12)]
     val = [1.0, 0.7, 0.5, 0.4, 0.36] + [0.37 + 0.05 * i for i in range(12)]

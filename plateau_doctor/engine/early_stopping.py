@@ -27,14 +27,14 @@ finished run: did it go so far past its best that the final model is clearly wor
   a validation loss that rises while the training loss rises too is instability, not
   overfitting. "Beyond the noise" is a parametric bootstrap (:func:`floor_rise_bound`): on
   a flat floor as long as the run's (from the first epoch whose level is at or below the
-  end's, to the end) with the curve's own scatter (:mod:`.noise`; :func:`_scatter` says
-  on which part it is read), the same E_end - E_opt is drawn :data:`DRAWS` times (seeded),
-  and the run's rise must exceed all but :data:`ALPHA` of them. The minimum of a noisy
-  floor is biased low, the more so the longer the floor: a fixed two standard errors of
-  the difference called 6-14% of flat floors of 10-25 epochs overfit, the bootstrap 2.5-4%
-  (``harness/overfitting_floor_check.py``; above 2.5% where the scatter itself is misread
-  from few epochs). The robust trend after the best point must also go up (its sign; the
-  significance is the bootstrap's);
+  end's, to the end) with the curve's own scatter (:mod:`.noise`: the whole curve's, and
+  never less than the floor's own, :func:`_scatter`), the same E_end - E_opt is drawn
+  :data:`DRAWS` times (seeded), and the run's rise must exceed all but :data:`ALPHA` of
+  them. The minimum of a noisy floor is biased low, the more so the longer the floor: a
+  fixed two standard errors of the difference called 6-20% of flat floors of 10-25 epochs
+  overfit, the bootstrap 0.2-4.2% (``harness/overfitting_floor_check.py``; above 2.5% where
+  the scatter itself is misread from few epochs). The robust trend after the best point
+  must also go up (its sign; the significance is the bootstrap's);
 - overfitting is memorizing: the training loss must end below the validation loss. A
   training loss held above the validation loss (the thinned net of a heavy dropout, or
   augmented rows) shows no fit to the training rows that unseen ones lack, and a rising
@@ -147,9 +147,10 @@ def overfitting(run: Run) -> Finding | None:
     after = noise.trend(val[best:])
     if not gl >= GL_SICK or after is None or not after.slope > 0:
         return None  # the cheap tests first: this runs after every epoch of a fit
-    sigma, relative = _scatter(val)
+    length = _floor_length(level, e_end)
+    sigma, relative = _scatter(val, length)
     rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
-    if math.isfinite(sigma) and not rise > floor_rise_bound(_floor_length(level, e_end), sigma):
+    if math.isfinite(sigma) and not rise > floor_rise_bound(length, sigma):
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))
     train_end = float(np.median(train[-END_EPOCHS:]))
@@ -189,12 +190,16 @@ def _floor_length(level: np.ndarray, e_end: float) -> int:
     return int(level.size - within[0]) if within.size else level.size
 
 
-def _scatter(val: np.ndarray) -> tuple[float, bool]:
-    """One epoch's scatter, read over the whole validation curve (warm-up included: more
-    pseudo-residuals, a steadier estimate; they cancel a straight trend, rising or falling),
-    and whether it is in relative units. A knee inflates it a little, never deflates it."""
+def _scatter(val: np.ndarray, floor: int) -> tuple[float, bool]:
+    """One epoch's scatter and whether it is in relative units: read over the whole validation
+    curve (warm-up included: more pseudo-residuals, a steadier estimate; they cancel a straight
+    trend, rising or falling; a knee inflates it a little, never deflates it), and never below
+    the scatter of the last ``floor`` epochs alone. A validation loss' relative noise grows as
+    its level falls, and a floor noisier than the warm-up read with the whole curve's scatter
+    was called overfit 13-16% of the time (``harness/overfitting_floor_check.py``)."""
     scaled, relative = noise.in_relative_units(val)
-    return noise.noise(scaled), relative
+    sigma, own = noise.noise(scaled), noise.noise(scaled[-floor:])
+    return (max(sigma, own) if math.isfinite(own) else sigma), relative
 
 
 def _evidence(run: Run, best: int, e_opt: float, gl: float, fell: float) -> str:

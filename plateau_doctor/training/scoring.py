@@ -110,6 +110,9 @@ class Scorer:
 
 PRIOR_MATCH_STEPS = 200
 PRIOR_MATCH_TOLERANCE = 1e-6
+PRIOR_MATCH_ROWS = 4096
+"""The offsets (one per class) are solved on at most this many evenly spaced rows: k numbers are
+pinned long before, and a whole validation split of 50,000 rows took 0.3 s an epoch."""
 
 
 def class_shares(codes: np.ndarray, k: int) -> np.ndarray:
@@ -130,21 +133,24 @@ def prior_matched(probabilities: np.ndarray, shares: np.ndarray) -> np.ndarray:
     classifier to new a priori probabilities", Neural Computation 14, 2002, with the shift
     solved for rather than known). They cannot add what the outputs lack: probabilities held
     near the prior by a penalty stay there, and a network that separates nothing scores the
-    shares' entropy. Solved by the fixed point b <- b + log(shares / mean softmax(log p + b)).
+    shares' entropy. Solved by the fixed point b <- b + log(shares / mean softmax(log p + b))
+    (15-50 steps), on :data:`PRIOR_MATCH_ROWS` rows at most.
     """
     logits = np.log(np.clip(probabilities, PROB_EPS, 1.0))
+    sample = logits[:: max(1, -(-len(logits) // PRIOR_MATCH_ROWS))]
     target = np.log(np.clip(shares, PROB_EPS, 1.0))
     offsets = np.zeros(probabilities.shape[1])
     for _ in range(PRIOR_MATCH_STEPS):
-        shifted = logits + offsets
-        shifted -= shifted.max(axis=1, keepdims=True)
-        matched = np.exp(shifted)
-        matched /= matched.sum(axis=1, keepdims=True)
-        step = target - np.log(np.clip(matched.mean(axis=0), PROB_EPS, None))
+        step = target - np.log(np.clip(_softmax(sample + offsets).mean(axis=0), PROB_EPS, None))
         offsets += step
         if float(np.max(np.abs(step))) < PRIOR_MATCH_TOLERANCE:
             break
-    return matched
+    return _softmax(logits + offsets)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def evaluate(model, data, setup) -> dict[str, float]:

@@ -196,6 +196,26 @@ def test_an_imbalanced_net_that_does_not_over_predict_the_majority_is_weak_evide
     assert confidence_of(causes, "class_imbalance") == pytest.approx(0.35)
 
 
+def test_a_net_over_predicting_the_majority_short_of_a_class_weighted_reference_is_imbalanced():
+    # 92:8 under Adam, no class weights: the net's log loss (0.218) is as good as the reference's
+    # (0.243), but it gives the majority 97% of its predictions and its balanced accuracy (0.57)
+    # is 0.085 under the reference's, a logistic regression weighted by rarity (0.65).
+    history = {
+        "loss": [0.35, 0.28, 0.25, 0.235, 0.228, 0.224, 0.221, 0.219, 0.217, 0.215, 0.213, 0.211, 0.209, 0.207],
+        "val_loss": [0.34, 0.27, 0.245, 0.232, 0.226, 0.223, 0.221, 0.22, 0.219, 0.2185, 0.218, 0.2178, 0.2177, 0.2177],
+        "val_balanced_accuracy": [0.5] * 4 + [0.52, 0.53, 0.54, 0.55, 0.555, 0.56, 0.56, 0.565, 0.567, 0.567],
+        "pred_majority_share": [1.0] * 4 + [0.99, 0.985, 0.98, 0.975, 0.972, 0.97, 0.97, 0.97, 0.97, 0.97],
+    }
+    audit = dict(majority_share=0.92, class_balance={"0": 0.92, "1": 0.08}, trivial_val_loss=0.279,
+                 reference_val_loss=0.243, reference_metrics={"val_accuracy": 0.607, "val_balanced_accuracy": 0.651})
+    setup = {"optimizer": "adam", "learning_rate": 0.001}
+    causes = run_diagnosis(with_signals(history, **HEALTHY), "binary", audit, setup)
+    assert names(causes)[0] == "class_imbalance", [(c.name, c.confidence) for c in causes]
+    # The same gap without the pull toward the majority is too narrow to blame the imbalance.
+    even = run_diagnosis(with_signals(dict(history, pred_majority_share=[0.9] * 14), **HEALTHY), "binary", audit, setup)
+    assert "class_imbalance" not in names(even)
+
+
 def test_a_balanced_task_is_not_imbalanced():
     assert "class_imbalance" not in names(run_diagnosis(STUCK))
 

@@ -15,7 +15,9 @@ from plateau_doctor.engine.causes.readings import UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt, pct
-from plateau_doctor.engine.levels import COLLAPSE_SHARE, chance_balanced_accuracy, is_classification, metric_value
+from plateau_doctor.engine.levels import (
+    BALANCED_ACCURACY_GAP, COLLAPSE_SHARE, chance_balanced_accuracy, is_classification, metric_value,
+)
 from plateau_doctor.schema import Finding
 
 IMBALANCE_SHARE = 0.6
@@ -60,9 +62,11 @@ def class_imbalance(case: Case) -> Finding | None:
 
     Fully collapsed (balanced accuracy at chance) is the clearest case. Short of that, a
     net that predicts the majority class for more of the rows than it holds, while its
-    balanced accuracy stays clearly below the reference's, is still being pulled toward
-    the majority: the minority classes it misses are learnable. Without that bias, a gap
-    alone is only weak evidence.
+    balanced accuracy stays clearly below the reference's (the detection's clear gap,
+    ``levels.BALANCED_ACCURACY_GAP``), is still being pulled toward the majority: the minority
+    classes it misses are learnable (on imbalanced classes the reference is also fitted with
+    balanced class weights, and the level is its balanced accuracy). Without that bias, a gap
+    alone is only weak evidence, and it must be wider (:data:`REFERENCE_BEATS_CHANCE`).
     """
     audit = case.audit
     if not is_classification(audit.task) or not case.has(*UNDERFIT):
@@ -85,8 +89,10 @@ def class_imbalance(case: Case) -> Finding | None:
     over_predicted = majority > share
     if collapsed and learnable:
         confidence = 0.6 + 0.15 * (majority >= COLLAPSE_SHARE) + 0.1 * (share >= IMBALANCE_SEVERE)
+    elif over_predicted and reference - balanced > BALANCED_ACCURACY_GAP:
+        confidence = 0.5 + 0.1 * (share >= IMBALANCE_SEVERE)
     elif reference - balanced > REFERENCE_BEATS_CHANCE:
-        confidence = 0.5 + 0.1 * (share >= IMBALANCE_SEVERE) if over_predicted else 0.35
+        confidence = 0.35
     else:
         return None
     parts = [

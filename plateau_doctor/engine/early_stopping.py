@@ -31,7 +31,7 @@ finished run: did it go so far past its best that the final model is clearly wor
   never less than the floor's own, :func:`_scatter`), the same E_end - E_opt is drawn
   :data:`DRAWS` times (seeded), and the run's rise must exceed all but :data:`ALPHA` of
   them. The minimum of a noisy floor is biased low, the more so the longer the floor: a
-  fixed two standard errors of the difference called 6-20% of flat floors of 10-25 epochs
+  fixed two standard errors of the difference called 1-30% of flat floors of 10-25 epochs
   overfit, the bootstrap 0.2-4.2% (``harness/overfitting_floor_check.py``; above 2.5% where
   the scatter itself is misread from few epochs). The robust trend after the best point
   must also go up (its sign; the significance is the bootstrap's);

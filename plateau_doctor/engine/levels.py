@@ -234,7 +234,7 @@ def _log_loss_gap(history: History, audit: DataAudit, window: int) -> ReferenceG
     oversampling train on another class prior on purpose, and the probabilities they give are
     the data's scaled by the weights, worse in log loss by design however well they separate
     the classes (an imbalance fixed with balanced class weights read 0.51 against the
-    reference's 0.24 at a balanced accuracy near the reference's). None when the log loss was
+    reference's 0.24 at a balanced accuracy above the reference's). None when the log loss was
     not recorded."""
     name = "val_log_loss_prior_matched" if series(history, "val_log_loss_prior_matched") is not None else "val_log_loss"
     network = recent_mean(series(history, name), window)

@@ -58,9 +58,12 @@ def test_the_scorer_records_both_log_losses_for_one_sigmoid_unit():
     y, calibrated = _imbalanced(seed=3)
     weighted = _class_weighted(calibrated, class_shares(y, 2))
     scorer = Scorer("binary", y)
-    raw, matched = scorer.metrics(weighted[:, 1:])["val_log_loss"], scorer.prior_matched_log_loss(weighted[:, 1:])
+    both = scorer.metrics(weighted[:, 1:], with_prior_matched=True)
+    raw, matched = both["val_log_loss"], both["val_log_loss_prior_matched"]
     assert raw > matched + 0.15
     assert matched == pytest.approx(cross_entropy(y, calibrated), abs=0.01)
-    unreadable = np.full((len(y), 1), np.nan)
-    assert math.isnan(scorer.metrics(unreadable)["val_log_loss"]) and math.isnan(scorer.prior_matched_log_loss(unreadable))
-    assert math.isnan(Scorer("regression", y.astype(float)).prior_matched_log_loss(weighted[:, 1:]))
+    assert "val_log_loss_prior_matched" not in scorer.metrics(weighted[:, 1:])  # a branch's metrics: the task's only
+    unreadable = scorer.metrics(np.full((len(y), 1), np.nan), with_prior_matched=True)
+    assert math.isnan(unreadable["val_log_loss"]) and math.isnan(unreadable["val_log_loss_prior_matched"])
+    regression = Scorer("regression", y.astype(float)).metrics(weighted[:, 1:], with_prior_matched=True)
+    assert not math.isfinite(regression.get("val_log_loss_prior_matched", math.nan))

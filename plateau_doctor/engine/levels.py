@@ -236,8 +236,10 @@ def _log_loss_gap(history: History, audit: DataAudit, window: int) -> ReferenceG
     the classes (an imbalance fixed with balanced class weights read 0.51 against the
     reference's 0.24 at a balanced accuracy above the reference's). None when the log loss was
     not recorded."""
-    name = "val_log_loss_prior_matched" if series(history, "val_log_loss_prior_matched") is not None else "val_log_loss"
-    network = recent_mean(series(history, name), window)
+    name, values = "val_log_loss_prior_matched", series(history, "val_log_loss_prior_matched")
+    if values is None:
+        name, values = "val_log_loss", series(history, "val_log_loss")
+    network = recent_mean(values, window)
     reference = metric_value(audit.reference_metrics, "val_log_loss")
     if not math.isfinite(reference):
         reference = audit.reference_val_loss

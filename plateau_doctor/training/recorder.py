@@ -298,10 +298,8 @@ class Recorder(keras().callbacks.Callback):
         reading = self.signals.read(self.model)
         if self.rows is not None:
             outputs = reading.outputs
-            scorer = self.rows.scorer
-            own = {"val_loss": self._val_loss(reading), **scorer.metrics(outputs),
-                   "val_log_loss_prior_matched": scorer.prior_matched_log_loss(outputs),
-                   **output_signals(outputs, scorer.task)}
+            own = {"val_loss": self._val_loss(reading), **self.rows.scorer.metrics(outputs, with_prior_matched=True),
+                   **output_signals(outputs, self.rows.scorer.task)}
             for name, value in own.items():
                 if self.owns_validation or name not in row:
                     row[name] = value

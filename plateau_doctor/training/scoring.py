@@ -74,21 +74,20 @@ class Scorer:
             return outputs[:, 0] if self.to_original is None else self.to_original(outputs[:, 0])
         return class_codes(outputs)
 
-    def metrics(self, outputs: np.ndarray) -> dict[str, float]:
+    def metrics(self, outputs: np.ndarray, *, with_prior_matched: bool = False) -> dict[str, float]:
+        """The task's metrics; ``with_prior_matched`` (a classification's recorded signal) adds
+        ``val_log_loss_prior_matched``, the log loss once the probabilities' class shares are
+        matched to the truth's (:func:`prior_matched`), from the same probabilities."""
         predicted = self.predictions(outputs)
         if self.task == "regression":
             return regression_metrics(self.truth, predicted)
         probabilities = self.probabilities(outputs)
-        log_loss = math.nan if probabilities is None else cross_entropy(self.truth, probabilities)
-        return {**classification_metrics(self.truth, predicted), "val_log_loss": log_loss}
-
-    def prior_matched_log_loss(self, outputs: np.ndarray) -> float:
-        """The log loss once the probabilities' class shares are matched to the truth's
-        (:func:`prior_matched`); NaN for a regression or where there are no probabilities."""
-        probabilities = None if self.task == "regression" else self.probabilities(outputs)
-        if probabilities is None:
-            return math.nan
-        return cross_entropy(self.truth, prior_matched(probabilities, class_shares(self.truth, probabilities.shape[1])))
+        found = {**classification_metrics(self.truth, predicted),
+                 "val_log_loss": math.nan if probabilities is None else cross_entropy(self.truth, probabilities)}
+        if with_prior_matched:
+            found["val_log_loss_prior_matched"] = math.nan if probabilities is None else cross_entropy(
+                self.truth, prior_matched(probabilities, class_shares(self.truth, probabilities.shape[1])))
+        return found
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
         """The outputs as the class probabilities they claim to be, one column per class, whatever

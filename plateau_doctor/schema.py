@@ -209,6 +209,9 @@ class ResolvedSetup:
     weight_decay: float = 0.0
     # Updates per epoch as the fit reported them (Keras' params["steps"]); 0: from the batch size and rows.
     steps_per_epoch: int = 0
+    # Weighted layers the fit does not train (a frozen base): with one, the network is a nonlinear
+    # function of its inputs even when its trainable part is a linear head.
+    frozen_layers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -101,3 +101,17 @@ def test_the_optimizers_decoupled_weight_decay_is_read():
     assert decayed.learning_rate == 1e-3  # as written, not the float32 variable's 0.0010000000475
     assert compiled(keras.optimizers.Adam(1e-3)).weight_decay == 0.0
     assert compiled(keras.optimizers.SGD(0.01, weight_decay=0.02)).weight_decay == pytest.approx(0.02)
+
+
+def test_a_frozen_base_is_counted_and_its_layers_are_not_hidden_units():
+    """The trainable part of a transfer model is its head; the frozen base in front still makes
+    the network nonlinear in its inputs, which the capacity cause must know."""
+    base = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                             keras.layers.Flatten(), keras.layers.Dense(16, activation="relu")])
+    base.trainable = False
+    model = keras.Sequential([keras.Input((8, 8, 1)), base, keras.layers.Dense(3, activation="softmax")])
+    setup = describe_model(model, "multiclass", "sparse_categorical_crossentropy")
+    assert setup.frozen_layers == 2 and setup.hidden_units == []
+    base.trainable = True
+    unfrozen = describe_model(model, "multiclass", "sparse_categorical_crossentropy")
+    assert unfrozen.frozen_layers == 0 and unfrozen.hidden_units == [4, 16]

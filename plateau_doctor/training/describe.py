@@ -30,6 +30,15 @@ def weighted_layers(model) -> list:
     return [layer for layer in all_layers(model) if any(len(w.shape) >= 2 for w in layer.trainable_weights)]
 
 
+def frozen_layers(model) -> int:
+    """Leaf layers whose matrices the fit does not train (``layer.trainable = False``, a frozen
+    base): the trainable part sees their features, not the inputs."""
+    return sum(
+        1 for layer in all_layers(model)
+        if any(len(w.shape) >= 2 for w in layer.weights) and not any(len(w.shape) >= 2 for w in layer.trainable_weights)
+    )
+
+
 def activation_name(layer) -> str:
     """The name of a layer's activation ('' when it has none): Dense(activation=...), Activation, ReLU."""
     import keras
@@ -178,6 +187,7 @@ def describe_model(model, task: str, loss: str, n_classes: int | None = None, hi
         dropout=dropout_rate(model),
         l2=l2_factor(model),
         weight_decay=weight_decay(model),
+        frozen_layers=frozen_layers(model),
     )
     values.update(known)
     return ResolvedSetup(**values)

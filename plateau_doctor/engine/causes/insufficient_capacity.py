@@ -46,9 +46,20 @@ def _stall_epochs(case: Case) -> int:
     return case.detection.start_from_epoch + case.detection.patience + 1
 
 
+def _linear_in_its_inputs(setup: ResolvedSetup) -> bool:
+    """No hidden layer, or linear hidden activations, and no frozen base in front: the network
+    is a linear map of its inputs. A trainable linear head on a frozen base is linear in the
+    base's features, which the linear reference (fitted on the inputs) never sees."""
+    if setup.frozen_layers:
+        return False
+    return not setup.hidden_units or canonical_activation(setup.hidden_activation) == "linear"
+
+
 def _network_size(setup: ResolvedSetup) -> str | None:
     """Why the network is small, or None."""
     units = setup.hidden_units
+    if not units and setup.frozen_layers:
+        return f"no trainable hidden layer: a linear head on a frozen base of {setup.frozen_layers} layer(s)"
     if not units:
         return "no hidden layer (a linear model)"
     if canonical_activation(setup.hidden_activation) == "linear":
@@ -70,8 +81,7 @@ def _linear_model_at_its_limit(case: Case, gap: ReferenceGap) -> str | None:
     """Why a linear network (no hidden layer, or linear hidden activations) is where a linear
     model ends: its validation score is not clearly below the regularized linear reference's.
     Its updates are then small because it sits at its optimum, not because the step is."""
-    setup = case.setup
-    if setup.hidden_units and canonical_activation(setup.hidden_activation) != "linear":
+    if not _linear_in_its_inputs(case.setup):
         return None
     unit = GAP_UNITS.get(gap.measure)
     linear = metric_value(case.audit.linear_reference_metrics, gap.measure)
@@ -83,11 +93,12 @@ def _linear_model_at_its_limit(case: Case, gap: ReferenceGap) -> str | None:
 def _at_least_linear(setup: ResolvedSetup, n_features: int) -> str | None:
     """Why the network can represent at least what a linear model can, or None: no hidden
     layer or linear hidden layers (it is a linear model), or every hidden layer at least as
-    wide as the input (it can pass the input through)."""
+    wide as the input (it can pass the input through). Behind a frozen base neither holds: its
+    layers see the base's features, not the inputs."""
     units = setup.hidden_units
-    if not units or canonical_activation(setup.hidden_activation) == "linear":
+    if _linear_in_its_inputs(setup):
         return "it is a linear model itself"
-    if n_features > 0 and min(units) >= n_features:
+    if units and not setup.frozen_layers and n_features > 0 and min(units) >= n_features:
         return f"every hidden layer ({units}) is at least as wide as the {n_features} inputs"
     return None
 

@@ -14,7 +14,11 @@ median over the best running median) is applied with three noise bounds:
 - ``whole``: the seeded bootstrap of a flat floor on the whole curve's scatter (the test up to
   2026-12-05);
 - ``floor``: the same bootstrap on the scatter ``engine.early_stopping`` reads: the whole
-  curve's, never less than the floor's own.
+  curve's, never less than the floor's own (the test up to 2026-12-05, evening);
+- ``+trend``: the test ``engine.early_stopping`` applies now (``rise_beyond_noise``): that rise
+  or the robust slope since the best epoch, each against 1.25% of flat floors.
+
+A rise of 0.15 is a slow climb that a noisy floor hides from three epochs; 0.3 a clear one.
 
     python harness/overfitting_floor_check.py [--repeats 400]
 """
@@ -32,15 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plateau_doctor.engine import noise  # noqa: E402
 from plateau_doctor.engine.early_stopping import (  # noqa: E402
-    END_EPOCHS, GL_SICK, _floor_length, _scatter, floor_rise_bound,
+    END_EPOCHS, GL_SICK, _best_epoch, _floor_length, _scatter, floor_rise_bound, rise_beyond_noise,
 )
 
 FIXED_SE = 2.0 * math.sqrt(2.0) * 0.670
 WARM_UP = 10
 
 
-def calls(floor: int, warm: float, scatter: float, rise: float, repeats: int, rng) -> tuple[float, float, float]:
-    fixed = whole = own = 0
+def calls(floor: int, warm: float, scatter: float, rise: float, repeats: int, rng) -> tuple[float, ...]:
+    fixed = whole = own = both = 0
     for _ in range(repeats):
         n = WARM_UP + floor
         steps = np.arange(n)
@@ -48,9 +52,8 @@ def calls(floor: int, warm: float, scatter: float, rise: float, repeats: int, rn
         trend = trend + rise * np.clip(steps - WARM_UP, 0, None) / max(floor - 1, 1)
         val = np.exp(trend + rng.normal(0.0, 1.0, n) * np.where(steps < WARM_UP, warm, scatter))
         level = noise.running_median(val)
-        low = int(np.argmin(level))
-        best = max(0, low - 1) + int(np.argmin(val[max(0, low - 1): low + 2]))
-        e_opt, e_end = float(level[low]), float(np.median(val[-END_EPOCHS:]))
+        best = _best_epoch(val)
+        e_opt, e_end = float(np.min(level)), float(np.median(val[-END_EPOCHS:]))
         after = noise.trend(val[best:])
         if n - 1 - best < 5 or 100 * (e_end / e_opt - 1) < GL_SICK or after is None or not after.slope > 0:
             continue
@@ -60,7 +63,8 @@ def calls(floor: int, warm: float, scatter: float, rise: float, repeats: int, rn
         fixed += gap > FIXED_SE * sigma
         whole += gap > floor_rise_bound(length, sigma)
         own += gap > floor_rise_bound(length, _scatter(val, length)[0])
-    return fixed / repeats, whole / repeats, own / repeats
+        both += rise_beyond_noise(val, level, best, 5) is not None
+    return fixed / repeats, whole / repeats, own / repeats, both / repeats
 
 
 def main(argv=None) -> None:
@@ -68,12 +72,12 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=400)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"{'floor':>5s} {'warm-up':>7s} {'floor sd':>8s} {'rise':>5s} {'2 SE':>7s} {'whole':>7s} {'floor':>7s}")
-    for rise in (0.0, 0.3):
+    print(f"{'floor':>5s} {'warm-up':>7s} {'floor sd':>8s} {'rise':>5s} {'2 SE':>7s} {'whole':>7s} {'floor':>7s} {'+trend':>7s}")
+    for rise in (0.0, 0.15, 0.3):
         for floor in (6, 10, 15, 25):
             for warm, scatter in ((0.05, 0.05), (0.15, 0.15), (0.15, 0.05), (0.05, 0.15)):
-                fixed, whole, own = calls(floor, warm, scatter, rise, args.repeats, rng)
-                print(f"{floor:5d} {warm:7.2f} {scatter:8.2f} {rise:5.2f} {fixed:7.1%} {whole:7.1%} {own:7.1%}")
+                shares = calls(floor, warm, scatter, rise, args.repeats, rng)
+                print(f"{floor:5d} {warm:7.2f} {scatter:8.2f} {rise:5.2f} " + " ".join(f"{share:7.1%}" for share in shares))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from builders import DETECTION, make_audit
 from plateau_doctor.engine import noise
 from plateau_doctor.engine.chance import binary_entropy, read_chance
 from plateau_doctor.engine.detection import detect_symptoms
-from plateau_doctor.engine.early_stopping import successive_rises, training_progress
+from plateau_doctor.engine.early_stopping import (
+    TREND_Z, _floor_length, _scatter, floor_rise_bound, successive_rises, training_progress, unit_trend_rise_quantile,
+)
 
 RNG = np.random.default_rng(19)
 
@@ -176,6 +178,36 @@ def test_a_floor_noisier_than_its_warm_up_is_read_with_its_own_scatter():
     # A rise of 2.7x over the same floor is still overfitting.
     rising = np.exp(level + np.clip(steps - 10, 0, None) / 14 + rng.normal(0.0, 1.0, 25) * np.where(steps < 10, 0.05, 0.15))
     assert "overfitting" in names(detect_symptoms({"loss": loss, "val_loss": list(rising)}, make_audit(), DETECTION))
+
+
+# A validation loss falls onto a floor at 0.4 by epoch 13, then climbs 0.25 in log space over its
+# last 17 epochs, with a scatter of 7% per epoch (one seeded draw of that recipe, written out).
+CLIMB_ON_A_NOISY_FLOOR = [
+    1.131, 0.972, 0.968, 0.857, 0.703, 0.774, 0.659, 0.637, 0.637, 0.525, 0.439, 0.415, 0.43, 0.367, 0.42,
+    0.429, 0.391, 0.436, 0.454, 0.42, 0.435, 0.474, 0.423, 0.442, 0.51, 0.487, 0.445, 0.499, 0.58, 0.462,
+]
+
+
+def test_a_steady_climb_on_a_noisy_floor_is_overfitting_by_its_trend():
+    """No three epochs at the end stand out from a floor this noisy, but the robust slope since
+    the best epoch, read over all 17 of them, does (a public brain-tumour CNN log showed this)."""
+    val = np.array(CLIMB_ON_A_NOISY_FLOOR)
+    level = noise.running_median(val)
+    end = float(np.median(val[-3:]))
+    length = _floor_length(level, end)
+    assert math.log(end / level.min()) < floor_rise_bound(length, _scatter(val, length)[0])  # the end alone: noise
+    loss = list(1.2 * 0.93 ** np.arange(30))
+    found = [f for f in detect_symptoms({"loss": loss, "val_loss": list(val)}, make_audit(), DETECTION)
+             if f.name == "overfitting"]
+    assert found and "robust trend since the best climbed" in found[0].evidence, found
+
+
+def test_the_trend_bound_is_what_flat_floors_reach_from_their_lowest_epoch():
+    """Read from the minimum, a flat floor's slope is biased up: an unselected one-sided 1.25%
+    bound would be 2.24 standard errors; drawn with the selection, it is about 3.0, under TREND_Z."""
+    for length in (10, 30):
+        quantile = unit_trend_rise_quantile(length, 5, draws=3000)
+        assert 2.6 < quantile <= TREND_Z, (length, quantile)
 
 
 def test_a_validation_loss_rising_with_the_training_loss_is_not_overfitting():

@@ -28,13 +28,20 @@ finished run: did it go so far past its best that the final model is clearly wor
   overfitting. "Beyond the noise" is a parametric bootstrap (:func:`floor_rise_bound`): on
   a flat floor as long as the run's (from the first epoch whose level is at or below the
   end's, to the end) with the curve's own scatter (:mod:`.noise`: the whole curve's, and
-  never less than the floor's own, :func:`_scatter`), the same E_end - E_opt is drawn
-  :data:`DRAWS` times (seeded), and the run's rise must exceed all but :data:`ALPHA` of
-  them. The minimum of a noisy floor is biased low, the more so the longer the floor: a
-  fixed two standard errors of the difference called 1-30% of flat floors of 10-25 epochs
-  overfit, the bootstrap 0.2-4.2% (``harness/overfitting_floor_check.py``; above 2.5% where
-  the scatter itself is misread from few epochs). The robust trend after the best point
-  must also go up (its sign; the significance is the bootstrap's);
+  never less than the floor's own, :func:`_scatter`), two statistics are drawn
+  :data:`DRAWS` times (seeded): the rise E_end - E_opt, and the robust (Theil-Sen) slope
+  from the best epoch to the end in standard errors, with the best picked on each drawn
+  floor as on the run (a slope read from a minimum is biased up). The run's rise is beyond
+  the noise when either exceeds all but :data:`ALPHA` / 2 of its draws (Bonferroni: a flat
+  floor is called overfit at most :data:`ALPHA` of the time). The end's median sees three
+  epochs, and catches a late jump; the slope sees every epoch since the best, and catches a
+  steady climb on a noisy floor that no three epochs show. The minimum of a noisy floor is
+  biased low, the more so the longer the floor: a fixed two standard errors of the
+  difference called 1-30% of flat floors of 6-25 epochs overfit, the bootstrap of the rise
+  alone (at ALPHA) 0.2-4.2%, both statistics 0-5.0%, while they catch a climb of 0.15 in log
+  space over a quiet 25-epoch floor 73% of the time (the rise alone 59%)
+  (``harness/overfitting_floor_check.py``; above 2.5% where the scatter itself is misread
+  from few epochs). The robust trend after the best point must also go up;
 - overfitting is memorizing: the training loss must end below the validation loss. A
   training loss held above the validation loss (the thinned net of a heavy dropout, or
   augmented rows) shows no fit to the training rows that unseen ones lack, and a rising
@@ -84,6 +91,12 @@ GL_SURE = 50.0
 
 END_EPOCHS = 3
 """The end of the run is the median of its last 3 epochs."""
+
+TREND_Z = 3.1
+"""On a flat floor, the Theil-Sen slope from its best epoch to its end exceeds 3.0-3.1 standard
+errors (of a least-squares slope over those epochs) 1.25% of the time, for floors of 8-120 epochs
+whose best lies 3-10 epochs or more before the end (:func:`unit_trend_rise_quantile`, 10,000 draws
+each). An unselected slope would need 2.24: picking the start at the minimum biases it up."""
 
 
 def _generalization_loss(best: float, end: float, span: float) -> float:
@@ -137,9 +150,8 @@ def overfitting(run: Run) -> Finding | None:
     if val.size < run.patience + 1 or not (np.all(np.isfinite(val)) and np.all(np.isfinite(train))):
         return None
     level = noise.running_median(val)
-    low = int(np.argmin(level))
-    best = max(0, low - 1) + int(np.argmin(val[max(0, low - 1): low + 2]))  # its lowest raw epoch
-    e_opt, e_end = float(level[low]), float(np.median(val[-END_EPOCHS:]))
+    best = _best_epoch(val)
+    e_opt, e_end = float(np.min(level)), float(np.median(val[-END_EPOCHS:]))
     if val.size - 1 - best < run.patience or _never_learned(run, train, e_opt):
         return None
     span = float(np.max(level) - np.min(level))
@@ -147,10 +159,8 @@ def overfitting(run: Run) -> Finding | None:
     after = noise.trend(val[best:])
     if not gl >= GL_SICK or after is None or not after.slope > 0:
         return None  # the cheap tests first: this runs after every epoch of a fit
-    length = _floor_length(level, e_end)
-    sigma, relative = _scatter(val, length)
-    rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
-    if math.isfinite(sigma) and not rise > floor_rise_bound(length, sigma):
+    beyond = rise_beyond_noise(val, level, best, run.patience)
+    if beyond is None:
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))
     train_end = float(np.median(train[-END_EPOCHS:]))
@@ -160,7 +170,59 @@ def overfitting(run: Run) -> Finding | None:
         return None
     if not train_end < e_end:
         return None  # no generalization gap: the training rows are not fitted better than unseen ones
-    return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_CONFIDENT, GL_SURE), _evidence(run, best, e_opt, gl, fell))
+    return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_CONFIDENT, GL_SURE), _evidence(run, best, e_opt, gl, fell, beyond))
+
+
+def rise_beyond_noise(val: np.ndarray, level: np.ndarray, best: int, min_after: int) -> str | None:
+    """How the validation loss rose since its ``best`` epoch beyond what a flat floor with the
+    curve's scatter makes, or None: its end's median above the best level
+    (:func:`floor_rise_bound`), or its robust slope since the best (:func:`trend_rise_bound`),
+    each at ``ALPHA / 2``. When the scatter cannot be read, the cheap GL test alone decides."""
+    e_opt, e_end = float(np.min(level)), float(np.median(val[-END_EPOCHS:]))
+    length = _floor_length(level, e_end)
+    sigma, relative = _scatter(val, length)
+    if not math.isfinite(sigma):
+        return "too few epochs to read the curve's scatter"
+    rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
+    units = " in log space" if relative else ""
+    bound = floor_rise_bound(length, sigma, alpha=ALPHA / 2)
+    if rise > bound:
+        return (f"the end rose {fmt(rise)}{units} above the best level, beyond the {fmt(bound)} that a flat floor of"
+                f" {length} epochs with this scatter ({fmt(sigma)}) exceeds {pct(ALPHA / 2)} of the time")
+    since = np.log(val[best:]) if relative else np.asarray(val[best:], dtype=float)
+    slope, error = noise.theil_sen(since), noise.slope_error(sigma, since.size)
+    if since.size - 1 >= min_after and slope > trend_rise_bound(since.size, sigma):
+        return (f"its robust trend since the best climbed {slope / error:.1f} standard errors over {since.size} epochs,"
+                f" beyond the {TREND_Z:g} that a flat floor with this scatter ({fmt(sigma)}) exceeds {pct(ALPHA / 2)} of"
+                " the time from its lowest epoch")
+    return None
+
+
+def trend_rise_bound(epochs: int, sigma: float) -> float:
+    """The slope over ``epochs`` points since the best epoch that a flat floor of scatter
+    ``sigma`` exceeds only ``ALPHA / 2`` of the time: :data:`TREND_Z` standard errors."""
+    return TREND_Z * noise.slope_error(sigma, epochs)
+
+
+def unit_trend_rise_quantile(length: int, min_after: int, *, draws: int = DRAWS, alpha: float = ALPHA / 2) -> float:
+    """The (1 - alpha) quantile of the Theil-Sen slope from the best epoch to the end, in standard
+    errors of a least-squares slope over those epochs, on flat Gaussian floors of ``length``
+    epochs whose best lies at least ``min_after`` epochs before the end (seeded). What
+    :data:`TREND_Z` is read from; too slow to draw after every epoch of a fit."""
+    floors = np.random.default_rng(19).normal(0.0, 1.0, (draws, length))
+    scores = []
+    for floor in floors:
+        best = _best_epoch(floor)
+        after = length - best
+        if after - 1 >= min_after:
+            scores.append(noise.theil_sen(floor[best:]) / noise.slope_error(1.0, after))
+    return float(np.quantile(scores, 1.0 - alpha)) if scores else math.inf
+
+
+def _best_epoch(val: np.ndarray) -> int:
+    """The lowest raw epoch next to the lowest point of the running median of 3."""
+    low = int(np.argmin(noise.running_median(val)))
+    return max(0, low - 1) + int(np.argmin(val[max(0, low - 1): low + 2]))
 
 
 def floor_rise_bound(length: int, sigma: float, *, draws: int = DRAWS, alpha: float = ALPHA) -> float:
@@ -202,7 +264,7 @@ def _scatter(val: np.ndarray, floor: int) -> tuple[float, bool]:
     return (max(sigma, own) if math.isfinite(own) else sigma), relative
 
 
-def _evidence(run: Run, best: int, e_opt: float, gl: float, fell: float) -> str:
+def _evidence(run: Run, best: int, e_opt: float, gl: float, fell: float, beyond: str) -> str:
     val, train = run.val, run.train
     progress = training_progress(train)
     quotient = gl / progress if progress > 0 else math.inf
@@ -214,7 +276,7 @@ def _evidence(run: Run, best: int, e_opt: float, gl: float, fell: float) -> str:
         f" at {fmt(float(np.median(val[-END_EPOCHS:])))} (median of the last {END_EPOCHS}; lowest"
         f" {fmt(float(np.min(recent)))} over the last {run.patience}, last {fmt(float(val[-1]))}),"
         f" {val.size - 1 - best} epochs later: Prechelt's generalization loss GL = 100 (E_va / E_opt - 1) ="
-        f" {gl:.1f} (>= {GL_SICK:g}, his GL5 stop; beyond the curve's noise); UP_{rises}: val_loss rose over"
+        f" {gl:.1f} (>= {GL_SICK:g}, his GL5 stop; beyond the curve's noise: {beyond}); UP_{rises}: val_loss rose over"
         f" the last {rises} strip(s) of {STRIP} epochs; training progress P_{STRIP} = {progress:.1f} per mille,"
         f" quotient PQ = GL / P_{STRIP} = {fmt(quotient)} (Prechelt stops at PQ 0.5-3); the training loss kept"
         f" falling {pct(fell)} since the best epoch ({fmt(float(np.median(train[max(0, best - 1): best + 2])))} ->"

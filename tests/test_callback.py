@@ -286,6 +286,27 @@ def test_an_output_that_cannot_reach_the_target_is_named_from_the_model_the_fit_
     assert "relu" in found.causes[0].evidence
 
 
+def test_a_sigmoid_output_on_a_signed_regression_target_is_a_regression_not_a_classifier(tmp_path):
+    """Dense(1, sigmoid) under MSE on a standardized target: the output says binary, the labels
+    (fractions, half of them negative) say regression. Read as a binary classifier, its outputs
+    scored by balanced accuracy at 0.5 looked healthy (seen on two own fits, 0.97 and 0.99); read
+    as the regression it is, its R2 is far under the reference's and the output is named."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 6)).astype("float32")
+    y = (x[:, 0] - 0.5 * x[:, 1]).astype("float32")
+    y = (y - y.mean()) / y.std()
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    doctor = DoctorCallback(out=tmp_path, reference=(x[:600], y[:600]), verbose=False, write=False)
+    _fit(model, x[:600], y[:600], x[600:], y[600:], epochs=15, callback=doctor)
+    found = doctor.diagnosis
+    assert found.setup.task == "regression" and math.isfinite(_last(doctor, "val_r2"))
+    assert found.sick and found.causes[0].name == "output_activation_mismatch", [c.name for c in found.causes]
+    assert "sigmoid can only output values in (0, 1)" in found.causes[0].evidence
+
+
 def test_a_penalty_that_holds_the_net_at_chance_is_named_from_the_layers_that_carry_it(tmp_path):
     """L2 0.5 on every kernel: the penalty outweighs anything the labels can pay back, the
     weights are pulled to zero and the outputs sit at the prior. The curves alone read 'stuck';
@@ -345,6 +366,10 @@ def test_a_binary_loss_on_labels_with_six_integer_values_reads_them_as_six_class
     assert labels_task("binary", np.array([0, 1, 1, 0])) == "binary"
     assert labels_task("binary", np.array([0.2, 0.9, 0.4])) == "binary"  # soft targets stay a yes/no
     assert labels_task("regression", np.array([0, 3, 5])) == "regression"
+    # When only the output said binary (a sigmoid under MSE), labels that are no class codes are a target.
+    assert labels_task("binary", np.array([-0.8, 0.3, 1.2]), loss_decides=False) == "regression"
+    assert labels_task("binary", np.array([0.2, 0.9, 0.4]), loss_decides=False) == "regression"
+    assert labels_task("binary", np.array([0, 1, 1, 0]), loss_decides=False) == "binary"
 
 
 def test_the_scales_an_image_or_a_wide_table_shows_are_read_per_channel_or_pooled():

@@ -153,7 +153,8 @@ class DoctorCallback(Recorder):
 
     def _rows(self, x, y) -> Rows:
         x, y = _first(x, PROBE_ROWS), _first(y, PROBE_ROWS)
-        if self.task is None and (task := labels_task(self._task, y)) != self._task:
+        loss_decides = self._loss_name in _BINARY_LOSSES or self._loss_name in _MULTICLASS_LOSSES
+        if self.task is None and (task := labels_task(self._task, y, loss_decides=loss_decides)) != self._task:
             self._task, self._setup_cache, self._audit_cache = task, None, None
         grad_rows = min(GRADIENT_BATCH_ROWS, len(y))
         return Rows(x_val=x, y_val=y, scorer=Scorer(self._task, label_codes(y, self._task)),

@@ -164,16 +164,25 @@ def evaluate(model, data, setup) -> dict[str, float]:
     return {"val_loss": val_loss, **Scorer.for_split(data, setup.task).metrics(outputs)}
 
 
-def labels_task(task: str, y) -> str:
-    """The task the labels show where the loss says binary: one column of whole numbers with more
-    than two values is several classes (a binary loss on them is the set-up's fault to name, and
-    thresholding them at 0.5 would hide it)."""
+def labels_task(task: str, y, *, loss_decides: bool = True) -> str:
+    """The task the labels show where the loss or the output said binary.
+
+    One column of whole numbers with more than two values is several classes (a binary loss on
+    them is the set-up's fault to name, and thresholding them at 0.5 would hide it). When only the
+    output said binary (one sigmoid unit under a loss that is not a classification loss, such as
+    MSE), labels that are no class codes (fractions, negatives) are a regression target: a sigmoid
+    on it is the set-up's fault to name, and scoring its outputs by balanced accuracy at 0.5 would
+    hide it. Under a classification loss, fractions stay soft binary labels."""
     y = np.asarray(y)
     if task != "binary" or y.size == 0 or (y.ndim > 1 and y.shape[-1] > 1) or not np.issubdtype(y.dtype, np.number):
         return task
     flat = y.reshape(-1).astype(np.float64)
-    whole = np.all(np.isfinite(flat)) and np.all(flat == np.round(flat)) and flat.min() >= 0
-    return "multiclass" if whole and np.unique(flat).size > 2 else task
+    if not np.all(np.isfinite(flat)):
+        return task
+    whole = np.all(flat == np.round(flat)) and flat.min() >= 0
+    if whole:
+        return "multiclass" if np.unique(flat).size > 2 else task
+    return task if loss_decides else "regression"
 
 
 def label_codes(y, task: str) -> np.ndarray:

@@ -106,3 +106,24 @@ def fmt(value: float) -> str:
 def pct(value: float) -> str:
     """A share as evidence quotes it: a percentage with one decimal."""
     return f"{100.0 * value:.1f}%"
+
+
+def log_rate(values: np.ndarray) -> float:
+    """Per-epoch relative fall of a positive loss: minus the least-squares slope of its log
+    (0.02 = falling 2% per epoch); NaN when a value is not positive and finite."""
+    if values.size < 2 or not np.all(np.isfinite(values) & (values > 0)):
+        return math.nan
+    return float(-np.polyfit(np.arange(values.size), np.log(values), 1)[0])
+
+
+def window_progress(loss: np.ndarray, detection: DetectionConfig) -> tuple[float, float]:
+    """Per-epoch relative fall of the training loss over the last ``patience`` epochs, and over
+    the ``patience`` epochs before them (NaN when the run is too short). Fitted on the raw
+    curve's log rather than the smoothed one: an EMA lags, and would call a curve that has
+    just flattened still fast. A run shorter than the warm-up and a window is read on the
+    epochs it has (its whole run is its end)."""
+    p = detection.patience
+    data = loss[detection.start_from_epoch:]
+    recent = log_rate((data if data.size >= p + 1 else loss)[-(p + 1):])
+    before = log_rate(data[-(2 * p + 1):-p]) if data.size >= 2 * p + 1 else math.nan
+    return recent, before

@@ -15,10 +15,10 @@ import numpy as np
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance, slid_onto_chance
 from plateau_doctor.engine.causes.priors import Narrowing
-from plateau_doctor.engine.causes.readings import FLAT_FROM_START, STALLED, Case, make_cause, units_healthy
+from plateau_doctor.engine.causes.readings import FAST_PROGRESS, FLAT_FROM_START, STALLED, Case, make_cause, units_healthy
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
-from plateau_doctor.engine.curve_math import fmt, recent_mean, relative_improvement, smoothed_progress
+from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement, smoothed_progress, window_progress
 from plateau_doctor.engine.levels import GAP_UNITS, ReferenceGap, metric_value, reference_gap
 from plateau_doctor.engine.vocabulary import canonical_activation
 from plateau_doctor.schema import Finding, ResolvedSetup
@@ -222,16 +222,15 @@ def insufficient_capacity(case: Case) -> Finding | None:
         )
     loss = case.signal("loss")
     underfits = loss is not None and recent_mean(loss, case.detection.patience) > case.audit.reference_val_loss
-    creeping = False
+    creeping = stopped = False
     if not case.has(*STALLED):
         val = case.signal("val_loss")
         val_progress = smoothed_progress(val, case.detection) if val is not None else None
-        creeping = (
-            case.has("slow_convergence")
-            and underfits
-            and val_progress is not None
-            and val_progress < case.detection.min_delta
-        )
+        pace = window_progress(loss, case.detection)[0] if loss is not None else math.nan
+        # A small net creeping, far above what the reference reaches: its validation loss has stopped,
+        # or its training loss has slowed below the pace of a run merely cut short (FAST_PROGRESS).
+        stopped = val_progress is not None and val_progress < case.detection.min_delta
+        creeping = case.has("slow_convergence") and underfits and (stopped or pace < FAST_PROGRESS)
         if not creeping:
             return None
     if not units_healthy(case):
@@ -244,9 +243,15 @@ def insufficient_capacity(case: Case) -> Finding | None:
             f"training loss {fmt(recent_mean(loss, case.detection.patience))} stays above the reference model's"
             f" validation loss {fmt(case.audit.reference_val_loss)}"
         )
-    if creeping:
+    if creeping and stopped:
         parts.append(
             "the training loss still creeps down but the validation loss stopped improving over the last"
             f" {case.detection.patience} epochs"
+        )
+    elif creeping:
+        parts.append(
+            f"the training loss creeps down {pct(pace)} per epoch over the last {case.detection.patience} epochs,"
+            f" slower than a run merely cut short falls (from {pct(FAST_PROGRESS)}): it is slowing toward a floor"
+            " of its own"
         )
     return make_cause("insufficient_capacity", _below_mismatch(case, confidence), "; ".join(parts))

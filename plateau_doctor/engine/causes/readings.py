@@ -131,6 +131,12 @@ control of the scenario suite ends 37-99% below it, while a net frozen by its le
 rate or unable to fit at all ends within 10%."""
 
 
+FAST_PROGRESS = 0.01
+"""A training loss still falling 1% or more per epoch at the end of the run (five times the
+least progress the detection counts) is far from its floor; one creeping slower, far above
+what the reference reaches, has slowed toward a floor of its own."""
+
+
 def make_cause(name: str, confidence: float, evidence: str) -> Finding:
     """A cause finding, its confidence clipped to 0..1 and rounded."""
     return Finding(kind="cause", name=name, confidence=round(min(1.0, max(0.0, confidence)), 3), evidence=evidence)

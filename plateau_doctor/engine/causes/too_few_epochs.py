@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from plateau_doctor.engine.causes.log_readings import bare_log
 from plateau_doctor.engine.causes.priors import Narrowing
-from plateau_doctor.engine.causes.readings import STALLED, UNSTABLE, Case, make_cause, sane_rate, steps, units_healthy
+from plateau_doctor.engine.causes.readings import FAST_PROGRESS, STALLED, UNSTABLE, Case, make_cause, sane_rate, steps, units_healthy
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
-from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, smoothed_progress
+from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, smoothed_progress, window_progress
 from plateau_doctor.engine.levels import loss_in_audit_scale
 from plateau_doctor.schema import OVERFITTING, Finding
-
-FAST_PROGRESS = 0.01
-"""A smoothed training loss still falling 1% or more per epoch at the end of the run (five
-times the least progress the detection counts) is far from its floor."""
 
 STEADY_SHARE = 0.5
 """Steady: the last window's progress is at least half the window's before it, so the curve
@@ -35,27 +29,6 @@ def train_longer(finding: Finding, context: TreatmentContext) -> Treatment:
     ran = context.setup.epochs or context.config.training.epochs
     more = ran * MORE_EPOCHS_FACTOR
     return Treatment({"training.epochs": more}, f"train {ran} -> {more} epochs (within the budget): the loss was still falling")
-
-
-def _log_rate(values: np.ndarray) -> float:
-    """Per-epoch relative fall of a positive loss: minus the least-squares slope of its log
-    (0.02 = falling 2% per epoch); NaN when a value is not positive and finite."""
-    if values.size < 2 or not np.all(np.isfinite(values) & (values > 0)):
-        return math.nan
-    return float(-np.polyfit(np.arange(values.size), np.log(values), 1)[0])
-
-
-def _window_progress(loss: np.ndarray, case: Case) -> tuple[float, float]:
-    """Per-epoch relative fall of the training loss over the last ``patience`` epochs, and over
-    the ``patience`` epochs before them (NaN when the run is too short). Fitted on the raw
-    curve's log rather than the smoothed one: an EMA lags, and would call a curve that has
-    just flattened still fast. A run shorter than the warm-up and a window is read on the
-    epochs it has (its whole run is its end)."""
-    p = case.detection.patience
-    data = loss[case.detection.start_from_epoch:]
-    recent = _log_rate((data if data.size >= p + 1 else loss)[-(p + 1):])
-    before = _log_rate(data[-(2 * p + 1):-p]) if data.size >= 2 * p + 1 else math.nan
-    return recent, before
 
 
 @register(
@@ -109,7 +82,7 @@ def _still_falling_fast(case: Case) -> Finding | None:
     loss = case.signal("loss")
     if loss is None:
         return None
-    rate, before = _window_progress(loss, case)
+    rate, before = window_progress(loss, case.detection)
     if not rate >= FAST_PROGRESS:
         return None
     val = case.signal("val_loss")

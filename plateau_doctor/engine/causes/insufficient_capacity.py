@@ -59,7 +59,9 @@ def _network_size(setup: ResolvedSetup) -> str | None:
     """Why the network is small, or None."""
     units = setup.hidden_units
     if not units and setup.frozen_layers:
-        return f"no trainable hidden layer: a linear head on a frozen base of {setup.frozen_layers} layer(s)"
+        # A linear head on a frozen base fits what is linear in the base's features: how much that is,
+        # no width of the head and no reference fitted on the inputs tells.
+        return None
     if not units:
         return "no hidden layer (a linear model)"
     if canonical_activation(setup.hidden_activation) == "linear":

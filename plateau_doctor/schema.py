@@ -204,6 +204,9 @@ class ResolvedSetup:
     # (none, unknown) keep older callers and saved results valid.
     dropout: float = 0.0
     l2: float = 0.0
+    # The largest L1 factor on a layer's kernel or embeddings: its pull, l1 * sign(w), is the same
+    # whatever the weight's size, so it zeroes every weight whose gradient stays under it.
+    l1: float = 0.0
     epochs: int = 0
     # The optimizer's decoupled weight decay (Keras 3 applies it as w <- w - lr * wd * w each step).
     weight_decay: float = 0.0

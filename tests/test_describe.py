@@ -115,3 +115,16 @@ def test_a_frozen_base_is_counted_and_its_layers_are_not_hidden_units():
     base.trainable = True
     unfrozen = describe_model(model, "multiclass", "sparse_categorical_crossentropy")
     assert unfrozen.frozen_layers == 0 and unfrozen.hidden_units == [4, 16]
+
+
+def test_an_l1_penalty_is_read_from_kernels_and_embeddings():
+    from plateau_doctor.training.describe import l1_factor
+
+    text = keras.Sequential([keras.Input((12,), dtype="int32"),
+                             keras.layers.Embedding(50, 8, embeddings_regularizer=keras.regularizers.L1(0.02)),
+                             keras.layers.Conv1D(4, 3, kernel_regularizer=keras.regularizers.L1L2(l1=0.005, l2=0.1)),
+                             keras.layers.GlobalMaxPooling1D(), keras.layers.Dense(1, activation="sigmoid")])
+    setup = describe_model(text, "binary", "binary_crossentropy")
+    assert setup.l1 == pytest.approx(0.02) and setup.l2 == pytest.approx(0.1)
+    plain = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    assert l1_factor(plain) == 0.0

@@ -678,6 +678,15 @@ def test_an_l2_whose_penalty_dwarfs_the_reference_loss_is_too_strong_regularizat
     assert "l2 0.05" in causes[0].evidence and "2.424" in causes[0].evidence
 
 
+def test_an_l1_whose_penalty_dwarfs_the_reference_loss_is_too_strong_regularization():
+    """L1 pulls every weight toward 0 by the same amount whatever its size: 0.02 on Glorot-sized
+    kernels costs about 0.8 before the net has learned anything, above what the reference's
+    whole loss is (seen on a token CNN with L1 0.02, whose dead units were named instead)."""
+    causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"l1": 0.02})
+    assert names(causes)[0] == "too_strong_regularization", [(c.name, c.confidence) for c in causes]
+    assert "l1 0.02" in causes[0].evidence and "goes to 0" in causes[0].evidence
+
+
 def test_a_plain_gradient_optimizers_weight_decay_is_read_as_the_l2_it_equals():
     """Keras applies weight decay as w <- w - lr * wd * w: under SGD that is the step of an L2 of wd / 2."""
     causes = run_diagnosis(with_signals(PLATEAU, **HEALTHY), setup={"optimizer": "sgd", "weight_decay": 0.1})
@@ -692,6 +701,7 @@ def test_a_plain_gradient_optimizers_weight_decay_is_read_as_the_l2_it_equals():
     [
         (THINNED, {"dropout": 0.2}),  # light dropout
         (PLATEAU, {"l2": 1e-5}),  # an L2 whose penalty (~5e-4) is far below the reference loss
+        (PLATEAU, {"l1": 1e-5}),  # an L1 whose penalty (~4e-4) is far below it too
         (PLATEAU, {"dropout": 0.3}),  # moderate dropout and a training loss below validation
         (OVERFITTING, {"dropout": 0.6}),  # the net fits its training split past the reference
         (PLATEAU, {"optimizer": "adamw", "weight_decay": 0.004}),  # AdamW's default decay bounds weights at 250

@@ -114,6 +114,21 @@ def l2_factor(model) -> float:
     return max(factors, default=0.0)
 
 
+def l1_factor(model) -> float:
+    """The largest L1 factor on a layer's kernel or embeddings (``L1(...)`` or ``L1L2``); 0 without one."""
+    factors = []
+    for layer in all_layers(model):
+        for name in ("kernel_regularizer", "embeddings_regularizer"):
+            factor = getattr(getattr(layer, name, None), "l1", None)
+            if factor is None:
+                continue
+            try:  # keras.regularizers.L1 keeps its factor as a float32 tensor: 0.02 reads 0.0199999996
+                factors.append(float(f"{float(factor):.7g}"))
+            except (TypeError, ValueError):
+                continue
+    return max(factors, default=0.0)
+
+
 def kernel_initializer_name(model) -> str:
     """The hidden layers' kernel initializer in Keras' snake_case ('glorot_uniform', 'zeros'...): a
     constant one wherever a hidden layer has it (it makes that layer's units identical), else the
@@ -186,6 +201,7 @@ def describe_model(model, task: str, loss: str, n_classes: int | None = None, hi
         from_saved_model=True,
         dropout=dropout_rate(model),
         l2=l2_factor(model),
+        l1=l1_factor(model),
         weight_decay=weight_decay(model),
         frozen_layers=frozen_layers(model),
     )

@@ -36,6 +36,12 @@ def l2_penalty_at_init(setup: ResolvedSetup, n_features: int) -> float:
     return effective_l2(setup) * sum(2.0 * a * b / (a + b) for a, b in kernel_fans(setup, n_features))
 
 
+def l1_penalty_at_init(setup: ResolvedSetup, n_features: int) -> float:
+    """The L1 penalty on Glorot-uniform kernels (Keras' default): l1 x the sum over layers of
+    fan_in x fan_out x E|w|, where E|w| is half the bound sqrt(6 / (fan_in + fan_out))."""
+    return setup.l1 * sum(a * b * math.sqrt(6.0 / (a + b)) / 2.0 for a, b in kernel_fans(setup, n_features))
+
+
 def effective_l2(setup: ResolvedSetup) -> float:
     """The L2 factor a plain-gradient step reads: the kernel penalty, or the optimizer's decoupled
     weight decay, which Keras applies as w <- w - lr * wd * w, the step an L2 factor of wd / 2

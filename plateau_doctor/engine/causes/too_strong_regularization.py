@@ -1,7 +1,7 @@
-"""too_strong_regularization: dropout, L2 or weight decay so strong the network cannot fit its
+"""too_strong_regularization: dropout, L2, L1 or weight decay so strong the network cannot fit its
 training rows. Pure.
 
-L2 is judged by its effect: its penalty on the initial weights against the loss the
+L2 and L1 are judged by their effect: their penalty on the initial weights against the loss the
 reference reaches; an adaptive optimizer's decoupled weight decay by the bound it puts on the
 weights (``penalties``). Treated by lowering dropout to 0.1 and L2 to 1e-4 at most.
 """
@@ -13,7 +13,9 @@ import math
 from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, shed_penalty
 from plateau_doctor.engine.causes.loss_levels import penalty_dominated
 from plateau_doctor.engine.causes.priors import Narrowing
-from plateau_doctor.engine.causes.penalties import decay_holds_weights_down, effective_l2, l2_penalty_at_init
+from plateau_doctor.engine.causes.penalties import (
+    decay_holds_weights_down, effective_l2, l1_penalty_at_init, l2_penalty_at_init,
+)
 from plateau_doctor.engine.causes.readings import DROPOUT_STRONG, L2_STRONG_UNKNOWN_SCALE, UNDERFIT, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
@@ -78,7 +80,7 @@ def too_strong_regularization(case: Case) -> Finding | None:
         if held is not None:
             return make_cause("too_strong_regularization", 0.6, f"{held}; the curves show {case.shown(UNDERFIT)}")
     l2, decay = effective_l2(setup), decay_holds_weights_down(setup, audit.n_features)
-    if not (setup.dropout >= DROPOUT_NOTICEABLE or l2 > 0 or decay) or not case.has(*UNDERFIT):
+    if not (setup.dropout >= DROPOUT_NOTICEABLE or l2 > 0 or setup.l1 > 0 or decay) or not case.has(*UNDERFIT):
         return None
     gap = reference_gap(case.history, audit, case.detection, setup=setup)
     if gap is None or not gap.far:
@@ -90,11 +92,14 @@ def too_strong_regularization(case: Case) -> Finding | None:
         return None  # it fits its training split as well as the reference: the gap is not the penalty's
     penalty = l2_penalty_at_init(setup, audit.n_features)
     heavy_l2 = l2 > 0 and (penalty >= audit.reference_val_loss if in_scale else l2 >= L2_STRONG_UNKNOWN_SCALE)
+    l1_penalty = l1_penalty_at_init(setup, audit.n_features)
+    heavy_l1 = setup.l1 > 0 and (l1_penalty >= audit.reference_val_loss if in_scale else setup.l1 >= L2_STRONG_UNKNOWN_SCALE)
     train_above_val = train_now > TRAIN_ABOVE_VAL * val_now
     heavy_dropout = setup.dropout >= DROPOUT_STRONG or (setup.dropout >= DROPOUT_NOTICEABLE and train_above_val)
-    if not (heavy_l2 or heavy_dropout or decay):
+    heavy_penalty = heavy_l2 or heavy_l1
+    if not (heavy_penalty or heavy_dropout or decay):
         return None
-    confidence = 0.5 + 0.15 * (heavy_l2 and heavy_dropout) + 0.1 * in_scale + 0.1 * (heavy_dropout and train_above_val)
+    confidence = 0.5 + 0.15 * (heavy_penalty and heavy_dropout) + 0.1 * in_scale + 0.1 * (heavy_dropout and train_above_val)
     confidence += 0.2 * (decay is not None)  # a bound below the initial weights leaves the net nothing to hold
     parts = [decay] if decay else []
     if heavy_dropout:
@@ -103,6 +108,12 @@ def too_strong_regularization(case: Case) -> Finding | None:
         parts.append(
             f"l2 {fmt(l2)}: its penalty on the initial weights is about {fmt(penalty)}"
             + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else "")
+        )
+    if heavy_l1:
+        parts.append(
+            f"l1 {fmt(setup.l1)}: its penalty on the initial weights is about {fmt(l1_penalty)}"
+            + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else "")
+            + "; its pull is the same on any weight, so every weight whose gradient stays under it goes to 0"
         )
     if in_scale:
         parts.append(

@@ -268,19 +268,26 @@ def test_a_fit_with_balanced_class_weights_is_not_blamed_for_the_prior_shift_the
     assert not found.sick, [(s.name, s.evidence) for s in found.symptoms]
 
 
-def test_an_output_that_cannot_reach_the_target_is_named_from_the_model_the_fit_trains(tmp_path):
-    """A ReLU output on a target that is negative for half the rows: the curves fall and level off
-    like any converged fit's; the model the callback watches says why they level off so high."""
+def _fit_on_a_signed_target(tmp_path, output_activation: str) -> DoctorCallback:
+    """A net whose output layer has ``output_activation``, fitted with MSE on a target that is
+    negative for half the rows (mean 0, std 1), with the doctor attached."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, 6)).astype("float32")
-    y = (x[:, 0] - 0.5 * x[:, 1]).astype("float32")  # signed, mean 0
+    y = x[:, 0] - 0.5 * x[:, 1]
+    y = ((y - y.mean()) / y.std()).astype("float32")
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dense(1, activation="relu")])
+                              keras.layers.Dense(1, activation=output_activation)])
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     doctor = DoctorCallback(out=tmp_path, reference=(x[:450], y[:450]), verbose=False, write=False)
     _fit(model, x[:450], y[:450], x[450:], y[450:], epochs=15, callback=doctor)
-    found = doctor.diagnosis
+    return doctor
+
+
+def test_an_output_that_cannot_reach_the_target_is_named_from_the_model_the_fit_trains(tmp_path):
+    """A ReLU output on a signed target: the curves fall and level off like any converged fit's;
+    the model the callback watches says why they level off so high."""
+    found = _fit_on_a_signed_target(tmp_path, "relu").diagnosis
     assert found.sick, [s.evidence for s in found.symptoms]
     assert found.causes[0].name == "output_activation_mismatch"
     assert "relu" in found.causes[0].evidence
@@ -291,16 +298,7 @@ def test_a_sigmoid_output_on_a_signed_regression_target_is_a_regression_not_a_cl
     (fractions, half of them negative) say regression. Read as a binary classifier, its outputs
     scored by balanced accuracy at 0.5 looked healthy (seen on two own fits, 0.97 and 0.99); read
     as the regression it is, its R2 is far under the reference's and the output is named."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(800, 6)).astype("float32")
-    y = (x[:, 0] - 0.5 * x[:, 1]).astype("float32")
-    y = (y - y.mean()) / y.std()
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(keras.optimizers.Adam(1e-2), "mse")
-    doctor = DoctorCallback(out=tmp_path, reference=(x[:600], y[:600]), verbose=False, write=False)
-    _fit(model, x[:600], y[:600], x[600:], y[600:], epochs=15, callback=doctor)
+    doctor = _fit_on_a_signed_target(tmp_path, "sigmoid")
     found = doctor.diagnosis
     assert found.setup.task == "regression" and math.isfinite(_last(doctor, "val_r2"))
     assert found.sick and found.causes[0].name == "output_activation_mismatch", [c.name for c in found.causes]

@@ -14,7 +14,8 @@ from plateau_doctor.engine import noise
 from plateau_doctor.engine.chance import binary_entropy, read_chance
 from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.early_stopping import (
-    TREND_Z, _floor_length, _scatter, floor_rise_bound, successive_rises, training_progress, unit_trend_rise_quantile,
+    TREND_Z, _floor_length, _scatter, floor_rise_bound, rise_beyond_noise, successive_rises, training_progress,
+    unit_trend_rise_quantile,
 )
 
 RNG = np.random.default_rng(19)
@@ -200,6 +201,20 @@ def test_a_steady_climb_on_a_noisy_floor_is_overfitting_by_its_trend():
     found = [f for f in detect_symptoms({"loss": loss, "val_loss": list(val)}, make_audit(), DETECTION)
              if f.name == "overfitting"]
     assert found and "robust trend since the best climbed" in found[0].evidence, found
+
+
+def test_a_slope_over_fewer_than_two_strips_is_not_read():
+    """Seven epochs after the best, the slope (3.7 standard errors here) holds little more than the
+    end's median, and a second test would only add its false alarms (an LSTM's healthy fit was
+    called overfit on 6): the end's rise alone decides, at the full 2.5%."""
+    val = np.array([1.107, 1.044, 1.036, 0.963, 0.891, 0.89, 0.891, 0.836, 0.735, 0.683, 0.673, 0.665, 0.564, 0.598,
+                    0.543, 0.532, 0.513, 0.495, 0.491, 0.484, 0.436, 0.448, 0.387, 0.416, 0.437, 0.429, 0.42, 0.425,
+                    0.445, 0.47])
+    level = noise.running_median(val)
+    assert rise_beyond_noise(val, level, 22, 5) is None
+    since = np.log(val[22:])
+    sigma = _scatter(val, _floor_length(level, float(np.median(val[-3:]))))[0]
+    assert noise.theil_sen(since) / noise.slope_error(sigma, since.size) > TREND_Z  # what the slope alone would call
 
 
 def test_the_trend_bound_is_what_flat_floors_reach_from_their_lowest_epoch():

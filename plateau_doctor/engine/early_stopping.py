@@ -31,15 +31,18 @@ finished run: did it go so far past its best that the final model is clearly wor
   never less than the floor's own, :func:`_scatter`), two statistics are drawn
   :data:`DRAWS` times (seeded): the rise E_end - E_opt, and the robust (Theil-Sen) slope
   from the best epoch to the end in standard errors, with the best picked on each drawn
-  floor as on the run (a slope read from a minimum is biased up). The run's rise is beyond
-  the noise when either exceeds all but :data:`ALPHA` / 2 of its draws (Bonferroni: a flat
-  floor is called overfit at most :data:`ALPHA` of the time). The end's median sees three
+  floor as on the run (a slope read from a minimum is biased up), read once two strips of 5
+  epochs follow the best. The run's rise is beyond the noise when the rise exceeds all but
+  :data:`ALPHA` of its draws, or, with the slope read too, when either exceeds all but
+  :data:`ALPHA` / 2 of its own (Bonferroni: a flat floor is called overfit at most
+  :data:`ALPHA` of the time). The end's median sees three
   epochs, and catches a late jump; the slope sees every epoch since the best, and catches a
   steady climb on a noisy floor that no three epochs show. The minimum of a noisy floor is
   biased low, the more so the longer the floor: a fixed two standard errors of the
   difference called 1-30% of flat floors of 6-25 epochs overfit, the bootstrap of the rise
-  alone (at ALPHA) 0.2-4.2%, both statistics 0-5.0%, while they catch a climb of 0.15 in log
-  space over a quiet 25-epoch floor 73% of the time (the rise alone 59%)
+  alone 0.2-4.2%, the test with the slope 0.2-4.5%, which catches a climb of 0.15 in log
+  space over a quiet 25-epoch floor 73% of the time (the rise alone 59%) and is never below
+  the rise alone on a floor too short for the slope
   (``harness/overfitting_floor_check.py``; above 2.5% where the scatter itself is misread
   from few epochs). The robust trend after the best point must also go up;
 - overfitting is memorizing: the training loss must end below the validation loss. A
@@ -91,6 +94,12 @@ GL_SURE = 50.0
 
 END_EPOCHS = 3
 """The end of the run is the median of its last 3 epochs."""
+
+TREND_STRIPS = 2
+"""The slope since the best is read once two of Prechelt's strips (10 epochs) follow it: his UP_s
+criterion's climb over successive strips. Over fewer epochs a slope holds little more than the
+end's median already tells, and a second test there only adds its own false alarms (an LSTM's
+validation loss, 6 epochs past a lucky minimum, read 3.2 standard errors)."""
 
 TREND_Z = 3.1
 """On a flat floor, the Theil-Sen slope from its best epoch to its end exceeds 3.0-3.1 standard
@@ -176,22 +185,25 @@ def overfitting(run: Run) -> Finding | None:
 def rise_beyond_noise(val: np.ndarray, level: np.ndarray, best: int, min_after: int) -> str | None:
     """How the validation loss rose since its ``best`` epoch beyond what a flat floor with the
     curve's scatter makes, or None: its end's median above the best level
-    (:func:`floor_rise_bound`), or its robust slope since the best (:func:`trend_rise_bound`),
-    each at ``ALPHA / 2``. When the scatter cannot be read, the cheap GL test alone decides."""
+    (:func:`floor_rise_bound`), or, once :data:`TREND_STRIPS` strips follow the best, its robust
+    slope since then (:func:`trend_rise_bound`). One test runs at ``ALPHA``, two at ``ALPHA / 2``
+    each. When the scatter cannot be read, the cheap GL test alone decides."""
     e_opt, e_end = float(np.min(level)), float(np.median(val[-END_EPOCHS:]))
     length = _floor_length(level, e_end)
     sigma, relative = _scatter(val, length)
     if not math.isfinite(sigma):
         return "too few epochs to read the curve's scatter"
+    since = np.log(val[best:]) if relative else np.asarray(val[best:], dtype=float)
+    with_trend = since.size - 1 >= max(min_after, TREND_STRIPS * STRIP)
+    alpha = ALPHA / 2 if with_trend else ALPHA
     rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
     units = " in log space" if relative else ""
-    bound = floor_rise_bound(length, sigma, alpha=ALPHA / 2)
+    bound = floor_rise_bound(length, sigma, alpha=alpha)
     if rise > bound:
         return (f"the end rose {fmt(rise)}{units} above the best level, beyond the {fmt(bound)} that a flat floor of"
-                f" {length} epochs with this scatter ({fmt(sigma)}) exceeds {pct(ALPHA / 2)} of the time")
-    since = np.log(val[best:]) if relative else np.asarray(val[best:], dtype=float)
+                f" {length} epochs with this scatter ({fmt(sigma)}) exceeds {pct(alpha)} of the time")
     slope, error = noise.theil_sen(since), noise.slope_error(sigma, since.size)
-    if since.size - 1 >= min_after and slope > trend_rise_bound(since.size, sigma):
+    if with_trend and slope > trend_rise_bound(since.size, sigma):
         return (f"its robust trend since the best climbed {slope / error:.1f} standard errors over {since.size} epochs,"
                 f" beyond the {TREND_Z:g} that a flat floor with this scatter ({fmt(sigma)}) exceeds {pct(ALPHA / 2)} of"
                 " the time from its lowest epoch")

@@ -62,7 +62,13 @@ def _attach_doctor(keras, found: dict) -> None:
     keras.Model.fit = fit
 
 
-def _worker(corpus: str, ids: list[str]) -> list[dict]:
+def _worker(corpus: str, ids: list[str], quiet: bool = False) -> list[dict]:
+    """Fit ``ids`` with the doctor attached. ``quiet`` (a held-out set's ``--no-rows``): nothing a fit
+    prints reaches the terminal, the doctor's warnings and the progress lines name verdicts."""
+    if quiet:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(HARNESS))
@@ -132,14 +138,16 @@ def main(argv=None) -> int:
     ap.add_argument("--label", choices=["healthy", "sick"], help="these labels only")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--no-rows", action="store_true", help="figures only (a held-out set's per-fit results stay unseen)")
+    ap.add_argument("--no-rows", action="store_true",
+                    help="figures only: no per-fit line, no fit's output, and --json keeps the figures (a held-out set's per-fit results stay unseen)")
     a = ap.parse_args(argv)
     all_rows = []
     for corpus in a.corpus:
         entries = [e for e in labelled_own(corpus) if (not a.only or e["id"] in a.only) and (not a.label or e["label"] == a.label)]
         chunks = [[e["id"] for e in entries[k::a.jobs]] for k in range(a.jobs)]
         with ProcessPoolExecutor(a.jobs) as pool:
-            done = [row for part in pool.map(_worker, [corpus] * len(chunks), chunks) for row in part]
+            parts = pool.map(_worker, [corpus] * len(chunks), chunks, [a.no_rows] * len(chunks))
+            done = [row for part in parts for row in part]
         by_id = {r["id"]: r for r in done}
         for e in entries:
             row = by_id[e["id"]]
@@ -156,7 +164,9 @@ def main(argv=None) -> int:
             print(f"{r['corpus']:9s} {r['id']:42s} {r['label']:7s} {r['verdict']:8s} {r['first_cause']} "
                   f"(accepted {r['accepted_causes']}; visible {r['curve_visible']}) {r.get('error', '')}")
     if a.json:
-        a.json.write_text(json.dumps({"rows": all_rows}, indent=1))
+        kept = ({"figures": {c: figures([r for r in all_rows if r["corpus"] == c]) for c in a.corpus}} if a.no_rows
+                else {"rows": all_rows})
+        a.json.write_text(json.dumps(kept, indent=1))
     return 0
 
 

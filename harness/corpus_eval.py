@@ -162,9 +162,11 @@ def main(argv=None) -> int:
         ac = f"{f['accepted_first_cause']}/{f['sick_readable']} ({f['accepted_first_cause_pct']}%)"
         print(f"{name:20s} {f['healthy']:8d} {cs:>14s} {f['sick']:6d} {de:>14s} {ac:>14s} {f['unreadable']:10d} {f['unclear_left_out']:8d}")
     if a.json:
-        Path(a.json).write_text(json.dumps({"labels_sha256": digest, "with_task": a.with_task, "figures": table, "rows": rows},
-                                           indent=1))
-        print(f"\nrows written to {a.json}")
+        kept = {"labels_sha256": digest, "with_task": a.with_task, "figures": table}
+        if not a.no_rows:  # a held-out set's per-log rows stay unwritten too
+            kept["rows"] = rows
+        Path(a.json).write_text(json.dumps(kept, indent=1))
+        print(f"\n{'figures' if a.no_rows else 'rows'} written to {a.json}")
     return 0
 
 

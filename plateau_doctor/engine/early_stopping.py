@@ -28,11 +28,11 @@ finished run: did it go so far past its best that the final model is clearly wor
   overfitting. "Beyond the noise" is a parametric bootstrap (:func:`floor_rise_bound`): on
   a flat floor as long as the run's (from the first epoch whose level is at or below the
   end's, to the end) with the curve's own scatter (:mod:`.noise`: the whole curve's, and
-  never less than the floor's own, :func:`_scatter`), two statistics are drawn
-  :data:`DRAWS` times (seeded): the rise E_end - E_opt, and the robust (Theil-Sen) slope
-  from the best epoch to the end in standard errors, with the best picked on each drawn
-  floor as on the run (a slope read from a minimum is biased up), read once two strips of 5
-  epochs follow the best. The run's rise is beyond the noise when the rise exceeds all but
+  never less than the floor's own, :func:`_scatter`), the rise E_end - E_opt is drawn
+  :data:`DRAWS` times (seeded); and once two strips of 5 epochs follow the best, the robust
+  (Theil-Sen) slope from the best epoch to the end is read too, in standard errors, against
+  :data:`TREND_Z`: what such slopes reach on flat floors whose best is picked as the run's
+  (a slope read from a minimum is biased up; drawn once, :func:`unit_trend_rise_quantile`). The run's rise is beyond the noise when the rise exceeds all but
   :data:`ALPHA` of its draws, or, with the slope read too, when either exceeds all but
   :data:`ALPHA` / 2 of its own (Bonferroni: a flat floor is called overfit at most
   :data:`ALPHA` of the time). The end's median sees three

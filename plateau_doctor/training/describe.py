@@ -102,31 +102,34 @@ def dropout_rate(model) -> float:
     return max((float(rate) for rate in rates if isinstance(rate, (int, float))), default=0.0)
 
 
+def _as_written(value: float) -> float:
+    """A float32 setting read back as the user wrote it: a variable holds 1e-3 as 0.0010000000475,
+    and keras.regularizers.L1 holds 0.02 as 0.0199999996; seven significant digits give it back."""
+    return float(f"{value:.7g}")
+
+
+def _largest_factor(model, factor: str, attributes: tuple[str, ...]) -> float:
+    """The largest ``factor`` ("l1", "l2") of the regularizers the layers carry as ``attributes``; 0
+    without one."""
+    factors = []
+    for layer in all_layers(model):
+        for attribute in attributes:
+            try:
+                factors.append(_as_written(float(getattr(getattr(layer, attribute, None), factor, None))))
+            except (TypeError, ValueError):
+                continue
+    return max(factors, default=0.0)
+
+
 def l2_factor(model) -> float:
     """The largest L2 factor on a layer's kernel (``kernel_regularizer=L2(...)`` or ``L1L2``); 0 without one.
     The penalty the causes weigh is on the kernels, as the pipeline's own ``model.l2`` puts it."""
-    factors = []
-    for layer in all_layers(model):
-        regularizer = getattr(layer, "kernel_regularizer", None)
-        factor = getattr(regularizer, "l2", None)
-        if isinstance(factor, (int, float)):
-            factors.append(float(factor))
-    return max(factors, default=0.0)
+    return _largest_factor(model, "l2", ("kernel_regularizer",))
 
 
 def l1_factor(model) -> float:
     """The largest L1 factor on a layer's kernel or embeddings (``L1(...)`` or ``L1L2``); 0 without one."""
-    factors = []
-    for layer in all_layers(model):
-        for name in ("kernel_regularizer", "embeddings_regularizer"):
-            factor = getattr(getattr(layer, name, None), "l1", None)
-            if factor is None:
-                continue
-            try:  # keras.regularizers.L1 keeps its factor as a float32 tensor: 0.02 reads 0.0199999996
-                factors.append(float(f"{float(factor):.7g}"))
-            except (TypeError, ValueError):
-                continue
-    return max(factors, default=0.0)
+    return _largest_factor(model, "l1", ("kernel_regularizer", "embeddings_regularizer"))
 
 
 def kernel_initializer_name(model) -> str:
@@ -173,9 +176,8 @@ def learning_rate(model) -> float:
         rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     except (AttributeError, TypeError, ValueError):
         return math.nan
-    # The rate lives in a float32 variable: 1e-3 reads back as 0.0010000000475. Seven significant
-    # digits give back the number the user wrote, so it compares equal to the bounds it sits on.
-    return float(f"{rate:.7g}") if math.isfinite(rate) else rate
+    # Read back as written, so it compares equal to the bounds it sits on.
+    return _as_written(rate) if math.isfinite(rate) else rate
 
 
 def describe_model(model, task: str, loss: str, n_classes: int | None = None, hidden_default: str = "unknown",

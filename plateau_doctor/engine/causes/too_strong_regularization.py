@@ -21,7 +21,7 @@ from plateau_doctor.engine.causes.registry import register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext
 from plateau_doctor.engine.curve_math import fmt, recent_mean
 from plateau_doctor.engine.levels import loss_in_audit_scale, reference_gap
-from plateau_doctor.schema import Finding
+from plateau_doctor.schema import DataAudit, Finding
 
 DROPOUT_NOTICEABLE = 0.3
 
@@ -54,6 +54,16 @@ def lighten(finding: Finding, context: TreatmentContext) -> Treatment:
     return Treatment(overrides, note + " so the network can fit its training split")
 
 
+def _heavy_penalty(name: str, factor: float, penalty: float, audit: DataAudit, in_scale: bool) -> str | None:
+    """Why a weight penalty ``name`` of ``factor`` holds the fit back, in words, or None: its
+    ``penalty`` on the initial weights reaches the reference's whole validation loss (or, out of
+    the audit's scale, the factor reaches ``L2_STRONG_UNKNOWN_SCALE``)."""
+    if not factor > 0 or not (penalty >= audit.reference_val_loss if in_scale else factor >= L2_STRONG_UNKNOWN_SCALE):
+        return None
+    return (f"{name} {fmt(factor)}: its penalty on the initial weights is about {fmt(penalty)}"
+            + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else ""))
+
+
 @register(
     "too_strong_regularization",
     rank=130,
@@ -66,10 +76,10 @@ def lighten(finding: Finding, context: TreatmentContext) -> Treatment:
     search_prior=(Narrowing.LESS_REGULARIZATION,),
 )
 def too_strong_regularization(case: Case) -> Finding | None:
-    """Strong dropout or L2, and a training loss that cannot fall toward the reference's level.
+    """Strong dropout, L2 or L1, and a training loss that cannot fall toward the reference's level.
 
-    L2 is judged by its effect: its penalty on the initial weights against the loss the
-    reference reaches (both in the audit's scale), so an L2 that is heavy for one network
+    L2 and L1 are judged by their effect: their penalty on the initial weights against the loss the
+    reference reaches (both in the audit's scale), so a penalty that is heavy for one network
     and light for another is told apart. Dropout by its rate, and by a training loss that
     stays above the validation loss (the thinned net, measured in training only, fits worse
     than the whole one).
@@ -90,13 +100,11 @@ def too_strong_regularization(case: Case) -> Finding | None:
     val_now = recent_mean(case.signal("val_loss"), case.detection.patience)
     if in_scale and not train_now > audit.reference_val_loss:
         return None  # it fits its training split as well as the reference: the gap is not the penalty's
-    penalty = l2_penalty_at_init(setup, audit.n_features)
-    heavy_l2 = l2 > 0 and (penalty >= audit.reference_val_loss if in_scale else l2 >= L2_STRONG_UNKNOWN_SCALE)
-    l1_penalty = l1_penalty_at_init(setup, audit.n_features)
-    heavy_l1 = setup.l1 > 0 and (l1_penalty >= audit.reference_val_loss if in_scale else setup.l1 >= L2_STRONG_UNKNOWN_SCALE)
+    heavy_l2 = _heavy_penalty("l2", l2, l2_penalty_at_init(setup, audit.n_features), audit, in_scale)
+    heavy_l1 = _heavy_penalty("l1", setup.l1, l1_penalty_at_init(setup, audit.n_features), audit, in_scale)
     train_above_val = train_now > TRAIN_ABOVE_VAL * val_now
     heavy_dropout = setup.dropout >= DROPOUT_STRONG or (setup.dropout >= DROPOUT_NOTICEABLE and train_above_val)
-    heavy_penalty = heavy_l2 or heavy_l1
+    heavy_penalty = heavy_l2 is not None or heavy_l1 is not None
     if not (heavy_penalty or heavy_dropout or decay):
         return None
     confidence = 0.5 + 0.15 * (heavy_penalty and heavy_dropout) + 0.1 * in_scale + 0.1 * (heavy_dropout and train_above_val)
@@ -105,16 +113,9 @@ def too_strong_regularization(case: Case) -> Finding | None:
     if heavy_dropout:
         parts.append(f"dropout {fmt(setup.dropout)} after each hidden layer (strong from {fmt(DROPOUT_STRONG)})")
     if heavy_l2:
-        parts.append(
-            f"l2 {fmt(l2)}: its penalty on the initial weights is about {fmt(penalty)}"
-            + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else "")
-        )
+        parts.append(heavy_l2)
     if heavy_l1:
-        parts.append(
-            f"l1 {fmt(setup.l1)}: its penalty on the initial weights is about {fmt(l1_penalty)}"
-            + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else "")
-            + "; its pull is the same on any weight, so every weight whose gradient stays under it goes to 0"
-        )
+        parts.append(f"{heavy_l1}; its pull is the same on any weight, so every weight whose gradient stays under it goes to 0")
     if in_scale:
         parts.append(
             f"training loss {fmt(train_now)} over the last {case.detection.patience} epochs stays above the"

@@ -247,6 +247,54 @@ def test_memorizing_at_chance_points_to_data_without_signal():
     assert _names(found)[0] == "stuck_at_trivial" and found.causes[0].name == "no_learnable_signal"
 
 
+def test_a_validation_loss_climbing_from_epoch_1_above_chance_points_to_data_without_signal():
+    """A market-direction MLP: the training loss at ln 2 still falls a little, val_loss climbs from
+    its first epoch and never once gets below ln 2, the accuracy at chance. A signal would have
+    lowered val_loss first (patterns before noise)."""
+    rng = np.random.default_rng(7)
+    n = 21
+    loss = [0.697 - 0.0005 * i + rng.normal(0, 0.002) for i in range(n)]
+    val = [0.703 * np.exp(0.007 * i + rng.normal(0, 0.008)) for i in range(n)]
+    val[0] = 0.703
+    accuracy = [0.5 + rng.normal(0, 0.015) for _ in range(n)]
+    history = {"loss": loss, "val_loss": val, "accuracy": accuracy, "val_accuracy": accuracy}
+    found = diagnose_curves(history)
+    assert _names(found)[0] == "stuck_at_trivial" and found.causes[0].name == "no_learnable_signal"
+    assert "climbed from its first epoch" in found.causes[0].evidence
+    # A training loss that does not fall fits nothing of its rows: nothing memorized, no such reading.
+    flat = diagnose_curves({**history, "loss": [0.6935 + rng.normal(0, 0.002) for _ in range(n)]})
+    assert "no_learnable_signal" not in [c.name for c in flat.causes]
+    # Nor while the training loss is still far above chance (a first descent not over), 3 classes.
+    early = {"loss": list(np.linspace(2.37, 1.79, n)), "val_loss": [1.39 * np.exp(0.03 * i) for i in range(n)],
+             "accuracy": [0.30] * n, "val_accuracy": [0.29 + 0.001 * (i % 3) for i in range(n)]}
+    assert "no_learnable_signal" not in [c.name for c in diagnose_curves(early).causes]
+
+
+def _cut_schedule(frozen_from: int | None = None):
+    """ReduceLROnPlateau from 1e-3 down to 1e-6; each epoch the loss closes a share of its gap to a
+    floor of 0.45 proportional to the rate (a step is the rate times the gradient), unless it was
+    already settled ``frozen_from`` on."""
+    rates = [1e-3] * 4 + [2.5e-4] * 9 + [6.25e-5] * 3 + [1.5625e-5] * 3 + [3.9e-6] * 3 + [1e-6] * 13
+    loss, level = [], 0.551
+    for epoch, rate in enumerate(rates):
+        if frozen_from is None or epoch < frozen_from:
+            level -= 5.0 * rate * (level - 0.45)
+        loss.append(level)
+    return rates, loss
+
+
+def test_a_stall_under_a_rate_cut_a_hundredfold_while_the_loss_still_fell_is_a_rate_too_low():
+    rates, loss = _cut_schedule()
+    history = {"loss": loss, "val_loss": [v + 0.022 for v in loss], "learning_rate": rates}
+    found = diagnose_curves(history)
+    assert found.sick and _names(found)[0] == "plateau"
+    assert found.causes[0].name == "learning_rate_too_low" and "the steps were cut" in found.causes[0].evidence
+    # The same schedule over a loss that had settled before the cut: the cut found its floor, it is no cause.
+    rates, settled = _cut_schedule(frozen_from=8)
+    later = diagnose_curves({**history, "loss": settled, "val_loss": [v + 0.022 for v in settled]})
+    assert later.sick and not any("the steps were cut" in c.evidence for c in later.causes)
+
+
 def test_an_accuracy_frozen_from_epoch_1_under_a_falling_loss_is_an_output_that_cannot_move():
     """Softmax on one unit: the output is always 1, the accuracy is the positives' share."""
     loss = [0.52, 0.27, 0.17, 0.13, 0.10, 0.087, 0.075, 0.066, 0.059, 0.053, 0.048, 0.044, 0.040]

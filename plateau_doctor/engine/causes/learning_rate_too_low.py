@@ -1,6 +1,7 @@
 """learning_rate_too_low: each step is too small to move the weights. Pure.
 
-Read from slow steady progress, or a stall with tiny steps or a tiny rate; never for a large
+Read from slow steady progress, or a stall with tiny steps, a tiny rate or a rate a schedule cut
+100-fold; never for a large
 rate, whose tiny steps come from the units it killed. Treated by a higher rate (a range test
 picks it; a decade higher, or 30x for a stuck run, is the fallback).
 """
@@ -8,6 +9,8 @@ picks it; a decade higher, or 30x for a stuck run, is the fallback).
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from plateau_doctor.engine.causes.log_readings import bare_log, steady_creep, trivial_loss
 from plateau_doctor.engine.causes.priors import Narrowing
@@ -23,7 +26,7 @@ from plateau_doctor.engine.causes.readings import (
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE, register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext, round3
 from plateau_doctor.engine import noise
-from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, smoothed_progress
+from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement, smoothed_progress
 from plateau_doctor.schema import Finding
 
 LR_UP_FACTOR_SLOW = 10.0
@@ -31,6 +34,12 @@ LR_UP_FACTOR_STUCK = 30.0
 """The fallback rate when no range test runs: a decade higher for a slow run, 30x for a stuck one."""
 
 MAX_FALLBACK_LR = 1.0
+
+RATE_CUT = 100.0
+"""A schedule (or ReduceLROnPlateau) that cut the logged rate 100-fold from its first epoch: each
+step is then a hundredth of the size that moved the loss before (a step is the rate times the
+gradient, for plain and adaptive optimizers alike), and a loss that still fell at the old pace
+falls a hundredth as fast: frozen to the eye and to any patience."""
 
 
 def raise_the_rate(finding: Finding, context: TreatmentContext) -> Treatment:
@@ -59,7 +68,9 @@ def learning_rate_too_low(case: Case) -> Finding | None:
     Never for a large rate: tiny steps then come from units it killed or froze. In a bare
     log without the rate, a stall whose training loss creeps down at a steady pace from the
     first epoch, or a network at chance whose training loss still falls beyond its noise
-    toward the chance level it has not yet reached, is read the same way (:func:`_curve_reading`).
+    toward the chance level it has not yet reached, is read the same way (:func:`_curve_reading`);
+    so is a stall under a logged rate that a schedule cut 100-fold while the loss still fell
+    (:func:`rate_cut_while_falling`).
     """
     low, high, family = lr_bounds(case.setup)
     lr = case.setup.learning_rate
@@ -85,6 +96,8 @@ def learning_rate_too_low(case: Case) -> Finding | None:
         confidence = 0.3 + 0.3 * small + 0.2 * tiny_steps + 0.1 * creeping
     elif case.has(*STALLED) and curve is not None:
         confidence = 0.55
+    elif case.has(*STALLED) and (cut := rate_cut_while_falling(case)) is not None:
+        confidence, curve = 0.5, cut
     else:
         return None
     rate = "small" if small else "in the usual range"
@@ -117,4 +130,30 @@ def _curve_reading(case: Case) -> str | None:
     return (
         f"at chance, the training loss {fmt(now)} still falls beyond its noise ({trend.describe()}) and has not yet"
         f" come down to the chance level {fmt(trivial)}: the first descent is not over"
+    )
+
+
+def rate_cut_while_falling(case: Case) -> str | None:
+    """The logged rate fell to 1/:data:`RATE_CUT` of its first epoch's or less, stayed there over
+    the last ``patience + 1`` epochs or more, and the training loss still fell beyond its noise over
+    the epochs just before: the stall began where the steps were cut, not where the loss found its
+    floor (a loss already flat when the rate was cut had found it, and the cut is no cause)."""
+    rates, loss = case.signal("learning_rate"), case.signal("loss")
+    if rates is None or loss is None or rates.size != loss.size or not np.all(np.isfinite(rates)):
+        return None
+    first, patience = float(rates[0]), case.detection.patience
+    low = np.flatnonzero(rates > first / RATE_CUT)
+    start = int(low[-1]) + 1 if low.size else 0  # from here on the rate stays cut
+    if not first > 0 or start == 0 or loss.size - start < patience + 1:
+        return None
+    before = noise.trend(loss[max(0, start - (patience + 1)): start])
+    if before is None or not before.falls:
+        return None
+    after = relative_improvement(float(loss[start]), float(loss[-1]))
+    return (
+        f"the logged learning rate was cut from {fmt(first)} to {fmt(float(rates[start]))} by epoch {start + 1}"
+        f" ({first / float(rates[start]):.0f}x, and {fmt(float(rates[-1]))} at the end), while the training loss still"
+        f" fell beyond its noise over the epochs before ({before.describe()}); over the {loss.size - start} epochs"
+        f" since, it moved {pct(after)}: the steps were cut, not the loss' floor reached (a schedule or"
+        " ReduceLROnPlateau that cuts too far or too soon)"
     )

@@ -16,6 +16,13 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
 - :func:`memorizes`: a network that fits its training rows below the chance level while its
   validation loss never once gets below chance learns nothing that carries to new rows (one
   whose training accuracy never leaves the majority share fits no row: it shades the prior);
+- :func:`worse_from_the_start`: a network whose validation loss climbs from its first epoch and
+  never gets below the chance level (nor clearly below that first epoch), while its training
+  loss has come down to chance and falls on beyond its noise, fits something of the
+  training rows that makes unseen ones worse from the first step. Networks learn the patterns
+  rows share before they memorize single rows (Arpit et al., "A closer look at memorization in
+  deep networks", 2017: on real labels the validation loss falls first, on random labels it
+  never does), so a signal in the inputs would have lowered the validation loss first;
 - :func:`converged_onto_chance`: a network whose *training* loss falls smoothly and settles at
   the chance level learned the output's bias (the prior) and nothing through its hidden
   layers. Any network whose hidden units pass a gradient fits its training rows better than
@@ -180,6 +187,31 @@ def memorizes(case: Case) -> str | None:
         f"the training loss fell to {fmt(now)}, below the chance level {fmt(trivial)}, while val_loss never got below"
         f" it on any epoch (lowest {fmt(float(np.nanmin(val)))}): the network memorizes its training rows and"
         " nothing it learns carries to new ones"
+    )
+
+
+def worse_from_the_start(case: Case) -> str | None:
+    """The validation loss climbs from epoch 1, never below chance nor clearly below its first
+    epoch, while the training loss, at chance or below, falls beyond its noise (module docstring)."""
+    train, val, trivial = _train(case), case.signal("val_loss"), trivial_loss(case)
+    if train is None or val is None or not math.isfinite(trivial) or not np.all(np.isfinite(val)):
+        return None
+    climb, fit = noise.trend(val), noise.trend(train)
+    lowest = float(np.min(val))
+    if climb is None or not climb.rises or lowest < trivial or lowest < val[0] * (1.0 - case.detection.trivial_tolerance):
+        return None  # it got below chance, or clearly below its first epoch: it learned something that carried
+    if fit is None or not fit.falls:
+        return None  # a net that fits nothing of its training rows memorizes nothing either
+    if not recent_mean(train, case.detection.patience) <= trivial * (1.0 + case.detection.trivial_tolerance):
+        return None  # still above chance on its own rows: its first descent is not over, nothing is memorized yet
+    if majority_only(case.history, case.detection) is not None:
+        return None  # no training row's prediction flipped: it shades the prior, it fits no row
+    return (
+        f"val_loss climbed from its first epoch ({fmt(float(val[0]))} -> {fmt(float(val[-1]))}; {climb.describe()})"
+        f" and was never below the chance level {fmt(trivial)} (lowest {fmt(lowest)}), while the training loss fell"
+        f" ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}; {fit.describe()}): what the network fits in"
+        " its training rows makes new rows worse from the first epoch, where a signal shared by the rows is learned"
+        " first (Arpit et al. 2017)"
     )
 
 

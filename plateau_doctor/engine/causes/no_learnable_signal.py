@@ -7,7 +7,7 @@ reports it instead.
 
 from __future__ import annotations
 
-from plateau_doctor.engine.causes.log_readings import bare_log, memorizes
+from plateau_doctor.engine.causes.log_readings import bare_log, memorizes, worse_from_the_start
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import FLAGGED, Case, make_cause
 from plateau_doctor.engine.causes.registry import register
@@ -37,19 +37,23 @@ def no_learnable_signal(case: Case) -> Finding | None:
     """The reference model cannot beat the trivial predictor either, and the network is flagged.
 
     In a bare log (no reference model) a network at chance that memorizes its training rows
-    while its validation loss never once gets below chance (``log_readings.memorizes``)
-    points the same way, with less certainty: the data were not seen.
+    while its validation loss never once gets below chance (``log_readings.memorizes``), or
+    whose validation loss climbs from its first epoch and never gets below chance
+    (``log_readings.worse_from_the_start``), points the same way, with less certainty: the
+    data were not seen.
     """
     if not case.has(*FLAGGED):
         return None
     if bare_log(case):
-        seen = memorizes(case) if case.has("stuck_at_trivial") else None
-        if seen is None:
+        stuck = case.has("stuck_at_trivial")
+        seen = memorizes(case) if stuck else None
+        climbing = worse_from_the_start(case) if stuck and seen is None else None
+        if seen is None and climbing is None:
             return None
         return make_cause(
             "no_learnable_signal",
-            0.65,
-            f"{seen}; the curves show {case.shown(FLAGGED)}: the labels may hold no signal the inputs predict"
+            0.65 if seen is not None else 0.55,
+            f"{seen or climbing}; the curves show {case.shown(FLAGGED)}: the labels may hold no signal the inputs predict"
             " (shuffled or unrelated labels), or the validation rows do not come from the training distribution;"
             " a reference model on the data (plateau-doctor run) would confirm it",
         )

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.log_doctor import (
-    FLAT_FROM_START,
     UNCONFIRMED_DISCOUNT,
     diagnose_curves,
     infer_task,
@@ -268,6 +268,25 @@ def test_a_validation_loss_climbing_from_epoch_1_above_chance_points_to_data_wit
     early = {"loss": list(np.linspace(2.37, 1.79, n)), "val_loss": [1.39 * np.exp(0.03 * i) for i in range(n)],
              "accuracy": [0.30] * n, "val_accuracy": [0.29 + 0.001 * (i % 3) for i in range(n)]}
     assert "no_learnable_signal" not in [c.name for c in diagnose_curves(early).causes]
+
+
+def test_a_run_that_barely_moved_but_still_falls_at_the_end_has_only_begun_its_first_descent():
+    """A binary CNN at ln 2 to four digits for ten epochs, whose loss then starts to fall faster
+    and faster; its validation loss, on a small split, wobbles down with it. 2% below epoch 1 at
+    the end, still moving: not converged, whatever its level."""
+    rng = np.random.default_rng(11)
+    train = [0.6932] * 10 + [0.6925, 0.6921, 0.6908, 0.6886, 0.6863, 0.6827, 0.6777, 0.6740]
+    val = [0.6931] * 10 + [0.6911, 0.6918, 0.6935, 0.6836, 0.6903, 0.6735, 0.6769, 0.6699]
+    val = [v + rng.normal(0, 3e-4) for v in val]
+    found = diagnose_curves({"loss": train, "val_loss": val})
+    assert found.sick and _names(found) == ["slow_convergence"]
+    assert "first descent began" in found.symptoms[0].evidence and found.causes
+    # A training loss 10% below its first epoch has learned: a wobbling validation loss near its start is no slow start.
+    learned = [0.80 * (0.86 + 0.14 * np.exp(-i / 2)) for i in range(18)]
+    assert diagnose_curves({"loss": learned, "val_loss": val}).status == "healthy"
+    # Nor is one whose training loss no longer falls beyond its noise at the end.
+    settled = train[:13] + [0.6908 + rng.normal(0, 4e-4) for _ in range(5)]
+    assert "first descent began" not in " ".join(s.evidence for s in diagnose_curves({"loss": settled, "val_loss": val}).symptoms)
 
 
 def _cut_schedule(frozen_from: int | None = None):

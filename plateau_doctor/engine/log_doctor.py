@@ -9,15 +9,16 @@ detection and the same cause rules on what there is, and says what is missing:
   ``slow_convergence`` (which need a clear gap to it) cannot be called the usual way.
   Curves-only tests replace them: a loss still falling steadily at the end, beyond its noise
   (``progress.still_falling``), is slow convergence; a loss that has not moved since its
-  first epoch (the monitored loss within :data:`FLAT_FROM_START` of where it began, the
-  training loss within :data:`TRAINING_LOSS_LEARNED`, no progress over ``patience`` epochs) is
-  a plateau whatever the data allow. A
-  run that fell and then flattened is never called sick here: it may sit at the data's
-  noise floor;
+  first epoch (the monitored loss within ``FLAT_FROM_START`` of where it began, the
+  training loss within ``log_symptoms.TRAINING_LOSS_LEARNED``, no progress over ``patience``
+  epochs) is a plateau whatever the data allow, and one that has barely moved since its first
+  epoch but still falls at the end (``log_symptoms.barely_begun``) is slow convergence: its
+  first descent has only begun. A run that fell and then flattened is never called sick here: it may sit at the
+  data's noise floor;
 - a classifier's log pins its own chance level when it sits there (``chance.read_chance``:
   ln k with accuracy 1/k, or a majority prior's entropy): that level stands in for the
   audit's trivial loss, so ``stuck_at_trivial`` is read as in a full run;
-- a training loss frozen to four digits for ``patience`` epochs (:data:`FROZEN_RANGE`) away
+- a training loss frozen to four digits for ``patience`` epochs (``log_symptoms.FROZEN_RANGE``) away
   from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
 - a finished log too short for the progress tests whose losses sat at the chance level it pins
   on every epoch, the first included (``chance.short_run_at_chance``), is ``stuck_at_trivial``: it
@@ -48,34 +49,13 @@ import pandas as pd
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.causes.catalog import REGISTRY, by_rank
 from plateau_doctor.engine.chance import Chance, majority_only, read_chance, short_run_at_chance
-from plateau_doctor.engine.causes.readings import FLAT_FROM_START
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
-from plateau_doctor.engine.curve_math import ema, relative_improvement, smoothed_progress
 from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.diagnosis import check_setup, diagnose
+from plateau_doctor.engine.log_symptoms import barely_begun, flat_from_start, frozen_curve, training_curve
 from plateau_doctor.engine.progress import still_falling
 from plateau_doctor.engine.run_view import read_run
-from plateau_doctor.engine.unstable import FROZEN_SPREAD, is_frozen
 from plateau_doctor.schema import HISTORY_SIGNALS, SICK_SYMPTOMS, DataAudit, Finding, ResolvedSetup
-
-FROZEN_RANGE = FROZEN_SPREAD
-"""A loss whose last ``patience + 1`` epochs differ by less than 0.01% of its level is frozen:
-minibatch noise alone moves a live network's epoch-mean loss by far more (``unstable.is_frozen``)."""
-
-TRAINING_LOSS_LEARNED = 0.1
-"""A training loss 10% or more below its first epoch has learned, even where the monitored loss
-barely moved since epoch 1. The first epoch's mean averages the loss over that epoch's whole
-trajectory: on real data with hundreds of steps per epoch (a head on a frozen base) most of the
-learning lies inside it, and real healthy runs end 12-17% below it (the scenario suite's small
-tables, a few steps per epoch, end 37-99% below; ``FLAT_FROM_START`` is read from them). Labelling
-rule R6 of the real-log corpus reads "learned" from the same 10%."""
-
-FROZEN_MIN_EPOCHS = 4
-"""A log shorter than ``patience + 1`` epochs is frozen when all of them, 4 at least (3 moves),
-are: three epoch means equal to four digits in a row are no noise of a live network."""
-
-FROZEN_FLOOR = 1e-3
-"""...unless the loss is near zero: a net that fits its training split exactly may freeze there."""
 
 UNCONFIRMED_DISCOUNT = 0.75
 """Confidence kept by a cause whose confirming signals were not recorded."""
@@ -200,74 +180,12 @@ def chance_setup(chance: Chance | None) -> dict:
     )
 
 
-def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
-    """The curves-only plateau: no progress over ``patience`` epochs, and barely below epoch 1,
-    in the monitored loss and in the training loss alike (a training loss that fell a lot has
-    learned, even when the validation loss was already low after the first epoch)."""
-    name = "val_loss" if "val_loss" in history and history["val_loss"].notna().any() else "loss"
-    values = history[name].to_numpy(dtype=float)
-    if not np.isfinite(values).all() or len(values) < detection.start_from_epoch + detection.patience + 1:
-        return None
-    progress = smoothed_progress(values, detection)
-    if progress is None or progress >= detection.min_delta:
-        return None
-    smoothed = ema(values, detection.smoothing)
-    overall = relative_improvement(float(values[0]), float(smoothed[-1]))
-    if overall >= FLAT_FROM_START or _training_loss_learned(history, detection):
-        return None
-    return Finding(
-        "symptom",
-        "plateau",
-        round(0.55 + 0.3 * min(1.0, max(0.0, (FLAT_FROM_START - overall) / FLAT_FROM_START)), 3),
-        f"{name} has barely moved since epoch 1: {values[0]:.4g} -> {values[-1]:.4g}"
-        f" ({100 * overall:.1f}% lower, learning moves it > {100 * FLAT_FROM_START:.0f}%), and improved"
-        f" {100 * progress:.1f}% over the last {detection.patience} epochs; no reference model says what the"
-        " data allow, so a stall after real progress could not be told from the noise floor",
-    )
-
-
-def _training_loss_learned(history: pd.DataFrame, detection: DetectionConfig) -> bool:
-    """The training loss (smoothed) went :data:`TRAINING_LOSS_LEARNED` or more below its first epoch
-    at some point: a loss that fell that far and came back up has moved, whatever it is now."""
-    if "loss" not in history:
-        return False
-    train = history["loss"].to_numpy(dtype=float)
-    if not np.isfinite(train).all():
-        return False
-    return relative_improvement(float(train[0]), float(np.min(ema(train, detection.smoothing)))) >= TRAINING_LOSS_LEARNED
-
-
-def _training_curve(history: pd.DataFrame) -> str:
-    """The loss a frozen network shows first: the training loss, else the validation loss."""
-    return "loss" if "loss" in history and history["loss"].notna().any() else "val_loss"
-
-
-def frozen_curve(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
-    """The training loss stopped changing at all, away from zero: nothing in the network moves."""
-    name = _training_curve(history)
-    tail = history[name].to_numpy(dtype=float)[-(detection.patience + 1):]
-    if len(tail) < min(detection.patience + 1, FROZEN_MIN_EPOCHS) or not np.isfinite(tail).all():
-        return None
-    level = float(np.mean(np.abs(tail)))
-    spread = float(tail.max() - tail.min())
-    if level <= FROZEN_FLOOR or not is_frozen(tail):
-        return None
-    first = len(history) - len(tail) + 1
-    return Finding(
-        "symptom",
-        "plateau",
-        0.7,
-        f"{name} is frozen at {tail[-1]:.6g} over epochs {first}-{len(history)} (range {spread:.2g}, under"
-        f" {100 * FROZEN_RANGE:g}% of its level): the network's outputs no longer change",
-    )
-
-
 def learned_then_froze(history: pd.DataFrame, detection: DetectionConfig, at_chance: bool) -> Finding | None:
     """A cause read from a frozen loss (the plateau of :func:`frozen_curve`) when no cause was
     found: the first cause, by rank, whose ``frozen_log_rule`` explains it (a loss that fell
     and then froze sits at the best the network can represent; one frozen from its second epoch
     never learned), each rule told whether the log shows the chance level."""
-    name = _training_curve(history)
+    name = training_curve(history)
     values = history[name].to_numpy(dtype=float)
     for cause in by_rank():
         if cause.frozen_log_rule is not None and (found := cause.frozen_log_rule(name, values, detection, at_chance)) is not None:
@@ -344,7 +262,7 @@ def diagnose_curves(
         if short is not None:
             symptoms = [short]
     if no_reference and not any(s.name in SICK_SYMPTOMS for s in symptoms):
-        flat = frozen or flat_from_start(frame, detection)
+        flat = frozen or flat_from_start(frame, detection) or barely_begun(frame, detection)
         if flat is not None:
             symptoms = [flat]
     if not no_reference and not any(s.name in SICK_SYMPTOMS for s in symptoms):

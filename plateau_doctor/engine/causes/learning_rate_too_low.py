@@ -1,9 +1,8 @@
 """learning_rate_too_low: each step is too small to move the weights. Pure.
 
 Read from slow steady progress, or a stall with tiny steps, a tiny rate or a rate a schedule cut
-100-fold; never for a large
-rate, whose tiny steps come from the units it killed. Treated by a higher rate (a range test
-picks it; a decade higher, or 30x for a stuck run, is the fallback).
+100-fold; never for a large rate, whose tiny steps come from the units it killed. Treated by a
+higher rate (a range test picks it; a decade higher, or 30x for a stuck run, is the fallback).
 """
 
 from __future__ import annotations

@@ -13,13 +13,13 @@ detection and the same cause rules on what there is, and says what is missing:
   training loss within ``log_symptoms.TRAINING_LOSS_LEARNED``, no progress over ``patience``
   epochs) is a plateau whatever the data allow, and one that has barely moved since its first
   epoch but still falls at the end (``log_symptoms.barely_begun``) is slow convergence: its
-  first descent has only begun. A run that fell and then flattened is never called sick here: it may sit at the
-  data's noise floor;
+  first descent has only begun. A run that fell and then flattened is never called sick here:
+  it may sit at the data's noise floor;
 - a classifier's log pins its own chance level when it sits there (``chance.read_chance``:
   ln k with accuracy 1/k, or a majority prior's entropy): that level stands in for the
   audit's trivial loss, so ``stuck_at_trivial`` is read as in a full run;
-- a training loss frozen to four digits for ``patience`` epochs (``log_symptoms.FROZEN_RANGE``) away
-  from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
+- a training loss frozen to four digits for ``patience`` epochs (``log_symptoms.FROZEN_RANGE``)
+  away from zero is a plateau too: the weights no longer change (dead units, saturated outputs);
 - a finished log too short for the progress tests whose losses sat at the chance level it pins
   on every epoch, the first included (``chance.short_run_at_chance``), is ``stuck_at_trivial``: it
   ended where a network that learned nothing starts (a live fit is not judged so: it may still

@@ -33,20 +33,30 @@ are: three epoch means equal to four digits in a row are no noise of a live netw
 FROZEN_FLOOR = 1e-3
 """...unless the loss is near zero: a net that fits its training split exactly may freeze there."""
 
-def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
-    """The curves-only plateau: no progress over ``patience`` epochs, and barely below epoch 1,
-    in the monitored loss and in the training loss alike (a training loss that fell a lot has
-    learned, even when the validation loss was already low after the first epoch)."""
+
+def _monitored(history: pd.DataFrame, detection: DetectionConfig) -> tuple[str, np.ndarray, float, float] | None:
+    """The monitored loss (val_loss when logged, else loss), its values, its smoothed progress over
+    ``patience`` epochs and how far its smoothed end lies below epoch 1; None when it has a
+    non-finite value or fewer epochs than the progress tests need."""
     name = "val_loss" if "val_loss" in history and history["val_loss"].notna().any() else "loss"
     values = history[name].to_numpy(dtype=float)
     if not np.isfinite(values).all() or len(values) < detection.start_from_epoch + detection.patience + 1:
         return None
     progress = smoothed_progress(values, detection)
-    if progress is None or progress >= detection.min_delta:
+    if progress is None:
         return None
-    smoothed = ema(values, detection.smoothing)
-    overall = relative_improvement(float(values[0]), float(smoothed[-1]))
-    if overall >= FLAT_FROM_START or _training_loss_learned(history, detection):
+    return name, values, progress, relative_improvement(float(values[0]), float(ema(values, detection.smoothing)[-1]))
+
+
+def flat_from_start(history: pd.DataFrame, detection: DetectionConfig) -> Finding | None:
+    """The curves-only plateau: no progress over ``patience`` epochs, and barely below epoch 1,
+    in the monitored loss and in the training loss alike (a training loss that fell a lot has
+    learned, even when the validation loss was already low after the first epoch)."""
+    read = _monitored(history, detection)
+    if read is None:
+        return None
+    name, values, progress, overall = read
+    if progress >= detection.min_delta or overall >= FLAT_FROM_START or _training_loss_learned(history, detection):
         return None
     return Finding(
         "symptom",
@@ -66,13 +76,11 @@ def barely_begun(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
     noise. A run that has learned next to nothing and is still moving ended as its first descent
     began: not converged, whatever its level (a loss that leaves a plateau at its start, as a
     small or symmetric initialization's saddle does, falls faster as it leaves)."""
-    name = "val_loss" if "val_loss" in history and history["val_loss"].notna().any() else "loss"
-    values = history[name].to_numpy(dtype=float)
-    if not np.isfinite(values).all() or len(values) < detection.start_from_epoch + detection.patience + 1:
+    read = _monitored(history, detection)
+    if read is None:
         return None
-    progress = smoothed_progress(values, detection)
-    overall = relative_improvement(float(values[0]), float(ema(values, detection.smoothing)[-1]))
-    if progress is None or progress < detection.min_delta or not 0 < overall < FLAT_FROM_START:
+    name, values, progress, overall = read
+    if progress < detection.min_delta or not 0 < overall < FLAT_FROM_START:
         return None
     if "loss" not in history or _training_loss_learned(history, detection):
         return None

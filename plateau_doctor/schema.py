@@ -215,6 +215,10 @@ class ResolvedSetup:
     # Weighted layers the fit does not train (a frozen base): with one, the network is a nonlinear
     # function of its inputs even when its trainable part is a linear head.
     frozen_layers: int = 0
+    # How much the kernels as the fit began scale a signal's spread through the Dense and convolution
+    # layers (the product of their per-layer gains; a fan-scaled initializer keeps each near 1).
+    # 0: not read (no model at the start of the fit, or a normalization layer resets the scale).
+    initial_gain: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -305,6 +305,26 @@ def test_a_sigmoid_output_on_a_signed_regression_target_is_a_regression_not_a_cl
     assert "sigmoid can only output values in (0, 1)" in found.causes[0].evidence
 
 
+def test_kernels_too_large_for_a_deep_net_are_read_before_the_first_step_overflows(tmp_path):
+    """Six Dense(64, relu) layers with N(0, 1) kernels: each multiplies a signal's spread by about
+    sqrt(64 / 2), the first epoch overflows to NaN and no gradient norm is ever finite. The kernels
+    as the fit began show the growth; the rate, 0.01 for SGD, is in its usual range."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype("float32")
+    y = (x[:, 0] ** 2 - x[:, 1]).astype("float32")
+    big = keras.initializers.RandomNormal(stddev=1.0)
+    model = keras.Sequential([keras.Input((8,)), *[keras.layers.Dense(64, activation="relu", kernel_initializer=big) for _ in range(6)],
+                              keras.layers.Dense(1, kernel_initializer=big)])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    doctor = DoctorCallback(out=tmp_path, verbose=False, write=False)
+    _fit(model, x[:300], y[:300], x[300:], y[300:], epochs=3, callback=doctor)
+    found = doctor.diagnosis
+    assert found.sick and found.setup.initial_gain > 1e3
+    assert found.causes[0].name == "exploding_gradients", [(c.name, c.evidence) for c in found.causes]
+    assert "compound a gain of" in found.causes[0].evidence and "no finite grad_norm was recorded" in found.causes[0].evidence
+
+
 def test_a_penalty_that_holds_the_net_at_chance_is_named_from_the_layers_that_carry_it(tmp_path):
     """L2 0.5 on every kernel: the penalty outweighs anything the labels can pay back, the
     weights are pulled to zero and the outputs sit at the prior. The curves alone read 'stuck';

@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from plateau_doctor.config import validate_config  # noqa: E402
-from plateau_doctor.training.describe import describe_model, hidden_activation  # noqa: E402
+from plateau_doctor.training.describe import describe_model, hidden_activation, initial_gain  # noqa: E402
 from plateau_doctor.training.model import load_user_model  # noqa: E402
 
 
@@ -128,3 +128,22 @@ def test_an_l1_penalty_is_read_from_kernels_and_embeddings():
     assert setup.l1 == pytest.approx(0.02) and setup.l2 == pytest.approx(0.1)
     plain = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4), keras.layers.Dense(1)])
     assert l1_factor(plain) == 0.0
+
+
+def test_the_initial_gain_compounds_each_layers_fan_in_times_its_weights_spread():
+    """N(0, 1) kernels on 64 inputs scale a signal by sqrt(64 / 2) = 5.7 per ReLU layer; a He
+    initializer by about 1, whether the ReLU is the Dense layer's own or a layer of its own."""
+    def net(initializer, separate=False, normalize=False):
+        layers = [keras.Input((64,))]
+        for _ in range(6):
+            layers.append(keras.layers.Dense(64, activation=None if separate else "relu", kernel_initializer=initializer))
+            layers += [keras.layers.Activation("relu")] if separate else []
+            layers += [keras.layers.BatchNormalization()] if normalize else []
+        return keras.Sequential([*layers, keras.layers.Dense(1, kernel_initializer=initializer)])
+
+    keras.utils.set_random_seed(0)
+    big = initial_gain(net(keras.initializers.RandomNormal(stddev=1.0)))
+    assert 5.0**6 < big < 6.5**6 * 11  # six ReLU layers and a linear output on 64 inputs
+    for separate in (False, True):
+        assert 0.3 < initial_gain(net("he_normal", separate=separate)) < 4.0
+    assert initial_gain(net(keras.initializers.RandomNormal(stddev=1.0), normalize=True)) == 0.0  # the scale is reset

@@ -375,6 +375,20 @@ def test_exploding_gradients_by_an_overflow_before_the_loss():
     assert "epoch 6" in cause.evidence
 
 
+def test_exploding_gradients_from_kernels_whose_gains_compound_at_the_start():
+    """A net that overflowed in its first epoch has no finite gradient norm to read; its starting
+    kernels show the growth instead. At a usual rate, the step is not the first suspect."""
+    nan = float("nan")
+    history = with_signals({"loss": [nan] * 9, "val_loss": [nan] * 9}, grad_norm=nan)
+    deep = {"hidden_units": [64] * 6, "kernel_initializer": "random_normal", "learning_rate": 0.01, "optimizer": "sgd"}
+    causes = run_diagnosis(history, "regression", setup={**deep, "initial_gain": 1.45e4})
+    assert causes[0].name == "exploding_gradients", [(c.name, c.confidence) for c in causes]
+    assert "gain of 1.45e+04" in causes[0].evidence and "random_normal is not one" in causes[0].evidence
+    # Fan-scaled kernels (a gain near 1 per layer) do not make the growth: the rate stays the suspect.
+    fan_scaled = run_diagnosis(history, "regression", setup={**deep, "kernel_initializer": "he_normal", "initial_gain": 2.3})
+    assert "exploding_gradients" not in names(fan_scaled) and names(fan_scaled)[0] == "learning_rate_too_high"
+
+
 @pytest.mark.parametrize(
     "initializer, signals, expected",
     [

@@ -208,10 +208,13 @@ def _qualify(cause: Finding, history: pd.DataFrame, setup: ResolvedSetup, optimi
     evidence, confidence = cause.evidence, cause.confidence
     if needed and len(missing) == len(needed):
         confidence = round(confidence * UNCONFIRMED_DISCOUNT, 3)
-        evidence += (
-            f"; not confirmed: the log lacks {', '.join(missing)}, which would confirm it"
-            " (DoctorCallback records them)"
-        )
+        if optimizer_known:  # the doctor watched the fit (the callback): it recorded them, and none was finite
+            evidence += f"; not confirmed: no finite {', '.join(missing)} was recorded to confirm it"
+        else:
+            evidence += (
+                f"; not confirmed: the log lacks {', '.join(missing)}, which would confirm it"
+                " (DoctorCallback records them)"
+            )
     if not optimizer_known and JUDGES_THE_RATE in REGISTRY[cause.name].properties:
         evidence += f"; the log does not name the optimizer: the rate is judged as for {setup.optimizer}"
     return replace(cause, confidence=confidence, evidence=evidence)

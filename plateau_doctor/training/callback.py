@@ -41,7 +41,9 @@ from plateau_doctor.engine.detection import check_early_stop
 from plateau_doctor.engine.live import MAX_ACTIONS, live_action, restore_and_lower
 from plateau_doctor.engine.vocabulary import BINARY_LOSSES, DEFAULT_LOSS, MULTICLASS_LOSSES, canonical_loss
 from plateau_doctor.schema import HISTORY_SIGNALS, DataAudit, Finding, ResolvedSetup
-from plateau_doctor.training.describe import all_layers, describe_model, output_activation, output_units, token_vocabulary
+from plateau_doctor.training.describe import (
+    all_layers, describe_model, initial_gain, output_activation, output_units, token_vocabulary,
+)
 from plateau_doctor.training.live_repair import LiveRepair, current_rate
 from plateau_doctor.training.recorder import GRADIENT_BATCH_ROWS, PROBE_ROWS, Recorder, Rows
 from plateau_doctor.training.scoring import Scorer, label_codes, labels_task
@@ -112,6 +114,7 @@ class DoctorCallback(Recorder):
         self.live = LiveRepair(max_actions, quiet_epochs=patience) if repair else None
         self._pending: Finding | None = None
         self._failed = False
+        self._initial_gain = 0.0
 
     # ------------------------------------------------------------------ never break the fit
     def _safely(self, step: str, function, *args) -> None:
@@ -143,6 +146,7 @@ class DoctorCallback(Recorder):
         self._setup_cache = self._audit_cache = None
         self.rows = None
         self._loss_name, self.loss_fn = _model_loss(self.model)
+        self._initial_gain = initial_gain(self.model)  # before the first step moves the weights
         self._task = self.task or infer_task(self.model, self._loss_name)
         if self.probe is not None:
             self.rows = self._rows(*self.probe)
@@ -324,7 +328,7 @@ class DoctorCallback(Recorder):
             if self._task == "multiclass" and output_units(self.model) == 1 and self.rows is not None:
                 known["n_classes"] = int(np.max(self.rows.scorer.truth)) + 1  # the labels', not the output's
             self._setup_cache = describe_model(self.model, self._task, self._loss_name, epochs=int(epochs),
-                                               steps_per_epoch=int(steps), **known)
+                                               steps_per_epoch=int(steps), initial_gain=self._initial_gain, **known)
         return self._setup_cache
 
     def _audit(self) -> DataAudit:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plateau_doctor.engine.vocabulary import CONSTANT_INITIALIZERS, in_family
+from plateau_doctor.engine.vocabulary import CONSTANT_INITIALIZERS, RELU_FAMILY, in_family
 from plateau_doctor.schema import ResolvedSetup
 
 
@@ -145,6 +145,34 @@ def kernel_initializer_name(model) -> str:
             names.append(re.sub(r"(?<!^)(?=[A-Z])", "_", type(initializer).__name__).lower())
     constant = [name for name in names if in_family(name, CONSTANT_INITIALIZERS)]
     return (constant or names or ["the model's own"])[0]
+
+
+def initial_gain(model) -> float:
+    """How much the kernels as they are now scale a signal's spread on its way through the network:
+    the product over its Dense and convolution layers of sqrt(fan_in * mean(w^2) * c), c = 1/2 for a
+    ReLU-family layer (it zeroes half of a centred input), else 1 (Glorot and Bengio 2010, He et al.
+    2015). A fan-scaled initializer keeps each factor near 1; the backward pass compounds the same
+    factors, so a gain of 1e3 at the start is a gradient 1e3 times its size at the first step. 0 when
+    it cannot be read: fewer than two such layers, or a normalization layer that resets the scale."""
+    import keras
+    import numpy as np
+
+    layers = all_layers(model)
+    normalizing = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.GroupNormalization)
+    if any(isinstance(layer, normalizing) for layer in layers):
+        return 0.0
+    gain, counted = 1.0, 0
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
+            continue
+        kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)
+        activation = activation_name(layer)
+        if activation in ("", "linear") and index + 1 < len(layers) and not layers[index + 1].weights:
+            activation = activation_name(layers[index + 1])  # Dense, then its own Activation layer
+        halved = 0.5 if in_family(activation, RELU_FAMILY) else 1.0
+        gain *= math.sqrt(math.prod(kernel.shape[:-1]) * float(np.mean(kernel**2)) * halved)
+        counted += 1
+    return gain if counted >= 2 and math.isfinite(gain) else 0.0
 
 
 def token_vocabulary(model) -> int | None:

@@ -73,9 +73,9 @@ def barely_begun(history: pd.DataFrame, detection: DetectionConfig) -> Finding |
     """The curves-only slow start: barely below epoch 1 (as :func:`flat_from_start`: the monitored
     loss under :data:`FLAT_FROM_START`, the training loss never :data:`TRAINING_LOSS_LEARNED`
     below its first epoch), yet both losses still fall at the end, the training loss beyond its
-    noise since the warm-up and no slower at the end (:func:`_crawl`). A run that has learned next to nothing and is still moving ended as its first descent
-    began: not converged, whatever its level (a loss that leaves a plateau at its start, as a
-    small or symmetric initialization's saddle does, falls faster as it leaves)."""
+    noise (:func:`_crawl`). A run that has learned next to nothing and is still moving ended as
+    its first descent began: not converged, whatever its level (a loss that leaves a plateau at
+    its start, as a small or symmetric initialization's saddle does, falls faster as it leaves)."""
     read = _monitored(history, detection)
     if read is None:
         return None

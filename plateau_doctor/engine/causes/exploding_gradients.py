@@ -4,9 +4,10 @@ Read from gradient norms growing by orders of magnitude, much larger early in th
 overflowing while the loss is still finite; or, when the model was seen as the fit began (the
 callback), from kernels whose per-layer gains compound to orders of magnitude (a fixed-scale
 initializer on wide layers: N(0, 1) on 64 inputs is a gain of 5.7 per ReLU layer, 3e4 over six),
-which blows the gradient up at the first step, before any norm is recorded. Treated on two branches: clip the gradients
-(learning rate), and in a net of two or more hidden layers re-initialize fixed-scale
-weights with a fan-scaled initializer or normalize each layer's inputs (architecture).
+which blows the gradient up at the first step, before any norm is recorded. Treated on two
+branches: clip the gradients (learning rate), and in a net of two or more hidden layers
+re-initialize fixed-scale weights with a fan-scaled initializer or normalize each layer's inputs
+(architecture).
 """
 
 from __future__ import annotations

@@ -62,13 +62,10 @@ def _attach_doctor(keras, found: dict) -> None:
     keras.Model.fit = fit
 
 
-def _worker(corpus: str, ids: list[str], quiet: bool = False) -> list[dict]:
-    """Fit ``ids`` with the doctor attached. ``quiet`` (a held-out set's ``--no-rows``): nothing a fit
-    prints reaches the terminal, the doctor's warnings and the progress lines name verdicts."""
-    if quiet:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
+def fitting_process(corpus: str, prefix: str):
+    """Ready this process to refit ``corpus``' own fits as its build script does, and return the
+    build module: one corpus per process (its build module patches ``corpus_build`` once), the fits'
+    logs written to a scratch folder, never into the frozen corpus."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(HARNESS))
@@ -76,10 +73,21 @@ def _worker(corpus: str, ids: list[str], quiet: bool = False) -> list[dict]:
     import corpus_build as cb
 
     importlib.import_module(CORPORA[corpus][1])  # patches cb: that corpus' specs, data and fit
-    scratch = Path(tempfile.mkdtemp(prefix="callback_eval_"))
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     (scratch / "logs").mkdir()
-    cb.point_at(scratch, cb.SCRIPT)  # the logs the fit writes go here, not into the frozen corpus
+    cb.point_at(scratch, cb.SCRIPT)
     cb._setup_tf()
+    return cb
+
+
+def _worker(corpus: str, ids: list[str], quiet: bool = False) -> list[dict]:
+    """Fit ``ids`` with the doctor attached. ``quiet`` (a held-out set's ``--no-rows``): nothing a fit
+    prints reaches the terminal, the doctor's warnings and the progress lines name verdicts."""
+    if quiet:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+    cb = fitting_process(corpus, "callback_eval_")
     import keras
 
     found: dict = {}

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
-import os
 import random
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -40,7 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "harness"
 sys.path.insert(0, str(HARNESS))
-from callback_eval import CORPORA  # noqa: E402
+from callback_eval import CORPORA, fitting_process  # noqa: E402
 
 BAR = 0.05
 """Section A's "clearly better": a main metric 0.05 or more higher."""
@@ -58,16 +55,7 @@ def _entries() -> dict[tuple[str, str], dict]:
 
 
 def _worker(corpus: str, ids: list[str], factor: float, overrides: dict | None = None) -> list[dict]:
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(ROOT))
-    import corpus_build as cb
-
-    importlib.import_module(CORPORA[corpus][1])  # patches cb: that corpus' specs, data and fit
-    scratch = Path(tempfile.mkdtemp(prefix="longer_fix_"))
-    (scratch / "logs").mkdir()
-    cb.point_at(scratch, cb.SCRIPT)  # the fits' logs go here, never into the frozen corpus
-    cb._setup_tf()
+    cb = fitting_process(corpus, "longer_fix_")
     by_id = {s.id: s for s in cb.SPECS}
     rows = []
     for i in ids:

@@ -114,7 +114,7 @@ def _crawl(train: np.ndarray, detection: DetectionConfig) -> noise.Trend | None:
     descent = noise.trend(train[min(detection.start_from_epoch, max(train.size - window, 0)):])
     if descent is None or not descent.falls:
         return None
-    end = noise.trend(train[-window:], sigma=descent.sigma)
+    # The end's slope (the same whatever the scatter) against the pace, in the steadier scatter read since the warm-up.
     if end is None or end.slope - descent.slope > noise.Z * noise.slope_error(descent.sigma, end.epochs):
         return None
     return descent

@@ -147,6 +147,10 @@ def kernel_initializer_name(model) -> str:
     return (constant or names or ["the model's own"])[0]
 
 
+KERNEL_SAMPLE = 65536
+"""Weights per kernel :func:`initial_gain` reads (every one of a smaller kernel)."""
+
+
 def initial_gain(model) -> float:
     """How much the kernels as they are now scale a signal's spread on its way through the network:
     the product over its Dense and convolution layers of sqrt(fan_in * mean(w^2) * c), c = 1/2 for a
@@ -178,10 +182,6 @@ def initial_gain(model) -> float:
         gain *= math.sqrt(math.prod(shape[:-1]) * float(np.mean(sample**2)) * halved)
         counted += 1
     return gain if counted >= 2 and math.isfinite(gain) else 0.0
-
-
-KERNEL_SAMPLE = 65536
-"""Weights per kernel :func:`initial_gain` reads (every one of a smaller kernel)."""
 
 
 def token_vocabulary(model) -> int | None:

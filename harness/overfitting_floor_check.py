@@ -15,10 +15,18 @@ median over the best running median) is applied with three noise bounds:
   2026-12-05);
 - ``floor``: the same bootstrap on the scatter ``engine.early_stopping`` reads: the whole
   curve's, never less than the floor's own (the test up to 2026-12-05, evening);
-- ``+trend``: the test ``engine.early_stopping`` applies now (``rise_beyond_noise``): that rise
-  or the robust slope since the best epoch, each against 1.25% of flat floors.
+- ``+slope``: that rise or the robust slope since the best epoch in standard errors of the
+  scatter, each against 1.25% of flat floors (3.1 standard errors: the slope is read from the
+  lowest epoch; the test up to 2026-12-06, kept here to compare);
+- ``+ranks``: the test ``engine.early_stopping`` applies now (``rise_beyond_noise``): that rise
+  or Kendall's test on the epochs after the best (no scatter read), each at 1.25%.
 
-A rise of 0.15 is a slow climb that a noisy floor hides from three epochs; 0.3 a clear one.
+``wander`` > 0 makes the floor's noise correlated from epoch to epoch (AR(1) with that
+coefficient, the same marginal scatter): a slow wander of the weights, which every test here
+reads as a trend.
+
+A rise of 0.15 is a slow climb that a noisy floor hides from three epochs; 0.3 a clear one. A
+floor of 60 epochs is a long fit's.
 
     python harness/overfitting_floor_check.py [--repeats 400]
 """
@@ -43,14 +51,34 @@ FIXED_SE = 2.0 * math.sqrt(2.0) * 0.670
 WARM_UP = 10
 
 
-def calls(floor: int, warm: float, scatter: float, rise: float, repeats: int, rng) -> tuple[float, ...]:
-    fixed = whole = own = both = 0
+def _noise(n: int, wander: float, rng) -> np.ndarray:
+    """Unit Gaussian noise; AR(1) with coefficient ``wander`` after the warm-up."""
+    draws = rng.normal(0.0, 1.0, n)
+    for t in range(WARM_UP + 1, n):
+        draws[t] = wander * draws[t - 1] + math.sqrt(1.0 - wander**2) * draws[t]
+    return draws
+
+
+def _slope_called(val: np.ndarray, level: np.ndarray, best: int, length: int) -> bool:
+    """The test before the ranks: the rise at 1.25%, or the Theil-Sen slope from the best epoch
+    over 3.1 standard errors once 10 epochs follow it (the rise alone at 2.5% before)."""
+    sigma = _scatter(val, length)[0]
+    since = np.log(val[best:])
+    with_slope = since.size - 1 >= 10
+    rise = math.log(float(np.median(val[-END_EPOCHS:])) / float(np.min(level)))
+    if rise > floor_rise_bound(length, sigma, alpha=0.0125 if with_slope else 0.025):
+        return True
+    return with_slope and noise.theil_sen(since) > 3.1 * noise.slope_error(sigma, since.size)
+
+
+def calls(floor: int, warm: float, scatter: float, rise: float, wander: float, repeats: int, rng) -> tuple[float, ...]:
+    fixed = whole = own = slope = ranks = 0
     for _ in range(repeats):
         n = WARM_UP + floor
         steps = np.arange(n)
         trend = np.log(1.3) + np.minimum(steps, WARM_UP) / WARM_UP * np.log(0.33 / 1.3)
         trend = trend + rise * np.clip(steps - WARM_UP, 0, None) / max(floor - 1, 1)
-        val = np.exp(trend + rng.normal(0.0, 1.0, n) * np.where(steps < WARM_UP, warm, scatter))
+        val = np.exp(trend + _noise(n, wander, rng) * np.where(steps < WARM_UP, warm, scatter))
         level = noise.running_median(val)
         best = _best_epoch(val)
         e_opt, e_end = float(np.min(level)), float(np.median(val[-END_EPOCHS:]))
@@ -63,8 +91,9 @@ def calls(floor: int, warm: float, scatter: float, rise: float, repeats: int, rn
         fixed += gap > FIXED_SE * sigma
         whole += gap > floor_rise_bound(length, sigma)
         own += gap > floor_rise_bound(length, _scatter(val, length)[0])
-        both += rise_beyond_noise(val, level, best, 5) is not None
-    return fixed / repeats, whole / repeats, own / repeats, both / repeats
+        slope += _slope_called(val, level, best, length)
+        ranks += rise_beyond_noise(val, level, best) is not None
+    return fixed / repeats, whole / repeats, own / repeats, slope / repeats, ranks / repeats
 
 
 def main(argv=None) -> None:
@@ -72,12 +101,14 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=400)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"{'floor':>5s} {'warm-up':>7s} {'floor sd':>8s} {'rise':>5s} {'2 SE':>7s} {'whole':>7s} {'floor':>7s} {'+trend':>7s}")
-    for rise in (0.0, 0.15, 0.3):
-        for floor in (6, 10, 15, 25):
+    print(f"{'floor':>5s} {'warm-up':>7s} {'floor sd':>8s} {'rise':>5s} {'wander':>6s} {'2 SE':>7s} {'whole':>7s}"
+          f" {'floor':>7s} {'+slope':>7s} {'+ranks':>7s}")
+    for rise, wander in ((0.0, 0.0), (0.0, 0.5), (0.15, 0.0), (0.3, 0.0)):
+        for floor in (6, 10, 15, 25, 60):
             for warm, scatter in ((0.05, 0.05), (0.15, 0.15), (0.15, 0.05), (0.05, 0.15)):
-                shares = calls(floor, warm, scatter, rise, args.repeats, rng)
-                print(f"{floor:5d} {warm:7.2f} {scatter:8.2f} {rise:5.2f} " + " ".join(f"{share:7.1%}" for share in shares))
+                shares = calls(floor, warm, scatter, rise, wander, args.repeats, rng)
+                print(f"{floor:5d} {warm:7.2f} {scatter:8.2f} {rise:5.2f} {wander:6.1f} "
+                      + " ".join(f"{share:7.1%}" for share in shares))
 
 
 if __name__ == "__main__":

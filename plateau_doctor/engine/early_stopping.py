@@ -29,22 +29,29 @@ finished run: did it go so far past its best that the final model is clearly wor
   a flat floor as long as the run's (from the first epoch whose level is at or below the
   end's, to the end) with the curve's own scatter (:mod:`.noise`: the whole curve's, and
   never less than the floor's own, :func:`_scatter`), the rise E_end - E_opt is drawn
-  :data:`DRAWS` times (seeded); and once two strips of 5 epochs follow the best, the robust
-  (Theil-Sen) slope from the best epoch to the end is read too, in standard errors, against
-  :data:`TREND_Z`: what such slopes reach on flat floors whose best is picked as the run's
-  (a slope read from a minimum is biased up; drawn once, :func:`unit_trend_rise_quantile`). The run's rise is beyond the noise when the rise exceeds all but
-  :data:`ALPHA` of its draws, or, with the slope read too, when either exceeds all but
-  :data:`ALPHA` / 2 of its own (Bonferroni: a flat floor is called overfit at most
-  :data:`ALPHA` of the time). The end's median sees three
-  epochs, and catches a late jump; the slope sees every epoch since the best, and catches a
-  steady climb on a noisy floor that no three epochs show. The minimum of a noisy floor is
-  biased low, the more so the longer the floor: a fixed two standard errors of the
-  difference called 1-30% of flat floors of 6-25 epochs overfit, the bootstrap of the rise
-  alone 0.2-4.2%, the test with the slope 0.2-4.5%, which catches a climb of 0.15 in log
-  space over a quiet 25-epoch floor 73% of the time (the rise alone 59%) and is never below
-  the rise alone on a floor too short for the slope
-  (``harness/overfitting_floor_check.py``; above 2.5% where the scatter itself is misread
-  from few epochs). The robust trend after the best point must also go up;
+  :data:`DRAWS` times (seeded); and once :data:`MIN_RANKED` epochs follow the best, Kendall's
+  test for an upward trend is read on them too (:func:`noise.kendall_rise_p`: the test that
+  goes with Theil-Sen's slope; Mann's trend test). The run's rise is beyond the noise when the
+  rise exceeds all but :data:`ALPHA` of its draws, or, with the ranks read too, when the rise
+  exceeds all but :data:`ALPHA` / 2 of its draws or the ranks' p-value is under :data:`ALPHA` / 2
+  (Bonferroni: a flat floor is called overfit at most :data:`ALPHA` of the time). The end's
+  median sees three epochs, and catches a late jump; the ranks see every epoch since the best,
+  and catch a steady climb on a noisy floor that no three epochs show. The epoch the best was
+  picked at is left out of the ranks: given where the lowest epoch of a floor of exchangeable
+  noise lies, the epochs after it are still exchangeable, so the selection biases nothing (a
+  slope read from the minimum itself is biased up, and needed 3.1 standard errors where 2.24
+  hold unselected). The ranks read no scatter: a climb on a floor quieter than a noisy warm-up
+  (a schedule that anneals the rate), or one among a few wild epochs that swell the scatter, is
+  not hidden by it. The minimum of a noisy floor is biased low, the more so the longer the
+  floor: on flat floors of 6-25 epochs a fixed two standard errors of the difference called
+  1-30% overfit, the bootstrap of the rise alone 0.2-4.2%, the test with the ranks 0.2-4.0%
+  (with a slope in standard errors in their place 0.2-4.5%). The ranks catch a climb of 0.15
+  in log space over a 25-epoch floor three times quieter than its warm-up 80% of the time (the
+  slope 59%, the rise alone 44%), over one as quiet as its warm-up 86% (77%, 61%)
+  (``harness/overfitting_floor_check.py``; over 2.5% where the scatter itself is misread, up
+  to 5.2% on a 60-epoch floor three times noisier than its warm-up, and every test reads a
+  floor whose noise is correlated from epoch to epoch, a slow wander, as a trend). The robust trend
+  after the best point must also go up;
 - overfitting is memorizing: the training loss must end below the validation loss. A
   training loss held above the validation loss (the thinned net of a heavy dropout, or
   augmented rows) shows no fit to the training rows that unseen ones lack, and a rising
@@ -95,17 +102,9 @@ GL_SURE = 50.0
 END_EPOCHS = 3
 """The end of the run is the median of its last 3 epochs."""
 
-TREND_STRIPS = 2
-"""The slope since the best is read once two of Prechelt's strips (10 epochs) follow it: his UP_s
-criterion's climb over successive strips. Over fewer epochs a slope holds little more than the
-end's median already tells, and a second test there only adds its own false alarms (an LSTM's
-validation loss, 6 epochs past a lucky minimum, read 3.2 standard errors)."""
-
-TREND_Z = 3.1
-"""On a flat floor, the Theil-Sen slope from its best epoch to its end exceeds 3.0-3.1 standard
-errors (of a least-squares slope over those epochs) 1.25% of the time, for floors of 8-120 epochs
-whose best lies 3-10 epochs or more before the end (:func:`unit_trend_rise_quantile`, 10,000 draws
-each). An unselected slope would need 2.24: picking the start at the minimum biases it up."""
+MIN_RANKED = 5
+"""Kendall's test reads the epochs after the best once there are 5: the fewest whose exact
+p-value can fall under ALPHA / 2 (five epochs in rising order happen 1 time in 120)."""
 
 
 def _generalization_loss(best: float, end: float, span: float) -> float:
@@ -168,7 +167,7 @@ def overfitting(run: Run) -> Finding | None:
     after = noise.trend(val[best:])
     if not gl >= GL_SICK or after is None or not after.slope > 0:
         return None  # the cheap tests first: this runs after every epoch of a fit
-    beyond = rise_beyond_noise(val, level, best, run.patience)
+    beyond = rise_beyond_noise(val, level, best)
     if beyond is None:
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))
@@ -182,53 +181,31 @@ def overfitting(run: Run) -> Finding | None:
     return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_CONFIDENT, GL_SURE), _evidence(run, best, e_opt, gl, fell, beyond))
 
 
-def rise_beyond_noise(val: np.ndarray, level: np.ndarray, best: int, min_after: int) -> str | None:
+def rise_beyond_noise(val: np.ndarray, level: np.ndarray, best: int) -> str | None:
     """How the validation loss rose since its ``best`` epoch beyond what a flat floor with the
     curve's scatter makes, or None: its end's median above the best level
-    (:func:`floor_rise_bound`), or, once :data:`TREND_STRIPS` strips follow the best, its robust
-    slope since then (:func:`trend_rise_bound`). One test runs at ``ALPHA``, two at ``ALPHA / 2``
-    each. When the scatter cannot be read, the cheap GL test alone decides."""
+    (:func:`floor_rise_bound`), or, once :data:`MIN_RANKED` epochs follow the best, the order of
+    those epochs (Kendall's test, :func:`noise.kendall_rise_p`). One test runs at ``ALPHA``, two
+    at ``ALPHA / 2`` each. When the scatter cannot be read, the cheap GL test alone decides."""
     e_opt, e_end = float(np.min(level)), float(np.median(val[-END_EPOCHS:]))
     length = _floor_length(level, e_end)
     sigma, relative = _scatter(val, length)
     if not math.isfinite(sigma):
         return "too few epochs to read the curve's scatter"
-    since = np.log(val[best:]) if relative else np.asarray(val[best:], dtype=float)
-    with_trend = since.size - 1 >= max(min_after, TREND_STRIPS * STRIP)
-    alpha = ALPHA / 2 if with_trend else ALPHA
+    after = np.asarray(val[best + 1:], dtype=float)
+    ranked = after.size >= MIN_RANKED
+    alpha = ALPHA / 2 if ranked else ALPHA
     rise = math.log(e_end / e_opt) if relative and e_opt > 0 and e_end > 0 else e_end - e_opt
     units = " in log space" if relative else ""
     bound = floor_rise_bound(length, sigma, alpha=alpha)
     if rise > bound:
         return (f"the end rose {fmt(rise)}{units} above the best level, beyond the {fmt(bound)} that a flat floor of"
                 f" {length} epochs with this scatter ({fmt(sigma)}) exceeds {pct(alpha)} of the time")
-    slope, error = noise.theil_sen(since), noise.slope_error(sigma, since.size)
-    if with_trend and slope > trend_rise_bound(since.size, sigma):
-        return (f"its robust trend since the best climbed {slope / error:.1f} standard errors over {since.size} epochs,"
-                f" beyond the {TREND_Z:g} that a flat floor with this scatter ({fmt(sigma)}) exceeds {pct(ALPHA / 2)} of"
-                " the time from its lowest epoch")
+    p_value = noise.kendall_rise_p(after) if ranked else math.nan
+    if p_value < alpha:
+        return (f"the {after.size} epochs after the best rose in order: Kendall's trend test p = {p_value:.2g}, under"
+                f" the {pct(alpha)} at which noise whose epochs are exchangeable orders itself that far upward")
     return None
-
-
-def trend_rise_bound(epochs: int, sigma: float) -> float:
-    """The slope over ``epochs`` points since the best epoch that a flat floor of scatter
-    ``sigma`` exceeds only ``ALPHA / 2`` of the time: :data:`TREND_Z` standard errors."""
-    return TREND_Z * noise.slope_error(sigma, epochs)
-
-
-def unit_trend_rise_quantile(length: int, min_after: int, *, draws: int = DRAWS, alpha: float = ALPHA / 2) -> float:
-    """The (1 - alpha) quantile of the Theil-Sen slope from the best epoch to the end, in standard
-    errors of a least-squares slope over those epochs, on flat Gaussian floors of ``length``
-    epochs whose best lies at least ``min_after`` epochs before the end (seeded). What
-    :data:`TREND_Z` is read from; too slow to draw after every epoch of a fit."""
-    floors = np.random.default_rng(19).normal(0.0, 1.0, (draws, length))
-    scores = []
-    for floor in floors:
-        best = _best_epoch(floor)
-        after = length - best
-        if after - 1 >= min_after:
-            scores.append(noise.theil_sen(floor[best:]) / noise.slope_error(1.0, after))
-    return float(np.quantile(scores, 1.0 - alpha)) if scores else math.inf
 
 
 def _best_epoch(val: np.ndarray) -> int:

@@ -203,8 +203,9 @@ def rise_beyond_noise(val: np.ndarray, level: np.ndarray, best: int) -> str | No
                 f" {length} epochs with this scatter ({fmt(sigma)}) exceeds {pct(alpha)} of the time")
     p_value = noise.kendall_rise_p(after) if ranked else math.nan
     if p_value < alpha:
-        return (f"the {after.size} epochs after the best rose in order: Kendall's trend test p = {p_value:.2g}, under"
-                f" the {pct(alpha)} at which noise whose epochs are exchangeable orders itself that far upward")
+        return (f"the {after.size} epochs after the best are ordered upward: Kendall's trend test p = {p_value:.2g},"
+                f" under the {pct(alpha)} of the time that noise whose epochs are exchangeable orders itself that far"
+                " upward")
     return None
 
 

@@ -193,10 +193,10 @@ def kendall_rise_p(values: np.ndarray) -> float:
     score = int(np.sum(np.sign(data[j] - data[i])))
     pairs = n * (n - 1) // 2
     if n > EXACT_RANKS:
-        variance = n * (n - 1) * (2 * n + 5) / 18.0
-        return 0.5 * math.erfc((score - 1) / math.sqrt(2.0 * variance)) if score > 0 else 1.0
+        corrected = score - int(np.sign(score))  # half of S's step of 2: the continuity correction
+        return 0.5 * math.erfc(corrected / math.sqrt(2.0 * n * (n - 1) * (2 * n + 5) / 18.0))
     # S >= score <=> at most (pairs - score) / 2 discordant pairs (inversions).
-    return float(_inversions_cdf(n)[max(0, (pairs - score) // 2)]) if score > -pairs else 1.0
+    return float(_inversions_cdf(n)[(pairs - score) // 2])
 
 
 @functools.lru_cache(maxsize=None)

@@ -207,6 +207,7 @@ def test_a_blow_up_then_a_flat_loss_is_diverged_and_blames_the_step():
     found = diagnose_curves({"loss": loss, "val_loss": [v * 1.01 for v in loss], "val_accuracy": [0.64] * 19})
     assert found.sick and _names(found)[0] == "diverged" and "blew up at epoch 9" in found.symptoms[0].evidence
     assert found.causes[0].name == "learning_rate_too_high"
+    assert "learning_rate not logged" in found.causes[0].evidence and "nan" not in found.causes[0].evidence
 
 
 def test_a_blow_up_in_the_first_epoch_then_chance_blames_the_step():
@@ -300,6 +301,9 @@ def test_a_crawl_too_noisy_for_its_last_six_epochs_is_read_since_the_warm_up():
     found = diagnose_curves({"loss": train, "val_loss": val})
     assert found.sick and _names(found) == ["slow_convergence"], [(s.name, s.evidence) for s in found.symptoms]
     assert "over 12 epochs" in found.symptoms[0].evidence and found.causes[0].name == "learning_rate_too_low"
+    # No rate in the log: the evidence says so, and does not call an unknown rate usual.
+    assert "learning_rate not logged" in found.causes[0].evidence
+    assert "nan" not in found.causes[0].evidence and "usual range" not in found.causes[0].evidence
     # The same wobble around a level that does not fall is no crawl.
     wobble = [0.001, -0.002, 0.002, -0.001, 0.0, 0.003, -0.003, 0.001, -0.002, 0.002, 0.0, -0.001, 0.001]
     level = train[:2] + [0.686 + w for w in wobble]

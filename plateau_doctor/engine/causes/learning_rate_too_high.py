@@ -77,8 +77,12 @@ def learning_rate_too_high(case: Case) -> Finding | None:
         shown = f"the curves show {case.shown(STALLED)} after a blow-up: {signs}"
     else:
         return None
-    rate = "large" if large else ("not logged" if not math.isfinite(lr) else "in the usual range")
-    parts = [shown, f"learning_rate {fmt(lr)} is {rate} for {family} (large from {fmt(high)})"]
+    if math.isfinite(lr):
+        judged = "large" if large else "in the usual range"
+        rate = f"learning_rate {fmt(lr)} is {judged} for {family} (large from {fmt(high)})"
+    else:
+        rate = f"learning_rate not logged (large for {family} from {fmt(high)})"
+    parts = [shown, rate]
     if math.isfinite(moved.typical):
         parts.append(
             f"update_ratio typically {fmt(moved.typical)} and at most {fmt(moved.peak)} per epoch"

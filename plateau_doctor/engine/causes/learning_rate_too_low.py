@@ -99,11 +99,12 @@ def learning_rate_too_low(case: Case) -> Finding | None:
         confidence, curve = 0.5, cut
     else:
         return None
-    rate = "small" if small else "in the usual range"
-    parts = [
-        f"the curves show {case.shown(UNDERFIT)}",
-        f"learning_rate {fmt(lr)} is {rate} for {family} (small up to {fmt(low)})",
-    ]
+    if math.isfinite(lr):
+        judged = "small" if small else "in the usual range"
+        rate = f"learning_rate {fmt(lr)} is {judged} for {family} (small up to {fmt(low)})"
+    else:
+        rate = f"learning_rate not logged (small for {family} up to {fmt(low)})"
+    parts = [f"the curves show {case.shown(UNDERFIT)}", rate]
     if math.isfinite(ratio):
         parts.append(f"typical update_ratio {fmt(ratio)} per epoch (too small below {fmt(UPDATE_RATIO_LOW)})")
     if progress is not None:

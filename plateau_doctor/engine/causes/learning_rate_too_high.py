@@ -19,6 +19,7 @@ from plateau_doctor.engine.causes.readings import (
     Case,
     lr_bounds,
     make_cause,
+    rate_words,
     steps,
     units_damaged,
 )
@@ -77,12 +78,7 @@ def learning_rate_too_high(case: Case) -> Finding | None:
         shown = f"the curves show {case.shown(STALLED)} after a blow-up: {signs}"
     else:
         return None
-    if math.isfinite(lr):
-        judged = "large" if large else "in the usual range"
-        rate = f"learning_rate {fmt(lr)} is {judged} for {family} (large from {fmt(high)})"
-    else:
-        rate = f"learning_rate not logged (large for {family} from {fmt(high)})"
-    parts = [shown, rate]
+    parts = [shown, rate_words(lr, family, "large", large, f"from {fmt(high)}")]
     if math.isfinite(moved.typical):
         parts.append(
             f"update_ratio typically {fmt(moved.typical)} and at most {fmt(moved.peak)} per epoch"

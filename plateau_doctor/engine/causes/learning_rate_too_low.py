@@ -21,6 +21,7 @@ from plateau_doctor.engine.causes.readings import (
     Case,
     lr_bounds,
     make_cause,
+    rate_words,
 )
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE, register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext, round3
@@ -99,12 +100,7 @@ def learning_rate_too_low(case: Case) -> Finding | None:
         confidence, curve = 0.5, cut
     else:
         return None
-    if math.isfinite(lr):
-        judged = "small" if small else "in the usual range"
-        rate = f"learning_rate {fmt(lr)} is {judged} for {family} (small up to {fmt(low)})"
-    else:
-        rate = f"learning_rate not logged (small for {family} up to {fmt(low)})"
-    parts = [f"the curves show {case.shown(UNDERFIT)}", rate]
+    parts = [f"the curves show {case.shown(UNDERFIT)}", rate_words(lr, family, "small", small, f"up to {fmt(low)}")]
     if math.isfinite(ratio):
         parts.append(f"typical update_ratio {fmt(ratio)} per epoch (too small below {fmt(UPDATE_RATIO_LOW)})")
     if progress is not None:

@@ -203,6 +203,15 @@ def lr_bounds(setup: ResolvedSetup) -> tuple[float, float, str]:
     return LR_LOW_OTHER, LR_HIGH_OTHER, f"optimizer {setup.optimizer}"
 
 
+def rate_words(lr: float, family: str, word: str, beyond: bool, edge: str) -> str:
+    """How a cause reads the learning rate against one edge of its optimizer's usual range:
+    ``word`` ("large", "small") when ``beyond`` it, else in the usual range, with the ``edge``
+    ("from 0.01", "up to 1e-05"). A rate the log does not hold is said to be unknown, never usual."""
+    if not math.isfinite(lr):
+        return f"learning_rate not logged ({word} for {family} {edge})"
+    return f"learning_rate {fmt(lr)} is {word if beyond else 'in the usual range'} for {family} ({word} {edge})"
+
+
 def sane_rate(case: Case) -> bool:
     """A learning rate inside its optimizer's usual range, away from both edges."""
     low, high, _ = lr_bounds(case.setup)

@@ -219,6 +219,10 @@ class ResolvedSetup:
     # layers (the product of their per-layer gains; a fan-scaled initializer keeps each near 1).
     # 0: not read (no model at the start of the fit, or a normalization layer resets the scale).
     initial_gain: float = 0.0
+    # The fit was ended before its ``epochs`` by a callback that is not the doctor's (Keras'
+    # EarlyStopping, as a rule): its last epochs are where a monitored loss stopped improving, not
+    # where the budget cut a falling loss short.
+    ended_early: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,9 +29,10 @@ def _table(rows=400, features=8, seed=0):
     return x, y
 
 
-def _fit(model, x, y, xv, yv, epochs=4, callback=None, **fit):
+def _fit(model, x, y, xv, yv, epochs=4, callback=None, callbacks_after=None, **fit):
     callback = callback or DoctorCallback(out=fit.pop("out"), verbose=False)
-    model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0, callbacks=[callback], **fit)
+    callbacks = [callback] + ([callbacks_after] if callbacks_after is not None else [])
+    model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks, **fit)
     return callback
 
 
@@ -157,6 +158,7 @@ def test_stop_when_sick_stops_a_stuck_fit_and_says_why(tmp_path, caplog):
     assert len(doctor.diagnosis.history) < 20
     assert "stopping the fit" in caplog.text
     assert doctor.summary["status"] == "sick" and doctor.summary["early_stopped"]
+    assert not doctor.diagnosis.setup.ended_early  # the doctor's own stop is not another callback's
 
 
 def test_a_failure_inside_the_doctor_is_logged_once_and_the_fit_goes_on(tmp_path, caplog, monkeypatch):
@@ -189,6 +191,30 @@ def test_a_reference_gives_the_attainable_level(tmp_path):
     assert audit.reference_metrics["val_balanced_accuracy"] >= audit.linear_reference_metrics["val_balanced_accuracy"]
     assert audit.reference_val_loss < audit.trivial_val_loss
     assert not any("reference" in note for note in doctor.diagnosis.not_checked)
+
+
+def test_a_fit_ended_by_the_users_early_stopping_is_read_as_ended_before_its_budget(tmp_path):
+    """Random labels: the validation loss rises from the first epochs and EarlyStopping ends the
+    fit long before its 60 epochs. The set-up the doctor diagnoses says so, where a fit that ran
+    its epochs does not."""
+    keras.utils.set_random_seed(0)
+    x, _ = _table()
+    y = np.random.default_rng(1).integers(0, 2, len(x)).astype("float32")
+
+    def net():
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+        return model
+
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2)
+    doctor = DoctorCallback(out=tmp_path, write=False, verbose=False)
+    _fit(net(), x[:300], y[:300], x[300:], y[300:], epochs=60, callback=doctor, callbacks_after=stopper)
+    assert len(doctor.diagnosis.history) < 60 and doctor.diagnosis.setup.ended_early
+    assert doctor.diagnosis.setup.epochs == 60
+    ran = DoctorCallback(out=tmp_path, write=False, verbose=False)
+    _fit(net(), x[:300], y[:300], x[300:], y[300:], epochs=3, callback=ran)
+    assert len(ran.diagnosis.history) == 3 and not ran.diagnosis.setup.ended_early
 
 
 def test_bad_settings_are_refused_at_construction():

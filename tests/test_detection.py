@@ -659,6 +659,36 @@ def test_a_noisy_training_loss_over_a_steadily_falling_validation_loss_is_slow_c
     assert findings[0].evidence.startswith("val_loss still falls at the end (loss falls too, unsteadily)")
 
 
+# An MLP on 250 rows of circles with distractor columns, ended by its own EarlyStopping
+# (patience 4) at epoch 14 of 150: the training loss falls 8% an epoch, the validation loss
+# has not improved for 4 epochs, and the reference (gradient boosting) is far ahead.
+EARLY_STOPPED = {
+    "loss": [0.68, 0.59, 0.51, 0.43, 0.37, 0.31, 0.26, 0.22, 0.18, 0.15, 0.125, 0.105, 0.088, 0.074],
+    "val_loss": [0.69, 0.66, 0.64, 0.62, 0.6, 0.585, 0.575, 0.57, 0.5685, 0.5683, 0.5686, 0.5692, 0.5701, 0.5715],
+    "val_balanced_accuracy": [0.5, 0.55, 0.6, 0.64, 0.67, 0.69, 0.71, 0.72, 0.73, 0.735, 0.737, 0.738, 0.74, 0.74],
+}
+
+
+def test_a_fit_ended_by_a_callback_with_the_validation_loss_stalled_is_not_slow_convergence():
+    """The same curves are slow convergence when the budget cut them short, and not when a
+    callback (EarlyStopping on val_loss) ended the fit: the net has stopped gaining on unseen
+    rows, and the training loss still falling is no reason to train on."""
+    audit = make_audit(reference_metrics={"val_balanced_accuracy": 0.9})
+    budget = detect_symptoms(EARLY_STOPPED, audit, DETECTION, setup=make_setup(epochs=14))
+    assert names(budget) == ["slow_convergence"] and budget[0].evidence.startswith("loss still falls")
+    stopped = detect_symptoms(EARLY_STOPPED, audit, DETECTION, setup=make_setup(epochs=150, ended_early=True))
+    assert names(stopped) == ["converged"]
+    assert "a callback ended the fit at epoch 14 of its 150 with val_loss no longer falling" in stopped[0].evidence
+
+
+def test_a_fit_ended_by_a_callback_whose_validation_loss_still_falls_is_slow_convergence():
+    """A callback that stops a fit on noise (patience 1) leaves a validation loss still falling
+    steadily: that is slow convergence, read on the validation loss."""
+    found = detect_symptoms(SLOW, make_audit(), DETECTION, setup=make_setup(epochs=40, ended_early=True))
+    assert names(found) == ["slow_convergence"]
+    assert found[0].evidence.startswith("val_loss still falls at the end (a callback ended the fit at epoch 12 of its 40)")
+
+
 # A linear model on two moons (seen in a scenario): both curves flat from epoch 5, the
 # training loss 0.263 already below the reference model's validation loss 0.285, the
 # validation score 0.86 against the reference's 0.94.

@@ -85,6 +85,11 @@ def moving(values: np.ndarray | None, run: Run) -> bool:
     return drift is None or drift.falls
 
 
+def _progress_words(values: np.ndarray, run: Run) -> str:
+    progress = smoothed_progress(values, run.detection)
+    return f"smoothed {pct(progress if progress is not None else math.nan)} over epochs {run.window}"
+
+
 def _noise_words(values: np.ndarray, run: Run) -> str:
     drift = recent_trend(values, run)
     return f"; {drift.describe()}" if drift is not None else ""
@@ -147,6 +152,12 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
     curve's noise (:func:`moving`, when its scatter can be read), else at least
     :data:`MONOTONE_SHARE` of the last moves down: a noisy curve whose robust trend still
     falls beyond its wobble converges, however many of its single moves go up.
+
+    A fit that a callback ended before its budget (:func:`ended_by_callback`) did not run out
+    of epochs: it stopped where its monitor, the validation loss as a rule, had stopped
+    improving. A training loss still falling there is the net fitting its training rows
+    without gaining on unseen ones, which more epochs do not mend; only the validation loss
+    still falling steadily is slow convergence then.
     """
     if not run.ready or gap is None or not gap.far:
         return None
@@ -154,7 +165,7 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
         return None
     curves = [(run.progress_name, run.progress)]
     if run.train is not None and run.val is not None:
-        curves.append(("val_loss", run.val))
+        curves = [("val_loss", run.val)] if ended_by_callback(run) else [*curves, ("val_loss", run.val)]
     for name, values in curves:
         progress = smoothed_progress(values, run.detection)
         steps = np.diff(values[-run.patience - 1:])
@@ -162,7 +173,10 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
         steady = falling >= MONOTONE_SHARE or recent_trend(values, run) is not None
         if not moving(values, run) or not steady:
             continue
-        noisy = "" if name == run.progress_name else f" ({run.progress_name} falls too, unsteadily)"
+        if ended_by_callback(run):
+            noisy = f" (a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs})"
+        else:
+            noisy = "" if name == run.progress_name else f" ({run.progress_name} falls too, unsteadily)"
         return symptom(
             "slow_convergence",
             0.55 + 0.3 * ramp(gap.ratio, 1.0, 4.0),
@@ -171,6 +185,19 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
             f" now {fmt(float(values[-1]))}; {gap.describe()}{_noise_words(values, run)}",
         )
     return None
+
+
+def ended_by_callback(run: Run) -> bool:
+    """The fit was ended before its epoch budget by a callback that is not the doctor's (the set-up
+    says so: ``ResolvedSetup.ended_early``, recorded by the callback and the pipeline's fits)."""
+    return run.setup is not None and run.setup.ended_early
+
+
+def _ended_while_training_fell(run: Run) -> bool:
+    """Ended by a callback with the training loss still moving and the validation loss not."""
+    if not ended_by_callback(run) or run.train is None or run.val is None:
+        return False
+    return moving(run.train, run) and not moving(run.val, run)
 
 
 def still_falling(run: Run) -> Finding | None:
@@ -269,6 +296,12 @@ def converged(run: Run, gap: ReferenceGap | None) -> Finding:
     if not run.ready:
         parts.append(
             f"only {run.n_epochs} epoch(s): progress tests need {run.detection.start_from_epoch + run.patience + 1}"
+        )
+    elif gap is not None and gap.far and _ended_while_training_fell(run):
+        parts.append(
+            f"a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs} with val_loss no longer"
+            f" falling beyond its noise: the training loss still falling ({_progress_words(run.train, run)}) is"
+            " not a budget cut short"
         )
     return symptom("converged", 0.9 if run.ready else 0.5, "; ".join(parts))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -164,6 +164,8 @@ def fit_branch(
         history["epoch"] = history["epoch"].astype(np.int64)
         history = history[list(HISTORY_COLUMNS)]
         metrics = evaluate(model, data, setup)
+        if model.stop_training and recorder.stopped_by is None and len(history) < config.training.epochs - initial_epoch:
+            setup = replace(setup, ended_early=True)  # the config's EarlyStopping ended it, not the budget
     return FitResult(
         branch=branch,
         model=model,

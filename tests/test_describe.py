@@ -34,6 +34,7 @@ def test_a_saved_model_reads_as_the_callback_reads_it(tmp_path):
     # What the config says it will be trained with, the pipeline keeps; the callback reads the model's.
     assert (saved.optimizer, saved.batch_size, saved.kernel_initializer) == ("adam", 16, "loaded")
     assert (live.optimizer, live.batch_size, live.learning_rate) == ("sgd", 0, pytest.approx(0.05))
+    assert saved.initial_gain == pytest.approx(initial_gain(model)) and saved.initial_gain > 0
 
 
 @pytest.mark.parametrize("layers, default, expected", [

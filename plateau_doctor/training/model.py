@@ -324,7 +324,7 @@ def _short(text: str, limit: int = 120) -> str:
 
 def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features: int):
     """Load ``model.path`` with Keras' safe mode on, and describe what it is."""
-    from plateau_doctor.training.describe import describe_model
+    from plateau_doctor.training.describe import describe_model, initial_gain
 
     path = config.model.path
     model = _load_saved(path)
@@ -348,6 +348,7 @@ def load_user_model(config: DoctorConfig, task: str, n_classes: int, n_features:
         batch_size=config.training.batch_size,
         epochs=config.training.epochs,
         weight_decay=configured_weight_decay(config),
+        initial_gain=initial_gain(model),  # training starts from the saved kernels, as the callback's fit from its own
     )
     return model, setup
 

@@ -73,6 +73,20 @@ def test_causes_are_well_formed_and_ranked(history, task, audit, setup, expected
     assert len(set(names(causes))) == len(causes)
 
 
+def test_a_short_run_a_callback_ended_says_so_in_its_symptom_and_its_cause():
+    """Five epochs stopped by an early stop (patience 1 on a noisy epoch, say): too short to judge,
+    train longer, and the reason it ended, which points at the stop's patience."""
+    history = dict(next(case[1] for case in CASES if case[0] == "five_epochs_too_short"))
+    audit, setup = make_audit("binary"), make_setup("binary", epochs=40, ended_early=True)
+    symptoms = detect_symptoms(history, audit, DETECTION, setup=setup)
+    assert symptoms[0].evidence.endswith("; a callback ended the fit at epoch 5 of its 40")
+    causes = diagnose(history, audit, setup, DETECTION, symptoms=symptoms)
+    assert causes[0].name == "too_few_epochs"
+    assert "a callback ended the fit before its 40 epochs" in causes[0].evidence
+    plain = diagnose(history, audit, make_setup("binary", epochs=5), DETECTION)
+    assert plain[0].name == "too_few_epochs" and "callback" not in plain[0].evidence
+
+
 def test_every_cause_has_a_rule():
     assert set(CAUSE_RULES) == set(CAUSES)
 

@@ -278,7 +278,8 @@ def too_short_to_judge(run: Run, gap: ReferenceGap | None) -> Finding | None:
         0.5,
         f"only {run.n_epochs} epoch(s), fewer than the {run.detection.start_from_epoch + run.patience + 1} the "
         f"progress tests need; {run.level_name} went from {fmt(float(level[0]))} to {fmt(float(level[-1]))} "
-        f"({pct(change)}); {gap.describe()}",
+        f"({pct(change)}); {gap.describe()}"
+        + (f"; a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs}" if ended_by_callback(run) else ""),
     )
 
 

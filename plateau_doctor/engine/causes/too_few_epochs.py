@@ -69,10 +69,12 @@ def _too_short_to_judge(case: Case) -> Finding | None:
         return None
     if case.has("stuck_at_trivial", *UNSTABLE, OVERFITTING):
         return None
+    stopped = (f"; a callback ended the fit before its {case.setup.epochs} epochs: an early stop's patience shorter"
+               " than a slow start stops it there" if case.setup.ended_early else "")
     return make_cause(
         "too_few_epochs", 0.5,
         f"only {case.n_epochs} epochs, fewer than the {need} the progress tests need to tell a slow start from a"
-        " stall; the rate is in its usual range and steps, gradients and units look healthy: train longer first",
+        f" stall; the rate is in its usual range and steps, gradients and units look healthy: train longer first{stopped}",
     )
 
 

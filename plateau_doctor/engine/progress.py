@@ -174,7 +174,7 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
         if not moving(values, run) or not steady:
             continue
         if ended_by_callback(run):
-            noisy = f" (a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs})"
+            noisy = f" ({_callback_words(run)})"
         else:
             noisy = "" if name == run.progress_name else f" ({run.progress_name} falls too, unsteadily)"
         return symptom(
@@ -191,6 +191,10 @@ def ended_by_callback(run: Run) -> bool:
     """The fit was ended before its epoch budget by a callback that is not the doctor's (the set-up
     says so: ``ResolvedSetup.ended_early``, recorded by the callback and the pipeline's fits)."""
     return run.setup is not None and run.setup.ended_early
+
+
+def _callback_words(run: Run) -> str:
+    return f"a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs}"
 
 
 def _ended_while_training_fell(run: Run) -> bool:
@@ -279,7 +283,7 @@ def too_short_to_judge(run: Run, gap: ReferenceGap | None) -> Finding | None:
         f"only {run.n_epochs} epoch(s), fewer than the {run.detection.start_from_epoch + run.patience + 1} the "
         f"progress tests need; {run.level_name} went from {fmt(float(level[0]))} to {fmt(float(level[-1]))} "
         f"({pct(change)}); {gap.describe()}"
-        + (f"; a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs}" if ended_by_callback(run) else ""),
+        + (f"; {_callback_words(run)}" if ended_by_callback(run) else ""),
     )
 
 
@@ -300,9 +304,8 @@ def converged(run: Run, gap: ReferenceGap | None) -> Finding:
         )
     elif gap is not None and gap.far and _ended_while_training_fell(run):
         parts.append(
-            f"a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs} with val_loss no longer"
-            f" falling beyond its noise: the training loss still falling ({_progress_words(run.train, run)}) is"
-            " not a budget cut short"
+            f"{_callback_words(run)} with val_loss no longer falling beyond its noise: the training loss still"
+            f" falling ({_progress_words(run.train, run)}) is not a budget cut short"
         )
     return symptom("converged", 0.9 if run.ready else 0.5, "; ".join(parts))
 

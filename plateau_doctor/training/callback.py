@@ -264,7 +264,7 @@ class DoctorCallback(Recorder):
 
         if not self.records.get("epoch"):
             return
-        if self._ended_by_another_callback():
+        if self.ended_by_another_callback():
             self._setup_cache = replace(self._setup(), ended_early=True)
         self.diagnosis = diagnose_curves(
             self._as_kept(), audit=self._audit(), setup=self._setup(), detection=self.detection,
@@ -295,12 +295,8 @@ class DoctorCallback(Recorder):
         if self.verbose:
             print(verdict_lines(self.summary), file=sys.stderr, flush=True)
 
-    def _ended_by_another_callback(self) -> bool:
-        """The fit stopped before the epochs it was asked for, and neither the doctor's stop nor a live
-        action stopped it: another callback did (Keras' EarlyStopping, as a rule)."""
-        asked, ran = int((getattr(self, "params", None) or {}).get("epochs") or 0), int(self.records["epoch"][-1])
-        ours = self.stopped_by is not None or (self.live is not None and any("stop" in a.action for a in self.live.actions))
-        return bool(getattr(self.model, "stop_training", False)) and not ours and 0 < ran < asked
+    def stopped_itself(self) -> bool:
+        return self.live is not None and any("stop" in a.action for a in self.live.actions)
 
     def _as_kept(self) -> dict[str, list[float]]:
         """The records of the model as the fit leaves it: all of them without live actions; up to

@@ -164,7 +164,7 @@ def fit_branch(
         history["epoch"] = history["epoch"].astype(np.int64)
         history = history[list(HISTORY_COLUMNS)]
         metrics = evaluate(model, data, setup)
-        if model.stop_training and recorder.stopped_by is None and len(history) < config.training.epochs - initial_epoch:
+        if recorder.ended_by_another_callback():
             setup = replace(setup, ended_early=True)  # the config's EarlyStopping ended it, not the budget
     return FitResult(
         branch=branch,

@@ -288,6 +288,18 @@ class Recorder(keras().callbacks.Callback):
                     self.model.stop_training = True
                 self.found(epoch, finding)
 
+    def ended_by_another_callback(self) -> bool:
+        """The fit stopped before the epochs it was asked for, and not by this recorder's own stop:
+        another callback ended it (Keras' EarlyStopping, as a rule)."""
+        asked = int((getattr(self, "params", None) or {}).get("epochs") or 0)
+        ran = int(self.records["epoch"][-1]) if self.records.get("epoch") else 0
+        stopped = bool(getattr(self.model, "stop_training", False))
+        return stopped and self.stopped_by is None and not self.stopped_itself() and 0 < ran < asked
+
+    def stopped_itself(self) -> bool:
+        """A stop of the recorder's own other than ``stopped_by`` (none here; the callback's live actions)."""
+        return False
+
     def measure(self, epoch: int, logs: dict | None) -> dict[str, float]:
         """This epoch's row: what the fit logged, then the recorder's own measurements."""
         row: dict[str, float] = {"epoch": float(epoch + 1)}

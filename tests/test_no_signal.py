@@ -9,7 +9,7 @@ from builders import DETECTION, make_audit, make_setup
 from plateau_doctor.config import DataConfig, PreprocessingConfig
 from plateau_doctor.data.prepared import prepare_data
 from plateau_doctor.engine.detection import detect_symptoms
-from plateau_doctor.engine.levels import reference_has_signal
+from plateau_doctor.engine.levels import reference_gap, reference_has_signal
 from plateau_doctor.engine.diagnosis import diagnose
 
 # Six epochs at chance: too short for the plateau tests, which need warm-up plus patience.
@@ -53,3 +53,41 @@ def test_the_audit_of_all_constant_features_finds_no_signal():
     frame["target"] = rng.integers(0, 2, 400)
     prepared = prepare_data(frame, DataConfig(path="x.csv"), PreprocessingConfig())
     assert not reference_has_signal(prepared.audit)
+
+
+
+# Random binary labels, 100 validation rows: the better of the two reference models scored
+# 0.556 by luck (within two standard errors of a guess, 0.1 there) and a val_loss above the
+# prior's. The net guesses, memorizes a little, and a user's EarlyStopping(patience=2) ends it.
+LUCKY_REFERENCE = dict(reference_val_loss=0.70, reference_metrics={"val_accuracy": 0.556, "val_balanced_accuracy": 0.556})
+GUESSING = {
+    "loss": [0.72, 0.70, 0.69, 0.68, 0.67],
+    "val_loss": [0.70, 0.705, 0.71, 0.72, 0.725],
+    "val_balanced_accuracy": [0.45, 0.44, 0.43, 0.43, 0.426],
+}
+
+
+def test_falling_short_of_a_reference_that_found_no_signal_is_not_a_gap():
+    """0.13 short of a lucky 0.556 spans 2.6 of the 0.05 thresholds, but the data allow only
+    chance: there is no level the net stopped short of (before, the short run read as a
+    plateau "clearly worse" than the reference); it guesses on data without signal."""
+    audit = make_audit(**LUCKY_REFERENCE)
+    gap = reference_gap(GUESSING, audit, DETECTION)
+    assert gap is not None and gap.ratio > 1 and not gap.far
+    assert "no better than chance" in gap.describe()
+    symptoms = detect_symptoms(GUESSING, audit, DETECTION)
+    assert [s.name for s in symptoms] == ["stuck_at_trivial"]
+    assert "no learnable signal" in symptoms[0].evidence
+    causes = diagnose(GUESSING, audit, make_setup(), DETECTION, symptoms=symptoms)
+    assert causes[0].name == "no_learnable_signal"
+
+
+def test_the_same_shortfall_from_a_reference_with_signal_is_a_gap():
+    """The control: on 2,000 validation rows the same 0.556 is signal (two standard errors of a
+    guess are 0.045 there), and the short run 0.12 below it stopped clearly short of it."""
+    audit = make_audit(**LUCKY_REFERENCE, n_val=2000)
+    gap = reference_gap(GUESSING, audit, DETECTION)
+    assert gap is not None and gap.far
+    symptoms = detect_symptoms(GUESSING, audit, DETECTION)
+    assert [s.name for s in symptoms] == ["plateau"]
+    assert "clearly worse" in symptoms[0].evidence

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -171,20 +171,28 @@ def reference_has_signal(audit: DataAudit) -> bool:
 class ReferenceGap:
     """How far the network's final validation score is from the reference model's.
 
-    ``ratio`` is the gap in units of its threshold: above 1 is a clear gap.
+    ``ratio`` is the gap in units of its threshold: above 1 is a clear gap, when the
+    reference showed signal (``signal``, :func:`reference_has_signal`). A reference no better
+    than chance within the noise of the validation split is the better of two models picked
+    on those rows by luck: the data allow the trivial level, and falling short of the lucky
+    score is noise too, however many thresholds it spans.
     """
 
     measure: str
     network: float
     reference: float
     ratio: float
+    signal: bool = True
 
     @property
     def far(self) -> bool:
-        return self.ratio > 1.0
+        return self.signal and self.ratio > 1.0
 
     def describe(self) -> str:
-        verdict = "clearly worse" if self.far else ("close" if self.ratio > 0 else "as good or better")
+        if not self.signal and self.ratio > 1.0:
+            verdict = "the reference is no better than chance within the noise of the validation rows: no gap to read"
+        else:
+            verdict = "clearly worse" if self.far else ("close" if self.ratio > 0 else "as good or better")
         return f"{self.measure} {fmt(self.network)} vs the reference model's {fmt(self.reference)} ({verdict})"
 
 
@@ -205,7 +213,16 @@ def reference_gap(
     the reference model's: by metric when recorded (scale-free), else by validation loss
     when it is in the audit's scale. For classification the doctor's own ``val_log_loss``,
     when recorded, is judged too: a clear gap there counts when it is the wider one. None when nothing
-    can be compared."""
+    can be compared. Never clear when the reference found no signal (:class:`ReferenceGap`)."""
+    found = _reference_gap(history, audit, detection, setup)
+    if found is None or reference_has_signal(audit):
+        return found
+    return replace(found, signal=False)
+
+
+def _reference_gap(
+    history: History, audit: DataAudit, detection: DetectionConfig, setup: ResolvedSetup | None
+) -> ReferenceGap | None:
     window = detection.patience
     family = "classification" if is_classification(audit.task) else "regression"
     for name, threshold in _GAP_METRICS[family]:

@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from plateau_doctor.engine.live import LiveAction, live_action, pick_rate, restore_and_lower, thrown_out
+from plateau_doctor.engine.live import (
+    ActionRecord,
+    LiveAction,
+    kept_epochs,
+    live_action,
+    pick_rate,
+    restore_and_lower,
+    thrown_out,
+)
 from plateau_doctor.engine.range_test import range_test_schedule
 from plateau_doctor.engine.remedies.base import RemedyPlan
 
@@ -59,6 +67,23 @@ def test_overfitting_treated_by_early_stopping_restores_the_best_weights_and_sto
     plans = [_plan("early_stopping", {"training.early_stopping_patience": 5, "training.epochs": 40}, 0.8)]
     action = live_action(plans, 1e-3, "overfitting: GL 40")
     assert action.stop and action.restore == "best" and action.rate is None
+
+
+def _record(epoch, action, restored=None):
+    return ActionRecord(epoch, "x", action, "why", 1.0, 0.01, restored)
+
+
+def test_the_kept_model_is_read_on_the_epochs_that_led_to_it():
+    """15 epochs: a blow-up at epoch 1 restored (rate lowered), then overfitting stopped at
+    epoch 9 with epoch 4's weights restored. The kept model is epoch 4's, trained since epoch 1's
+    action: epochs 2-4 (records 1..3), not epoch 1's blown-up loss nor epochs 5-9 past the best
+    (before: records 0..3, whose blown-up first epoch read as a run still far from the reference)."""
+    blown, stopped = _record(1, "restore the weights, learning rate 1 -> 0.0154", 0), _record(9, "restore the best weights, stop", 4)
+    assert kept_epochs([blown, stopped], 9, 9, 8) == slice(1, 4)
+    assert kept_epochs([stopped], 9, 9, 8) == slice(0, 4)  # stopped with no action before: from the start
+    assert kept_epochs([], 15, 0, 8) == slice(0, 15)
+    assert kept_epochs([blown], 15, 1, 8) == slice(1, 15)  # enough epochs since the action to judge
+    assert kept_epochs([blown], 6, 1, 8) == slice(0, 6)  # too few: the whole fit
 
 
 def test_no_action_when_no_plan_is_live_or_the_rate_is_unchanged():

@@ -160,3 +160,22 @@ def pick_rate(action: LiveAction, current: float, lrs: Sequence[float], losses: 
         return float(suggestion), f"{swept} suggests {fmt(suggestion)}"
     side = "below" if action.direction == "lower" else "above"
     return fallback, f"{swept} suggests {fmt(suggestion)}, not {side} {fmt(current)}: the treatment's rate {fmt(fallback)}"
+
+
+def kept_epochs(actions: Sequence[ActionRecord], n_epochs: int, segment_start: int, enough: int) -> slice:
+    """Which of a fit's recorded epochs describe the model as the fit leaves it.
+
+    All of them without actions. After a stop at the best weights, the epochs that led to the
+    restored one, from the action before it (the best is sought only since then): the epochs
+    before that trained other settings, or weights a blow-up threw out, which the kept model
+    no longer carries. Else those since the last action when there are ``enough`` of them to
+    judge (warm-up plus patience), all of them when not.
+    """
+    if not actions:
+        return slice(0, n_epochs)
+    last = actions[-1]
+    if "stop" in last.action and last.restored_epoch:
+        start = actions[-2].epoch if len(actions) > 1 else 0
+        return slice(start if start < last.restored_epoch else 0, last.restored_epoch)
+    return slice(segment_start, n_epochs) if n_epochs - segment_start >= enough else slice(0, n_epochs)
+

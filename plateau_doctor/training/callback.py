@@ -39,7 +39,7 @@ import numpy as np
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.detection import check_early_stop
-from plateau_doctor.engine.live import MAX_ACTIONS, live_action, restore_and_lower
+from plateau_doctor.engine.live import MAX_ACTIONS, kept_epochs, live_action, restore_and_lower
 from plateau_doctor.engine.vocabulary import BINARY_LOSSES, DEFAULT_LOSS, MULTICLASS_LOSSES, canonical_loss
 from plateau_doctor.schema import HISTORY_SIGNALS, DataAudit, Finding, ResolvedSetup
 from plateau_doctor.training.describe import (
@@ -266,9 +266,9 @@ class DoctorCallback(Recorder):
             return
         if self.ended_by_another_callback():
             self._setup_cache = replace(self._setup(), ended_early=True)
+        kept = self._as_kept()
         self.diagnosis = diagnose_curves(
-            self._as_kept(), audit=self._audit(), setup=self._setup(), detection=self.detection,
-            not_checked=self._not_checked(),
+            kept, audit=self._audit(), setup=self._setup(), detection=self.detection, not_checked=self._not_checked(),
         )
         if self.live is not None and self.live.actions:
             # The verdict is on the model as kept; the history shown is the whole fit.
@@ -277,7 +277,7 @@ class DoctorCallback(Recorder):
             self.diagnosis.symptoms.insert(0, self.stopped_by)
         if not self.write:
             return
-        from plateau_doctor.results.observed import verdict_lines, write_observed_run
+        from plateau_doctor.results.observed import final_metrics, verdict_lines, write_observed_run
 
         extra = {
             "wall_seconds": round(time.perf_counter() - self._started, 2),
@@ -288,6 +288,8 @@ class DoctorCallback(Recorder):
         }
         if self.live is not None:
             extra["live_repairs"] = [action.to_dict() for action in self.live.actions]
+            if len(kept["epoch"]) and kept["epoch"][-1] != self.records["epoch"][-1]:  # stopped at the best weights
+                extra["final"] = {"epochs": len(self.records["epoch"]), "metrics": final_metrics(normalize_history(kept))}
         files = {"layer_gradient_norms.json": self.layer_gradient_norms} if self.layer_gradient_norms else None
         self.summary, self.run_dir = write_observed_run(
             self.diagnosis, self.out, self.name, branch="fit", extra=extra, files=files
@@ -299,17 +301,12 @@ class DoctorCallback(Recorder):
         return self.live is not None and any("stop" in a.action for a in self.live.actions)
 
     def _as_kept(self) -> dict[str, list[float]]:
-        """The records of the model as the fit leaves it: all of them without live actions; up to
-        the restored epoch after a stop at the best weights; else those since the last action,
-        when there are enough to judge (warm-up plus ``patience``)."""
-        if self.live is None or not self.live.actions:
+        """The records of the model as the fit leaves it (``engine.live.kept_epochs``)."""
+        if self.live is None:
             return self.records
-        last = self.live.actions[-1]
-        if "stop" in last.action and last.restored_epoch:
-            return {name: values[:last.restored_epoch] for name, values in self.records.items()}
-        segment = self._segment(self.records)
-        enough = len(segment.get("epoch", ())) >= self.detection.start_from_epoch + self.detection.patience
-        return segment if enough else self.records
+        kept = kept_epochs(self.live.actions, len(self.records.get("epoch", ())), self.live.segment_start,
+                           self.detection.start_from_epoch + self.detection.patience)
+        return {name: values[kept] for name, values in self.records.items()}
 
     # ------------------------------------------------------------------ what can be derived
     def _not_checked(self) -> list[str]:

@@ -14,7 +14,6 @@ import pytest
 from conftest import make_classification_frame
 from plateau_doctor.orchestration import processes
 from plateau_doctor.config import validate_config
-from plateau_doctor.run.timing import StageClock
 
 CLI = [sys.executable, "-m", "plateau_doctor.cli"]
 

@@ -340,7 +340,7 @@ def test_the_verdict_says_where_a_final_model_under_the_level_stands_against_the
                   "final_curves_healthy": healthy},
     }
     text = markdown_summary(summary)
-    assert f"below the attainable level 0.93" in text
+    assert "below the attainable level 0.93" in text
     assert words in text
 
 

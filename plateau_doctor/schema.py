@@ -223,6 +223,9 @@ class ResolvedSetup:
     # EarlyStopping, as a rule): its last epochs are where a monitored loss stopped improving, not
     # where the budget cut a falling loss short.
     ended_early: bool = False
+    # The 1-based epoch whose weights a callback put back at the end of the fit (Keras'
+    # EarlyStopping(restore_best_weights=True)): the model the fit leaves. 0: the last epoch's.
+    kept_epoch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

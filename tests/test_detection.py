@@ -731,3 +731,30 @@ def test_memorizing_a_net_whose_predictions_beat_chance_is_overfitting_though_it
 
         causes = [c.name for c in diagnose(history, audit, make_setup(), DETECTION)]
         assert causes[0] == "overfitting" and "no_learnable_signal" not in causes, causes
+
+
+# A user's EarlyStopping(patience=10, restore_best_weights=True): val_loss bottoms at epoch 8 and
+# climbs for the 10 epochs of patience while the training loss keeps falling; the callback then
+# puts epoch 8's weights back.
+RESTORED = {
+    "loss": [0.66, 0.55, 0.47, 0.41, 0.36, 0.32, 0.29, 0.26, 0.23, 0.2, 0.18, 0.16, 0.14, 0.12, 0.1, 0.09, 0.08, 0.07],
+    "val_loss": [0.67, 0.58, 0.52, 0.48, 0.46, 0.45, 0.44, 0.435, 0.44, 0.45, 0.47, 0.49, 0.51, 0.53, 0.56, 0.59, 0.62, 0.65],
+    "val_balanced_accuracy": [0.6, 0.68, 0.73, 0.76, 0.77, 0.78, 0.79, 0.8, 0.79, 0.78, 0.77, 0.76, 0.75, 0.74, 0.73,
+                              0.72, 0.71, 0.7],
+}
+
+
+def test_overfitting_after_the_epoch_a_callback_restored_does_not_touch_the_kept_model():
+    """Read to its end the fit overfits; but the model it leaves is epoch 8's, GL 0 by Prechelt's
+    criterion, and as close to the reference as it ever got: the user's restore mended it. A
+    restore that kept an epoch well up the rise (GL >= 5) mends nothing."""
+    audit = make_audit(reference_metrics={"val_balanced_accuracy": 0.82})
+    setup = dict(epochs=100, ended_early=True)
+    read_to_the_end = detect_symptoms(RESTORED, audit, DETECTION, setup=make_setup(**setup))
+    assert names(read_to_the_end) == ["overfitting"]
+    kept = detect_symptoms(RESTORED, audit, DETECTION, setup=make_setup(**setup, kept_epoch=8))
+    assert names(kept) == ["converged"]
+    assert "a callback restored epoch 8's weights at the end of the fit: the kept model's val_loss 0.435" in kept[0].evidence
+    assert "val_balanced_accuracy 0.78 vs the reference model's 0.82 (close)" in kept[0].evidence  # epochs 4-8
+    late = detect_symptoms(RESTORED, audit, DETECTION, setup=make_setup(**setup, kept_epoch=15))
+    assert names(late) == ["overfitting"]

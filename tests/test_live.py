@@ -11,6 +11,7 @@ from plateau_doctor.engine.live import (
     ActionRecord,
     LiveAction,
     kept_epochs,
+    kept_model,
     live_action,
     pick_rate,
     restore_and_lower,
@@ -84,6 +85,17 @@ def test_the_kept_model_is_read_on_the_epochs_that_led_to_it():
     assert kept_epochs([], 15, 0, 8) == slice(0, 15)
     assert kept_epochs([blown], 15, 1, 8) == slice(1, 15)  # enough epochs since the action to judge
     assert kept_epochs([blown], 6, 1, 8) == slice(0, 6)  # too few: the whole fit
+
+
+def test_a_users_restore_at_the_end_of_the_fit_marks_the_kept_model():
+    """The user's EarlyStopping puts epoch 14 back after a 24-epoch fit: the whole fit is read and
+    epoch 14 is the kept model. After a doctor's action at epoch 3, the epochs read start there and
+    the kept model is the 11th of them. A restored epoch from before that action (or none) leaves
+    the doctor's own span."""
+    assert kept_model(slice(0, 24), 24, 14) == (slice(0, 24), 14, 14)
+    assert kept_model(slice(3, 24), 24, 14) == (slice(3, 24), 14, 11)
+    assert kept_model(slice(3, 24), 24, 2) == (slice(3, 24), 24, 0)
+    assert kept_model(slice(1, 4), 9, 0) == (slice(1, 4), 4, 0)  # the doctor's own stop at epoch 4's weights
 
 
 def test_no_action_when_no_plan_is_live_or_the_rate_is_unchanged():

@@ -125,12 +125,19 @@ def detect_symptoms(
     # At trivial, the net generalizes nothing: a rising validation loss there is memorization
     # (no signal to learn), not a generalization that overfitting lost.
     rising = (memorized or early_stopping.overfitting(run)) if stuck is None else None
+    mended = early_stopping.mended_by_restore(run) if rising is not None and memorized is None else None
+    if mended is not None:
+        rising = None  # the user's model is from before the rise
     found = [finding for finding in (*stalled, swinging, rising) if finding is not None]
     if not found and (short := progress.too_short_to_judge(run, gap)) is not None:
         found = [short]
     if not found and (no_signal := at_trivial_without_signal(run)) is not None:
         found = [no_signal]
-    return _rank(found) if found else [progress.converged(run, gap)]
+    if found:
+        return _rank(found)
+    healthy = progress.converged(run, gap)
+    return [replace(healthy, evidence=f"{healthy.evidence}; val_loss rose past its best, and {mended}")
+            if mended is not None else healthy]
 
 
 def check_early_stop(

@@ -181,6 +181,23 @@ def overfitting(run: Run) -> Finding | None:
     return symptom(OVERFITTING, 0.5 + 0.4 * ramp(gl, GL_CONFIDENT, GL_SURE), _evidence(run, best, e_opt, gl, fell, beyond))
 
 
+def mended_by_restore(run: Run) -> str | None:
+    """Why a rise past the best does not touch the model the fit leaves, when a callback put back
+    an epoch's weights at the end (``Run.kept_epoch``: Keras' EarlyStopping with
+    ``restore_best_weights``) whose validation loss is not GL5 above E_opt: Prechelt's criterion
+    read on the kept model, which is the one the user gets. None otherwise."""
+    kept = run.kept_epoch
+    if not kept or run.val is None or not np.all(np.isfinite(run.val[:kept])):
+        return None
+    level = noise.running_median(run.val)
+    e_opt, e_kept = float(np.min(level)), float(run.val[kept - 1])
+    gl = _generalization_loss(e_opt, e_kept, float(np.max(level) - np.min(level)))
+    if not gl < GL_SICK:
+        return None
+    return (f"a callback restored epoch {kept}'s weights at the end of the fit: the kept model's val_loss"
+            f" {fmt(e_kept)} is GL {fmt(max(gl, 0.0))} above E_opt {fmt(e_opt)} (< {fmt(GL_SICK)}), before the rise")
+
+
 def rise_beyond_noise(val: np.ndarray, level: np.ndarray, best: int) -> str | None:
     """How the validation loss rose since its ``best`` epoch beyond what a flat floor with the
     curve's scatter makes, or None: its end's median above the best level

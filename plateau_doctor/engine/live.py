@@ -179,3 +179,14 @@ def kept_epochs(actions: Sequence[ActionRecord], n_epochs: int, segment_start: i
         return slice(start if start < last.restored_epoch else 0, last.restored_epoch)
     return slice(segment_start, n_epochs) if n_epochs - segment_start >= enough else slice(0, n_epochs)
 
+
+def kept_model(span: slice, n_epochs: int, restored: int) -> tuple[slice, int, int]:
+    """Where the kept model is when a callback of the user's puts an epoch's weights back at the
+    end of the fit (``restored``, 1-based; 0: none): it acts after the doctor's actions, so when
+    that epoch lies past the start of ``span`` (:func:`kept_epochs`), the epochs to diagnose run
+    to the fit's end and that epoch is the model the fit leaves. Returns the epochs to diagnose,
+    the kept model's 1-based epoch in the fit, and its epoch within those (0: their last)."""
+    if restored > span.start:
+        return slice(span.start, n_epochs), restored, restored - span.start
+    return span, span.stop, 0
+

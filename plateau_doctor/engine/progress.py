@@ -165,7 +165,9 @@ def slow_convergence(run: Run, gap: ReferenceGap | None) -> Finding | None:
         return None
     curves = [(run.progress_name, run.progress)]
     if run.train is not None and run.val is not None:
-        curves = [("val_loss", run.val)] if ended_by_callback(run) else [*curves, ("val_loss", run.val)]
+        # A restored epoch is kept because the validation loss did not better it after: no budget was cut short.
+        stopped = ended_by_callback(run) or run.kept_epoch
+        curves = [("val_loss", run.val)] if stopped else [*curves, ("val_loss", run.val)]
     for name, values in curves:
         progress = smoothed_progress(values, run.detection)
         steps = np.diff(values[-run.patience - 1:])

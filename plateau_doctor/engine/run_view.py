@@ -71,8 +71,19 @@ class Run:
         progress = smoothed_progress(self.progress, self.detection)
         return math.nan if progress is None else progress
 
+    @property
+    def kept_epoch(self) -> int:
+        """The 1-based epoch whose weights a callback restored at the end (``ResolvedSetup.kept_epoch``)
+        when it is not the last; 0 when the fit leaves the last epoch's."""
+        kept = self.setup.kept_epoch if self.setup is not None else 0
+        return kept if 0 < kept < self.n_epochs else 0
+
     def gap(self) -> ReferenceGap | None:
-        return reference_gap(self.history, self.audit, self.detection, setup=self.setup)
+        """The kept model's distance to the reference: the epochs up to a restored one, when a callback restored one."""
+        history = self.history
+        if self.kept_epoch:
+            history = {name: list(values)[:self.kept_epoch] for name, values in dict(history).items()}
+        return reference_gap(history, self.audit, self.detection, setup=self.setup)
 
 
 def read_run(

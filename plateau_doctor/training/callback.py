@@ -39,7 +39,7 @@ import numpy as np
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.detection import check_early_stop
-from plateau_doctor.engine.live import MAX_ACTIONS, kept_epochs, live_action, restore_and_lower
+from plateau_doctor.engine.live import MAX_ACTIONS, kept_epochs, kept_model, live_action, restore_and_lower
 from plateau_doctor.engine.vocabulary import BINARY_LOSSES, DEFAULT_LOSS, MULTICLASS_LOSSES, canonical_loss
 from plateau_doctor.schema import HISTORY_SIGNALS, DataAudit, Finding, ResolvedSetup
 from plateau_doctor.training.describe import (
@@ -48,12 +48,9 @@ from plateau_doctor.training.describe import (
 from plateau_doctor.training.live_repair import LiveRepair, current_rate
 from plateau_doctor.training.recorder import GRADIENT_BATCH_ROWS, PROBE_ROWS, Recorder, Rows
 from plateau_doctor.training.scoring import Scorer, label_codes, labels_task
+from plateau_doctor.training.siblings import fit_callbacks, restored_epoch
 
 log = logging.getLogger("plateau_doctor")
-
-_BINARY_LOSSES = BINARY_LOSSES
-_MULTICLASS_LOSSES = MULTICLASS_LOSSES
-_DEFAULT_LOSSES = DEFAULT_LOSS
 
 
 class DoctorCallback(Recorder):
@@ -116,6 +113,7 @@ class DoctorCallback(Recorder):
         self._pending: Finding | None = None
         self._failed = False
         self._initial_gain = 0.0
+        self._siblings: list[Any] = []
 
     # ------------------------------------------------------------------ never break the fit
     def _safely(self, step: str, function, *args) -> None:
@@ -130,7 +128,11 @@ class DoctorCallback(Recorder):
 
     def on_train_begin(self, logs=None):
         self._failed = False  # state must not leak from one fit into the next
+        self._safely("finding the fit's other callbacks", self._find_siblings)
         self._safely("start", self._start)
+
+    def _find_siblings(self) -> None:  # called from on_train_begin: the fit's CallbackList is a caller's frame
+        self._siblings = fit_callbacks(self)
 
     def on_epoch_end(self, epoch, logs=None):
         self._safely(f"epoch {epoch + 1}", self._epoch_end, epoch, dict(logs or {}))
@@ -158,7 +160,7 @@ class DoctorCallback(Recorder):
 
     def _rows(self, x, y) -> Rows:
         x, y = _first(x, PROBE_ROWS), _first(y, PROBE_ROWS)
-        loss_decides = self._loss_name in _BINARY_LOSSES or self._loss_name in _MULTICLASS_LOSSES
+        loss_decides = self._loss_name in BINARY_LOSSES or self._loss_name in MULTICLASS_LOSSES
         if self.task is None and (task := labels_task(self._task, y, loss_decides=loss_decides)) != self._task:
             self._task, self._setup_cache, self._audit_cache = task, None, None
         grad_rows = min(GRADIENT_BATCH_ROWS, len(y))
@@ -262,13 +264,17 @@ class DoctorCallback(Recorder):
     def _finish(self) -> None:
         from plateau_doctor.engine.log_doctor import diagnose_curves, normalize_history
 
-        if not self.records.get("epoch"):
+        n = len(self.records.get("epoch", ()))
+        if not n:
             return
         if self.ended_by_another_callback():
             self._setup_cache = replace(self._setup(), ended_early=True)
-        kept = self._as_kept()
+        kept, last, within = kept_model(self._kept(), n, restored_epoch(self._siblings))
+        if within:  # the user's EarlyStopping puts that epoch back: the model the fit leaves
+            self._setup_cache = replace(self._setup(), kept_epoch=within)
         self.diagnosis = diagnose_curves(
-            kept, audit=self._audit(), setup=self._setup(), detection=self.detection, not_checked=self._not_checked(),
+            {name: values[kept] for name, values in self.records.items()}, audit=self._audit(), setup=self._setup(),
+            detection=self.detection, not_checked=self._not_checked(),
         )
         if self.live is not None and self.live.actions:
             # The verdict is on the model as kept; the history shown is the whole fit.
@@ -286,10 +292,11 @@ class DoctorCallback(Recorder):
             "model": {"name": self.model.name, "class": type(self.model).__name__,
                       "parameters": int(self.model.count_params())},
         }
+        if last < n:  # the kept model's numbers, not the last epoch's
+            up_to = normalize_history({name: values[:last] for name, values in self.records.items()})
+            extra["final"] = {"epochs": n, "metrics": final_metrics(up_to)}
         if self.live is not None:
             extra["live_repairs"] = [action.to_dict() for action in self.live.actions]
-            if len(kept["epoch"]) and kept["epoch"][-1] != self.records["epoch"][-1]:  # stopped at the best weights
-                extra["final"] = {"epochs": len(self.records["epoch"]), "metrics": final_metrics(normalize_history(kept))}
         files = {"layer_gradient_norms.json": self.layer_gradient_norms} if self.layer_gradient_norms else None
         self.summary, self.run_dir = write_observed_run(
             self.diagnosis, self.out, self.name, branch="fit", extra=extra, files=files
@@ -300,13 +307,13 @@ class DoctorCallback(Recorder):
     def stopped_itself(self) -> bool:
         return self.live is not None and any("stop" in a.action for a in self.live.actions)
 
-    def _as_kept(self) -> dict[str, list[float]]:
-        """The records of the model as the fit leaves it (``engine.live.kept_epochs``)."""
+    def _kept(self) -> slice:
+        """The epochs of the model as the fit leaves it (``engine.live.kept_epochs``)."""
+        n = len(self.records.get("epoch", ()))
         if self.live is None:
-            return self.records
-        kept = kept_epochs(self.live.actions, len(self.records.get("epoch", ())), self.live.segment_start,
+            return slice(0, n)
+        return kept_epochs(self.live.actions, n, self.live.segment_start,
                            self.detection.start_from_epoch + self.detection.patience)
-        return {name: values[kept] for name, values in self.records.items()}
 
     # ------------------------------------------------------------------ what can be derived
     def _not_checked(self) -> list[str]:
@@ -346,7 +353,7 @@ class DoctorCallback(Recorder):
 
         if self.rows is None:
             return quick_audit(self._task)
-        default_loss = self._loss_name == _DEFAULT_LOSSES[self._task] or (
+        default_loss = self._loss_name == DEFAULT_LOSS[self._task] or (
             self._task == "multiclass" and self._loss_name == "categorical_crossentropy")
         reference = None
         if self.reference is not None:
@@ -381,9 +388,9 @@ def _same_rank(y_true, y_pred):
 
 def infer_task(model, loss_name: str) -> str:
     """The task from the loss, else from the output: one sigmoid unit, several softmax units, anything else."""
-    if loss_name in _BINARY_LOSSES:
+    if loss_name in BINARY_LOSSES:
         return "binary"
-    if loss_name in _MULTICLASS_LOSSES:
+    if loss_name in MULTICLASS_LOSSES:
         return "multiclass" if output_units(model) > 1 else "binary"
     activation = output_activation(model) if all_layers(model) else ""
     if activation == "sigmoid" and output_units(model) == 1:

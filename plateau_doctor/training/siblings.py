@@ -1,0 +1,43 @@
+"""The other callbacks of a user's fit, and the epoch whose weights they leave the model with.
+
+Keras hands a callback its model, never the list it sits in. The fit's ``CallbackList`` calls
+each callback's hooks from its own methods, so at ``on_train_begin`` the list is the ``self``
+of a calling frame: the doctor looks for it there once, and reads no frame after.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+FRAMES = 6
+"""How far up the stack the fit's CallbackList is sought: it calls the hook itself (one frame),
+through at most a wrapper or two of Keras' own."""
+
+
+def fit_callbacks(callback: Any) -> list[Any]:
+    """The other callbacks of the fit that is calling ``callback``'s hook; [] when not found
+    (a hook called by hand, or a trainer that calls callbacks another way)."""
+    frame = sys._getframe(1)
+    for _ in range(FRAMES):
+        if frame is None:
+            break
+        members = getattr(frame.f_locals.get("self"), "callbacks", None)
+        if isinstance(members, list) and any(member is callback for member in members):
+            return [member for member in members if member is not callback]
+        frame = frame.f_back
+    return []
+
+
+def restored_epoch(callbacks: list[Any]) -> int:
+    """The 1-based epoch whose weights an ``EarlyStopping(restore_best_weights=True)`` among
+    ``callbacks`` puts back when the fit ends; 0 when none does. Keras 3 restores them at the end
+    of training whether or not it stopped the fit (keras-team/keras#18822), once it has seen a
+    monitored value (``best_weights`` set)."""
+    import keras
+
+    for member in callbacks:
+        if (isinstance(member, keras.callbacks.EarlyStopping) and member.restore_best_weights
+                and getattr(member, "best_weights", None) is not None):
+            return int(member.best_epoch) + 1
+    return 0

@@ -175,9 +175,12 @@ def test_early_stopping_and_reduce_lr_read_the_recorders_val_loss():
     assert stopped.epochs < 30 and stopped.setup.ended_early  # the set-up diagnosed says the budget did not end it
     assert val_loss[-1] >= val_loss[-2]  # it stopped on the first epoch without improvement
     assert (np.diff(val_loss[:-1]) < 0).all()
+    # Its restore puts the best epoch, the one before the last, back: that is the model scored and judged.
+    assert stopped.setup.kept_epoch == stopped.epochs - 1
+    assert stopped.metrics["val_loss"] == pytest.approx(val_loss[-2], rel=1e-3)
     reduced = _fit(frame, training={"epochs": 20, "optimizer": "adam", "learning_rate": 0.05,
                                     "reduce_lr_on_plateau": True}, model={"hidden_units": [16]})
     rates = reduced.history["learning_rate"].to_numpy()
-    assert reduced.epochs == 20 and not reduced.setup.ended_early
+    assert reduced.epochs == 20 and not reduced.setup.ended_early and reduced.setup.kept_epoch == 0
     assert np.allclose(rates[:8], 0.05)  # while val_loss improves, the rate stays
     assert rates[-1] < 0.05 / 4  # halved at least three times once it stalled

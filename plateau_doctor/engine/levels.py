@@ -213,7 +213,12 @@ def reference_gap(
     the reference model's: by metric when recorded (scale-free), else by validation loss
     when it is in the audit's scale. For classification the doctor's own ``val_log_loss``,
     when recorded, is judged too: a clear gap there counts when it is the wider one. None when nothing
-    can be compared. Never clear when the reference found no signal (:class:`ReferenceGap`)."""
+    can be compared. Never clear when the reference found no signal (:class:`ReferenceGap`). Read
+    at the epoch whose weights a callback put back at the end (``ResolvedSetup.kept_epoch``): the
+    model the fit leaves."""
+    kept = setup.kept_epoch if setup is not None else 0
+    if kept > 0:
+        history = {name: list(values)[:kept] for name, values in dict(history).items()}
     found = _reference_gap(history, audit, detection, setup)
     if found is None or reference_has_signal(audit):
         return found

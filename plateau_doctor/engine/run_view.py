@@ -79,11 +79,7 @@ class Run:
         return kept if 0 < kept < self.n_epochs else 0
 
     def gap(self) -> ReferenceGap | None:
-        """The kept model's distance to the reference: the epochs up to a restored one, when a callback restored one."""
-        history = self.history
-        if self.kept_epoch:
-            history = {name: list(values)[:self.kept_epoch] for name, values in dict(history).items()}
-        return reference_gap(history, self.audit, self.detection, setup=self.setup)
+        return reference_gap(self.history, self.audit, self.detection, setup=self.setup)
 
 
 def read_run(

@@ -13,6 +13,7 @@ import pandas as pd
 
 from plateau_doctor.training.backends import require_backend, seeded
 from plateau_doctor.training.best_weights import keep_best_epoch
+from plateau_doctor.training.siblings import restored_epoch
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.data.preprocess import PreparedData
 from plateau_doctor.training.model import (
@@ -152,12 +153,13 @@ def fit_branch(
         else:
             model, setup = make_model(config, data, use_saved=use_saved_model)
         recorder = TrainingRecorder(data, setup, branch=branch, monitor=monitor, total_epochs=config.training.epochs)
+        asked = keras_callbacks(config)
         model.fit(
             **fit_inputs(data, setup, config),
             epochs=config.training.epochs,
             initial_epoch=initial_epoch,
             verbose=0,
-            callbacks=[recorder, *keras_callbacks(config), *keep_best_epoch(branch, setup.task, recorder)],
+            callbacks=[recorder, *asked, *keep_best_epoch(branch, setup.task, recorder)],
         )
         history = pd.DataFrame(recorder.records)
         history.insert(0, "branch", branch)
@@ -166,6 +168,8 @@ def fit_branch(
         metrics = evaluate(model, data, setup)
         if recorder.ended_by_another_callback():
             setup = replace(setup, ended_early=True)  # the config's EarlyStopping ended it, not the budget
+        if 0 < (kept := restored_epoch(asked) - initial_epoch) < len(history):
+            setup = replace(setup, kept_epoch=kept)  # its restore leaves the best epoch's model, the one scored
     return FitResult(
         branch=branch,
         model=model,

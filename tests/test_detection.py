@@ -755,6 +755,17 @@ def test_overfitting_after_the_epoch_a_callback_restored_does_not_touch_the_kept
     kept = detect_symptoms(RESTORED, audit, DETECTION, setup=make_setup(**setup, kept_epoch=8))
     assert names(kept) == ["converged"]
     assert "a callback restored epoch 8's weights at the end of the fit: the kept model's val_loss 0.435" in kept[0].evidence
-    assert "val_balanced_accuracy 0.78 vs the reference model's 0.82 (close)" in kept[0].evidence  # epochs 4-8
+    assert "val_balanced_accuracy 0.8 vs the reference model's 0.82 (close)" in kept[0].evidence  # epoch 8's own
     late = detect_symptoms(RESTORED, audit, DETECTION, setup=make_setup(**setup, kept_epoch=15))
     assert names(late) == ["overfitting"]
+
+
+def test_the_gap_of_a_restored_epoch_is_its_own_score_not_a_mean_with_the_epochs_before_it():
+    """A 100-row digits MLP whose EarlyStopping(patience=3, restore) keeps epoch 2 of 5: the kept
+    model scores 0.865 against the reference's 0.90 (close). A mean with epoch 1 (0.79, still
+    rising) would score a model nobody keeps, 0.83, "clearly worse"."""
+    history = {"loss": [1.2, 0.4, 0.15, 0.06, 0.03], "val_loss": [0.95, 0.86, 0.87, 0.88, 0.9],
+               "val_balanced_accuracy": [0.79, 0.865, 0.85, 0.855, 0.86]}
+    audit = make_audit("multiclass", reference_metrics={"val_balanced_accuracy": 0.9})
+    gap = reference_gap(history, audit, DETECTION, setup=make_setup("multiclass", kept_epoch=2, ended_early=True))
+    assert gap.network == pytest.approx(0.865) and not gap.far

@@ -213,22 +213,23 @@ def reference_gap(
     the reference model's: by metric when recorded (scale-free), else by validation loss
     when it is in the audit's scale. For classification the doctor's own ``val_log_loss``,
     when recorded, is judged too: a clear gap there counts when it is the wider one. None when nothing
-    can be compared. Never clear when the reference found no signal (:class:`ReferenceGap`). Read
-    at the epoch whose weights a callback put back at the end (``ResolvedSetup.kept_epoch``): the
-    model the fit leaves."""
+    can be compared. Never clear when the reference found no signal (:class:`ReferenceGap`).
+
+    When a callback put an epoch's weights back at the end (``ResolvedSetup.kept_epoch``), that
+    epoch's own scores are the model the fit leaves: a mean with the epochs before it (still
+    rising) or after it (past the best) would score another model."""
     kept = setup.kept_epoch if setup is not None else 0
+    window = detection.patience
     if kept > 0:
         history = {name: list(values)[:kept] for name, values in dict(history).items()}
-    found = _reference_gap(history, audit, detection, setup)
+        window = 1
+    found = _reference_gap(history, audit, window, setup)
     if found is None or reference_has_signal(audit):
         return found
     return replace(found, signal=False)
 
 
-def _reference_gap(
-    history: History, audit: DataAudit, detection: DetectionConfig, setup: ResolvedSetup | None
-) -> ReferenceGap | None:
-    window = detection.patience
+def _reference_gap(history: History, audit: DataAudit, window: int, setup: ResolvedSetup | None) -> ReferenceGap | None:
     family = "classification" if is_classification(audit.task) else "regression"
     for name, threshold in _GAP_METRICS[family]:
         network = recent_mean(series(history, name), window)

@@ -21,13 +21,17 @@ SHORT_AT_CHANCE = {
 NO_SIGNAL = dict(reference_val_loss=0.6931, reference_metrics={"val_accuracy": 0.5, "val_balanced_accuracy": 0.5})
 
 
-def test_a_short_run_at_chance_on_data_without_signal_is_stuck_not_converged():
-    audit = make_audit(**NO_SIGNAL)
-    symptoms = detect_symptoms(SHORT_AT_CHANCE, audit, DETECTION)
+def _stuck_without_signal(history, audit):
+    """The run reads stuck_at_trivial, says the data may hold no signal, and names that cause first."""
+    symptoms = detect_symptoms(history, audit, DETECTION)
     assert [s.name for s in symptoms] == ["stuck_at_trivial"]
     assert "no learnable signal" in symptoms[0].evidence
-    causes = diagnose(SHORT_AT_CHANCE, audit, make_setup(), DETECTION, symptoms=symptoms)
+    causes = diagnose(history, audit, make_setup(), DETECTION, symptoms=symptoms)
     assert causes[0].name == "no_learnable_signal"
+
+
+def test_a_short_run_at_chance_on_data_without_signal_is_stuck_not_converged():
+    _stuck_without_signal(SHORT_AT_CHANCE, make_audit(**NO_SIGNAL))
 
 
 def test_the_rule_needs_the_reference_at_chance_too():
@@ -75,11 +79,7 @@ def test_falling_short_of_a_reference_that_found_no_signal_is_not_a_gap():
     gap = reference_gap(GUESSING, audit, DETECTION)
     assert gap is not None and gap.ratio > 1 and not gap.far
     assert "no better than chance" in gap.describe()
-    symptoms = detect_symptoms(GUESSING, audit, DETECTION)
-    assert [s.name for s in symptoms] == ["stuck_at_trivial"]
-    assert "no learnable signal" in symptoms[0].evidence
-    causes = diagnose(GUESSING, audit, make_setup(), DETECTION, symptoms=symptoms)
-    assert causes[0].name == "no_learnable_signal"
+    _stuck_without_signal(GUESSING, audit)
 
 
 def test_the_same_shortfall_from_a_reference_with_signal_is_a_gap():

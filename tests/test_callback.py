@@ -231,8 +231,7 @@ def _noisy_digits():
                             stratify=y)
 
 
-@pytest.mark.parametrize("doctor_first", [True, False])
-def test_the_users_restore_of_the_best_weights_is_the_model_judged(tmp_path, doctor_first):
+def test_the_users_restore_of_the_best_weights_is_the_model_judged(tmp_path):
     """EarlyStopping(patience=10, restore_best_weights=True) lets the fit overfit for 10 epochs and
     then puts the best epoch back: the user keeps a model from before the rise. The doctor finds
     the user's EarlyStopping among the fit's callbacks (wherever it is in the list), judges the
@@ -240,26 +239,27 @@ def test_the_users_restore_of_the_best_weights_is_the_model_judged(tmp_path, doc
     same fit without the restore leaves the overfit last epoch, and is called overfitting."""
     x_train, x_val, y_train, y_val = _noisy_digits()
 
-    def fit(restore):
+    def fit(restore, doctor_first=True):
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
                                   keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10, activation="softmax")])
         model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
         stopper = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=restore)
-        doctor = DoctorCallback(out=tmp_path / str(restore), reference=(x_train, y_train), verbose=False)
+        doctor = DoctorCallback(out=tmp_path / f"{restore}{doctor_first}", reference=(x_train, y_train), verbose=False)
         callbacks = [doctor, stopper] if doctor_first else [stopper, doctor]
         history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=60, batch_size=32, verbose=0,
                             callbacks=callbacks).history
         return model, doctor, stopper, history
 
-    model, doctor, stopper, history = fit(restore=True)
-    best = stopper.best_epoch + 1
-    assert len(history["loss"]) == best + 10 and history["val_loss"][-1] > 1.1 * min(history["val_loss"])
-    assert doctor.diagnosis.setup.kept_epoch == best and doctor.diagnosis.setup.ended_early
-    assert doctor.summary["status"] == "healthy" and doctor.summary["symptoms"] == ["converged"]
-    assert f"a callback restored epoch {best}'s weights" in doctor.diagnosis.symptoms[0].evidence
-    kept_loss = model.evaluate(x_val, y_val, verbose=0)[0]
-    assert doctor.summary["final"]["metrics"]["val_loss"] == pytest.approx(kept_loss, rel=1e-4)
+    for doctor_first in (True, False):
+        model, doctor, stopper, history = fit(restore=True, doctor_first=doctor_first)
+        best = stopper.best_epoch + 1
+        assert len(history["loss"]) == best + 10 and history["val_loss"][-1] > 1.1 * min(history["val_loss"])
+        assert doctor.diagnosis.setup.kept_epoch == best and doctor.diagnosis.setup.ended_early
+        assert doctor.summary["status"] == "healthy" and doctor.summary["symptoms"] == ["converged"]
+        assert f"a callback restored epoch {best}'s weights" in doctor.diagnosis.symptoms[0].evidence
+        kept_loss = model.evaluate(x_val, y_val, verbose=0)[0]
+        assert doctor.summary["final"]["metrics"]["val_loss"] == pytest.approx(kept_loss, rel=1e-4)
     _, unrestored, _, _ = fit(restore=False)
     assert unrestored.diagnosis.setup.kept_epoch == 0
     assert unrestored.summary["status"] == "sick" and unrestored.summary["symptoms"][0] == "overfitting"

@@ -134,13 +134,14 @@ def diagnose(history, *, out: str | Path | None = "results", task: str | None = 
 
     source = name or "history"
     skipped: list[str] = []
+    fit: dict = {}
     if isinstance(history, (str, Path)):
         from plateau_doctor.data.logs import read_log
 
         source = name or Path(history).stem or Path(history).name
         log = read_log(history)
-        history, skipped = log.history, [f"the log: {line}" for line in log.skipped]
-    found = diagnose_curves(history, task=task, not_checked=skipped)  # what the reader left out, first
+        history, skipped, fit = log.history, [f"the log: {line}" for line in log.skipped], log.fit
+    found = diagnose_curves(history, task=task, not_checked=skipped, fit=fit)  # what the reader left out, first
     if out is None:
         from plateau_doctor.results.observed import build_summary
 

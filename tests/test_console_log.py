@@ -243,3 +243,49 @@ def test_console_text_that_never_finished_an_epoch_exits_2(tmp_path, capsys):
     assert str(log) in err and "no finished epoch" in err and err.count("\n") == 1
     with pytest.raises(HistoryFileError):
         read_history(log)
+
+
+# An overfitting fit as a console prints it: val_loss bottoms at epoch 8 and climbs for 10.
+_TRAIN = [0.66, 0.55, 0.47, 0.41, 0.36, 0.32, 0.29, 0.26, 0.23, 0.2, 0.18, 0.16, 0.14, 0.12, 0.1, 0.09, 0.08, 0.07]
+_VAL = [0.67, 0.58, 0.52, 0.48, 0.46, 0.45, 0.44, 0.435, 0.44, 0.45, 0.47, 0.49, 0.51, 0.53, 0.56, 0.59, 0.62, 0.65]
+
+
+def _overfit_console(after: str, header: str = "Epoch {n}/100") -> str:
+    epochs = "".join(f"{header.format(n=n)}\n8/8 [====] - 0s - loss: {t} - val_loss: {v}\n"
+                     for n, (t, v) in enumerate(zip(_TRAIN, _VAL), start=1))
+    return epochs + after
+
+
+@pytest.mark.parametrize(
+    "after, fit",
+    [
+        ("Epoch 18: early stopping\nRestoring model weights from the end of the best epoch: 8.\n",
+         {"epochs": 100, "ended_early": True, "kept_epoch": 8}),
+        ("Epoch 00018: early stopping\n", {"epochs": 100, "ended_early": True}),  # tf.keras 2.x pads, restores nothing
+        ("Restoring model weights from the end of the best epoch: 8.\n", {"epochs": 100, "kept_epoch": 8}),
+        ("", {"epochs": 100}),
+        ("Epoch 12: early stopping\n", {"epochs": 100}),  # not this fit's last epoch: another fit's message
+    ],
+    ids=["stop-and-restore", "keras2-stop", "restore-only", "nothing", "stray"],
+)
+def test_what_early_stopping_printed_is_read_with_the_epochs(after, fit):
+    assert parse_console(_overfit_console(after)).fit == fit
+
+
+def test_a_pasted_fit_whose_early_stopping_restored_the_best_epoch_is_judged_on_that_epoch(tmp_path, capsys):
+    """The same console text is `overfitting` when the fit leaves its last epoch, and healthy when
+    EarlyStopping printed that it put epoch 8's weights back: the user keeps the model from
+    before the climb."""
+    verdicts = {}
+    for name, after in (("restored", "Epoch 18: early stopping\nRestoring model weights from the end of the best"
+                                     " epoch: 8.\n"), ("last", "")):
+        log = tmp_path / f"{name}.txt"
+        log.write_text(_overfit_console(after))
+        out = tmp_path / name
+        assert main(["diagnose", str(log), "--out", str(out)]) == 0
+        verdicts[name] = json.loads(next((out / "runs").iterdir()).joinpath("summary.json").read_text())
+    capsys.readouterr()
+    assert verdicts["last"]["symptoms"] == ["overfitting"] and verdicts["last"]["status"] == "sick"
+    kept = verdicts["restored"]
+    assert kept["status"] == "healthy" and kept["setup"]["kept_epoch"] == 8 and kept["setup"]["ended_early"]
+    assert kept["final"]["metrics"]["val_loss"] == pytest.approx(0.435)

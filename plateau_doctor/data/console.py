@@ -51,6 +51,10 @@ _PAIR = re.compile(
 (``ETA: 0s``, ``ETA: 1:23``, ``params: 101,770``) is not a metric."""
 
 _ETA = re.compile(r"\bETA:")
+_STOPPED = re.compile(r"\bEpoch\s+0*(\d+):\s+early stopping")
+_RESTORED = re.compile(r"Restoring model weights from the end of the best epoch:?\s*(\d+)")
+"""What Keras' EarlyStopping prints (``verbose=1``) when it ends a fit and when it puts the best
+epoch's weights back (Keras 3 does at the end of every fit; Keras 2 when it stopped it)."""
 
 
 @dataclass
@@ -78,6 +82,9 @@ class ConsoleLog:
 
     frame: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
+    # What the text says of the fit beyond its epochs, as ``ResolvedSetup`` fields: the epochs it
+    # was asked for (``Epoch N/M``), whether EarlyStopping ended it before them, the epoch it restored.
+    fit: dict[str, int | bool] = field(default_factory=dict)
 
 
 def looks_like_console(text: str) -> bool:
@@ -110,7 +117,26 @@ def parse_console(text: str) -> ConsoleLog:
             f"the text holds {len(fits)} fits (epoch numbers start over); the last one is read,"
             f" epochs {fits[-1][0][0]}-{fits[-1][-1][0]}"
         )
-    return _table(_rows(fits[-1], skipped), skipped)
+    log = _table(_rows(fits[-1], skipped), skipped)
+    log.fit = _early_stopping(text, int(log.frame["epoch"].iloc[-1]) if "epoch" in log.frame else 0)
+    return log
+
+
+def _early_stopping(text: str, last: int) -> dict[str, int | bool]:
+    """The last fit's budget (its last ``Epoch N/M``) and what EarlyStopping printed after its last
+    epoch: a stop there before the budget, and the epoch whose weights it put back."""
+    headers = list(_EPOCH.finditer(text))
+    if not headers or last <= 0:
+        return {}
+    asked, tail = int(headers[-1].group(2)), text[headers[-1].end():]
+    found: dict[str, int | bool] = {"epochs": asked}
+    stopped = _STOPPED.search(tail)
+    if stopped and int(stopped.group(1)) == last < asked:
+        found["ended_early"] = True
+    restored = _RESTORED.search(tail)
+    if restored and 0 < int(restored.group(1)) < last:
+        found["kept_epoch"] = int(restored.group(1))
+    return found
 
 
 def _table(rows: list[dict[str, float]], skipped: list[str]) -> ConsoleLog:

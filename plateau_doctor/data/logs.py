@@ -55,6 +55,7 @@ class TrainingLog:
 
     history: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
+    fit: dict[str, int | bool] = field(default_factory=dict)  # console text only: ``ConsoleLog.fit``
 
 
 def read_history(path: str | Path) -> pd.DataFrame:
@@ -71,7 +72,7 @@ def read_log(path: str | Path) -> TrainingLog:
         raise HistoryFileError(f"{source}: no such file or folder; give a CSVLogger file, a History JSON, "
                                "model.fit's console output, a CSV/Parquet table or a TensorBoard log folder")
     try:
-        raw, skipped = _read_raw(source)
+        raw, skipped, fit = _read_raw(source)
     except HistoryFileError:
         raise
     except Exception as error:  # pandas, pyarrow, json and TensorFlow each raise their own kinds: all mean "unreadable"
@@ -82,27 +83,27 @@ def read_log(path: str | Path) -> TrainingLog:
         history = normalize_history(raw)
     except (ValueError, TypeError) as error:
         raise HistoryFileError(f"{source}: {_first_line(error)}") from None
-    return TrainingLog(_with_both_losses(history), skipped)
+    return TrainingLog(_with_both_losses(history), skipped, fit)
 
 
-def _read_raw(source: Path) -> tuple[pd.DataFrame, list[str]]:
+def _read_raw(source: Path) -> tuple[pd.DataFrame, list[str], dict[str, int | bool]]:
     if source.is_dir():
-        return read_tensorboard(source), []
+        return read_tensorboard(source), [], {}
     suffix = source.suffix.lower()
     if suffix == ".json":
-        return _read_json(source)
+        return (*_read_json(source), {})
     if suffix == ".parquet":
-        return pd.read_parquet(source), []
+        return pd.read_parquet(source), [], {}
     text = _read_text(source)
     if looks_like_console(text):
         try:
             console = parse_console(text)
         except ValueError as error:
             raise HistoryFileError(f"{source}: {_first_line(error)}") from None
-        return console.frame, console.skipped
+        return console.frame, console.skipped, console.fit
     if suffix not in TABLE_SUFFIXES:
         raise _unknown_format(source)
-    return pd.read_csv(io.StringIO(text), sep=None, engine="python"), []
+    return pd.read_csv(io.StringIO(text), sep=None, engine="python"), [], {}
 
 
 def _unknown_format(source: Path) -> HistoryFileError:

@@ -228,8 +228,11 @@ def diagnose_curves(
     task: str | None = None,
     detection: DetectionConfig | None = None,
     not_checked: Sequence[str] = (),
+    fit: Mapping[str, int | bool] | None = None,
 ) -> CurvesDiagnosis:
-    """Symptoms and ranked causes from a per-epoch history; ``audit``/``setup`` when known."""
+    """Symptoms and ranked causes from a per-epoch history; ``audit``/``setup`` when known; ``fit``:
+    what a log says of the fit without a set-up (``ResolvedSetup`` fields: ``epochs``,
+    ``ended_early``, ``kept_epoch``; console text prints them)."""
     frame = normalize_history(history)
     detection = detection or DetectionConfig()
     task = (audit.task if audit is not None else None) or task or infer_task(frame)
@@ -247,7 +250,7 @@ def diagnose_curves(
             notes.append(f"the chance level, read from the log itself: {chance.why}")
     optimizer_known = setup is not None
     if setup is None:
-        setup = minimal_setup(audit.task, frame, **chance_setup(chance))
+        setup = minimal_setup(audit.task, frame, **chance_setup(chance), **dict(fit or {}))
         notes.append(f"the set-up (architecture, optimizer, loss): not in the log; rates judged as for {setup.optimizer}")
     for name in ("learning_rate", "grad_norm", "update_ratio", "dead_fraction"):
         if not _recorded(frame, name):

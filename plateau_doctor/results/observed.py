@@ -49,6 +49,8 @@ def build_summary(found: CurvesDiagnosis, run_id: str, source: str, extra: dict[
     frame = found.history
     metrics = final_metrics(frame)
     epochs = int(len(frame))
+    kept = found.setup.kept_epoch  # an epoch a callback put back at the end: the model the fit leaves
+    final = final_metrics(frame.iloc[:kept]) if 0 < kept < epochs else metrics
     return to_jsonable(
         {
             "run_id": run_id,
@@ -60,7 +62,7 @@ def build_summary(found: CurvesDiagnosis, run_id: str, source: str, extra: dict[
             "causes": [{"cause": c.name, "confidence": round(c.confidence, 4), "evidence": c.evidence} for c in found.causes],
             "chosen_remedy": None,
             "baseline": {"epochs": epochs, "metrics": metrics},
-            "final": {"epochs": epochs, "metrics": metrics},
+            "final": {"epochs": epochs, "metrics": final},
             "epochs_trained_total": epochs,
             "wall_seconds": 0.0,
             "main_metric": main_metric(found.audit.task),

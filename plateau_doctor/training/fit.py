@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from plateau_doctor.training.backends import require_backend, seeded
-from plateau_doctor.training.best_weights import keep_best_epoch
+from plateau_doctor.training.best_weights import BASELINE, keep_best_epoch
 from plateau_doctor.training.siblings import restored_epoch
 from plateau_doctor.config import DoctorConfig
 from plateau_doctor.data.preprocess import PreparedData
@@ -168,8 +168,10 @@ def fit_branch(
         metrics = evaluate(model, data, setup)
         if recorder.ended_by_another_callback():
             setup = replace(setup, ended_early=True)  # the config's EarlyStopping ended it, not the budget
-        if 0 < (kept := restored_epoch(asked) - initial_epoch) < len(history):
-            setup = replace(setup, kept_epoch=kept)  # its restore leaves the best epoch's model, the one scored
+        if branch == BASELINE and 0 < (kept := restored_epoch(asked)) < len(history):
+            # The config's EarlyStopping put its best epoch back: the user's model as the fit leaves it. A
+            # remedy branch keeps the doctor's own best epoch instead (best_weights), counted over its rungs.
+            setup = replace(setup, kept_epoch=kept)
     return FitResult(
         branch=branch,
         model=model,

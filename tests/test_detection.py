@@ -769,3 +769,5 @@ def test_the_gap_of_a_restored_epoch_is_its_own_score_not_a_mean_with_the_epochs
     audit = make_audit("multiclass", reference_metrics={"val_balanced_accuracy": 0.9})
     gap = reference_gap(history, audit, DETECTION, setup=make_setup("multiclass", kept_epoch=2, ended_early=True))
     assert gap.network == pytest.approx(0.865) and not gap.far
+    last = reference_gap(history, audit, DETECTION, setup=make_setup("multiclass", kept_epoch=5))
+    assert last == reference_gap(history, audit, DETECTION)  # the last epoch kept: the usual reading

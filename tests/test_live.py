@@ -96,6 +96,7 @@ def test_a_users_restore_at_the_end_of_the_fit_marks_the_kept_model():
     assert kept_model(slice(3, 24), 24, 14) == (slice(3, 24), 14, 11)
     assert kept_model(slice(3, 24), 24, 2) == (slice(3, 24), 24, 0)
     assert kept_model(slice(1, 4), 9, 0) == (slice(1, 4), 4, 0)  # the doctor's own stop at epoch 4's weights
+    assert kept_model(slice(0, 24), 24, 24) == (slice(0, 24), 24, 0)  # the best was the last: nothing to mark
 
 
 def test_no_action_when_no_plan_is_live_or_the_rate_is_unchanged():

@@ -220,9 +220,9 @@ def reference_gap(
     rising) or after it (past the best) would score another model."""
     kept = setup.kept_epoch if setup is not None else 0
     window = detection.patience
-    if kept > 0:
-        history = {name: list(values)[:kept] for name, values in dict(history).items()}
-        window = 1
+    columns = {name: list(values) for name, values in dict(history).items()}
+    if 0 < kept < max(map(len, columns.values()), default=0):  # the last epoch kept is the usual reading
+        history, window = {name: values[:kept] for name, values in columns.items()}, 1
     found = _reference_gap(history, audit, window, setup)
     if found is None or reference_has_signal(audit):
         return found

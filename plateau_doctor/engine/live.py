@@ -186,7 +186,9 @@ def kept_model(span: slice, n_epochs: int, restored: int) -> tuple[slice, int, i
     that epoch lies past the start of ``span`` (:func:`kept_epochs`), the epochs to diagnose run
     to the fit's end and that epoch is the model the fit leaves. Returns the epochs to diagnose,
     the kept model's 1-based epoch in the fit, and its epoch within those (0: their last)."""
-    if restored > span.start:
+    if span.start < restored < n_epochs:
         return slice(span.start, n_epochs), restored, restored - span.start
+    if restored >= n_epochs:  # the last epoch put back: the fit's own end, after the doctor's actions
+        return slice(span.start, n_epochs), n_epochs, 0
     return span, span.stop, 0
 

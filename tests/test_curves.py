@@ -62,6 +62,18 @@ def test_a_loss_that_fell_and_came_back_up_has_moved_and_is_not_flat_from_the_st
     assert not any("barely moved since epoch 1" in s.evidence for s in found.symptoms)
 
 
+def test_a_five_epoch_log_at_ln_4_is_stuck_and_says_why_no_cause_is_named():
+    """Four classes, 5 epochs, both losses from ln 4 to 0.4% under it, the accuracy at the majority
+    share 0.30 (heldout4's h4_tokens_count_lstm_few_epochs). Read as 3 classes before (the accuracy
+    fits 1/3), it was healthy; at 4 it is stuck, and the capacity cause's settling test, which
+    reads patience + 1 epochs, raised an IndexError on 5 (a traceback where the CLI owes a verdict)."""
+    found = diagnose_curves({"loss": [1.3863, 1.3851, 1.3838, 1.3823, 1.3806],
+                             "val_loss": [1.3857, 1.3846, 1.3836, 1.3826, 1.3818],
+                             "accuracy": [0.28, 0.29, 0.3, 0.3, 0.3], "val_accuracy": [0.29, 0.31, 0.32, 0.30, 0.31]})
+    assert found.sick and [s.name for s in found.symptoms] == ["stuck_at_trivial"]
+    assert "ln 4" in found.symptoms[0].evidence and "no cause can be named" in found.symptoms[0].evidence
+
+
 def test_a_finished_six_epoch_log_at_chance_on_every_epoch_is_stuck_however_short():
     # A paste from a thread: 6 epochs of a binary video classifier, loss and val_loss at ln 2 +-1%,
     # val_accuracy 0.5 but for one epoch. Too short for the progress tests (9 epochs); it never left chance.

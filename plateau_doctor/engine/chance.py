@@ -16,7 +16,10 @@ class once, when the output bias finds the majority, and its accuracy jumps with
 1. the accuracy sits within :data:`ACCURACY_MARGIN` of 1/k and the loss is no better than
    ln k (within ``trivial_tolerance``): chance for k classes. When several k fit the
    accuracy, the one whose ln k the first epoch's loss matches (within
-   :data:`FIRST_EPOCH_TOLERANCE`, the loss at initialization) is taken, else the nearest;
+   :data:`FIRST_EPOCH_TOLERANCE`, the loss at initialization) is taken, else the nearest.
+   When none of them does but rule 2 reads a k that it matches, rule 2's k is taken: an
+   accuracy of 0.30 fits 1/3, yet losses that start and stay at ln 4 are four outputs
+   predicting nothing, and a constant prediction's accuracy is the majority share (1/k or more);
 2. or the loss sits within ``trivial_tolerance`` of ln k for a k up to :data:`MAX_K_FROM_LOSS`
    (neighbouring ln k differ by 1/(k ln k) of themselves, 4% at k = 10: beyond that a loss
    value alone cannot tell k) and any logged accuracy is no more than 2/k (a constant
@@ -171,11 +174,19 @@ def read_chance(history: pd.DataFrame, detection: DetectionConfig) -> Chance | N
         return None
     if float(np.mean(acc)) > float(finite[0]) + ACCURACY_MARGIN and not _constant_predictions(history, detection.patience):
         return None  # the accuracy improved: the network learned something
-    return (
-        _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol)
-        or _by_loss(loss_name, level, tol, acc)
-        or _by_prior(history, loss_name, level, acc_name, acc, tol, detection.patience)
-    )
+    by_accuracy = _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol)
+    by_loss = _by_loss(loss_name, level, tol, acc)
+    if by_accuracy is not None and by_loss is not None and _pins(by_loss.k, first_losses) > _pins(by_accuracy.k, first_losses):
+        # The accuracy fits 1/k for a k whose ln k neither loss is at, while the first epoch's loss is the
+        # initial loss of a softmax over another k, and both losses stay there: the outputs say how many classes
+        # (a constant prediction's accuracy is the majority share, 1/k or more).
+        return by_loss
+    return by_accuracy or by_loss or _by_prior(history, loss_name, level, acc_name, acc, tol, detection.patience)
+
+
+def _pins(k: int, first_losses: Sequence[float]) -> bool:
+    """Some first-epoch loss within :data:`FIRST_EPOCH_TOLERANCE` of ln k: the loss at initialization of k outputs."""
+    return any(abs(first - math.log(k)) <= FIRST_EPOCH_TOLERANCE * math.log(k) for first in first_losses)
 
 
 def _constant_predictions(history: pd.DataFrame, epochs: int) -> bool:
@@ -196,8 +207,7 @@ def _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol) -> Chance |
             if np.all(np.abs(acc - 1.0 / k) <= ACCURACY_MARGIN) and np.all(level >= math.log(k) * (1.0 - tol))]
     if not fits:
         return None
-    pinned = [k for k in fits
-              if any(abs(first - math.log(k)) <= FIRST_EPOCH_TOLERANCE * math.log(k) for first in first_losses)]
+    pinned = [k for k in fits if _pins(k, first_losses)]
     k = pinned[0] if pinned else min(fits, key=lambda c: abs(mean - 1.0 / c))
     how = f"; the first epoch's loss matches ln {k}" if pinned else ""
     return Chance(

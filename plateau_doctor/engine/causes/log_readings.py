@@ -218,15 +218,15 @@ def worse_from_the_start(case: Case) -> str | None:
 def converged_onto_chance(case: Case) -> str | None:
     """The training loss fell smoothly onto the chance level and stays there (module docstring)."""
     train, trivial = _train(case), trivial_loss(case)
-    if train is None or not math.isfinite(trivial) or blow_up_signs(case) is not None:
-        return None
     tol, p = case.detection.trivial_tolerance, case.detection.patience
+    if train is None or train.size < p + 1 or not math.isfinite(trivial) or blow_up_signs(case) is not None:
+        return None  # settling is read over patience + 1 epochs: a shorter log cannot show it
     now = recent_mean(train, p)
     downward = float(np.mean(np.diff(train) <= 0))  # a settled loss repeats itself: no rise
     settled = abs(relative_improvement(float(train[-(p + 1)]), float(train[-1]))) < case.detection.min_delta
     if not (abs(now - trivial) <= tol * trivial and float(np.min(train)) >= trivial * (1.0 - tol)):
         return None
-    if downward < STEADY_SHARE or not settled or train.size < p + 1:
+    if downward < STEADY_SHARE or not settled:
         return None
     return (
         f"the training loss fell smoothly ({fmt(float(train[0]))} -> {fmt(float(train[-1]))}, no higher than the epoch before in"

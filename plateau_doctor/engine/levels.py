@@ -220,9 +220,10 @@ def reference_gap(
     rising) or after it (past the best) would score another model."""
     kept = setup.kept_epoch if setup is not None else 0
     window = detection.patience
-    columns = {name: list(values) for name, values in dict(history).items()}
-    if 0 < kept < max(map(len, columns.values()), default=0):  # the last epoch kept is the usual reading
-        history, window = {name: values[:kept] for name, values in columns.items()}, 1
+    if kept > 0:  # copied only then: this runs in every detection and in several causes
+        columns = {name: list(values) for name, values in dict(history).items()}
+        if kept < max(map(len, columns.values()), default=0):  # the last epoch kept is the usual reading
+            history, window = {name: values[:kept] for name, values in columns.items()}, 1
     found = _reference_gap(history, audit, window, setup)
     if found is None or reference_has_signal(audit):
         return found

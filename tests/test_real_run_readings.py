@@ -451,3 +451,55 @@ def test_a_validation_loss_bouncing_far_above_a_fitted_training_loss_is_no_step_
     # The same bouncing over a training loss that stands at the validation level is the step's.
     level = [0.30 + 0.01 * ((-1) ** i) for i in range(15)]
     assert "oscillation" in _names(diagnose_curves({"loss": level, "val_loss": val}))
+
+
+def test_a_short_log_whose_validation_never_left_chance_while_training_learned_is_stuck():
+    # Seven epochs of a 30-class CNN: the first val_loss is ln 30, the validation accuracy stays at
+    # 1/30 on every epoch while the training loss falls far below ln 30 and its accuracy climbs. Too
+    # short for the progress tests, yet the training side shows the epochs were enough to learn:
+    # nothing of it reaches the validation rows.
+    k = 30
+    train = [3.80, 2.70, 2.10, 1.70, 1.50, 1.30, 1.24]
+    found = diagnose_curves({"loss": train, "accuracy": [0.10, 0.24, 0.38, 0.47, 0.54, 0.59, 0.62],
+                             "val_loss": [np.log(k) + 0.01, 3.85, 4.05, 4.54, 4.52, 4.77, 5.18],
+                             "val_accuracy": [0.036, 0.05, 0.041, 0.041, 0.041, 0.046, 0.041]})
+    assert found.sick and _names(found) == ["stuck_at_trivial"]
+    assert "never left chance" in found.symptoms[0].evidence and "1.24" in found.symptoms[0].evidence
+    # The validation side that climbs off chance with the training side is a short healthy start.
+    climbing = diagnose_curves({"loss": train, "accuracy": [0.10, 0.24, 0.38, 0.47, 0.54, 0.59, 0.62],
+                                "val_loss": [np.log(k) + 0.01, 3.0, 2.5, 2.1, 1.9, 1.7, 1.6],
+                                "val_accuracy": [0.036, 0.2, 0.33, 0.42, 0.5, 0.55, 0.58]})
+    assert "stuck_at_trivial" not in _names(climbing)
+    # A training side that never left chance either is the other short reading (both at ln k), not this one.
+    flat = diagnose_curves({"loss": [np.log(k)] * 7, "accuracy": [0.034] * 7, "val_loss": [np.log(k) + 0.01] * 7,
+                            "val_accuracy": [0.036, 0.03, 0.033, 0.034, 0.035, 0.033, 0.034]})
+    assert "never left chance" in flat.symptoms[0].evidence and "training rows" not in flat.symptoms[0].evidence
+
+
+def test_a_loss_falling_from_far_above_chance_while_the_accuracy_stays_at_chance_is_stuck():
+    # Kernels initialised to ones: five classes, the loss in the tens of thousands and still falling,
+    # the accuracy at 1/5 on every epoch. Coming down toward ln 5 is the outputs shrinking, not learning.
+    rng = np.random.default_rng(8)
+    loss = list(4.0e5 * 0.82 ** np.arange(15) * np.exp(rng.normal(0, 0.1, 15)))
+    val = list(2.0e5 * 0.85 ** np.arange(15) * np.exp(rng.normal(0, 0.3, 15)))
+    acc = list(0.2 + rng.normal(0, 0.004, 15))
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": acc, "val_accuracy": list(0.2 + rng.normal(0, 0.004, 15))})
+    assert "stuck_at_trivial" in _names(found), _names(found)
+    assert "from above the trivial loss" in found.symptoms[0].evidence
+    # The same fall onto ln 5 with the accuracy climbing off chance is a net that learns.
+    climbing = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": list(np.linspace(0.2, 0.9, 15)),
+                                "val_accuracy": list(np.linspace(0.2, 0.88, 15))})
+    assert "stuck_at_trivial" not in _names(climbing)
+
+
+def test_an_accuracy_frozen_near_one_half_by_a_decayed_rate_is_no_binary_chance_when_epoch_one_pins_five_classes():
+    # Five classes (the first loss is ln 5), SGD whose rate halves every epoch: the accuracy climbs
+    # from 0.2 to 0.53 and freezes there with the loss. 0.53 fits 1/2, but this net has five outputs.
+    decay = 1 - 0.5 ** np.arange(25)
+    loss = list(1.598 - 0.105 * decay)
+    val = list(1.580 - 0.078 * decay)
+    acc = [0.2] + list(0.2 + 0.334 * decay[1:] ** 0.5)
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": acc, "val_accuracy": [a - 0.008 for a in acc],
+                             "learning_rate": list(1e-3 * 0.5 ** np.arange(25))})
+    assert "stuck_at_trivial" not in _names(found) and "ln 2" not in " ".join(found.not_checked)
+    assert found.causes and found.causes[0].name == "learning_rate_too_low", [c.name for c in found.causes]

@@ -175,6 +175,8 @@ def read_chance(history: pd.DataFrame, detection: DetectionConfig) -> Chance | N
     if float(np.mean(acc)) > float(finite[0]) + ACCURACY_MARGIN and not _constant_predictions(history, detection.patience):
         return None  # the accuracy improved: the network learned something
     by_accuracy = _by_accuracy(loss_name, level, acc_name, acc, first_losses, tol)
+    if by_accuracy is not None and _learned_past_pinned_chance(by_accuracy.k, float(np.mean(acc)), first_losses):
+        by_accuracy = None
     by_loss = _by_loss(loss_name, level, tol, acc)
     if by_accuracy is not None and by_loss is not None and _pins(by_loss.k, first_losses) > _pins(by_accuracy.k, first_losses):
         # The accuracy fits 1/k for a k whose ln k neither loss is at, while the first epoch's loss is the
@@ -182,6 +184,15 @@ def read_chance(history: pd.DataFrame, detection: DetectionConfig) -> Chance | N
         # (a constant prediction's accuracy is the majority share, 1/k or more).
         return by_loss
     return by_accuracy or by_loss or _by_prior(history, loss_name, level, acc_name, acc, tol, detection.patience)
+
+
+def _learned_past_pinned_chance(k: int, accuracy: float, first_losses: Sequence[float]) -> bool:
+    """The first epoch's loss pins other class counts than ``k`` (the loss at initialization of that
+    many outputs) and the accuracy is beyond :data:`ACCURACY_MARGIN` above each one's 1/k: the network
+    has more outputs than ``k``, and an accuracy that fits 1/k is learning that stopped (a rate decayed
+    to nothing freezes it as surely as a constant prediction), not that many outputs' chance."""
+    pinned = [j for j in range(2, MAX_K_FROM_LOSS + 1) if _pins(j, first_losses)]
+    return bool(pinned) and k not in pinned and all(accuracy > 1.0 / j + ACCURACY_MARGIN for j in pinned)
 
 
 def _pins(k: int, first_losses: Sequence[float]) -> bool:
@@ -266,7 +277,7 @@ def short_run_at_chance(history: pd.DataFrame, chance: Chance, detection: Detect
         if name in history:
             values = history[name].to_numpy(dtype=float)
             if not np.all(np.isfinite(values)) or not np.all(np.abs(values - chance.trivial_loss) <= band):
-                return None
+                return _only_training_left_chance(history, chance, detection)
     return Finding(
         "symptom",
         "stuck_at_trivial",
@@ -275,4 +286,41 @@ def short_run_at_chance(history: pd.DataFrame, chance: Chance, detection: Detect
         f" chance level {chance.trivial_loss:.4g} ({chance.why}): the run ended where a network that learned nothing"
         f" starts; too short for the progress tests ({detection.start_from_epoch + detection.patience + 1} epochs),"
         " it never left chance",
+    )
+
+
+def _only_training_left_chance(history: pd.DataFrame, chance: Chance, detection: DetectionConfig) -> Finding | None:
+    """The other short log that never left chance: its validation side, not its training side. On
+    every epoch the validation loss is no better than the pinned chance level and the validation
+    accuracy within :data:`ACCURACY_MARGIN` of the chance accuracy, while the training loss ended
+    below that level (and the training accuracy, when logged, above chance by more than the margin).
+    A slow start moves both sides; here the network left its initialization on its training rows,
+    so the epochs it had were enough to learn, and what it learned did not reach the validation
+    rows. Needs an accuracy: a loss alone above ln k also fits an overconfident net that classifies well."""
+    if not math.isfinite(chance.accuracy) or not {"val_loss", "loss", "val_accuracy"} <= set(history.columns):
+        return None
+    val, train = history["val_loss"].to_numpy(dtype=float), history["loss"].to_numpy(dtype=float)
+    val_acc = history["val_accuracy"].to_numpy(dtype=float)
+    if not (np.all(np.isfinite(val)) and np.all(np.isfinite(train)) and np.all(np.isfinite(val_acc))):
+        return None
+    floor = chance.trivial_loss * (1.0 - detection.trivial_tolerance)
+    ceiling = chance.accuracy + ACCURACY_MARGIN
+    if not (np.all(val >= floor) and np.all(val_acc <= ceiling) and float(train[-1]) < floor):
+        return None
+    learned = ""
+    if "accuracy" in history:
+        train_acc = float(history["accuracy"].to_numpy(dtype=float)[-1])
+        if not train_acc > ceiling:
+            return None
+        learned = f" and its accuracy rose to {train_acc:.4g}"
+    return Finding(
+        "symptom",
+        "stuck_at_trivial",
+        0.6,
+        f"on every one of the {len(history)} epochs val_loss ({float(val.min()):.4g}-{float(val.max()):.4g}) is no"
+        f" better than the chance level {chance.trivial_loss:.4g} and val_accuracy ({float(val_acc.max()):.4g} at most)"
+        f" within {ACCURACY_MARGIN:g} of chance {chance.accuracy:.4g} ({chance.why}), while the training loss fell from"
+        f" {float(train[0]):.4g} to {float(train[-1]):.4g}{learned}: the network learned its training rows and nothing"
+        " of it reached the validation rows; too short for the progress tests"
+        f" ({detection.start_from_epoch + detection.patience + 1} epochs), the validation side never left chance",
     )

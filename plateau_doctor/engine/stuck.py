@@ -39,6 +39,10 @@ LOSS_FELL = 0.2
 """A loss that fell 20% or more below its first epoch has moved the outputs (as
 ``causes.readings.FLAT_FROM_START``)."""
 
+FAR_ABOVE_TRIVIAL = 3.0
+"""A loss at 3x the trivial loss or more is beyond where a fan-scaled network starts (near ln k,
+falling during its first epoch): the outputs' scale went far wrong (``log_readings.BLOWN_START``)."""
+
 TRIVIAL_R2 = 0.05
 """An r2 at or below 0.05 explains no more than 5% of the target's variance: the network
 predicts a constant, the regression's trivial predictor."""
@@ -201,6 +205,25 @@ def _collapsed_predictions(run: Run) -> str | None:
     return f"{pct(share)} of validation predictions are one class (collapsed, >= {pct(COLLAPSE_SHARE)})"
 
 
+def _descending_onto_trivial(run: Run) -> str | None:
+    """The validation loss still falls, but on every one of the last ``patience`` epochs it is at
+    :data:`FAR_ABOVE_TRIVIAL` times the trivial loss or more, a level no fan-scaled network starts
+    at: its outputs are far too large or too sure (a blown step, a huge initial scale), and coming
+    down from there is the outputs shrinking toward the prior, no progress while the task metric
+    stays at chance. (Between the two, a net on imbalanced classes that starts at ln 2 above the
+    prior's entropy and first learns the prior is a slow start.) None when the trivial loss is not
+    known in the loss' scale."""
+    trivial = run.audit.trivial_val_loss
+    if not loss_in_audit_scale(run.setup) or not math.isfinite(trivial) or trivial <= 0:
+        return None
+    tail = run.level[-run.patience:]
+    if not np.all(tail >= FAR_ABOVE_TRIVIAL * trivial):
+        return None
+    return (f"{run.level_name} still falls, but from above the trivial loss {fmt(trivial)} ({fmt(float(np.min(tail)))}"
+            f" at its lowest there, {float(np.min(tail)) / trivial:.3g}x): outputs too large or too sure shrinking"
+            " toward the prior, not learning, while the metric stays at chance")
+
+
 def stuck_at_trivial(run: Run) -> Finding | None:
     """No validation progress for ``patience`` epochs after the warm-up, at the trivial
     predictor's level.
@@ -236,14 +259,17 @@ def stuck_at_trivial(run: Run) -> Finding | None:
     progress = smoothed_progress(run.level, run.detection)
     moving = progress >= run.detection.min_delta
     predictions_frozen = collapsed is not None and by_metric is not None and not loss_in_audit_scale(run.setup)
-    if moving and not predictions_frozen:
+    descending = _descending_onto_trivial(run) if by_metric is not None else None
+    if moving and not predictions_frozen and descending is None:
         return None
     parts = [*levels, *([collapsed] if collapsed is not None else [])]
     parts.append(
         f"smoothed {run.level_name} improved {pct(progress)} over the last {run.patience} epochs"
         f" (progress needs >= {pct(run.detection.min_delta)})"
     )
-    if moving:
+    if moving and descending is not None:
+        parts.append(descending)
+    elif moving:
         parts.append("the loss is in another scale than the trivial loss and moves; the predictions do not")
     if reference_has_signal(run.audit):
         confidence = 0.7 + 0.1 * (len(levels) > 1) + 0.1 * (collapsed is not None)

@@ -61,9 +61,10 @@ from plateau_doctor.engine.causes.readings import FLAT_FROM_START, Case
 from plateau_doctor.engine.chance import ACCURACY_MARGIN, majority_only
 from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement
 from plateau_doctor.engine.levels import loss_in_audit_scale
+from plateau_doctor.engine.stuck import FAR_ABOVE_TRIVIAL
 from plateau_doctor.engine.unstable import blow_up, is_frozen
 
-BLOWN_START = 3.0
+BLOWN_START = FAR_ABOVE_TRIVIAL
 """A first-epoch mean loss at 3x the chance level or more: a fan-scaled network starts near
 the chance level and falls during its first epoch, so its first mean cannot be that high
 unless the loss rose far above its start within the epoch."""

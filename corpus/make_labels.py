@@ -64,7 +64,12 @@ KIND = {"cnn_digits": "cnn_image", "cnn_shapes": "cnn_image", "transfer_digits":
         # heldout8's
         "emblems": "cnn_image", "transfer_emblems": "frozen_transfer", "imu": "numeric_sequence",
         "spectra": "numeric_sequence", "tickets": "token_sequence", "tickets_urgent": "token_sequence",
-        "solar": "regression_mlp", "concrete": "regression_mlp", "swissroll": "regression_mlp"}
+        "solar": "regression_mlp", "concrete": "regression_mlp", "swissroll": "regression_mlp",
+        # heldout9's
+        "emblems9": "cnn_image", "transfer_emblems9": "frozen_transfer", "imu9": "numeric_sequence",
+        "tickets9": "token_sequence", "concrete9": "regression_mlp", "solar9": "regression_mlp",
+        "diabetes9": "regression_mlp", "wine9": "tabular_mlp", "breast9": "tabular_mlp", "imb9": "tabular_mlp",
+        "digits9": "cnn_image"}
 DESIGN_SYMPTOMS = {
     "learning_rate_too_high": ["diverged", "stuck_at_trivial", "oscillation"],
     "exploding_gradients": ["diverged", "stuck_at_trivial", "oscillation"],
@@ -80,7 +85,8 @@ TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count",  # references on 
                   "tokens_vote", "tokens_topic", "tokens_order", "tokens_count4",  # (heldout2-6's)
                   "tokens_motif5", "tokens_first",
                   "reviews",  # heldout7's
-                  "tickets", "tickets_urgent"}  # heldout8's
+                  "tickets", "tickets_urgent",  # heldout8's
+                  "tickets9"}  # heldout9's
 FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
           "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console",
           # the writers heldout5 and heldout6 added (harness/corpus_build5.py, corpus_build6.py)

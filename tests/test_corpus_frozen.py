@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-FOLDERS = [CORPUS, *(CORPUS / f"heldout{k}" for k in range(2, 9))]
+FOLDERS = [CORPUS, *(CORPUS / f"heldout{k}" for k in range(2, 10))]
 
 
 def _manifest(folder: Path) -> dict[str, str]:

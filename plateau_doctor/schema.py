@@ -226,6 +226,11 @@ class ResolvedSetup:
     # The 1-based epoch whose weights a callback put back at the end of the fit (Keras'
     # EarlyStopping(restore_best_weights=True)): the model the fit leaves. 0: the last epoch's.
     kept_epoch: int = 0
+    # The optimizer's momentum (SGD's heavy ball; 0: none or not read): SGD with momentum is no plain
+    # gradient step, it carries speed along the flat directions where plain steps crawl.
+    momentum: float = 0.0
+    # The stddev of a GaussianNoise layer on the inputs (before the first weighted layer); 0: none.
+    input_noise: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

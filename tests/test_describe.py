@@ -104,6 +104,19 @@ def test_the_optimizers_decoupled_weight_decay_is_read():
     assert compiled(keras.optimizers.SGD(0.01, weight_decay=0.02)).weight_decay == pytest.approx(0.02)
 
 
+def test_the_momentum_and_the_noise_on_the_inputs_are_read():
+    def compiled(layers, optimizer):
+        model = keras.Sequential([keras.Input((6,)), *layers, keras.layers.Dense(1)])
+        model.compile(optimizer=optimizer, loss="mse")
+        return describe_model(model, "regression", "mse")
+
+    dense = keras.layers.Dense(4, activation="relu")
+    heavy = compiled([keras.layers.GaussianNoise(1.0), dense], keras.optimizers.SGD(0.01, momentum=0.9))
+    assert heavy.momentum == pytest.approx(0.9) and heavy.input_noise == pytest.approx(1.0)
+    plain = compiled([keras.layers.Dense(4, activation="relu"), keras.layers.GaussianNoise(1.0)], keras.optimizers.SGD(0.01))
+    assert plain.momentum == 0.0 and plain.input_noise == 0.0  # noise on hidden units is not on the inputs
+
+
 def test_a_frozen_base_is_counted_and_its_layers_are_not_hidden_units():
     """The trainable part of a transfer model is its head; the frozen base in front still makes
     the network nonlinear in its inputs, which the capacity cause must know."""

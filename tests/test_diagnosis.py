@@ -579,6 +579,14 @@ def test_adadelta_at_its_keras_default_rate_is_the_optimizer_choice():
     assert "1000x larger" in causes[0].evidence and "0.0002" in causes[0].evidence
 
 
+def test_ftrl_at_its_keras_default_rate_is_the_optimizer_choice():
+    history = with_signals(PLATEAU, **dict(HEALTHY, update_ratio=2e-4))
+    causes = run_diagnosis(history, setup={"optimizer": "ftrl", "learning_rate": 0.001})
+    assert names(causes)[0] == "optimizer_choice", [(c.name, c.confidence) for c in causes]
+    assert "100x larger" in causes[0].evidence
+    assert "optimizer_choice" not in names(run_diagnosis(history, setup={"optimizer": "ftrl", "learning_rate": 0.1}))
+
+
 def test_plain_sgd_that_makes_no_progress_at_a_sane_rate_is_the_optimizer_choice():
     history = with_signals(PLATEAU, **dict(HEALTHY, update_ratio=5e-4))
     causes = run_diagnosis(history, setup={"optimizer": "sgd", "learning_rate": 0.01})
@@ -597,6 +605,23 @@ def test_plain_sgd_that_makes_no_progress_at_a_sane_rate_is_the_optimizer_choice
 def test_optimizer_choice_is_not_blamed_for_other_set_ups(setup):
     history = with_signals(PLATEAU, **dict(HEALTHY, update_ratio=5e-4))
     assert "optimizer_choice" not in names(run_diagnosis(history, setup=setup))
+
+
+def test_sgd_with_momentum_is_not_the_plain_gradient_step_that_crawls():
+    """Heavy-ball momentum is the usual mend for plain SGD's crawl (Polyak 1964): the same stall
+    under SGD(momentum=0.9) is not the optimizer's choice, and its stable step is 2 (1 + 0.9)."""
+    history = with_signals(PLATEAU, **dict(HEALTHY, update_ratio=5e-4))
+    causes = run_diagnosis(history, setup={"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9})
+    assert "optimizer_choice" not in names(causes), [(c.name, c.confidence) for c in causes]
+    def target_evidence(lr, momentum):
+        causes = run_diagnosis(SLOW_ON_A_RAW_TARGET, "regression", TARGET_IN_HUNDREDS,
+                               {"optimizer": "sgd", "learning_rate": lr, "momentum": momentum})
+        return next(c for c in causes if c.name == "unscaled_target").evidence
+
+    # lr x E[y^2] = 3e-5 x 9.36e4 = 2.8: past plain SGD's 2, within heavy ball's 3.8; 5e-5 (4.7) is past both.
+    assert "above the 2 a gradient step (sgd) can take stably" in target_evidence(3e-5, 0.0)
+    assert "can take stably" not in target_evidence(3e-5, 0.9)
+    assert "above the 3.8 a gradient step (sgd, momentum 0.9) can take stably" in target_evidence(5e-5, 0.9)
 
 
 def test_plain_sgd_on_a_well_conditioned_problem_that_learns_is_not_the_optimizer_choice():
@@ -836,7 +861,7 @@ def test_a_raw_target_under_sgd_at_a_small_step_is_not_an_unstable_step():
         SLOW_ON_A_RAW_TARGET, "regression", TARGET_IN_HUNDREDS, {"optimizer": "sgd", "learning_rate": 1e-6}
     )
     target = next(c for c in causes if c.name == "unscaled_target")
-    assert "plain-gradient step" not in target.evidence  # 1e-6 x 9.36e4 = 0.09: stable
+    assert "can take stably" not in target.evidence  # 1e-6 x 9.36e4 = 0.09: stable
 
 
 def test_a_penalty_that_keeps_the_probabilities_near_the_prior_is_too_strong_regularization():
@@ -847,10 +872,29 @@ def test_a_penalty_that_keeps_the_probabilities_near_the_prior_is_too_strong_reg
     assert "dropout 0.8" in causes[0].evidence and "l2 0.05" in causes[0].evidence
 
 
+def test_gaussian_noise_on_the_inputs_as_loud_as_the_signal_is_too_strong_regularization():
+    # GaussianNoise(1.0) on standardized inputs: the noise's variance equals the signal's, as much
+    # noise as dropout at 0.5; GaussianNoise(0.3) is dropout at 0.08, no penalty worth naming.
+    history = with_signals(UNDERCONFIDENT, **HEALTHY)
+    causes = run_diagnosis(history, audit=CANCER_AUDIT, setup={"input_noise": 1.0})
+    assert names(causes)[0] == "too_strong_regularization", [(c.name, c.confidence) for c in causes]
+    assert "GaussianNoise(1)" in causes[0].evidence and "dropout at rate 0.5" in causes[0].evidence
+    assert "too_strong_regularization" not in names(run_diagnosis(history, audit=CANCER_AUDIT, setup={"input_noise": 0.3}))
+
+
 def test_poisson_on_a_standardized_target_quotes_its_range_and_the_fix():
     finding = check_setup(make_setup("regression", loss="poisson"), make_audit("regression"))[0]
     assert finding.name == "loss_mismatch" and finding.confidence >= 0.85
     assert "-1 .. 1, below 0" in finding.evidence and "mean_squared_error" in finding.evidence
+
+
+def test_a_log_error_on_a_standardized_target_is_a_loss_mismatch_and_on_a_positive_one_is_not():
+    # Keras' MSLE reads max(y, eps): on a standardized target, every row below 0 is the same 0.
+    finding = check_setup(make_setup("regression", loss="msle"), make_audit("regression"))[0]
+    assert finding.name == "loss_mismatch" and finding.confidence >= 0.85
+    assert "-1 .. 1" in finding.evidence and "counts as 0" in finding.evidence
+    prices = make_audit("regression", scaled_target=False, target_mean=300.0, target_std=60.0)
+    assert not check_setup(make_setup("regression", loss="mean_squared_logarithmic_error"), prices)
 
 
 def test_a_binary_loss_on_one_sigmoid_unit_for_six_integer_classes_is_a_loss_mismatch():

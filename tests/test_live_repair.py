@@ -106,6 +106,8 @@ def test_a_fit_stopped_at_its_best_weights_after_a_repair_is_judged_on_the_model
     kept_loss = model.evaluate(x_val, y_val, verbose=0)[0]
     assert kept_loss == pytest.approx(history["val_loss"][stop["restored_epoch"] - 1], rel=1e-4)
     assert doctor.summary["final"]["metrics"]["val_loss"] == pytest.approx(kept_loss, rel=1e-4)
+    # The summary's history is the whole fit: the kept model is named by its epoch there.
+    assert doctor.summary["setup"]["kept_epoch"] == stop["restored_epoch"] < len(history["val_loss"])
     assert history["val_loss"][-1] > 1.2 * kept_loss  # the last epoch is not the kept model
     assert doctor.summary["status"] == "healthy"
     (converged,) = doctor.diagnosis.symptoms

@@ -277,13 +277,14 @@ class DoctorCallback(Recorder):
             detection=self.detection, not_checked=self._not_checked(),
         )
         if self.live is not None and self.live.actions:
-            # The verdict is on the model as kept; the history shown is the whole fit.
+            # The verdict is on the model as kept; the history shown is the whole fit, in which it is epoch `last`.
             self.diagnosis.history = normalize_history(self.records)
+            self.diagnosis.setup = replace(self.diagnosis.setup, kept_epoch=last if last < n else 0)
         if self.stopped_by is not None and all(s.name != self.stopped_by.name for s in self.diagnosis.symptoms):
             self.diagnosis.symptoms.insert(0, self.stopped_by)
         if not self.write:
             return
-        from plateau_doctor.results.observed import final_metrics, verdict_lines, write_observed_run
+        from plateau_doctor.results.observed import verdict_lines, write_observed_run
 
         extra = {
             "wall_seconds": round(time.perf_counter() - self._started, 2),
@@ -292,9 +293,6 @@ class DoctorCallback(Recorder):
             "model": {"name": self.model.name, "class": type(self.model).__name__,
                       "parameters": int(self.model.count_params())},
         }
-        if last < n:  # the kept model's numbers, not the last epoch's
-            up_to = normalize_history({name: values[:last] for name, values in self.records.items()})
-            extra["final"] = {"epochs": n, "metrics": final_metrics(up_to)}
         if self.live is not None:
             extra["live_repairs"] = [action.to_dict() for action in self.live.actions]
         files = {"layer_gradient_norms.json": self.layer_gradient_norms} if self.layer_gradient_norms else None

@@ -102,6 +102,19 @@ def dropout_rate(model) -> float:
     return max((float(rate) for rate in rates if isinstance(rate, (int, float))), default=0.0)
 
 
+def input_noise(model) -> float:
+    """The largest stddev of the GaussianNoise layers that act on the inputs (before the first layer
+    with trainable matrices); 0 without one."""
+    noise = 0.0
+    for layer in all_layers(model):
+        if any(len(w.shape) >= 2 for w in layer.trainable_weights):
+            break
+        stddev = getattr(layer, "stddev", None) if type(layer).__name__ == "GaussianNoise" else None
+        if isinstance(stddev, (int, float)):
+            noise = max(noise, float(stddev))
+    return noise
+
+
 def _as_written(value: float) -> float:
     """A float32 setting read back as the user wrote it: a variable holds 1e-3 as 0.0010000000475,
     and keras.regularizers.L1 holds 0.02 as 0.0199999996; seven significant digits give it back."""
@@ -195,14 +208,23 @@ def token_vocabulary(model) -> int | None:
     return None
 
 
+def _optimizer_number(model, name: str) -> float:
+    value = getattr(getattr(model, "optimizer", None), name, None)
+    try:
+        return float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def weight_decay(model) -> float:
     """The optimizer's decoupled weight decay (AdamW's, or ``weight_decay=`` on any Keras 3
     optimizer); 0 without one."""
-    decay = getattr(getattr(model, "optimizer", None), "weight_decay", None)
-    try:
-        return float(decay) if decay is not None else 0.0
-    except (TypeError, ValueError):
-        return 0.0
+    return _optimizer_number(model, "weight_decay")
+
+
+def momentum(model) -> float:
+    """The optimizer's momentum (Keras' SGD and RMSprop carry one); 0 without one."""
+    return _optimizer_number(model, "momentum")
 
 
 def learning_rate(model) -> float:
@@ -242,6 +264,8 @@ def describe_model(model, task: str, loss: str, n_classes: int | None = None, hi
         l2=l2_factor(model),
         l1=l1_factor(model),
         weight_decay=weight_decay(model),
+        momentum=momentum(model),
+        input_noise=input_noise(model),
         frozen_layers=frozen_layers(model),
     )
     values.update(known)

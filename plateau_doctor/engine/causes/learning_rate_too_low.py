@@ -90,13 +90,17 @@ def learning_rate_too_low(case: Case) -> Finding | None:
     # which is no claim to the user (on the scenario suite that branch repaired a rare-class run
     # the class weights alone only improved).
     normal = math.isfinite(lr) and not small and math.isfinite(ratio) and not tiny_steps
+    # The set-up's rate is the one the fit began with; a schedule that cut it while the loss fell is
+    # read from the logged rates.
+    cut = rate_cut_while_falling(case) if case.has(*STALLED) else None
     if case.has("slow_convergence") and not (normal and case.preprocessing is None):
         confidence = 0.4 + 0.3 * small + 0.2 * tiny_steps
     elif case.has(*STALLED) and (small or tiny_steps):
-        confidence = 0.3 + 0.3 * small + 0.2 * tiny_steps + 0.1 * creeping
+        confidence = 0.3 + 0.3 * small + 0.2 * tiny_steps + 0.1 * creeping + 0.1 * (cut is not None)
+        curve = curve if cut is None else "; ".join(part for part in (curve, cut) if part)
     elif case.has(*STALLED) and curve is not None:
         confidence = 0.55
-    elif case.has(*STALLED) and (cut := rate_cut_while_falling(case)) is not None:
+    elif cut is not None:
         confidence, curve = 0.5, cut
     else:
         return None

@@ -38,6 +38,8 @@ def _regression_loss_mismatch(setup: ResolvedSetup, audit: DataAudit | None, los
     classification_losses = BINARY_PROBABILITY_LOSSES + MULTICLASS_PROBABILITY_LOSSES + HINGE_LOSSES
     if loss == "poisson":
         return _poisson_mismatch(setup, audit, activation)
+    if loss == "mean_squared_logarithmic_error":
+        return _log_error_mismatch(audit)
     if loss in DISTRIBUTION_LOSSES:
         return make_cause(
             "loss_mismatch",
@@ -143,6 +145,24 @@ def _poisson_mismatch(setup: ResolvedSetup, audit: DataAudit | None, activation:
         "loss poisson is the negative log-likelihood of counts (y_pred - y_true * log(y_pred)): it needs a"
         f" target >= 0 and a positive output, but {' and '.join(reasons)}, where its logarithm is NaN;"
         f" {REGRESSION_FIT}",
+    )
+
+
+def _log_error_mismatch(audit: DataAudit | None) -> Finding | None:
+    """Keras' mean squared logarithmic error compares log(max(y, eps) + 1) of target and output: every
+    value below 0 counts as 0, so a target with a part below 0 (a standardized one has about half)
+    cannot be fitted there, and an output pushed below 0 gets no gradient back."""
+    band = target_band(audit)
+    if band is None or not band[0] < 0:
+        return None
+    seen = "standardized" if audit is not None and audit.scaled_target else "as the network sees it"
+    return make_cause(
+        "loss_mismatch",
+        0.85,
+        f"loss mean_squared_logarithmic_error compares log(max(y, eps) + 1) of target and output, but the target"
+        f" ({seen}) spans about {band[0]:.3g} .. {band[1]:.3g}: every target below 0 counts as 0, so those rows"
+        f" cannot be told apart, and an output below 0 gets no gradient; {REGRESSION_FIT} (or keep the log error"
+        " on the unscaled, non-negative target)",
     )
 
 

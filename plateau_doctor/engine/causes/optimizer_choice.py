@@ -1,7 +1,7 @@
 """optimizer_choice: an optimizer that makes no progress at a sane step. Pure.
 
 Plain SGD without momentum at a rate in its usual range crawls along the flat directions of
-a badly conditioned problem; Adadelta at a tiny rate barely moves. A rate at the edge of its
+a badly conditioned problem; Adadelta or FTRL at a tiny rate barely moves. A rate at the edge of its
 range is the learning rate's cause instead. Treated by Adam at Keras' default rate.
 """
 
@@ -36,6 +36,14 @@ Keras' default of 0.001 (and anything under 0.1) makes each step a thousandth of
 net under it barely moves."""
 
 ADADELTA_TINY_RATE = 0.1
+
+FTRL_USUAL_RATE = 0.1
+"""FTRL-Proximal (McMahan et al. 2013) divides lr by the root of each weight's summed squared
+gradients, as Adagrad does, and was made for linear models on sparse features: TensorFlow's linear
+estimators run it at min(0.2, 1 / sqrt(number of feature columns)), their examples at 0.1. Keras'
+default of 0.001 is a hundredth of that, and the accumulated gradients shrink it further."""
+
+FTRL_TINY_RATE = 0.01
 
 ILL_CONDITIONED_STD_RATIO = 10.0
 """Raw features whose stds differ 10x give the first layer's curvature a spread of 100x
@@ -94,7 +102,7 @@ def _conditioning(case: Case) -> list[str]:
     search_prior=(Narrowing.OTHER_OPTIMIZERS,),
 )
 def optimizer_choice(case: Case) -> Finding | None:
-    """Adadelta at a tiny rate, or plain SGD at a sane rate on a badly conditioned problem, in
+    """Adadelta or FTRL at a tiny rate, or plain SGD at a sane rate on a badly conditioned problem, in
     an underfit run. A rate at the edge of its range is the learning rate's cause instead."""
     if not case.has(*UNDERFIT) or case.has(*UNSTABLE):
         return None
@@ -107,6 +115,14 @@ def optimizer_choice(case: Case) -> Finding | None:
             f" / RMS(gradients) and its usual rate is {fmt(ADADELTA_USUAL_RATE)}, {fmt(ADADELTA_USUAL_RATE / lr)}x"
             " larger",
             *signs,
+        ]
+    elif name_key(case.setup.optimizer) == "ftrl" and lr < FTRL_TINY_RATE:
+        confidence = 0.65 + 0.1 * case.has(*STALLED) + 0.1 * steps(case).tiny
+        parts = [
+            f"optimizer {case.setup.optimizer} at learning_rate {fmt(lr)}: FTRL divides it by the root of each weight's"
+            f" summed squared gradients and is run at about {fmt(FTRL_USUAL_RATE)} (TensorFlow's linear models),"
+            f" {fmt(FTRL_USUAL_RATE / lr)}x larger; it was made for linear models on sparse features",
+            *_conditioning(case),
         ]
     elif is_plain_gradient(case.setup) and sane_rate(case):
         signs = _conditioning(case)

@@ -191,7 +191,7 @@ class Case:
 
 def is_plain_gradient(setup: ResolvedSetup) -> bool:
     """Whether the set-up's optimizer steps by learning rate x gradient (SGD without momentum)."""
-    return in_family(setup.optimizer, PLAIN_GRADIENT_OPTIMIZERS)
+    return in_family(setup.optimizer, PLAIN_GRADIENT_OPTIMIZERS) and not setup.momentum > 0
 
 
 def lr_bounds(setup: ResolvedSetup) -> tuple[float, float, str]:
@@ -304,17 +304,28 @@ def target_moment(audit: DataAudit, setup: ResolvedSetup) -> Moment | None:
     return Moment("target", square, setup.learning_rate * square)
 
 
+def stable_step(setup: ResolvedSetup) -> float:
+    """The largest lr x curvature an SGD step takes stably: 2 (1 + momentum) (Polyak 1964's heavy ball on a
+    quadratic; ``STABLE_STEP`` without momentum); NaN for an optimizer that does not step by lr x gradient."""
+    if not in_family(setup.optimizer, PLAIN_GRADIENT_OPTIMIZERS):
+        return math.nan
+    return STABLE_STEP * (1.0 + max(setup.momentum, 0.0))
+
+
+def _step_name(optimizer: str, momentum: float) -> str:
+    return f"{optimizer}, momentum {fmt(momentum)}" if momentum > 0 else optimizer
+
+
 def unstable_step(moment: Moment | None, setup: ResolvedSetup) -> bool:
-    """A plain-gradient step that the second moment makes unstable (``STABLE_STEP``)."""
-    return moment is not None and is_plain_gradient(setup) and moment.step_load > STABLE_STEP
+    """A gradient step that the second moment makes unstable (:func:`stable_step`)."""
+    return moment is not None and moment.step_load > stable_step(setup)
 
 
 def unstable_by_scale(moment: Moment | None, setup: ResolvedSetup) -> bool:
-    """An unstable step (``unstable_step``) that scaling would make stable: on standardized
-    values (mean square 1) the same rate would be under ``STABLE_STEP``. When the rate alone
-    is past it (lr > 2 for plain gradient descent), the scale is not what makes the step
-    unstable, and blaming it would contradict the numbers the evidence quotes."""
-    return unstable_step(moment, setup) and setup.learning_rate * 1.0 <= STABLE_STEP
+    """An unstable step (``unstable_step``) that scaling would make stable: on standardized values (mean
+    square 1) the same rate would be under :func:`stable_step`. When the rate alone is past it (lr > 2 for
+    plain gradient descent), the scale does not make the step unstable: blaming it contradicts the evidence."""
+    return unstable_step(moment, setup) and setup.learning_rate * 1.0 <= stable_step(setup)
 
 
 STEP_LOAD_SEVERE = 100 * STABLE_STEP
@@ -325,8 +336,8 @@ def step_words(moment: Moment, case: Case) -> str:
     """The unstable step a second moment makes, for evidence."""
     return (
         f"learning_rate {fmt(case.setup.learning_rate)} x E[{moment.source}^2] {fmt(moment.mean_square)}"
-        f" = {fmt(moment.step_load)}, above the {fmt(STABLE_STEP)} a plain-gradient step ({case.setup.optimizer})"
-        " can take stably"
+        f" = {fmt(moment.step_load)}, above the {fmt(stable_step(case.setup))} a gradient step"
+        f" ({_step_name(case.setup.optimizer, case.setup.momentum)}) can take stably"
     )
 
 
@@ -348,7 +359,7 @@ def upstream_cause(case: Case) -> str | None:
         if unstable_step(moment, case.setup):
             return (
                 f"the unstable step (learning_rate x E[{moment.source}^2] = {fmt(moment.step_load)}"
-                f" > {fmt(STABLE_STEP)} for {case.setup.optimizer})"
+                f" > {fmt(stable_step(case.setup))} for {_step_name(case.setup.optimizer, case.setup.momentum)})"
             )
     return None
 

@@ -1,5 +1,5 @@
-"""too_strong_regularization: dropout, L2, L1 or weight decay so strong the network cannot fit its
-training rows. Pure.
+"""too_strong_regularization: dropout, L2, L1, weight decay or noise on the inputs so strong the
+network cannot fit its training rows. Pure.
 
 L2 and L1 are judged by their effect: their penalty on the initial weights against the loss the
 reference reaches; an adaptive optimizer's decoupled weight decay by the bound it puts on the
@@ -9,6 +9,8 @@ weights (``penalties``). Treated by lowering dropout to 0.1 and L2 to 1e-4 at mo
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from plateau_doctor.engine.causes.log_readings import at_chance, bare_log, shed_penalty
 from plateau_doctor.engine.causes.loss_levels import penalty_dominated
@@ -64,6 +66,24 @@ def _heavy_penalty(name: str, factor: float, penalty: float, audit: DataAudit, i
             + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else ""))
 
 
+def _heavy_input_noise(stddev: float, audit: DataAudit) -> str | None:
+    """GaussianNoise on the inputs as strong as strong dropout, in words, or None. Dropout at rate p
+    multiplies an input by a mask whose noise has p / (1 - p) times the input's square (Gaussian
+    dropout draws exactly that: Srivastava et al. 2014); additive noise of stddev s on inputs of
+    variance v has s^2 / v of it, which is dropout at p = r / (1 + r) with r = s^2 / v."""
+    if not stddev > 0:
+        return None
+    spreads = [f.std**2 for f in audit.features if math.isfinite(f.std) and f.std > 0]
+    variance = 1.0 if audit.scaled_features or not spreads else float(np.median(spreads))
+    ratio = stddev**2 / variance
+    rate = ratio / (1.0 + ratio)
+    if rate < DROPOUT_STRONG:
+        return None
+    return (f"GaussianNoise({fmt(stddev)}) on inputs of variance {fmt(variance)} (the median feature's): noise"
+            f" {fmt(ratio)}x the signal's variance, as much as dropout at rate {fmt(rate)} (strong from"
+            f" {fmt(DROPOUT_STRONG)})")
+
+
 @register(
     "too_strong_regularization",
     rank=130,
@@ -90,7 +110,8 @@ def too_strong_regularization(case: Case) -> Finding | None:
         if held is not None:
             return make_cause("too_strong_regularization", 0.6, f"{held}; the curves show {case.shown(UNDERFIT)}")
     l2, decay = effective_l2(setup), decay_holds_weights_down(setup, audit.n_features)
-    if not (setup.dropout >= DROPOUT_NOTICEABLE or l2 > 0 or setup.l1 > 0 or decay) or not case.has(*UNDERFIT):
+    noise = _heavy_input_noise(setup.input_noise, audit)
+    if not (setup.dropout >= DROPOUT_NOTICEABLE or l2 > 0 or setup.l1 > 0 or decay or noise) or not case.has(*UNDERFIT):
         return None
     gap = reference_gap(case.history, audit, case.detection, setup=setup)
     if gap is None or not gap.far:
@@ -105,13 +126,16 @@ def too_strong_regularization(case: Case) -> Finding | None:
     train_above_val = train_now > TRAIN_ABOVE_VAL * val_now
     heavy_dropout = setup.dropout >= DROPOUT_STRONG or (setup.dropout >= DROPOUT_NOTICEABLE and train_above_val)
     heavy_penalty = heavy_l2 is not None or heavy_l1 is not None
-    if not (heavy_penalty or heavy_dropout or decay):
+    if not (heavy_penalty or heavy_dropout or decay or noise):
         return None
     confidence = 0.5 + 0.15 * (heavy_penalty and heavy_dropout) + 0.1 * in_scale + 0.1 * (heavy_dropout and train_above_val)
     confidence += 0.2 * (decay is not None)  # a bound below the initial weights leaves the net nothing to hold
     parts = [decay] if decay else []
+    confidence += 0.15 * (noise is not None and not heavy_dropout)
     if heavy_dropout:
         parts.append(f"dropout {fmt(setup.dropout)} after each hidden layer (strong from {fmt(DROPOUT_STRONG)})")
+    if noise:
+        parts.append(noise)
     if heavy_l2:
         parts.append(heavy_l2)
     if heavy_l1:

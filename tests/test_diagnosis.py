@@ -874,11 +874,11 @@ def test_a_penalty_that_keeps_the_probabilities_near_the_prior_is_too_strong_reg
 
 def test_gaussian_noise_on_the_inputs_as_loud_as_the_signal_is_too_strong_regularization():
     # GaussianNoise(1.0) on standardized inputs: the noise's variance equals the signal's, as much
-    # noise as dropout at 0.5; GaussianNoise(0.3) is dropout at 0.08, no penalty worth naming.
+    # noise as dropout at 0.5 on the inputs (strong from 0.2); GaussianNoise(0.3) is dropout at 0.08.
     history = with_signals(UNDERCONFIDENT, **HEALTHY)
     causes = run_diagnosis(history, audit=CANCER_AUDIT, setup={"input_noise": 1.0})
     assert names(causes)[0] == "too_strong_regularization", [(c.name, c.confidence) for c in causes]
-    assert "GaussianNoise(1)" in causes[0].evidence and "dropout at rate 0.5" in causes[0].evidence
+    assert "GaussianNoise(1)" in causes[0].evidence and "dropout at rate 0.5 on the inputs" in causes[0].evidence
     assert "too_strong_regularization" not in names(run_diagnosis(history, audit=CANCER_AUDIT, setup={"input_noise": 0.3}))
 
 

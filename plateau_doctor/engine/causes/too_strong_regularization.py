@@ -66,22 +66,28 @@ def _heavy_penalty(name: str, factor: float, penalty: float, audit: DataAudit, i
             + (f", above the reference model's validation loss {fmt(audit.reference_val_loss)}" if in_scale else ""))
 
 
+INPUT_DROPOUT_STRONG = 0.2
+"""Srivastava et al. (2014) keep an input unit with probability 0.8 where they keep a hidden unit
+with 0.5: an input carries information no other unit repeats, so noise on the inputs is strong
+from the dropout rate 0.2 on."""
+
+
 def _heavy_input_noise(stddev: float, audit: DataAudit) -> str | None:
-    """GaussianNoise on the inputs as strong as strong dropout, in words, or None. Dropout at rate p
-    multiplies an input by a mask whose noise has p / (1 - p) times the input's square (Gaussian
-    dropout draws exactly that: Srivastava et al. 2014); additive noise of stddev s on inputs of
-    variance v has s^2 / v of it, which is dropout at p = r / (1 + r) with r = s^2 / v."""
+    """GaussianNoise on the inputs past :data:`INPUT_DROPOUT_STRONG`, in words, or None. Dropout at
+    rate p multiplies an input by a mask whose noise has p / (1 - p) times the input's square
+    (Gaussian dropout draws exactly that: Srivastava et al. 2014); additive noise of stddev s on
+    inputs of variance v has s^2 / v of it, which is dropout at p = r / (1 + r) with r = s^2 / v."""
     if not stddev > 0:
         return None
     spreads = [f.std**2 for f in audit.features if math.isfinite(f.std) and f.std > 0]
     variance = 1.0 if audit.scaled_features or not spreads else float(np.median(spreads))
     ratio = stddev**2 / variance
     rate = ratio / (1.0 + ratio)
-    if rate < DROPOUT_STRONG:
+    if rate < INPUT_DROPOUT_STRONG:
         return None
     return (f"GaussianNoise({fmt(stddev)}) on inputs of variance {fmt(variance)} (the median feature's): noise"
-            f" {fmt(ratio)}x the signal's variance, as much as dropout at rate {fmt(rate)} (strong from"
-            f" {fmt(DROPOUT_STRONG)})")
+            f" {fmt(ratio)}x the signal's variance, as much as dropout at rate {fmt(rate)} on the inputs (strong from"
+            f" {fmt(INPUT_DROPOUT_STRONG)} there)")
 
 
 @register(

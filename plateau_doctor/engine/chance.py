@@ -19,7 +19,9 @@ class once, when the output bias finds the majority, and its accuracy jumps with
    :data:`FIRST_EPOCH_TOLERANCE`, the loss at initialization) is taken, else the nearest.
    When none of them does but rule 2 reads a k that it matches, rule 2's k is taken: an
    accuracy of 0.30 fits 1/3, yet losses that start and stay at ln 4 are four outputs
-   predicting nothing, and a constant prediction's accuracy is the majority share (1/k or more);
+   predicting nothing, and a constant prediction's accuracy is the majority share (1/k or more).
+   No k is read from the accuracy when the first epoch's loss pins more outputs and the accuracy
+   is above their chance: a rate decayed to nothing froze a net that learned;
 2. or the loss sits within ``trivial_tolerance`` of ln k for a k up to :data:`MAX_K_FROM_LOSS`
    (neighbouring ln k differ by 1/(k ln k) of themselves, 4% at k = 10: beyond that a loss
    value alone cannot tell k) and any logged accuracy is no more than 2/k (a constant
@@ -37,7 +39,9 @@ class once, when the output bias finds the majority, and its accuracy jumps with
 Anything else (a healthy run, a regression, a loss that is not a cross-entropy) pins no
 chance level, and the log is judged without one. A finished log too short for the progress
 tests whose losses sat at the pinned level on every epoch, the first included
-(:func:`short_run_at_chance`), ended where a network that learned nothing starts.
+(:func:`short_run_at_chance`), ended where a network that learned nothing starts; one whose
+validation side sat there on every epoch while its training loss went below it learned nothing
+that reached the validation rows.
 
 One more reading stands next to the chance level (:func:`majority_only`): a binary log whose
 training accuracy, over thousands of rows, does not change at all from epoch 2 to its end

@@ -259,7 +259,7 @@ def stuck_at_trivial(run: Run) -> Finding | None:
     progress = smoothed_progress(run.level, run.detection)
     moving = progress >= run.detection.min_delta
     predictions_frozen = collapsed is not None and by_metric is not None and not loss_in_audit_scale(run.setup)
-    descending = _descending_onto_trivial(run) if by_metric is not None else None
+    descending = _descending_onto_trivial(run) if moving and by_metric is not None else None
     if moving and not predictions_frozen and descending is None:
         return None
     parts = [*levels, *([collapsed] if collapsed is not None else [])]
@@ -267,7 +267,7 @@ def stuck_at_trivial(run: Run) -> Finding | None:
         f"smoothed {run.level_name} improved {pct(progress)} over the last {run.patience} epochs"
         f" (progress needs >= {pct(run.detection.min_delta)})"
     )
-    if moving and descending is not None:
+    if descending is not None:
         parts.append(descending)
     elif moving:
         parts.append("the loss is in another scale than the trivial loss and moves; the predictions do not")

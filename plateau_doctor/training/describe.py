@@ -25,9 +25,13 @@ def all_layers(model) -> list:
     return flat
 
 
+def _has_matrix(weights) -> bool:
+    return any(len(w.shape) >= 2 for w in weights)
+
+
 def weighted_layers(model) -> list:
     """Leaf layers with a trainable matrix (Dense, Conv, recurrent, Embedding), in call order."""
-    return [layer for layer in all_layers(model) if any(len(w.shape) >= 2 for w in layer.trainable_weights)]
+    return [layer for layer in all_layers(model) if _has_matrix(layer.trainable_weights)]
 
 
 def frozen_layers(model) -> int:
@@ -35,7 +39,7 @@ def frozen_layers(model) -> int:
     base): the trainable part sees their features, not the inputs."""
     return sum(
         1 for layer in all_layers(model)
-        if any(len(w.shape) >= 2 for w in layer.weights) and not any(len(w.shape) >= 2 for w in layer.trainable_weights)
+        if _has_matrix(layer.weights) and not _has_matrix(layer.trainable_weights)
     )
 
 
@@ -107,7 +111,7 @@ def input_noise(model) -> float:
     with trainable matrices); 0 without one."""
     noise = 0.0
     for layer in all_layers(model):
-        if any(len(w.shape) >= 2 for w in layer.trainable_weights):
+        if _has_matrix(layer.trainable_weights):
             break
         stddev = getattr(layer, "stddev", None) if type(layer).__name__ == "GaussianNoise" else None
         if isinstance(stddev, (int, float)):

@@ -39,11 +39,8 @@ cb.point_at(H9, __file__)
 SPECS: list = []
 spec, pair = cb.spec_writers(SPECS, "h9_")
 
-EMB = dict(aug=False, bn=False, opt="adam", lr=1e-3, batch=32, epochs=15)
-IMU = dict(rnn="gru", opt="adam", lr=2e-3, batch=32, epochs=20)
-TIX = dict(opt="adam", lr=2e-3, batch=32, epochs=15)
-MLP = dict(hidden=[64, 64], act="relu", opt="adam", lr=1e-3, batch=32, epochs=40)
-RES = dict(width=64, blocks=3, opt="adam", lr=1e-3, batch=32, epochs=30)
+EMB, IMU, TIX, RES = cb8.EMB, cb8.IMU, cb8.TIX, cb8.RES  # heldout8's base settings for the same families
+MLP = dict(cb8.MLP, epochs=40)
 CNN = dict(aug=True, bn=True, dropout=0.3, opt="adam", lr=1e-3, epochs=25, batch=32)
 
 # --- conv nets on new RGB emblems ------------------------------------------------------------------

@@ -175,6 +175,12 @@ MALFORMED = [
      "symptoms: converged", [-1.0, -1.5, -1.8, -2.0], None),
     ("train-only.csv", b"epoch,loss,accuracy\n0,1.0,0.5\n1,0.9,0.6\n2,0.8,0.7\n", 0, "verdict", [1.0, 0.9, 0.8], None),
     ("lr.csv", b"epoch,loss,val_loss,lr\n0,1.0,1.1,0.01\n1,0.9,1.0,0.01\n2,0.8,0.9,0.001\n", 0, "verdict", [1.0, 0.9, 0.8], None),
+    # A title a user wrote above CSVLogger(separator=";")'s header: the separator was sniffed from the title.
+    ("titled.csv", b"model_history_log\nepoch;accuracy;loss;val_loss\n0;0.4;1.0;1.1\n1;0.8;0.9;1.0\n2;0.9;0.8;0.9\n", 0,
+     "1 line above the header skipped: 'model_history_log'", [1.0, 0.9, 0.8], [1, 2, 3]),
+    ("titled-quoted.csv", b'Run 3 (Adam, lr=1e-3)\n\n"epoch","loss","val_loss"\n0,1.0,1.1\n1,0.9,1.0\n2,0.8,0.9\n', 0,
+     "2 lines above the header skipped: 'Run 3 (Adam, lr=1e-3)'", [1.0, 0.9, 0.8], [1, 2, 3]),
+    ("header-too-low.csv", b"a\nb\nc\nd\ne\nf\nepoch;loss\n0;1.0\n1;0.9\n", 2, "no 'loss' or 'val_loss' column", None, None),
     ("nan-from-start.json", b'{"loss": [NaN, NaN, NaN]}', 0, "diverged", [math.nan] * 3, None),
     ("model.json", b'{"class_name": "Sequential", "config": {"layers": []}}', 2, "expected History.history", None, None),
     ("numbers.json", b"[0.9, 0.8, 0.7]", 2, "expected History.history", None, None),

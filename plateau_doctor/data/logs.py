@@ -40,6 +40,9 @@ from plateau_doctor.errors import UserInputError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".log", ".out")
 LOSS_COLUMNS = ("loss", "val_loss")
+MAX_TITLE_LINES = 5
+"""Lines above a table's header that may be a title; a header further down is no CSVLogger table."""
+HEADER_FIELD = re.compile(r"[,;\t|]\s*|\s+")
 BINARY_SHARE = 0.05
 """Text with more than 5% undecodable bytes or control characters is not a log: a console
 capture has none but for a stray byte, a model file or an archive has them everywhere."""
@@ -103,7 +106,25 @@ def _read_raw(source: Path) -> tuple[pd.DataFrame, list[str], dict[str, int | bo
         return console.frame, console.skipped, console.fit
     if suffix not in TABLE_SUFFIXES:
         raise _unknown_format(source)
-    return pd.read_csv(io.StringIO(text), sep=None, engine="python"), [], {}
+    text, title = _below_title(text)
+    return pd.read_csv(io.StringIO(text), sep=None, engine="python"), title, {}
+
+
+def _below_title(text: str) -> tuple[str, list[str]]:
+    """The table from its header on, when a few lines above the header name no loss column
+    (a title such as ``model_history_log`` that a user wrote first); else the text as it is.
+
+    The header is the first line with a loss column's name among its fields. Without this the
+    separator is sniffed from the title (``model_history_log`` split on ``o``) and the log is refused.
+    """
+    lines = text.splitlines(keepends=True)
+    for at, line in enumerate(lines[:MAX_TITLE_LINES + 1]):
+        if any(_doctor_name(field.strip("\"'")) in LOSS_COLUMNS for field in HEADER_FIELD.split(line.strip())):
+            if at == 0:
+                return text, []
+            shown = " / ".join(repr(above.strip()[:40]) for above in lines[:at] if above.strip())
+            return "".join(lines[at:]), [f"{at} line{'s' if at > 1 else ''} above the header skipped: {shown or 'blank'}"]
+    return text, []
 
 
 def _unknown_format(source: Path) -> HistoryFileError:

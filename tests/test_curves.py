@@ -230,6 +230,23 @@ def test_a_blow_up_in_the_first_epoch_then_chance_blames_the_step():
     assert found.causes[0].name == "learning_rate_too_high" and "7.7x the chance level" in found.causes[0].evidence
 
 
+def test_a_loss_thrown_above_chance_that_never_got_below_its_start_blames_the_step():
+    # SGD at 0.5 with momentum on a 4-class conv net: the loss rises 3% in its second epoch to 4.8%
+    # above ln 4, comes back to just above its start and freezes there: nothing ever learned.
+    loss = [1.4079, 1.4523, 1.4086, 1.4041, 1.4045] + [1.404447] * 10
+    val = [1.3519, 1.4113, 1.3957, 1.3967] + [1.396633] * 11
+    acc = [0.3567] + [0.24] * 14
+    found = diagnose_curves({"loss": loss, "val_loss": val, "accuracy": [0.262, 0.273, 0.261] + [0.2686] * 12,
+                             "val_accuracy": acc})
+    assert _names(found)[0] == "stuck_at_trivial"
+    assert found.causes[0].name == "learning_rate_too_high" and "above the chance level" in found.causes[0].evidence
+    # AdamW's decay pulling a 6-class net's outputs to uniform: its loss rises, but only onto ln 6.
+    decayed = [1.7849, 1.7914, 1.7919] + [1.79187] * 12
+    shrunk = diagnose_curves({"loss": decayed, "val_loss": [1.7852, 1.7915] + [1.79185] * 13,
+                              "accuracy": [0.412, 0.187] + [0.148] * 13, "val_accuracy": [0.4, 0.17] + [0.1667] * 13})
+    assert not any("above the chance level" in c.evidence for c in shrunk.causes)
+
+
 def test_a_constant_prediction_that_found_the_majority_class_after_a_blow_up_is_at_chance():
     # Plain SGD on raw wine features: epoch 1 blows up (41,000), then every row gets one class. The
     # accuracy jumps from a minority's share (0.27) to the majority's (0.40) once, then never moves:

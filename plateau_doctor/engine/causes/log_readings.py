@@ -7,8 +7,11 @@ Each reading follows from how a loss behaves, not from a fitted threshold:
 - :func:`blow_up_signs`: a step that throws the weights out shows in the training loss as a
   jump far above what it had reached (``unstable.BLOW_UP_FACTOR``), as a first epoch far above
   the chance level followed by a network that never gets below chance again (one epoch of
-  huge steps saturated or killed its units), or as a loss that ends above where it started
-  after having been lower (it gave back what it had learned);
+  huge steps saturated or killed its units), as a loss that ends above where it started
+  after having been lower (it gave back what it had learned), or as one that rose beyond its
+  noise to above the chance level and never got below where it started (a step that fits the
+  problem lowers the loss, and decay that shrinks the outputs toward uniform stops at chance;
+  only a step can throw a net to worse than a constant guess);
 - :func:`steady_creep`: gradient descent with a step far too small moves a smooth loss by
   lr x |gradient|^2 per step: a slow fall at a nearly constant pace from the first epoch,
   every epoch lower, beyond the noise, without the fast early progress and the slowing down
@@ -148,7 +151,27 @@ def blow_up_signs(case: Case) -> str | None:
             f"loss ended at {fmt(end)}, above its first epoch's {fmt(float(train[0]))}: the steps made the fit worse"
             " than where it started, which a step that fits the problem never does"
         )
-    return None
+    return _thrown_above_chance(train, trivial, case.detection.trivial_tolerance)
+
+
+def _thrown_above_chance(train: np.ndarray, trivial: float, tolerance: float) -> str | None:
+    """The training loss rose beyond its noise above its first epoch, to above the chance level
+    by more than ``tolerance``, and never got that far below its first epoch (module docstring)."""
+    if not math.isfinite(trivial) or not np.all(train > 0) or train.size < noise.MIN_EPOCHS:
+        return None
+    logs = np.log(train)
+    at = int(np.argmax(logs[1:])) + 1
+    rise = float(logs[at] - logs[0])
+    if not (rise > noise.Z * noise.noise(logs) and rise > 0 and train[at] > trivial * (1.0 + tolerance)):
+        return None
+    if float(np.min(train[1:])) < train[0] * (1.0 - tolerance):
+        return None  # it learned something on the way: a rise within a run that works
+    return (
+        f"loss rose to {fmt(float(train[at]))} at epoch {at + 1}, {pct(rise)} above its first epoch's"
+        f" {fmt(float(train[0]))} and {pct(train[at] / trivial - 1.0)} above the chance level {fmt(trivial)}, and never got"
+        f" {pct(tolerance)} below where it started: steps that fit the problem lower the loss, and a decay that shrinks"
+        " the outputs stops at chance; only steps too large throw a network above a constant guess"
+    )
 
 
 def steady_creep(case: Case) -> str | None:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "harness"))
 import corpus_eval  # noqa: E402
 
-SEEN = ("corpus", *(f"corpus/heldout{k}" for k in range(2, 9)))
+SEEN = ("corpus", *(f"corpus/heldout{k}" for k in range(2, 10)))
 
 
 def main(argv=None) -> int:

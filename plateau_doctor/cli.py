@@ -217,7 +217,13 @@ def entry() -> None:
     """
     status = [1]  # an exception escaping main() is a failure
     atexit.register(_exit_now, status)  # registered first, so it runs after every other handler
-    status[0] = main()
+    try:
+        status[0] = main()
+    except BrokenPipeError:
+        # The reader of our output stopped reading (`| head`): what was written stands, and a
+        # traceback about it would be noise. Later flushes go nowhere (Python's SIGPIPE advice).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status[0] = 1
     sys.exit(status[0])
 
 

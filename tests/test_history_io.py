@@ -250,6 +250,22 @@ def test_a_bad_log_through_the_installed_command_exits_2_without_a_traceback(tmp
 
 
 @pytest.mark.slow
+def test_output_piped_into_a_reader_that_stopped_reading_ends_without_a_traceback(tmp_path):
+    """`plateau-doctor diagnose log | head -1`: the read end is closed before the verdict is printed."""
+    path = _csvlogger(tmp_path / "log.csv")
+    code = "import sys; from plateau_doctor.cli import entry; sys.argv = ['plateau-doctor', 'diagnose', sys.argv[1]]; entry()"
+    read, write = os.pipe()
+    os.close(read)  # a reader that is already gone: every write gets EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(path)],  # results/ under cwd, the default
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == 1
+    assert list((tmp_path / "results").glob("runs/*/summary.json"))  # the run itself was written before the print
+
+
 def test_a_tensorboard_folder_reads_without_library_warnings_and_one_without_scalars_exits_2(tmp_path):
     """Event files written with ``tf.summary``; the CLI reads them in a fresh process, where TensorFlow's
     deprecation notice for ``tf_record_iterator`` would be printed (once per process)."""

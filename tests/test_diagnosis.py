@@ -964,3 +964,35 @@ def test_an_oversized_start_on_a_regression_is_read_against_the_target_the_netwo
     # On the raw target (mean 10, std 2) a zero output already costs E[y^2] = 104.
     raw = run_diagnosis(history, task="regression", setup=RANDOM_NORMAL, audit={"scaled_target": False})
     assert "bad_initialization" not in names(raw)
+
+
+EMBLEMS_AUDIT = dict(
+    classes=["0", "1", "2", "3"], class_balance={str(i): 0.25 for i in range(4)}, majority_share=0.27,
+    trivial_val_loss=1.384, trivial_metrics={"val_accuracy": 0.24, "val_balanced_accuracy": 0.25},
+    reference_val_loss=1.019, reference_metrics={"val_accuracy": 0.68, "val_balanced_accuracy": 0.68},
+)
+EMBLEMS_SETUP = {"n_classes": 4, "output_units": 4, "output_activation": "softmax", "optimizer": "sgd",
+                 "learning_rate": 0.5, "momentum": 0.9}
+
+
+def _emblems(loss):
+    n = len(loss)
+    return {"loss": loss, "val_loss": [1.3519, 1.4113, 1.3957] + [1.396633] * (n - 3),
+            "val_accuracy": [0.36] + [0.24] * (n - 1), "val_balanced_accuracy": [0.3] + [0.25] * (n - 1),
+            "pred_majority_share": [1.0] * n, "update_ratio": [2.694, 0.3] + [0.0] * (n - 2),
+            "grad_ratio_first_last": [0.0] * n, "dead_fraction": [0.6] + [1.0] * (n - 1), "symmetric_fraction": [0.0] * n}
+
+
+def test_units_a_blow_up_killed_blame_the_step_first_whatever_the_rate():
+    # heldout9: SGD 0.5 (momentum 0.9, a rate SGD often survives) on a 4-class conv net. The loss rose
+    # above chance in epoch 2 and froze; the callback measured every ReLU dead. The dead units are the
+    # step's doing: the fix was the rate (0.5 -> 0.01), not the units.
+    blown = run_diagnosis(_emblems([1.4079, 1.4523, 1.4086, 1.4041, 1.4045] + [1.404447] * 10), "multiclass",
+                          EMBLEMS_AUDIT, EMBLEMS_SETUP)
+    assert names(blown)[0] == "learning_rate_too_high", [(c.name, c.confidence) for c in blown]
+    assert "dead_fraction 1: units knocked out" in blown[0].evidence
+    dead = next(c for c in blown if c.name == "dead_relu")
+    assert "the step that blew the loss up" in dead.evidence and dead.confidence < blown[0].confidence
+    # The same dead units under a loss that never rose (dead from the start, at chance): not the step.
+    still = run_diagnosis(_emblems([1.3864] * 15), "multiclass", EMBLEMS_AUDIT, EMBLEMS_SETUP)
+    assert "learning_rate_too_high" not in names(still)[:1], [(c.name, c.confidence) for c in still]

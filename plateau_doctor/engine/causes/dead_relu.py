@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from plateau_doctor.engine.causes.log_readings import blown_step
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     CONSEQUENCE_DISCOUNT,
@@ -91,7 +92,7 @@ def dead_relu(case: Case) -> Finding | None:
     dead = case.recent("dead_fraction")
     if not dead >= DEAD_FRACTION_HIGH or not case.has(*UNDERFIT, *UNSTABLE):
         return None
-    upstream = upstream_cause(case)
+    upstream = upstream_cause(case) or blown_step(case)
     evidence = (
         f"dead_fraction {fmt(dead)} over the last {case.detection.patience} epochs: {pct(dead)} of the"
         f" {case.setup.hidden_activation} hidden units output 0 on every validation row"

@@ -59,14 +59,18 @@ def learning_rate_too_high(case: Case) -> Finding | None:
     """Unstable curves (diverged, oscillation), or a stall after a large rate damaged the net.
 
     In a bare log the rate may be unknown: a stall after the training loss shows a blow-up
-    (``log_readings.blow_up_signs``) is then the step's doing as well.
+    (``log_readings.blow_up_signs``) is then the step's doing as well; so it is where a callback
+    measured units the blow-up killed or saturated, whatever the rate (dead units are then its
+    consequence: ``log_readings.blown_step``).
     """
     _, high, family = lr_bounds(case.setup)
     lr = case.setup.learning_rate
     large = lr >= high
     moved = steps(case)
     damaged = units_damaged(case)
-    signs = blow_up_signs(case) if bare_log(case) and not large and case.has(*STALLED) else None
+    # Without the rate or the curvature, the curves' blow-up is the step's: in a bare log, or where a
+    # callback measured the units it knocked out.
+    signs = blow_up_signs(case) if (bare_log(case) or damaged) and not large and case.has(*STALLED) else None
     if case.has(*UNSTABLE):
         confidence = 0.45 + 0.3 * large + 0.15 * moved.jumpy
         shown = f"the curves show {case.shown(UNSTABLE)}"
@@ -74,7 +78,7 @@ def learning_rate_too_high(case: Case) -> Finding | None:
         confidence = 0.5 + 0.3 * (moved.jumpy or damaged)
         shown = f"the curves show {case.shown(STALLED)}"
     elif signs is not None:
-        confidence = 0.6
+        confidence = 0.6 + 0.2 * damaged  # the blow-up's damage measured: the step is the root of it
         shown = f"the curves show {case.shown(STALLED)} after a blow-up: {signs}"
     else:
         return None

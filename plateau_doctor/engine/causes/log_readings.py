@@ -60,7 +60,7 @@ import math
 import numpy as np
 
 from plateau_doctor.engine import noise
-from plateau_doctor.engine.causes.readings import FLAT_FROM_START, Case
+from plateau_doctor.engine.causes.readings import FLAT_FROM_START, Case, units_damaged
 from plateau_doctor.engine.chance import ACCURACY_MARGIN, majority_only
 from plateau_doctor.engine.curve_math import fmt, pct, recent_mean, relative_improvement
 from plateau_doctor.engine.levels import loss_in_audit_scale
@@ -152,6 +152,17 @@ def blow_up_signs(case: Case) -> str | None:
             " than where it started, which a step that fits the problem never does"
         )
     return _thrown_above_chance(train, trivial, case.detection.trivial_tolerance)
+
+
+def blown_step(case: Case) -> str | None:
+    """The step, as what killed or saturated the units a callback measured, when the training loss
+    shows a blow-up (:func:`blow_up_signs`); else None. Units a step knocked out are its
+    consequence, whatever the rate: a rate in its optimizer's usual range still blows up a net
+    whose curvature is high."""
+    if not units_damaged(case):
+        return None
+    signs = blow_up_signs(case)
+    return None if signs is None else f"the step that blew the loss up ({signs})"
 
 
 def _thrown_above_chance(train: np.ndarray, trivial: float, tolerance: float) -> str | None:

@@ -8,7 +8,7 @@ by He initialization with batch normalization.
 
 from __future__ import annotations
 
-from plateau_doctor.engine.causes.log_readings import bare_log, converged_onto_chance, slid_onto_chance
+from plateau_doctor.engine.causes.log_readings import bare_log, blown_step, converged_onto_chance, slid_onto_chance
 from plateau_doctor.engine.causes.priors import Narrowing
 from plateau_doctor.engine.causes.readings import (
     CONSEQUENCE_DISCOUNT,
@@ -67,7 +67,7 @@ def vanishing_gradients(case: Case) -> Finding | None:
     depth = len(case.setup.hidden_units)
     activation = canonical_activation(case.setup.hidden_activation)
     deep, saturating = depth >= DEEP_LAYERS, in_family(activation, SATURATING)
-    upstream = upstream_cause(case)
+    upstream = upstream_cause(case) or blown_step(case)
     confidence = 0.35 + 0.2 * deep + 0.15 * saturating + 0.1 * (ratio < VANISHING_RATIO_SEVERE)
     evidence = (
         f"typical grad_ratio_first_last {fmt(ratio)} (< {fmt(VANISHING_RATIO)}): the first layer gets"

@@ -69,7 +69,13 @@ KIND = {"cnn_digits": "cnn_image", "cnn_shapes": "cnn_image", "transfer_digits":
         "emblems9": "cnn_image", "transfer_emblems9": "frozen_transfer", "imu9": "numeric_sequence",
         "tickets9": "token_sequence", "concrete9": "regression_mlp", "solar9": "regression_mlp",
         "diabetes9": "regression_mlp", "wine9": "tabular_mlp", "breast9": "tabular_mlp", "imb9": "tabular_mlp",
-        "digits9": "cnn_image"}
+        "digits9": "cnn_image",
+        # heldout10's
+        "emblems10": "cnn_image", "transfer_emblems10": "frozen_transfer", "imu10": "numeric_sequence",
+        "tickets10": "token_sequence", "concrete10": "regression_mlp", "solar10": "regression_mlp",
+        "diabetes10": "regression_mlp", "swissroll10": "regression_mlp", "wine10": "tabular_mlp",
+        "breast10": "tabular_mlp", "iris10": "tabular_mlp", "imb10": "tabular_mlp", "digits_flat10": "tabular_mlp",
+        "digits10": "cnn_image", "spectra10": "numeric_sequence"}
 DESIGN_SYMPTOMS = {
     "learning_rate_too_high": ["diverged", "stuck_at_trivial", "oscillation"],
     "exploding_gradients": ["diverged", "stuck_at_trivial", "oscillation"],
@@ -86,7 +92,8 @@ TOKEN_FAMILIES = {"text_doc", "tokens_bigram", "tokens_count",  # references on 
                   "tokens_motif5", "tokens_first",
                   "reviews",  # heldout7's
                   "tickets", "tickets_urgent",  # heldout8's
-                  "tickets9"}  # heldout9's
+                  "tickets9",  # heldout9's
+                  "tickets10"}  # heldout10's
 FORMAT = {"csvlogger": "csvlogger", "csvlogger_crlf2": "csvlogger", "csv_noepoch": "csv_table", "csv_epochlast": "csv_table",
           "json": "history_json", "console_v1_pty": "console", "console_v1_pipe": "console", "console_v2_pipe": "console",
           # the writers heldout5 and heldout6 added (harness/corpus_build5.py, corpus_build6.py)

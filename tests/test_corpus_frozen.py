@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-FOLDERS = [CORPUS, *(CORPUS / f"heldout{k}" for k in range(2, 10))]
+FOLDERS = [CORPUS, *(CORPUS / f"heldout{k}" for k in range(2, 11))]
 
 
 def _manifest(folder: Path) -> dict[str, str]:

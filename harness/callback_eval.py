@@ -38,7 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "harness"
 # corpus name -> (its folder, the build module whose import points corpus_build at it)
-CORPORA = {"c1": ("corpus", "corpus_build"), **{f"heldout{k}": (f"corpus/heldout{k}", f"corpus_build{k}") for k in range(2, 10)}}
+CORPORA = {"c1": ("corpus", "corpus_build"), **{f"heldout{k}": (f"corpus/heldout{k}", f"corpus_build{k}") for k in range(2, 11)}}
 
 
 def labelled_own(corpus: str) -> list[dict]:

@@ -1,12 +1,12 @@
-"""The curves alone on every seen corpus at once (the first corpus and heldout2-8), per half, and
+"""The curves alone on every seen corpus at once (the first corpus and heldout2-9), per half, and
 which logs read differently from an earlier run's rows.
 
     PYTHONPATH=<checkout> python harness/corpus_eval_seen.py --json now.json [--against before.json]
 
 ``corpus_eval.py`` reports one frozen set at a time; tuning reads all seen sets together, and a
 change is judged by the logs it moved. The rows are ``corpus_eval.evaluate``'s (the public
-``plateau_doctor.diagnose`` on each file, nothing written), with the set they came from. heldout9
-is never read here: its figures come from ``corpus_eval.py --corpus corpus/heldout9 --no-rows``.
+``plateau_doctor.diagnose`` on each file, nothing written), with the set they came from. heldout10
+is never read here: its figures come from ``corpus_eval.py --corpus corpus/heldout10 --no-rows``.
 """
 
 from __future__ import annotations

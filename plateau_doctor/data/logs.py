@@ -10,9 +10,11 @@ Formats, told apart by the path and, for text, by the content:
 - ``.parquet``: a table with ``epoch``, ``loss``, ``val_loss``, ... columns;
 - any text file with ``Epoch N/M`` lines or Keras' progress lines: the console output of
   ``model.fit`` (``data.console``), whatever its suffix;
-- other ``.csv``/``.tsv``/``.txt``/``.log``/``.out`` files: Keras' ``CSVLogger`` file, or any
-  table with ``epoch``, ``loss``, ``val_loss``, ... columns (a ``training.log`` written by
-  CSVLogger has a header, not ``Epoch 1/10`` lines, and reads as the table it is).
+- other ``.csv``/``.tsv``/``.txt``/``.log``/``.out`` files: ``History.history`` as ``print`` or
+  ``str()`` writes it (the dict's repr, also after a label on its line, or one ``name: [values]``
+  line per metric), else Keras' ``CSVLogger`` file or any table with ``epoch``, ``loss``,
+  ``val_loss``, ... columns, also below a title line (a ``training.log`` written by CSVLogger has
+  a header, not ``Epoch 1/10`` lines, and reads as the table it is).
 
 A row whose loss is text (``abc``) is left out and :attr:`TrainingLog.skipped` says so;
 ``nan`` and ``inf`` are values (a run that diverged). Anything unreadable raises
@@ -40,6 +42,10 @@ from plateau_doctor.errors import UserInputError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".log", ".out")
 LOSS_COLUMNS = ("loss", "val_loss")
+NUMPY_SCALAR = re.compile(r"\b(?:np|numpy)\.(?:float(?:16|32|64)|int(?:32|64))\(([^()]*)\)")
+"""A NumPy scalar as NumPy 2 prints it in a list (``np.float32(0.69)``): its value."""
+KEY_LIST_LINE = re.compile(r"^['\"]?([A-Za-z_]\w*)['\"]?\s*[:=]\s*(\[.*\])\s*,?$")
+"""One metric's per-epoch list on its own line: ``loss: [0.69, 0.52]`` or ``val_loss = [...]``."""
 MAX_TITLE_LINES = 5
 """Lines above a table's header that may be a title; a header further down is no CSVLogger table."""
 HEADER_FIELD = re.compile(r"[,;\t|]\s*|\s+")
@@ -106,8 +112,53 @@ def _read_raw(source: Path) -> tuple[pd.DataFrame, list[str], dict[str, int | bo
         return console.frame, console.skipped, console.fit
     if suffix not in TABLE_SUFFIXES:
         raise _unknown_format(source)
+    printed = _printed_history(text)
+    if printed is not None:
+        history, skipped = _history_lists(printed[0], source)
+        return history, [*printed[1], *skipped], {}
     text, title = _below_title(text)
     return pd.read_csv(io.StringIO(text), sep=None, engine="python"), title, {}
+
+
+def _printed_history(text: str) -> tuple[dict, list[str]] | None:
+    """``History.history`` as a text file holds it when it was printed or written with ``str()``:
+    the dict's repr (``{'loss': [0.69, ...], ...}``, NumPy scalars as ``np.float32(0.69)``), that
+    repr after a label on its line (``history: {...}``), or one ``name: [values]`` line per metric.
+    The dict and what else the file held, one line each; None when the text is none of these."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    whole = _as_history(text.strip())
+    if whole is not None:
+        return whole, []
+    for at, line in enumerate(lines):
+        if "{" in line and line.endswith("}") and (found := _as_history(line[line.index("{"):])) is not None:
+            label = line[:line.index("{")].strip()
+            others = [repr(other[:40]) for other in lines if other is not line]
+            notes = [f"text before the history on its line skipped: {label[:40]!r}"] if label else []
+            if others:
+                notes.append(f"{len(others)} other line{'s' if len(others) > 1 else ''} skipped: {', '.join(others[:3])}"
+                             + (", ..." if len(others) > 3 else ""))
+            return found, notes
+    pairs = [KEY_LIST_LINE.match(line) for line in lines]
+    if lines and all(pairs):
+        found = _as_history("{" + ", ".join(f"{m.group(1)!r}: {m.group(2)}" for m in pairs) + "}")
+        if found is not None:
+            return found, []
+    return None
+
+
+def _as_history(text: str) -> dict | None:
+    """``text`` as a History.history dict (JSON or a Python repr, some value a list), else None."""
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        payload = _python_literal(NUMPY_SCALAR.sub(r"\1", text))
+    if isinstance(payload, dict) and isinstance(payload.get("history"), dict):
+        payload = payload["history"]
+    if isinstance(payload, dict) and any(isinstance(values, list) for values in payload.values()):
+        return payload  # without a loss list, normalize_history names the keys it found
+    return None
 
 
 def _below_title(text: str) -> tuple[str, list[str]]:

@@ -112,7 +112,7 @@ def _read_raw(source: Path) -> tuple[pd.DataFrame, list[str], dict[str, int | bo
         return console.frame, console.skipped, console.fit
     if suffix not in TABLE_SUFFIXES:
         raise _unknown_format(source)
-    printed = _printed_history(text)
+    printed = _printed_history(text) if _header_line(text) is None else None  # a table's rows are no repr
     if printed is not None:
         history, skipped = _history_lists(printed[0], source)
         return history, [*printed[1], *skipped], {}
@@ -132,7 +132,7 @@ def _printed_history(text: str) -> tuple[dict, list[str]] | None:
     for at, line in enumerate(lines):
         if "{" in line and line.endswith("}") and (found := _as_history(line[line.index("{"):])) is not None:
             label = line[:line.index("{")].strip()
-            others = [repr(other[:40]) for other in lines if other is not line]
+            others = [repr(other[:40]) for k, other in enumerate(lines) if k != at]
             notes = [f"text before the history on its line skipped: {label[:40]!r}"] if label else []
             if others:
                 notes.append(f"{len(others)} other line{'s' if len(others) > 1 else ''} skipped: {', '.join(others[:3])}"
@@ -168,14 +168,22 @@ def _below_title(text: str) -> tuple[str, list[str]]:
     The header is the first line with a loss column's name among its fields. Without this the
     separator is sniffed from the title (``model_history_log`` split on ``o``) and the log is refused.
     """
+    at = _header_line(text)
+    if not at:
+        return text, []
     lines = text.splitlines(keepends=True)
-    for at, line in enumerate(lines[:MAX_TITLE_LINES + 1]):
+    shown = " / ".join(repr(above.strip()[:40]) for above in lines[:at] if above.strip())
+    return "".join(lines[at:]), [f"{at} line{'s' if at > 1 else ''} above the header skipped: {shown or 'blank'}"]
+
+
+def _header_line(text: str) -> int | None:
+    """The index of a table's header among its first lines: the first that names a loss column."""
+    for at, line in enumerate(text.splitlines()[:MAX_TITLE_LINES + 1]):
+        if KEY_LIST_LINE.match(line.strip()) or "[" in line:
+            continue  # a printed list (``val_loss = [...]``), not a header
         if any(_doctor_name(field.strip("\"'")) in LOSS_COLUMNS for field in HEADER_FIELD.split(line.strip())):
-            if at == 0:
-                return text, []
-            shown = " / ".join(repr(above.strip()[:40]) for above in lines[:at] if above.strip())
-            return "".join(lines[at:]), [f"{at} line{'s' if at > 1 else ''} above the header skipped: {shown or 'blank'}"]
-    return text, []
+            return at
+    return None
 
 
 def _unknown_format(source: Path) -> HistoryFileError:

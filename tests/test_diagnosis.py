@@ -996,3 +996,17 @@ def test_units_a_blow_up_killed_blame_the_step_first_whatever_the_rate():
     # The same dead units under a loss that never rose (dead from the start, at chance): not the step.
     still = run_diagnosis(_emblems([1.3864] * 15), "multiclass", EMBLEMS_AUDIT, EMBLEMS_SETUP)
     assert "learning_rate_too_high" not in names(still)[:1], [(c.name, c.confidence) for c in still]
+
+
+def test_a_penalty_that_starts_the_loss_far_above_chance_is_not_read_as_a_blow_up():
+    # L2 1.0 on an embedding classifier (Adam 3e-3): Keras adds the penalty to the first epoch's
+    # loss (5.95, 4.3x ln 4), then the weights are at zero and every unit is dead. The same start a
+    # blown step leaves, but the set-up shows the penalty that does it.
+    loss = [5.95, 1.3973, 1.3865] + [1.38655] * 17
+    history = dict(_emblems(loss), val_loss=[1.3871] * 20)
+    setup = dict(EMBLEMS_SETUP, optimizer="adam", learning_rate=3e-3, momentum=0.0, l2=1.0)
+    causes = run_diagnosis(history, "multiclass", dict(EMBLEMS_AUDIT, trivial_val_loss=1.3863), setup)
+    assert "learning_rate_too_high" not in names(causes), [(c.name, c.confidence) for c in causes]
+    assert "too_strong_regularization" in names(causes)
+    dead = next(c for c in causes if c.name == "dead_relu")
+    assert "the strong L2 penalty" in dead.evidence and "blew the loss up" not in dead.evidence

@@ -22,6 +22,7 @@ from plateau_doctor.engine.causes.readings import (
     rate_words,
     steps,
     units_damaged,
+    upstream_cause,
 )
 from plateau_doctor.engine.causes.registry import CALLS_FOR_CLIPPING, JUDGES_THE_RATE, register
 from plateau_doctor.engine.causes.treating import Treatment, TreatmentContext, clip_norm, round3
@@ -69,8 +70,10 @@ def learning_rate_too_high(case: Case) -> Finding | None:
     moved = steps(case)
     damaged = units_damaged(case)
     # Without the rate or the curvature, the curves' blow-up is the step's: in a bare log, or where a
-    # callback measured the units it knocked out.
-    signs = blow_up_signs(case) if (bare_log(case) or damaged) and not large and case.has(*STALLED) else None
+    # callback measured the units it knocked out and the set-up shows nothing else that knocks them out
+    # (a penalty or decay also starts the loss far above chance and kills the units).
+    blamed = bare_log(case) or (damaged and upstream_cause(case) is None)
+    signs = blow_up_signs(case) if blamed and not large and case.has(*STALLED) else None
     if case.has(*UNSTABLE):
         confidence = 0.45 + 0.3 * large + 0.15 * moved.jumpy
         shown = f"the curves show {case.shown(UNSTABLE)}"

@@ -154,8 +154,7 @@ def _as_history(text: str) -> dict | None:
         payload = json.loads(text)
     except json.JSONDecodeError:
         payload = _python_literal(NUMPY_SCALAR.sub(r"\1", text))
-    if isinstance(payload, dict) and isinstance(payload.get("history"), dict):
-        payload = payload["history"]
+    payload = _unwrapped(payload)
     if isinstance(payload, dict) and any(isinstance(values, list) for values in payload.values()):
         return payload  # without a loss list, normalize_history names the keys it found
     return None
@@ -223,8 +222,7 @@ def _read_json(source: Path) -> tuple[pd.DataFrame, list[str]]:
                                f" line {error.lineno} column {error.colno}{cut})") from None
     if isinstance(payload, str):
         payload = _python_literal(payload)  # json.dump(str(history.history)): the dict's repr as one JSON string
-    if isinstance(payload, dict) and isinstance(payload.get("history"), dict):
-        payload = payload["history"]
+    payload = _unwrapped(payload)
     if isinstance(payload, dict):
         return _history_lists(payload, source)
     if isinstance(payload, list) and payload and all(isinstance(row, dict) for row in payload):
@@ -253,6 +251,14 @@ def _history_lists(payload: dict, source: Path) -> tuple[pd.DataFrame, list[str]
     skipped += [f"{name}: {len(values)} values where {main} has {epochs} (another phase or run)"
                 for name, values in lists.items() if name not in kept]
     return pd.DataFrame(kept), skipped
+
+
+def _unwrapped(payload):
+    """History.history itself when the payload holds it under a ``history`` key (a dump of the
+    History object's attributes), else the payload as it is."""
+    if isinstance(payload, dict) and isinstance(payload.get("history"), dict):
+        return payload["history"]
+    return payload
 
 
 def _python_literal(text: str):

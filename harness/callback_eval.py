@@ -37,8 +37,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "harness"
+HELDOUT_NUMBERS = sorted(int(folder.name[len("heldout"):]) for folder in (ROOT / "corpus").glob("heldout*")
+                         if folder.name[len("heldout"):].isdigit())
 # corpus name -> (its folder, the build module whose import points corpus_build at it)
-CORPORA = {"c1": ("corpus", "corpus_build"), **{f"heldout{k}": (f"corpus/heldout{k}", f"corpus_build{k}") for k in range(2, 11)}}
+CORPORA = {"c1": ("corpus", "corpus_build"),
+           **{f"heldout{k}": (f"corpus/heldout{k}", f"corpus_build{k}") for k in HELDOUT_NUMBERS}}
+SEALED = f"heldout{HELDOUT_NUMBERS[-1]}"
+"""The newest held-out set: read as aggregates only (``--no-rows``) while the doctor is tuned."""
 
 
 def labelled_own(corpus: str) -> list[dict]:

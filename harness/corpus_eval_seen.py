@@ -1,12 +1,13 @@
-"""The curves alone on every seen corpus at once (the first corpus and heldout2-9), per half, and
+"""The curves alone on every seen corpus at once (the first corpus and every held-out set but the newest), per half, and
 which logs read differently from an earlier run's rows.
 
     PYTHONPATH=<checkout> python harness/corpus_eval_seen.py --json now.json [--against before.json]
 
 ``corpus_eval.py`` reports one frozen set at a time; tuning reads all seen sets together, and a
 change is judged by the logs it moved. The rows are ``corpus_eval.evaluate``'s (the public
-``plateau_doctor.diagnose`` on each file, nothing written), with the set they came from. heldout10
-is never read here: its figures come from ``corpus_eval.py --corpus corpus/heldout10 --no-rows``.
+``plateau_doctor.diagnose`` on each file, nothing written), with the set they came from. The newest
+held-out set (``callback_eval.SEALED``, now heldout10) is never read here: its figures come from
+``corpus_eval.py --corpus corpus/heldout<n> --no-rows``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "harness"))
 import corpus_eval  # noqa: E402
+from callback_eval import HELDOUT_NUMBERS  # noqa: E402
 
-SEEN = ("corpus", *(f"corpus/heldout{k}" for k in range(2, 10)))
+SEEN = ("corpus", *(f"corpus/heldout{k}" for k in HELDOUT_NUMBERS[:-1]))  # the newest is held out
 
 
 def main(argv=None) -> int:

@@ -37,7 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "harness"
 sys.path.insert(0, str(HARNESS))
-from callback_eval import CORPORA, fitting_process  # noqa: E402
+from callback_eval import CORPORA, SEALED, fitting_process  # noqa: E402
 
 BAR = 0.05
 """Section A's "clearly better": a main metric 0.05 or more higher."""
@@ -46,7 +46,7 @@ BAR = 0.05
 def _entries() -> dict[tuple[str, str], dict]:
     out = {}
     for corpus, (folder, _) in CORPORA.items():
-        if corpus == "heldout10":
+        if corpus == SEALED:
             continue  # held out: never audited while the doctor is tuned
         for e in yaml.safe_load((ROOT / folder / "labels.yaml").read_text()):
             if e["origin"] == "own" and e["label"] == "healthy":

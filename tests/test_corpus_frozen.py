@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-FOLDERS = [CORPUS, *(CORPUS / f"heldout{k}" for k in range(2, 11))]
+FOLDERS = [CORPUS, *sorted(CORPUS.glob("heldout[0-9]*"), key=lambda folder: int(folder.name[len("heldout"):]))]
 
 
 def _manifest(folder: Path) -> dict[str, str]:

@@ -202,18 +202,7 @@ def make_job(s):
         return cb.Job(model, x[tr], yy[tr], x[va], yy[va], "multiclass", 4, "sparse_categorical_crossentropy",
                       ["accuracy"], note="base trained 12 epochs on cross/ring/square/diamond (seed 10803), frozen")
     if fam == "imu10":
-        x, y = cb8._imu(1900, 10805)
-        tr, va = cb._split(len(y), p.get("n_val", 500), 103, 1400, stratify=y)
-        xtr, xva = x[tr], x[va]
-        m, sd = xtr.reshape(-1, 3).mean(0), xtr.reshape(-1, 3).std(0)
-        xtr, xva = ((xtr - m) / sd).astype("float32"), ((xva - m) / sd).astype("float32")
-        if p["rnn"] == "conv":
-            layers = [keras.Input((64, 3)), L.Conv1D(32, 5, activation="relu"), L.MaxPooling1D(2),
-                      L.Conv1D(64, 5, activation="relu"), L.GlobalAveragePooling1D()]
-        else:
-            layers = [keras.Input((64, 3)), L.GRU(32)]
-        model = keras.Sequential(layers + [L.Dense(4, activation="softmax")])
-        return cb.Job(model, xtr, y[tr], xva, y[va], "multiclass", 4, "sparse_categorical_crossentropy", ["accuracy"])
+        return cb8.imu_job(keras, p, 10805, 103)
     if fam == "tickets10":
         x, y = cb8._tickets(3000, 10807)
         tr, va = cb._split(len(y), 800, 104, stratify=y)
@@ -239,11 +228,7 @@ def make_job(s):
             x, y, n_val = d.data, d.target.astype("float64"), 110
         tr, va = cb._split(len(y), n_val, 105, p.get("n_train", 2000))
         xtr, xva = cb._scale(x[tr], x[va])
-        ytr, yva = y[tr], y[va]
-        m, sd = (float(ytr.mean()), float(ytr.std())) if p.get("scale_y", True) else (0.0, 1.0)
-        model = (cb8._resmlp if fam == "solar10" else cb8._mlp)(keras, x.shape[1], "regression", None, p)
-        return cb.Job(model, xtr, ((ytr - m) / sd).astype("float32"), xva, ((yva - m) / sd).astype("float32"),
-                      "regression", None, p.get("loss") or "mse", ["mae"], y_mean=m, y_std=sd)
+        return cb8.regression_job(keras, x.shape[1], xtr, xva, y[tr], y[va], p, residual=fam == "solar10")
     if fam in ("wine10", "breast10", "iris10", "imb10", "digits_flat10"):
         if fam == "wine10":
             d = datasets.load_wine()
@@ -262,11 +247,7 @@ def make_job(s):
                                                 weights=[0.90, 0.07, 0.03], flip_y=0.0, class_sep=1.0,
                                                 random_state=10815)
             k, n_val = 3, 1000
-        tr, va = cb._split(len(y), n_val, 106, stratify=y)
-        xtr, xva = cb._scale(x[tr], x[va])
-        task = "binary" if k == 2 else "multiclass"
-        model = cb8._mlp(keras, x.shape[1], task, k, p)
-        return cb.Job(model, xtr, y[tr], xva, y[va], task, k, cb._default_loss(task, p), ["accuracy"])
+        return cb8.tabular_job(keras, x, y, k, n_val, 106, p)
     if fam == "digits10":
         d = datasets.load_digits()
         x = (d.images[..., None] / 16.0).astype("float32")

@@ -463,20 +463,7 @@ def make_job(s):
                       "sparse_categorical_crossentropy", ["accuracy"],
                       note="base trained 12 epochs on the 4 emblem shapes (seed 8803), frozen")
     if fam == "imu":
-        x, y = _imu(1900, 8805)
-        n_val = p.get("n_val", 500)
-        tr, va = cb._split(len(y), n_val, 81, 1400, stratify=y)
-        xtr, xva = x[tr], x[va]
-        if not p.get("raw"):
-            m, sd = xtr.reshape(-1, 3).mean(0), xtr.reshape(-1, 3).std(0)
-            xtr, xva = ((xtr - m) / sd).astype("float32"), ((xva - m) / sd).astype("float32")
-        if p["rnn"] == "conv":
-            layers = [keras.Input((64, 3)), L.Conv1D(32, 5, activation="relu"), L.MaxPooling1D(2),
-                      L.Conv1D(64, 5, activation="relu"), L.GlobalAveragePooling1D()]
-        else:
-            layers = [keras.Input((64, 3)), (L.GRU if p["rnn"] == "gru" else L.LSTM)(32)]
-        model = keras.Sequential(layers + [L.Dense(4, activation="softmax")])
-        return cb.Job(model, xtr, y[tr], xva, y[va], "multiclass", 4, "sparse_categorical_crossentropy", ["accuracy"])
+        return imu_job(keras, p, 8805, 81)
     if fam == "spectra":
         x, y = _spectra(2000, 8806)
         init = p.get("init", "glorot_uniform")
@@ -530,6 +517,45 @@ def make_job(s):
         model = (_resmlp if p.get("model") == "res" else _mlp)(keras, x.shape[1], "multiclass", 4, p)
         return cb.Job(model, xtr, y[tr], xva, y[va], "multiclass", 4, "sparse_categorical_crossentropy", ["accuracy"])
     raise ValueError(fam)
+
+
+def imu_job(keras, p, data_seed, split_seed):
+    """The accelerometer task as every corpus from heldout8 on fits it: 1900 windows, ``n_val`` (500)
+    validation rows, at most 1400 training rows, channels standardized on the training rows
+    (unless ``raw``), a Conv1D stack (``rnn="conv"``), a GRU or an LSTM, and a softmax over 4 activities."""
+    L = keras.layers
+    x, y = _imu(1900, data_seed)
+    tr, va = cb._split(len(y), p.get("n_val", 500), split_seed, 1400, stratify=y)
+    xtr, xva = x[tr], x[va]
+    if not p.get("raw"):
+        m, sd = xtr.reshape(-1, 3).mean(0), xtr.reshape(-1, 3).std(0)
+        xtr, xva = ((xtr - m) / sd).astype("float32"), ((xva - m) / sd).astype("float32")
+    if p["rnn"] == "conv":
+        layers = [keras.Input((64, 3)), L.Conv1D(32, 5, activation="relu"), L.MaxPooling1D(2),
+                  L.Conv1D(64, 5, activation="relu"), L.GlobalAveragePooling1D()]
+    else:
+        layers = [keras.Input((64, 3)), (L.GRU if p["rnn"] == "gru" else L.LSTM)(32)]
+    model = keras.Sequential(layers + [L.Dense(4, activation="softmax")])
+    return cb.Job(model, xtr, y[tr], xva, y[va], "multiclass", 4, "sparse_categorical_crossentropy", ["accuracy"])
+
+
+def tabular_job(keras, x, y, k, n_val, split_seed, p):
+    """A table's classes as heldout9 and heldout10 fit them: a stratified split, features standardized
+    on the training rows, the MLP of ``p`` with the task's output."""
+    tr, va = cb._split(len(y), n_val, split_seed, stratify=y)
+    xtr, xva = cb._scale(x[tr], x[va])
+    task = "binary" if k == 2 else "multiclass"
+    return cb.Job(_mlp(keras, x.shape[1], task, k, p), xtr, y[tr], xva, y[va], task, k, cb._default_loss(task, p),
+                  ["accuracy"])
+
+
+def regression_job(keras, n_in, xtr, xva, ytr, yva, p, residual):
+    """A regression as heldout9 and heldout10 fit it: the target standardized on the training rows
+    (unless ``scale_y`` is false), the residual MLP or the MLP of ``p``, MSE unless ``loss`` says."""
+    m, sd = (float(ytr.mean()), float(ytr.std())) if p.get("scale_y", True) else (0.0, 1.0)
+    model = (_resmlp if residual else _mlp)(keras, n_in, "regression", None, p)
+    return cb.Job(model, xtr, ((ytr - m) / sd).astype("float32"), xva, ((yva - m) / sd).astype("float32"),
+                  "regression", None, p.get("loss") or "mse", ["mae"], y_mean=m, y_std=sd)
 
 
 # ----------------------------------------------------------------------------------------

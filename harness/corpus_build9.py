@@ -173,18 +173,7 @@ def make_job(s):
                       "sparse_categorical_crossentropy", ["accuracy"],
                       note="base trained 12 epochs on the 4 emblem shapes (seed 9803), frozen")
     if fam == "imu9":
-        x, y = cb8._imu(1900, 9805)
-        tr, va = cb._split(len(y), 500, 91, 1400, stratify=y)
-        xtr, xva = x[tr], x[va]
-        m, sd = xtr.reshape(-1, 3).mean(0), xtr.reshape(-1, 3).std(0)
-        xtr, xva = ((xtr - m) / sd).astype("float32"), ((xva - m) / sd).astype("float32")
-        if p["rnn"] == "conv":
-            layers = [keras.Input((64, 3)), L.Conv1D(32, 5, activation="relu"), L.MaxPooling1D(2),
-                      L.Conv1D(64, 5, activation="relu"), L.GlobalAveragePooling1D()]
-        else:
-            layers = [keras.Input((64, 3)), L.GRU(32)]
-        model = keras.Sequential(layers + [L.Dense(4, activation="softmax")])
-        return cb.Job(model, xtr, y[tr], xva, y[va], "multiclass", 4, "sparse_categorical_crossentropy", ["accuracy"])
+        return cb8.imu_job(keras, p, 9805, 91)
     if fam == "tickets9":
         x, y = cb8._tickets(3000, 9807)
         tr, va = cb._split(len(y), 800, 92, p.get("n_train"), stratify=y)
@@ -216,10 +205,7 @@ def make_job(s):
         if p.get("shuffle_labels"):
             rng = np.random.default_rng(9813)
             ytr, yva = rng.permutation(ytr), rng.permutation(yva)
-        m, sd = (float(ytr.mean()), float(ytr.std())) if p.get("scale_y", True) else (0.0, 1.0)
-        model = (cb8._resmlp if fam == "solar9" else cb8._mlp)(keras, x.shape[1], "regression", None, p)
-        return cb.Job(model, xtr, ((ytr - m) / sd).astype("float32"), xva, ((yva - m) / sd).astype("float32"),
-                      "regression", None, p.get("loss") or "mse", ["mae"], y_mean=m, y_std=sd)
+        return cb8.regression_job(keras, x.shape[1], xtr, xva, ytr, yva, p, residual=fam == "solar9")
     if fam in ("wine9", "breast9", "imb9"):
         if fam == "wine9":
             d = datasets.load_wine()
@@ -231,11 +217,7 @@ def make_job(s):
             x, y = datasets.make_classification(n_samples=4000, n_features=12, n_informative=6, weights=[0.96, 0.04],
                                                 flip_y=0.0, class_sep=1.0, random_state=9815)
             k, n_val = 2, 1000
-        tr, va = cb._split(len(y), n_val, 94, stratify=y)
-        xtr, xva = cb._scale(x[tr], x[va])
-        task = "binary" if k == 2 else "multiclass"
-        model = cb8._mlp(keras, x.shape[1], task, k, p)
-        return cb.Job(model, xtr, y[tr], xva, y[va], task, k, cb._default_loss(task, p), ["accuracy"])
+        return cb8.tabular_job(keras, x, y, k, n_val, 94, p)
     if fam == "digits9":
         d = datasets.load_digits()
         x = (d.images[..., None] / 16.0).astype("float32")

@@ -161,6 +161,16 @@ def test_csvlogger_epochs_count_from_zero_and_tensorboard_names_are_mapped():
     assert {"loss", "learning_rate", "val_accuracy"} <= set(frame.columns)
 
 
+def test_keras_accuracy_metrics_logged_by_class_name_are_the_accuracy():
+    frame = normalize_history({"loss": [1.0, 0.9], "sparse_categorical_accuracy": [0.5, 0.6],
+                               "val_loss": [1.0, 0.95], "val_sparse_categorical_accuracy": [0.4, 0.5]})
+    assert frame["accuracy"].tolist() == [0.5, 0.6] and frame["val_accuracy"].tolist() == [0.4, 0.5]
+    assert "val_accuracy" in normalize_history({"loss": [1.0], "val_binary_accuracy": [0.5]})
+    # another measure keeps its name; a column already under the doctor's name wins over an alias
+    kept = normalize_history({"loss": [1.0], "top_k_categorical_accuracy": [1.0], "lr": [0.5], "learning_rate": [0.1]})
+    assert "accuracy" not in kept and kept["learning_rate"].tolist() == [0.1]
+
+
 def test_a_log_without_a_loss_is_refused_with_the_columns_it_has():
     with pytest.raises(ValueError, match="no 'loss' or 'val_loss' column \\(found accuracy\\)"):
         normalize_history({"accuracy": [0.5, 0.6]})

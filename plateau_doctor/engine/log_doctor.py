@@ -76,6 +76,12 @@ _ALIASES = {
     "epoch_accuracy": "accuracy",
     "epoch_val_accuracy": "val_accuracy",
 }
+_ACCURACY_NAMES = ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy")
+"""What Keras logs for ``metrics=[keras.metrics.SparseCategoricalAccuracy()]`` and the like: the
+metric the string ``"accuracy"`` resolves to for that loss, so the same column. Top-k and a CRF's
+token accuracy are other measures, with other chance levels, and keep their names."""
+for _name in _ACCURACY_NAMES:
+    _ALIASES.update({_name: "accuracy", f"val_{_name}": "val_accuracy"})
 _CLASSIFICATION_HINTS = re.compile(r"acc|auc|precision|recall|crossentropy|f1|hinge")
 
 
@@ -108,7 +114,9 @@ def normalize_history(history) -> pd.DataFrame:
     if hasattr(history, "history") and isinstance(history.history, Mapping):
         history = history.history
     frame = pd.DataFrame(history).copy() if not isinstance(history, pd.DataFrame) else history.copy()
-    frame.columns = [_ALIASES.get(str(c).strip(), str(c).strip()) for c in frame.columns]
+    named = [str(c).strip() for c in frame.columns]
+    # A column logged under the doctor's own name wins over one that an alias would rename to it.
+    frame.columns = [name if _ALIASES.get(name, name) in named else _ALIASES.get(name, name) for name in named]
     frame = frame.loc[:, ~frame.columns.duplicated()]
     if "loss" not in frame and "val_loss" not in frame:
         raise ValueError(

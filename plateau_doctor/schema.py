@@ -231,6 +231,13 @@ class ResolvedSetup:
     momentum: float = 0.0
     # The stddev of a GaussianNoise layer on the inputs (before the first weighted layer); 0: none.
     input_noise: float = 0.0
+    # The fit's number of the first epoch the doctor saw: a console paste that begins at
+    # ``Epoch 21/150`` has 21. The doctor counts what it saw from 1; ``kept_epoch`` is in that count.
+    first_epoch: int = 1
+
+    def fit_epoch(self, seen: int) -> int:
+        """The fit's number of the ``seen``-th epoch the doctor saw (1-based)."""
+        return self.first_epoch - 1 + seen
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -250,9 +250,9 @@ _TRAIN = [0.66, 0.55, 0.47, 0.41, 0.36, 0.32, 0.29, 0.26, 0.23, 0.2, 0.18, 0.16,
 _VAL = [0.67, 0.58, 0.52, 0.48, 0.46, 0.45, 0.44, 0.435, 0.44, 0.45, 0.47, 0.49, 0.51, 0.53, 0.56, 0.59, 0.62, 0.65]
 
 
-def _overfit_console(after: str, header: str = "Epoch {n}/100") -> str:
+def _overfit_console(after: str, header: str = "Epoch {n}/100", start: int = 1) -> str:
     epochs = "".join(f"{header.format(n=n)}\n8/8 [====] - 0s - loss: {t} - val_loss: {v}\n"
-                     for n, (t, v) in enumerate(zip(_TRAIN, _VAL), start=1))
+                     for n, (t, v) in enumerate(zip(_TRAIN, _VAL), start=start))
     return epochs + after
 
 
@@ -289,3 +289,63 @@ def test_a_pasted_fit_whose_early_stopping_restored_the_best_epoch_is_judged_on_
     kept = verdicts["restored"]
     assert kept["status"] == "healthy" and kept["setup"]["kept_epoch"] == 8 and kept["setup"]["ended_early"]
     assert kept["final"]["metrics"]["val_loss"] == pytest.approx(0.435)
+
+
+# --- a paste that starts inside the fit ------------------------------------------------
+
+def test_bar_lines_before_the_first_epoch_line_are_the_epoch_before_it():
+    """Keras prints ``Epoch N/M`` before the bar, so a paste that starts with a finished bar line
+    and then ``Epoch 2/3`` starts inside epoch 1: it was dropped without a word."""
+    text = ("4/4 [====] - 1s - loss: 0.7 - val_loss: 0.75\nEpoch 2/3\n4/4 [====] - 1s - loss: 0.5 - val_loss: 0.6\n"
+            "Epoch 3/3\n4/4 [====] - 1s - loss: 0.4 - val_loss: 0.5\n")
+    parsed = parse_console(text)
+    assert parsed.frame["loss"].tolist() == [0.7, 0.5, 0.4] and parsed.frame["epoch"].tolist() == [1, 2, 3]
+    assert parsed.skipped == [] and parsed.fit == {"epochs": 3}
+
+
+def test_lines_with_a_loss_before_epoch_1_are_named_as_not_read():
+    parsed = parse_console("3/3 [====] - 0s - loss: 0.1\nEpoch 1/2\n8/8 [====] - 0s - loss: 0.5\n"
+                           "Epoch 2/2\n8/8 [====] - 0s - loss: 0.4\n")
+    assert parsed.frame["loss"].tolist() == [0.5, 0.4]
+    assert parsed.skipped == ["1 line(s) with a loss before the first 'Epoch 1/M' line belong to no epoch of the fit:"
+                              " not read"]
+
+
+def test_an_epoch_line_with_nothing_after_it_is_named_as_not_read():
+    parsed = parse_console("Epoch 1/9\n8/8 [====] - 0s - loss: 0.5\nEpoch 2/9\n 7/8 [===>] - ETA: 0s - loss:")
+    assert parsed.frame["loss"].tolist() == [0.5]
+    assert parsed.skipped == ["epoch 2 has no progress line with a loss that could be read (the text ends or moves on"
+                              " after its 'Epoch' line): not read"]
+
+
+@pytest.mark.parametrize("restored, fit, said", [
+    (28, {"epochs": 100, "ended_early": True, "kept_epoch": 8, "first_epoch": 21}, ""),
+    (15, {"epochs": 100, "ended_early": True, "first_epoch": 21}, "EarlyStopping put back epoch 15's weights"),
+])
+def test_a_paste_from_the_middle_of_a_fit_says_where_it_starts_and_counts_the_restored_epoch_from_there(
+        restored, fit, said):
+    text = _overfit_console(f"Epoch 38: early stopping\nRestoring model weights from the end of the best epoch: {restored}.\n",
+                            start=21)
+    parsed = parse_console(text)
+    assert parsed.frame["epoch"].tolist() == list(range(21, 39)) and parsed.fit == fit
+    assert parsed.skipped[0] == ("the text starts at epoch 21 of the fit: its first 20 epoch(s) are not in it, and the"
+                                 " epochs are counted here from there (epoch 1 is the fit's epoch 21)")
+    assert said in " ".join(parsed.skipped[1:]) and len(parsed.skipped) == 1 + bool(said)
+
+
+def test_a_paste_taken_while_the_fit_still_ran_is_not_said_to_have_ended(tmp_path, capsys):
+    """Epochs 21-32 of 150, the loss still falling fast: ``too_few_epochs``, in the fit's own count,
+    and not "training ended after 12 epochs": the fit had 118 epochs to go."""
+    loss = [round(2.0 * 0.93 ** n, 4) for n in range(12)]
+    text = "".join(f"Epoch {n}/150\n518/518 [====] - 537s 1s/step - loss: {v} - val_loss: {round(v * 1.05, 4)}\n"
+                   for n, v in zip(range(21, 33), loss))
+    log = tmp_path / "paste.txt"
+    log.write_text(text + "Epoch 33/150\n 17/518 [>....] - ETA: 9:01 - loss: 1.0")
+    assert main(["diagnose", str(log), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    summary = json.loads(next((tmp_path / "out" / "runs").iterdir()).joinpath("summary.json").read_text())
+    assert summary["setup"]["first_epoch"] == 21 and summary["symptoms"] == ["slow_convergence"]
+    cause = summary["causes"][0]
+    assert cause["cause"] == "too_few_epochs"
+    assert "the log ends at epoch 32 of the 150 the fit asked for" in cause["evidence"]
+    assert "training ended" not in cause["evidence"]

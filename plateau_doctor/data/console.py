@@ -110,16 +110,49 @@ def parse_console(text: str) -> ConsoleLog:
             (epochs[-1][1] if epochs else before).append(line)
     if not epochs:
         return _table(_rows_without_headers(before), [])
+    skipped: list[str] = []
+    epochs = _with_epoch_before(before, epochs, skipped)
     fits = _split_fits(epochs)
-    skipped = []
     if len(fits) > 1:
         skipped.append(
             f"the text holds {len(fits)} fits (epoch numbers start over); the last one is read,"
             f" epochs {fits[-1][0][0]}-{fits[-1][-1][0]}"
         )
     log = _table(_rows(fits[-1], skipped), skipped)
-    log.fit = _early_stopping(text, int(log.frame["epoch"].iloc[-1]) if "epoch" in log.frame else 0)
+    log.fit = _early_stopping(text, int(log.frame["epoch"].iloc[-1]))
+    first = int(log.frame["epoch"].iloc[0])
+    if first > 1:
+        _counted_from(first, log)
     return log
+
+
+def _counted_from(first: int, log: ConsoleLog) -> None:
+    """A text that starts at the fit's epoch ``first``: the doctor counts the epochs it shows from
+    1 (``normalize_history``), so the epoch EarlyStopping restored is moved into that count."""
+    log.skipped.append(f"the text starts at epoch {first} of the fit: its first {first - 1} epoch(s) are not in it,"
+                       f" and the epochs are counted here from there (epoch 1 is the fit's epoch {first})")
+    log.fit["first_epoch"] = first
+    kept = log.fit.pop("kept_epoch", 0)
+    if kept >= first:
+        log.fit["kept_epoch"] = kept - first + 1
+    elif kept:
+        log.skipped.append(f"EarlyStopping put back epoch {kept}'s weights, from before the text starts: the model"
+                           " judged is the last epoch shown")
+
+
+def _with_epoch_before(before: list[ProgressLine], epochs: list[tuple[int, list[ProgressLine]]],
+                       skipped: list[str]) -> list[tuple[int, list[ProgressLine]]]:
+    """A paste that begins inside an epoch's bar, its ``Epoch N/M`` line cut off: Keras prints
+    that line before the bar, so bar lines before the first ``Epoch k/M`` are epoch k - 1's. Before
+    an ``Epoch 1/M`` they belong to no epoch of this fit (``evaluate``, another fit) and are named."""
+    if not before:
+        return epochs
+    first = epochs[0][0]
+    if first > 1:
+        return [(first - 1, before), *epochs]
+    skipped.append(f"{len(before)} line(s) with a loss before the first 'Epoch 1/M' line belong to no epoch of the fit:"
+                   " not read")
+    return epochs
 
 
 def _early_stopping(text: str, last: int) -> dict[str, int | bool]:
@@ -199,6 +232,9 @@ def _rows(fit: list[tuple[int, list[ProgressLine]]], skipped: list[str]) -> list
                     rows.append({"epoch": float(number), **lost})
                 else:
                     skipped.append(f"epoch {number} did not finish{where}: its running means are not read")
+            else:
+                skipped.append(f"epoch {number} has no progress line with a loss that could be read (the text ends"
+                               " or moves on after its 'Epoch' line): not read")
             continue
         rows.append({"epoch": float(number), **final.metrics})
     if len(rows) > 1 and _cut_in_validation(rows):

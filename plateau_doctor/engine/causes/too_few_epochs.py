@@ -78,6 +78,18 @@ def _too_short_to_judge(case: Case) -> Finding | None:
     )
 
 
+def _where_it_ended(case: Case) -> str:
+    """Where the epochs seen end. A log (no data seen) that stops before the epochs its fit asked for,
+    with no callback's stop printed, was taken while the fit still ran (a paste cut there): the fit's
+    own remaining epochs are the treatment."""
+    setup = case.setup
+    last = setup.fit_epoch(case.n_epochs)
+    if bare_log(case) and setup.epochs > last and not setup.ended_early:
+        return (f"the log ends at epoch {last} of the {setup.epochs} the fit asked for, with no early stop printed: the"
+                " text was taken before the fit ended, and its remaining epochs are what this asks for")
+    return f"training ended after {last} epochs"
+
+
 def _still_falling_fast(case: Case) -> Finding | None:
     if not case.has("slow_convergence") or case.has(*STALLED, *UNSTABLE, OVERFITTING):
         return None
@@ -109,6 +121,6 @@ def _still_falling_fast(case: Case) -> Finding | None:
             f"at that rate the loss {fmt(now)} reaches the reference model's {fmt(audit.reference_val_loss)} in"
             f" about {fmt(math.ceil(needed))} more epochs"
         )
-    parts.append(f"training ended after {case.n_epochs} epochs; steps, gradients and units look healthy")
+    parts.append(f"{_where_it_ended(case)}; steps, gradients and units look healthy")
     confidence = 0.45 + 0.15 * min(1.0, (rate - FAST_PROGRESS) / (2 * FAST_PROGRESS)) + 0.1 * math.isfinite(before)
     return make_cause("too_few_epochs", confidence, "; ".join(parts))

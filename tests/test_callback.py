@@ -265,6 +265,28 @@ def test_the_users_restore_of_the_best_weights_is_the_model_judged(tmp_path):
     assert unrestored.summary["status"] == "sick" and unrestored.summary["symptoms"][0] == "overfitting"
 
 
+def test_a_continued_fit_is_counted_from_its_first_epoch(tmp_path):
+    """``fit(initial_epoch=2)`` numbers its epochs, and EarlyStopping its best, from 3: the model
+    the fit leaves is the restored epoch counted from there, and the set-up says where the doctor's
+    count starts."""
+    x_train, x_val, y_train, y_val = _noisy_digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
+                              keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0)
+    stopper = keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True)
+    doctor = DoctorCallback(out=tmp_path, reference=(x_train, y_train), verbose=False)
+    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=60, initial_epoch=2, batch_size=32,
+                        verbose=0, callbacks=[doctor, stopper]).history
+    seen = len(history["loss"])
+    assert stopper.best_epoch + 1 > 3 and seen < 58  # the best is past the first epoch seen, and the fit was stopped
+    setup = doctor.diagnosis.setup
+    assert setup.first_epoch == 3 and setup.kept_epoch == stopper.best_epoch + 1 - 2 and setup.ended_early
+    assert doctor.summary["final"]["metrics"]["val_loss"] == pytest.approx(model.evaluate(x_val, y_val, verbose=0),
+                                                                           rel=1e-4)
+
+
 def test_bad_settings_are_refused_at_construction():
     with pytest.raises(ValueError, match="task='images'"):
         DoctorCallback(task="images")

@@ -196,7 +196,7 @@ def ended_by_callback(run: Run) -> bool:
 
 
 def _callback_words(run: Run) -> str:
-    return f"a callback ended the fit at epoch {run.n_epochs} of its {run.setup.epochs}"
+    return f"a callback ended the fit at epoch {run.setup.fit_epoch(run.n_epochs)} of its {run.setup.epochs}"
 
 
 def _ended_while_training_fell(run: Run) -> bool:

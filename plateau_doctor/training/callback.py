@@ -267,9 +267,10 @@ class DoctorCallback(Recorder):
         n = len(self.records.get("epoch", ()))
         if not n:
             return
-        if self.ended_by_another_callback():
-            self._setup_cache = replace(self._setup(), ended_early=True)
-        kept, last, within = kept_model(self._kept(), n, restored_epoch(self._siblings))
+        first = int(self.records["epoch"][0])  # fit(initial_epoch=k) numbers from k + 1, the doctor from 1
+        self._setup_cache = replace(self._setup(), first_epoch=first,
+                                    ended_early=self._setup().ended_early or self.ended_by_another_callback())
+        kept, last, within = kept_model(self._kept(), n, restored_epoch(self._siblings, first))
         if within:  # the user's EarlyStopping puts that epoch back: the model the fit leaves
             self._setup_cache = replace(self._setup(), kept_epoch=within)
         self.diagnosis = diagnose_curves(

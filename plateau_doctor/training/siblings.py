@@ -29,15 +29,16 @@ def fit_callbacks(callback: Any) -> list[Any]:
     return []
 
 
-def restored_epoch(callbacks: list[Any]) -> int:
-    """The 1-based epoch whose weights an ``EarlyStopping(restore_best_weights=True)`` among
-    ``callbacks`` puts back when the fit ends; 0 when none does. Keras 3 restores them at the end
-    of training whether or not it stopped the fit (keras-team/keras#18822), once it has seen a
-    monitored value (``best_weights`` set)."""
+def restored_epoch(callbacks: list[Any], first: int = 1) -> int:
+    """The epoch whose weights an ``EarlyStopping(restore_best_weights=True)`` among ``callbacks``
+    puts back when the fit ends, counted from 1 at the fit's epoch ``first`` (``fit(initial_epoch=k)``
+    numbers its epochs, and EarlyStopping its best one, from k + 1); 0 when none does. Keras 3
+    restores them at the end of training whether or not it stopped the fit (keras-team/keras#18822),
+    once it has seen a monitored value (``best_weights`` set)."""
     import keras
 
     for member in callbacks:
         if (isinstance(member, keras.callbacks.EarlyStopping) and member.restore_best_weights
                 and getattr(member, "best_weights", None) is not None):
-            return int(member.best_epoch) + 1
+            return max(0, int(member.best_epoch) + 2 - first)
     return 0

@@ -16,6 +16,7 @@ from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.early_stopping import (
     _best_epoch, _floor_length, _scatter, floor_rise_bound, rise_beyond_noise, successive_rises, training_progress,
 )
+from plateau_doctor.schema import DataAudit
 
 RNG = np.random.default_rng(19)
 
@@ -173,6 +174,24 @@ def test_a_noisy_validation_loss_that_dips_once_is_not_overfit():
     val = [0.7, 0.5, 0.4, 0.32] + [0.3 * (1.15 if i % 2 else 0.87) for i in range(26)]
     val[8] = 0.2
     assert "overfitting" not in names(detect_symptoms({"loss": loss, "val_loss": val}, make_audit(), DETECTION))
+
+
+def test_a_rise_within_the_noise_is_shown_on_the_healthy_verdict():
+    """A maize-leaf classifier's History (corpus pub_json_maize): val_loss ends 26% above its best
+    level, on a curve that wobbles 15% per epoch. Not overfitting, and the verdict says why with the
+    numbers, where it said "final val_loss 0.2854 vs trivial nan and reference nan"."""
+    loss = [0.2252, 0.1546, 0.1281, 0.0954, 0.0711, 0.0732, 0.05, 0.0583, 0.0256, 0.0469]
+    val = [0.256, 0.2139, 0.2261, 0.2244, 0.3153, 0.2773, 0.2253, 0.2158, 0.2832, 0.2854]
+    found = detect_symptoms({"loss": loss, "val_loss": val}, DataAudit.unknown("multiclass"), DETECTION)
+    assert names(found) == ["converged"]
+    evidence = found[0].evidence
+    assert "26% above its best level 0.2244" in evidence and "scatter 0.1511 in log space" in evidence
+    assert "nan" not in evidence and "chance balanced accuracy" not in evidence  # the classes are not known
+    # a clear climb is overfitting, and a flat end says nothing of a rise
+    assert names(detect_symptoms({"loss": loss, "val_loss": val[:5] + [0.32, 0.36, 0.41, 0.46, 0.52]},
+                                 DataAudit.unknown("multiclass"), DETECTION))[0] == "overfitting"
+    flat = detect_symptoms({"loss": loss, "val_loss": val[:4] + [0.225] * 6}, DataAudit.unknown("multiclass"), DETECTION)
+    assert names(flat) == ["converged"] and "above its best level" not in flat[0].evidence
 
 
 def test_a_floor_noisier_than_its_warm_up_is_read_with_its_own_scatter():

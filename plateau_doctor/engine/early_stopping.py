@@ -149,8 +149,10 @@ def _never_learned(run: Run, train: np.ndarray, e_opt: float) -> bool:
     return not e_opt < floor and not ends_above_chance(run.history, run.audit, END_EPOCHS)
 
 
-def overfitting(run: Run) -> Finding | None:
-    """The validation loss went clearly past its best while the training loss kept falling."""
+def _past_best(run: Run) -> tuple[int, float, float, float] | None:
+    """The cheap tests first (this runs after every epoch of a fit): the validation loss' best
+    epoch at least ``patience`` before the end, a network that learned, GL >= :data:`GL_SICK` and
+    a robust trend since the best that goes up. Returns (best, E_opt, the end's median, GL)."""
     if run.train is None or run.val is None:
         return None
     # Prechelt's E_opt is the lowest so far from epoch 1 (no warm-up cut): a fine-tuned net can be at its best there.
@@ -162,12 +164,39 @@ def overfitting(run: Run) -> Finding | None:
     e_opt, e_end = float(np.min(level)), float(np.median(val[-END_EPOCHS:]))
     if val.size - 1 - best < run.patience or _never_learned(run, train, e_opt):
         return None
-    span = float(np.max(level) - np.min(level))
-    gl = _generalization_loss(e_opt, e_end, span)
+    gl = _generalization_loss(e_opt, e_end, float(np.max(level) - np.min(level)))
     after = noise.trend(val[best:])
     if not gl >= GL_SICK or after is None or not after.slope > 0:
-        return None  # the cheap tests first: this runs after every epoch of a fit
-    beyond = rise_beyond_noise(val, level, best)
+        return None
+    return best, e_opt, e_end, gl
+
+
+def rise_within_noise(run: Run) -> str | None:
+    """For a healthy verdict's evidence: the validation loss ended GL5 or more above its best, on a
+    rising trend, but no further than this curve's own scatter takes a flat floor (none of
+    :func:`rise_beyond_noise`'s tests passed). The user sees the rise and why it is not called
+    overfitting; None when there is no such rise."""
+    past = _past_best(run)
+    if past is None or rise_beyond_noise(run.val, noise.running_median(run.val), past[0]) is not None:
+        return None
+    best, e_opt, e_end, gl = past
+    length = _floor_length(noise.running_median(run.val), e_end)
+    sigma, relative = _scatter(run.val, length)
+    return (f"val_loss ended at {fmt(e_end)} (median of the last {END_EPOCHS}), {gl:.0f}% above its best level"
+            f" {fmt(e_opt)} (running median of 3, by epoch {best + 1}; Prechelt's GL {gl:.0f}), within this curve's"
+            f" own noise (scatter {fmt(sigma)}"
+            f"{' in log space' if relative else ''} per epoch; neither the rise nor the order of the"
+            f" {run.val.size - 1 - best} epochs since is beyond what a flat floor makes): not called overfitting")
+
+
+def overfitting(run: Run) -> Finding | None:
+    """The validation loss went clearly past its best while the training loss kept falling."""
+    past = _past_best(run)
+    if past is None:
+        return None
+    best, e_opt, e_end, gl = past
+    val, train = run.val, run.train
+    beyond = rise_beyond_noise(val, noise.running_median(val), best)
     if beyond is None:
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from plateau_doctor.engine import noise
+from plateau_doctor.engine import early_stopping, noise
 from plateau_doctor.engine.curve_math import fmt, pct, ramp, recent_mean, relative_improvement, smoothed_progress
 from plateau_doctor.engine.levels import ReferenceGap, chance_balanced_accuracy, is_classification, raw_scale_start
 from plateau_doctor.engine.run_view import Run, symptom
@@ -292,14 +292,16 @@ def too_short_to_judge(run: Run, gap: ReferenceGap | None) -> Finding | None:
 def converged(run: Run, gap: ReferenceGap | None) -> Finding:
     """No sick symptom; how sure depends on whether the run was long enough to judge."""
     parts = ["no sick symptom"]
+    audit = run.audit
     if gap is not None:
         parts.append(gap.describe())
-    if is_classification(run.audit.task):
-        parts.append(f"chance balanced accuracy {fmt(chance_balanced_accuracy(run.audit))}")
-    parts.append(
-        f"final {run.level_name} {fmt(float(run.level[-1]))} vs trivial {fmt(run.audit.trivial_val_loss)}"
-        f" and reference {fmt(run.audit.reference_val_loss)}"
-    )
+    if is_classification(audit.task) and (audit.n_classes > 0 or "val_balanced_accuracy" in audit.trivial_metrics):
+        parts.append(f"chance balanced accuracy {fmt(chance_balanced_accuracy(audit))}")
+    known = [f"{name} {fmt(value)}" for name, value in (("trivial", audit.trivial_val_loss),
+                                                         ("reference", audit.reference_val_loss)) if math.isfinite(value)]
+    parts.append(f"final {run.level_name} {fmt(float(run.level[-1]))}" + (f" vs {' and '.join(known)}" if known else ""))
+    if (within := early_stopping.rise_within_noise(run)) is not None:
+        parts.append(within)
     if not run.ready:
         parts.append(
             f"only {run.n_epochs} epoch(s): progress tests need {run.detection.start_from_epoch + run.patience + 1}"

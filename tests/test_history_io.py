@@ -198,6 +198,9 @@ MALFORMED = [
     ("garbage.csv", bytes(range(256)) * 4, 2, "binary content, not text", None, None),
     ("garbage.log", b"\x89HDF\r\n\x1a\n" + bytes(range(128, 256)) * 8, 2, "binary content, not text", None, None),
     ("model.h5", b"\x89HDF\r\n\x1a\n" + bytes(range(256)), 2, "unknown log format '.h5'", None, None),
+    # np.save(path, history.history) pickles the dict; unpickling runs whatever the file carries
+    ("history.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (), }" + b"\x80\x04",
+     2, "a pickle is not loaded (it runs code it carries): json.dump its History.history instead", None, None),
 ]
 
 

@@ -186,10 +186,10 @@ def _header_line(text: str) -> int | None:
 
 
 def _unknown_format(source: Path) -> HistoryFileError:
-    return HistoryFileError(
-        f"{source}: unknown log format {source.suffix or '(no suffix)'!r}; use .csv (CSVLogger), .json "
-        "(History.history), .parquet, model.fit's console output, or a TensorBoard log folder"
-    )
+    pickled = "; a pickle is not loaded (it runs code it carries): json.dump its History.history instead" if \
+        source.suffix.lower() in (".npy", ".npz", ".pkl", ".pickle", ".joblib") else ""
+    return HistoryFileError(f"{source}: unknown log format {source.suffix or '(no suffix)'!r}; use .csv (CSVLogger), .json"
+                            f" (History.history), .parquet, model.fit's console output, or a TensorBoard log folder{pickled}")
 
 
 def _read_text(source: Path) -> str:

@@ -234,6 +234,9 @@ class ResolvedSetup:
     # The fit's number of the first epoch the doctor saw: a console paste that begins at
     # ``Epoch 21/150`` has 21. The doctor counts what it saw from 1; ``kept_epoch`` is in that count.
     first_epoch: int = 1
+    # What a user's fit weights its training rows by, as the callback read fit's arguments: class_weight,
+    # sample_weight or none; unknown where not seen (a log; the pipeline's config says its own).
+    row_weights: str = "unknown"
 
     def fit_epoch(self, seen: int) -> int:
         """The fit's number of the ``seen``-th epoch the doctor saw (1-based)."""

@@ -265,6 +265,20 @@ def test_the_users_restore_of_the_best_weights_is_the_model_judged(tmp_path):
     assert unrestored.summary["status"] == "sick" and unrestored.summary["symptoms"][0] == "overfitting"
 
 
+@pytest.mark.parametrize("weights, read", [({}, "none"), ({"class_weight": {0: 1.0, 1: 4.0}}, "class_weight"),
+                                           ({"sample_weight": np.linspace(0.5, 1.5, 300)}, "sample_weight")])
+def test_what_the_fit_weights_its_rows_by_is_read_from_its_arguments(tmp_path, weights, read):
+    """Keras gives callbacks neither class_weight nor sample_weight; the doctor reads them once from
+    the fit's frame, so class_imbalance neither claims none were given nor asks for what is there."""
+    keras.utils.set_random_seed(0)
+    x, y = _table()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    doctor = _fit(model, x[:300], y[:300], x[300:], y[300:], epochs=2, out=tmp_path, **weights)
+    assert doctor.diagnosis.setup.row_weights == read
+
+
 def test_a_continued_fit_is_counted_from_its_first_epoch(tmp_path):
     """``fit(initial_epoch=2)`` numbers its epochs, and EarlyStopping its best, from 3: the model
     the fit leaves is the restored epoch counted from there, and the set-up says where the doctor's
@@ -309,7 +323,9 @@ def test_other_backends_record_the_same_signals(tmp_path, backend):
                                   keras.layers.Dense(1, activation="sigmoid")])
         model.compile("adam", "binary_crossentropy")
         doctor = DoctorCallback(out={str(tmp_path)!r}, verbose=False)
-        model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=3, verbose=0, callbacks=[doctor])
+        model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=3, verbose=0, callbacks=[doctor],
+                  class_weight={{0: 1.0, 1: 2.0}})
+        assert doctor.diagnosis.setup.row_weights == "class_weight"  # read from this backend's fit too
         last = doctor.diagnosis.history.iloc[-1]
         print(json.dumps({{k: float(last[k]) for k in ("grad_norm", "update_ratio", "dead_fraction", "val_log_loss")}}))
         print(doctor.summary["status"])

@@ -180,6 +180,20 @@ def test_class_imbalance_already_treated_is_not_blamed(preprocessing):
     assert "class_imbalance" not in names(run_diagnosis(IMBALANCED, audit=IMBALANCED_AUDIT, config=config))
 
 
+@pytest.mark.parametrize("row_weights, says", [
+    ("none", "with no class_weight or sample_weight given to fit"),
+    ("unknown", "class weights not seen (the callback reads them from fit's arguments)"),
+    ("class_weight", None), ("sample_weight", None),
+])
+def test_a_users_fit_is_blamed_for_imbalance_by_what_its_fit_arguments_weight(row_weights, says):
+    """No pipeline config (a user's fit): the callback read fit's class_weight and sample_weight. A
+    fit that weights its rows has the rebalancing this cause asks for, and where they were not seen
+    the evidence says so instead of claiming none were given."""
+    causes = run_diagnosis(IMBALANCED, audit=IMBALANCED_AUDIT, setup={"row_weights": row_weights})
+    found = [c for c in causes if c.name == "class_imbalance"]
+    assert [says in c.evidence for c in found] == ([True] if says else [])
+
+
 # Four classes at 91/3/3/3 under plain SGD (seen in a scenario): the loss falls slowly, 97% of
 # the predictions are the majority class (more than its 91% share), and balanced accuracy
 # creeps from 0.25 to 0.35 while the reference reaches 0.75.

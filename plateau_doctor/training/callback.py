@@ -48,7 +48,7 @@ from plateau_doctor.training.describe import (
 from plateau_doctor.training.live_repair import LiveRepair, current_rate
 from plateau_doctor.training.recorder import GRADIENT_BATCH_ROWS, PROBE_ROWS, Recorder, Rows
 from plateau_doctor.training.scoring import Scorer, label_codes, labels_task
-from plateau_doctor.training.siblings import fit_callbacks, restored_epoch
+from plateau_doctor.training.siblings import read_fit, restored_epoch
 
 log = logging.getLogger("plateau_doctor")
 
@@ -113,7 +113,7 @@ class DoctorCallback(Recorder):
         self._pending: Finding | None = None
         self._failed = False
         self._initial_gain = 0.0
-        self._siblings: list[Any] = []
+        self._siblings, self._row_weights = [], "unknown"  # the fit's, read at on_train_begin (read_fit)
 
     # ------------------------------------------------------------------ never break the fit
     def _safely(self, step: str, function, *args) -> None:
@@ -132,7 +132,7 @@ class DoctorCallback(Recorder):
         self._safely("start", self._start)
 
     def _find_siblings(self) -> None:  # called from on_train_begin: the fit's CallbackList is a caller's frame
-        self._siblings = fit_callbacks(self)
+        self._siblings, self._row_weights = read_fit(self)
 
     def on_epoch_end(self, epoch, logs=None):
         self._safely(f"epoch {epoch + 1}", self._epoch_end, epoch, dict(logs or {}))
@@ -337,7 +337,8 @@ class DoctorCallback(Recorder):
             if self._task == "multiclass" and output_units(self.model) == 1 and self.rows is not None:
                 known["n_classes"] = int(np.max(self.rows.scorer.truth)) + 1  # the labels', not the output's
             self._setup_cache = describe_model(self.model, self._task, self._loss_name, epochs=int(epochs),
-                                               steps_per_epoch=int(steps), initial_gain=self._initial_gain, **known)
+                                               steps_per_epoch=int(steps), initial_gain=self._initial_gain,
+                                               row_weights=self._row_weights, **known)
         return self._setup_cache
 
     def _audit(self) -> DataAudit:

@@ -71,8 +71,8 @@ def class_imbalance(case: Case) -> Finding | None:
     audit = case.audit
     if not is_classification(audit.task) or not case.has(*UNDERFIT):
         return None
-    prep = case.preprocessing
-    if prep is not None and (prep.class_weight != "none" or prep.resample != "none"):
+    weighting = _weighting(case)
+    if weighting is None:
         return None
     chance = chance_balanced_accuracy(audit)
     threshold = chance + IMBALANCE_SHARE * (1.0 - chance)
@@ -96,8 +96,7 @@ def class_imbalance(case: Case) -> Finding | None:
     else:
         return None
     parts = [
-        f"majority class holds {pct(share)} of the training rows (imbalanced from {pct(threshold)})"
-        ", with no class_weight or resampling",
+        f"majority class holds {pct(share)} of the training rows (imbalanced from {pct(threshold)}), {weighting}",
         f"val_balanced_accuracy {fmt(balanced)} vs chance {fmt(chance)} and the reference model's {fmt(reference)}",
     ]
     if math.isfinite(majority):
@@ -106,6 +105,17 @@ def class_imbalance(case: Case) -> Finding | None:
             + (f", more than the majority's {pct(share)} share of the rows" if over_predicted else "")
         )
     return make_cause("class_imbalance", confidence, "; ".join(parts))
+
+
+def _weighting(case: Case) -> str | None:
+    """How the training rows were weighted, in words; None when they were re-weighted already (the
+    pipeline's class weights or oversampling, a user's fit given class_weight or sample_weight): the
+    rebalancing this cause asks for is in place."""
+    prep = case.preprocessing
+    if prep is not None:
+        return "with no class_weight or resampling" if prep.class_weight == "none" and prep.resample == "none" else None
+    return {"none": "with no class_weight or sample_weight given to fit",
+            "unknown": "class weights not seen (the callback reads them from fit's arguments)"}.get(case.setup.row_weights)
 
 
 def _collapsed_in_a_log(case: Case, share: float, threshold: float) -> Finding | None:

@@ -34,7 +34,7 @@ import numpy as np
 
 from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.curve_math import History, ema, fmt, ramp
-from plateau_doctor.engine import early_stopping, progress, unstable
+from plateau_doctor.engine import cadence, early_stopping, progress, unstable
 from plateau_doctor.engine.run_view import Run, read_run, symptom
 from plateau_doctor.engine.stuck import at_trivial_without_signal, generalized_once, stuck_at_trivial
 from plateau_doctor.schema import DataAudit, Finding, ResolvedSetup
@@ -156,6 +156,9 @@ def check_early_stop(
     whose validation loss bounces above its minimum is not stopped as overfitting: the rise
     is the step size's, and the full run shows which.
     """
+    history, unvalidated = cadence.on_validated_epochs(history)  # validation_freq: epochs not validated hold no val_loss
+    if unvalidated is not None:
+        detection = cadence.warm_up_among_validated(detection, unvalidated)
     run = read_run(history, audit, detection, setup)
     found = _non_finite(run) or stuck_at_trivial(run)
     if found is not None:

@@ -92,3 +92,26 @@ def test_the_callback_neither_stops_nor_condemns_a_fit_that_validates_every_thir
     assert len(history["loss"]) == 15 and len(history["val_loss"]) == 5  # not stopped
     assert "diverged" not in doctor.summary["symptoms"]
     assert any("logged at 5 of 15 epochs" in note for note in doctor.diagnosis.not_checked)
+
+
+def test_a_history_json_of_a_validation_freq_fit_spreads_its_validations_over_their_epochs(tmp_path):
+    """Keras 3's History keeps one val_ value per validation: 8 where loss has 24. Before, the file
+    was refused ("all lists the same length")."""
+    import json
+
+    from plateau_doctor.data.logs import read_log
+
+    history = {"loss": [0.69 * 0.8 ** n + 0.03 for n in range(24)],
+               "val_loss": [0.75 * 0.8 ** (3 * m + 2) + 0.05 for m in range(8)], "val_accuracy": [0.9] * 8}
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(history))
+    log = read_log(path)
+    assert log.history["val_loss"].notna().tolist() == [(n + 1) % 3 == 0 for n in range(24)]
+    assert log.skipped == ["val_ lists of 8 values for 24 epochs: read as validation_freq=3, the validations at epochs"
+                           " 3, 6, ..., 24"]
+    found = diagnose_curves(log.history)
+    assert "diverged" not in [s.name for s in found.symptoms] and len(found.history) == 8
+    # lengths no single validation_freq explains stay refused: 2 values for 30 epochs fit k = 11 to 15
+    path.write_text(json.dumps({"loss": [1.0] * 30, "val_loss": [1.0, 0.9]}))
+    with pytest.raises(Exception, match="all lists the same length"):
+        read_log(path)

@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from plateau_doctor.data.console import looks_like_console, parse_console
+from plateau_doctor.engine.cadence import spread_validations
 from plateau_doctor.errors import UserInputError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".log", ".out")
@@ -235,6 +236,7 @@ def _history_lists(payload: dict, source: Path) -> tuple[pd.DataFrame, list[str]
     dumping it (a training time, a test score, a second fine-tuning phase's lists): a value that is
     not a list, or a list of another length, is left out and named in what was skipped."""
     lists = {name: values for name, values in payload.items() if isinstance(values, list)}
+    lists, spread = spread_validations(lists) or (lists, None)
     main = next((name for name in ("loss", "val_loss") if name in lists), None)
     core = {len(lists[name]) for name in ("loss", "val_loss") if name in lists}
     if main is None or len(core) != 1:
@@ -248,17 +250,15 @@ def _history_lists(payload: dict, source: Path) -> tuple[pd.DataFrame, list[str]
     epochs = len(lists[main])
     kept = {name: values for name, values in lists.items() if len(values) == epochs}
     skipped = [f"{name}: one value, not a per-epoch list" for name, value in payload.items() if name not in lists]
+    skipped += [spread] if spread else []
     skipped += [f"{name}: {len(values)} values where {main} has {epochs} (another phase or run)"
                 for name, values in lists.items() if name not in kept]
     return pd.DataFrame(kept), skipped
 
 
 def _unwrapped(payload):
-    """History.history itself when the payload holds it under a ``history`` key (a dump of the
-    History object's attributes), else the payload as it is."""
-    if isinstance(payload, dict) and isinstance(payload.get("history"), dict):
-        return payload["history"]
-    return payload
+    """History.history itself when the payload holds it under ``history`` (a dump of History's attributes)."""
+    return payload["history"] if isinstance(payload, dict) and isinstance(payload.get("history"), dict) else payload
 
 
 def _python_literal(text: str):

@@ -19,6 +19,8 @@ validations.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from plateau_doctor.engine.curve_math import History, column
@@ -68,3 +70,26 @@ def kept_among_validated(kept: int, mask: np.ndarray) -> int:
     """A restored epoch (1-based, of all the epochs) counted among the validated ones: EarlyStopping
     monitors a validation metric, so the epoch it keeps is a validated one."""
     return int((~mask)[:kept].sum()) if kept > 0 else 0
+
+
+def spread_validations(lists: dict) -> tuple[dict, str] | None:
+    """``History.history`` of a ``validation_freq=k`` fit holds one ``val_`` value per validation:
+    m values where ``loss`` has n. Keras 3 validates when the epoch's number is a multiple of k, so
+    m = n // k; when exactly one k >= 2 fits, each ``val_`` list is spread over epochs k, 2k, ...
+    (NaN between: not validated), with a note. None when the lengths fit no such k, or more than one,
+    or there is one validation (too little to tell a cadence from a list cut short)."""
+    train, val = lists.get("loss"), lists.get("val_loss")
+    if not isinstance(train, list) or not isinstance(val, list) or not 1 < len(val) < len(train):
+        return None
+    n, m = len(train), len(val)
+    fits = [k for k in range(2, n + 1) if n // k == m]
+    if len(fits) != 1:
+        return None
+    k, spread = fits[0], dict(lists)
+    for name, values in lists.items():
+        if name.startswith("val_") and isinstance(values, list) and len(values) == m:
+            spread[name] = [math.nan] * n
+            for index, value in enumerate(values):
+                spread[name][(index + 1) * k - 1] = value
+    return spread, (f"val_ lists of {m} values for {n} epochs: read as validation_freq={k}, the validations at"
+                    f" epochs {k}, {2 * k}, ..., {m * k}")

@@ -115,3 +115,14 @@ def test_a_history_json_of_a_validation_freq_fit_spreads_its_validations_over_th
     path.write_text(json.dumps({"loss": [1.0] * 30, "val_loss": [1.0, 0.9]}))
     with pytest.raises(Exception, match="all lists the same length"):
         read_log(path)
+
+
+def test_a_console_paste_of_a_validation_freq_fit_is_read_at_its_validated_epochs():
+    from plateau_doctor.data.console import parse_console
+
+    text = "".join(f"Epoch {n}/12\n8/8 [====] - 0s - loss: {0.69 * 0.8 ** n:.4f}"
+                   + (f" - val_loss: {0.7 * 0.8 ** n:.4f}" if n % 3 == 0 else "") + "\n" for n in range(1, 13))
+    parsed = parse_console(text)
+    assert len(parsed.frame) == 12 and parsed.skipped == []
+    found = diagnose_curves(parsed.frame, fit=parsed.fit)
+    assert "diverged" not in [s.name for s in found.symptoms] and len(found.history) == 4

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.cadence import kept_among_validated, not_validated, on_validated_epochs
 from plateau_doctor.engine.log_doctor import diagnose_curves
 
@@ -24,8 +25,10 @@ def test_epochs_between_validations_are_not_validated_and_the_rest_are_kept():
     val = _every_third([0.7 * 0.9 ** n for n in range(12)])
     mask = not_validated({"loss": TRAIN, "val_loss": val})
     assert mask.tolist() == [(n + 1) % 3 != 0 for n in range(12)]
-    kept, _ = on_validated_epochs({"loss": TRAIN, "val_loss": val, "epoch": list(range(1, 13))})
+    kept, detection, _ = on_validated_epochs({"loss": TRAIN, "val_loss": val, "epoch": list(range(1, 13))},
+                                             DetectionConfig(start_from_epoch=3))
     assert kept["epoch"] == [3, 6, 9, 12] and all(math.isfinite(v) for v in kept["val_loss"])
+    assert detection.start_from_epoch == 1  # the 3 warm-up epochs trained hold one validation
     assert kept_among_validated(9, mask) == 3  # EarlyStopping's epoch 9 is the third validated one
 
 

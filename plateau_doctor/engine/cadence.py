@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.curve_math import History, column
 
 
@@ -44,26 +45,23 @@ def not_validated(history: History) -> np.ndarray | None:
     return mask if mask.any() else None
 
 
-def on_validated_epochs(history: History) -> tuple[History, np.ndarray | None]:
-    """``history`` at the epochs the fit validated, and :func:`not_validated`'s mask; unchanged
-    (mask None) when it validated at every epoch."""
+def on_validated_epochs(history: History, detection: DetectionConfig) -> tuple[History, DetectionConfig, np.ndarray | None]:
+    """``history`` at the epochs the fit validated, ``detection`` with its warm-up
+    (``start_from_epoch``, epochs trained) counted among them, and :func:`not_validated`'s mask;
+    all unchanged (mask None) when it validated at every epoch."""
     mask = not_validated(history)
     if mask is None:
-        return history, None
+        return history, detection, None
     keep = ~mask
+    detection = detection.model_copy(update={"start_from_epoch": int(keep[:detection.start_from_epoch].sum())})
     if hasattr(history, "iloc"):
-        return history.iloc[np.flatnonzero(keep)].reset_index(drop=True), mask
-    return {name: [value for value, kept in zip(values, keep) if kept] for name, values in history.items()}, mask
+        return history.iloc[np.flatnonzero(keep)].reset_index(drop=True), detection, mask
+    return {name: [value for value, kept in zip(values, keep) if kept] for name, values in history.items()}, detection, mask
 
 
 def validated_note(mask: np.ndarray) -> str:
     return (f"val_loss was logged at {int((~mask).sum())} of {mask.size} epochs (fit's validation_freq): the"
             " curves are read at those epochs, and their epochs are counted among them")
-
-
-def warm_up_among_validated(detection, mask: np.ndarray):
-    """``detection`` with its warm-up (``start_from_epoch``, epochs trained) counted in validated epochs."""
-    return detection.model_copy(update={"start_from_epoch": int((~mask)[:detection.start_from_epoch].sum())})
 
 
 def kept_among_validated(kept: int, mask: np.ndarray) -> int:

@@ -156,9 +156,7 @@ def check_early_stop(
     whose validation loss bounces above its minimum is not stopped as overfitting: the rise
     is the step size's, and the full run shows which.
     """
-    history, unvalidated = cadence.on_validated_epochs(history)  # validation_freq: epochs not validated hold no val_loss
-    if unvalidated is not None:
-        detection = cadence.warm_up_among_validated(detection, unvalidated)
+    history, detection, _ = cadence.on_validated_epochs(history, detection)  # validation_freq: no val_loss between
     run = read_run(history, audit, detection, setup)
     found = _non_finite(run) or stuck_at_trivial(run)
     if found is not None:

@@ -149,10 +149,11 @@ def _never_learned(run: Run, train: np.ndarray, e_opt: float) -> bool:
     return not e_opt < floor and not ends_above_chance(run.history, run.audit, END_EPOCHS)
 
 
-def _past_best(run: Run) -> tuple[int, float, float, float] | None:
+def _past_best(run: Run) -> tuple[int, float, float, float, np.ndarray] | None:
     """The cheap tests first (this runs after every epoch of a fit): the validation loss' best
     epoch at least ``patience`` before the end, a network that learned, GL >= :data:`GL_SICK` and
-    a robust trend since the best that goes up. Returns (best, E_opt, the end's median, GL)."""
+    a robust trend since the best that goes up. Returns (best, E_opt, the end's median, GL, the
+    running median of 3)."""
     if run.train is None or run.val is None:
         return None
     # Prechelt's E_opt is the lowest so far from epoch 1 (no warm-up cut): a fine-tuned net can be at its best there.
@@ -168,7 +169,7 @@ def _past_best(run: Run) -> tuple[int, float, float, float] | None:
     after = noise.trend(val[best:])
     if not gl >= GL_SICK or after is None or not after.slope > 0:
         return None
-    return best, e_opt, e_end, gl
+    return best, e_opt, e_end, gl, level
 
 
 def rise_within_noise(run: Run) -> str | None:
@@ -177,10 +178,10 @@ def rise_within_noise(run: Run) -> str | None:
     :func:`rise_beyond_noise`'s tests passed). The user sees the rise and why it is not called
     overfitting; None when there is no such rise."""
     past = _past_best(run)
-    if past is None or rise_beyond_noise(run.val, noise.running_median(run.val), past[0]) is not None:
+    if past is None or rise_beyond_noise(run.val, past[4], past[0]) is not None:
         return None
-    best, e_opt, e_end, gl = past
-    length = _floor_length(noise.running_median(run.val), e_end)
+    best, e_opt, e_end, gl, level = past
+    length = _floor_length(level, e_end)
     sigma, relative = _scatter(run.val, length)
     return (f"val_loss ended at {fmt(e_end)} (median of the last {END_EPOCHS}), {gl:.0f}% above its best level"
             f" {fmt(e_opt)} (running median of 3, by epoch {best + 1}; Prechelt's GL {gl:.0f}), within this curve's"
@@ -194,9 +195,9 @@ def overfitting(run: Run) -> Finding | None:
     past = _past_best(run)
     if past is None:
         return None
-    best, e_opt, e_end, gl = past
+    best, e_opt, e_end, gl, level = past
     val, train = run.val, run.train
-    beyond = rise_beyond_noise(val, noise.running_median(val), best)
+    beyond = rise_beyond_noise(val, level, best)
     if beyond is None:
         return None
     train_best = float(np.median(train[max(0, best - 1): best + 2]))

@@ -50,9 +50,7 @@ from plateau_doctor.config import DetectionConfig
 from plateau_doctor.engine.causes.catalog import REGISTRY, by_rank
 from plateau_doctor.engine.chance import Chance, majority_only, read_chance, short_run_at_chance
 from plateau_doctor.engine.causes.registry import JUDGES_THE_RATE
-from plateau_doctor.engine.cadence import (
-    kept_among_validated, on_validated_epochs, validated_note, warm_up_among_validated,
-)
+from plateau_doctor.engine.cadence import kept_among_validated, on_validated_epochs, validated_note
 from plateau_doctor.engine.detection import detect_symptoms
 from plateau_doctor.engine.diagnosis import check_setup, diagnose
 from plateau_doctor.engine.log_symptoms import barely_begun, flat_from_start, frozen_curve, training_curve
@@ -244,10 +242,7 @@ def diagnose_curves(
     """Symptoms and ranked causes from a per-epoch history; ``audit``/``setup`` when known; ``fit``:
     what a log says of the fit without a set-up (``ResolvedSetup`` fields: ``epochs``,
     ``ended_early``, ``kept_epoch``; console text prints them)."""
-    frame, unvalidated = on_validated_epochs(normalize_history(history))
-    detection = detection or DetectionConfig()
-    if unvalidated is not None:
-        detection = warm_up_among_validated(detection, unvalidated)
+    frame, detection, unvalidated = on_validated_epochs(normalize_history(history), detection or DetectionConfig())
     task = (audit.task if audit is not None else None) or task or infer_task(frame)
     notes = list(not_checked) + ([validated_note(unvalidated)] if unvalidated is not None else [])
     chance = read_chance(frame, detection) if audit is None and task != "regression" else None
